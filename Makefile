@@ -1,0 +1,22 @@
+# The README's two commands: `make demo` (set up + start the chat page) and `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export GRADIO_ANALYTICS_ENABLED := False
+export ANONYMIZED_TELEMETRY := False
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: setup demo test browser-deps
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	$(VENV)/bin/marquee serve
+
+browser-deps:
+	@bash scripts/browser_deps.sh
+
+test: setup browser-deps
+	$(PY) -m pytest -q -ra

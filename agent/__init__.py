@@ -1,0 +1,19 @@
+"""The conversation layer: preferences, session state, agent, CLI, web app. `agent.llm` is the LLM runtime."""
+from __future__ import annotations
+
+import os
+
+# Offline by construction (DESIGN §4): set before any HF / Gradio / Chroma import.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def __getattr__(name: str):
+    if name == "RecommenderAgent":  # lazy: `import agent` stays cheap for the CLI
+        from agent.core import RecommenderAgent
+
+        return RecommenderAgent
+    raise AttributeError(name)

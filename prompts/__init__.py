@@ -1,0 +1,36 @@
+"""Prompt templates as files, loaded by name: `load("rerank")` reads prompts/rerank.txt.
+
+Templates use str.format fields; the file's first line may be a `# version: N` comment, which is
+stripped and exposed so that adapters can record which prompt version they were trained on.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+PROMPT_DIR = Path(__file__).parent
+
+
+@dataclass(frozen=True)
+class Prompt:
+    name: str
+    version: str
+    text: str
+
+    def format(self, **fields) -> str:
+        return self.text.format(**fields)
+
+
+@lru_cache(maxsize=None)
+def load(name: str) -> Prompt:
+    path = PROMPT_DIR / f"{name}.txt"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in PROMPT_DIR.glob("*.txt")))
+        raise FileNotFoundError(f"no prompt named {name!r} in {PROMPT_DIR} (known: {known})")
+    raw = path.read_text(encoding="utf-8")
+    version = "1"
+    first, _, rest = raw.partition("\n")
+    if first.startswith("# version:"):
+        version, raw = first.split(":", 1)[1].strip(), rest
+    return Prompt(name=name, version=version, text=raw.rstrip("\n"))

@@ -1,0 +1,6 @@
+"""Classical rankers behind the `Recommender` interface; importing this package registers them."""
+from retrieval.models.popularity import MostPop, RandomRanker
+from retrieval.models.ease import EASE
+from retrieval.models.itemknn import ItemKNN
+
+__all__ = ["EASE", "ItemKNN", "MostPop", "RandomRanker"]

@@ -1,0 +1,88 @@
+"""One interface for every ranker: classical baselines, retrievers and the LLM reranker.
+
+The evaluation harness only talks to `Recommender`, so all rankers are measured alike
+(RecBole / Cornac style: fit / score / rank).
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar, Self
+
+import numpy as np
+
+from retrieval.catalog.schema import Catalog, Interactions
+
+
+@dataclass(frozen=True)
+class UserContext:
+    """What a ranker may know about one user at one moment."""
+
+    history: tuple[int, ...] = ()  # catalog indices, oldest first (liked / consumed)
+    disliked: tuple[int, ...] = ()
+    query: str = ""  # free text, e.g. "sci-fi and action films"
+    user_id: str | None = None
+    extra: dict = field(default_factory=dict, hash=False, compare=False)
+
+
+class Recommender(ABC):
+    """fit on interactions, score items for users, rank the top k."""
+
+    name: ClassVar[str] = "recommender"
+
+    def fit(self, train: Interactions, catalog: Catalog) -> Self:
+        self.n_items = len(catalog)
+        return self
+
+    @abstractmethod
+    def score(self, users: Sequence[UserContext], candidates: np.ndarray | None = None) -> np.ndarray:
+        """Higher is better. Shape (n_users, n_items), or (n_users, n_candidates) when `candidates`
+        (one row of catalog indices per user, shape (n_users, n_candidates)) is given."""
+
+    def rank(self, user: UserContext, k: int, exclude: Iterable[int] = (),
+             candidates: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """Top-k (catalog index, score); equal scores are ordered by catalog index."""
+        cand = None if candidates is None else np.asarray(candidates)[None, :]
+        scores = self.score([user], cand)[0].astype(np.float64)
+        ids = np.arange(scores.shape[0]) if candidates is None else np.asarray(candidates)
+        keep = ~np.isin(ids, np.fromiter(exclude, dtype=np.int64))
+        ids, scores = ids[keep], scores[keep]
+        order = np.lexsort((ids, -scores))[:k]
+        return [(int(ids[i]), float(scores[i])) for i in order]
+
+
+def history_matrix(users: Sequence[UserContext], n_items: int) -> np.ndarray:
+    """Binary (n_users, n_items) matrix of the users' histories."""
+    x = np.zeros((len(users), n_items), dtype=np.float32)
+    for row, u in enumerate(users):
+        if u.history:
+            x[row, list(u.history)] = 1.0
+    return x
+
+
+def take_candidates(full: np.ndarray, candidates: np.ndarray | None) -> np.ndarray:
+    return full if candidates is None else np.take_along_axis(full, np.asarray(candidates), axis=1)
+
+
+RECOMMENDERS: dict[str, type[Recommender]] = {}
+
+
+def register(name: str) -> Callable[[type[Recommender]], type[Recommender]]:
+    """Class decorator: adding a ranker touches one place (its own module)."""
+
+    def deco(cls: type[Recommender]) -> type[Recommender]:
+        cls.name = name
+        RECOMMENDERS[name] = cls
+        return cls
+
+    return deco
+
+
+def create(name: str, **params) -> Recommender:
+    import retrieval.models  # noqa: F401  (registers the built-in rankers)
+
+    try:
+        return RECOMMENDERS[name](**params)
+    except KeyError:
+        raise ValueError(f"unknown recommender {name!r}; known: {', '.join(sorted(RECOMMENDERS))}") from None
