@@ -23,6 +23,35 @@ class LLMConfig(BaseModel):
     dtype: str = Field("auto", description="auto | float32 | bfloat16 | float16")
     endpoint: str | None = Field(None, description="OpenAI-compatible base URL (e.g. vLLM); local model when unset")
     endpoint_model: str | None = None
+    # listwise reranker (agent.llm.reranker)
+    fusion_weight: float | None = Field(None, description="w in retriever + w × LLM log-prob; unset = the "
+                                        "adapter's marquee.json value, else 0.1; 0 = retriever order")
+    permutations: int = Field(1, ge=1, description="candidate orders averaged per prompt (position-bias control)")
+    calibrate: bool = Field(True, description="subtract the label prior of a content-free prompt")
+    max_candidates: int = Field(20, ge=1, le=26, description="candidates per prompt (one label token each)")
+    history_items: int = Field(10, ge=0, description="history titles shown per list in the prompt")
+    batch_size: int = Field(8, ge=1, description="prompts per forward pass / generation batch")
+    # explanations and descriptions (agent.llm.explainer / describe)
+    explain_max_new_tokens: int = Field(48, ge=8)
+    explain_max_chars: int = Field(280, ge=40, description="longer explanations fall back to the template")
+
+
+class AgentConfig(BaseModel):
+    """The conversation layer (agent.core / agent.planner)."""
+
+    default_count: int = Field(5, ge=1, le=20, description="picks per reply unless the user asks for another number")
+    max_count: int = Field(10, ge=1, le=20, description="most picks one reply may show")
+    pool: int = Field(20, ge=5, le=100, description="retrieved candidates per turn (the reranker's input)")
+    rerank: bool = Field(True, description="rerank candidates with the LLM (agent.llm) when it can be loaded")
+    explain: str = Field("llm", description="'llm' (grounded LLM text, template fallback) or 'template'")
+    expand_query: bool = Field(False, description="let the LLM write a richer query before semantic retrieval")
+    exclude_shown: bool = Field(True, description="never show an item twice in one session (unless nothing else is left)")
+    title_threshold: float = Field(85.0, ge=50, le=100, description="fuzzy score a title mention needs (0-100)")
+    mode: str = Field("planner", description="'planner' (deterministic, default) or 'tools' (chat model calls tools)")
+    chat_model: str | None = Field(None, description="tool-calling chat model for mode='tools', e.g. "
+                                   "'openai:gpt-4o-mini' (init_chat_model spec); base URL from chat_base_url")
+    chat_base_url: str | None = Field(None, description="OpenAI-compatible endpoint for chat_model")
+    chat_api_key_env: str = Field("OPENAI_API_KEY", description="env var holding the chat model's API key")
 
 
 class ServerConfig(BaseModel):
@@ -44,6 +73,7 @@ class Settings(BaseSettings):
     candidates: CandidateConfig = CandidateConfig()
     llm: LLMConfig = LLMConfig()
     server: ServerConfig = ServerConfig()
+    agent: AgentConfig = AgentConfig()
     # Sections of later layers (finetune, eval, agent) are free-form until they define models here.
     sections: dict[str, dict[str, Any]] = Field(default_factory=dict)
 

@@ -1,7 +1,7 @@
 """Configuration sections owned by the retrieval layer (composed into agent.config.Settings)."""
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 
 class CatalogConfig(BaseModel):
@@ -23,11 +23,24 @@ class StoreConfig(BaseModel):
 
 
 class CandidateConfig(BaseModel):
-    count: int = Field(20, description="candidates handed to the reranker")
-    semantic_k: int = 100
-    collaborative_k: int = 100
-    collaborative_model: str = "ease"
-    weights: dict[str, float] = Field(default_factory=lambda: {"semantic": 1.0, "collaborative": 1.0, "popularity": 0.3})
-    rrf_k: int = 60
-    mmr_lambda: float = Field(1.0, description="1 = pure relevance, lower = more diverse (MMR)")
-    long_tail: float = Field(0.0, description="0 = off; >0 penalises popular items")
+    count: int = Field(20, ge=1, description="candidates handed to the reranker")
+    semantic_k: int = Field(100, ge=1, description="semantic hits fetched before fusion")
+    collaborative_k: int = Field(100, ge=1, description="collaborative candidates fetched before fusion")
+    collaborative_model: str = Field("ease", description="ranker for known users' histories ('ease', 'itemknn', …)")
+    weights: dict[str, float] = Field(default_factory=lambda: {"semantic": 1.0, "collaborative": 1.0, "popularity": 0.3},
+                                      description="RRF weights; popularity only joins without collaborative evidence")
+    seed_semantic_weight: float = Field(0.3, ge=0.0, description="RRF weight of 'more like these' semantic hits "
+                                        "when there is no query text (tuned on ML-100k validation)")
+    rrf_k: int = Field(60, ge=0)
+    mmr_lambda: float = Field(1.0, ge=0.0, le=1.0, description="1 = pure relevance, lower = more diverse (MMR)")
+    long_tail: float = Field(0.0, ge=0.0, description="0 = off; >0 penalises popular items")
+
+    @field_validator("weights")
+    @classmethod
+    def _known_non_negative_weights(cls, weights: dict[str, float]) -> dict[str, float]:
+        unknown = set(weights) - {"semantic", "collaborative", "popularity"}
+        if unknown:
+            raise ValueError(f"unknown weight(s) {sorted(unknown)}; known: semantic, collaborative, popularity")
+        if any(w < 0 for w in weights.values()):
+            raise ValueError("weights must be ≥ 0")
+        return weights

@@ -10,7 +10,13 @@ app = typer.Typer(name="marquee", no_args_is_help=True, add_completion=False,
                   help="Marquee: a conversational recommender (MovieLens-100k by default, offline).")
 
 COMMAND_MODULES = (
-    "agent.cli.catalog",  # search, index, doctor, bench
+    "agent.cli.catalog",  # index, doctor, bench
+    "agent.cli.search",  # search
+    "agent.cli.conversation",  # chat, ask, eval-chat
+    "agent.cli.web",  # serve
+    "agent.cli.llm",  # enrich
+    "finetune.cli",  # eval
+    "finetune.training.cli",  # finetune
 )
 
 

@@ -1,4 +1,16 @@
-"""Candidate generation: semantic (Chroma), collaborative, popularity; fusion; diversity."""
-from retrieval.candidates.base import Candidate, CandidateGenerator, CandidateRequest, Constraints
+"""Candidate generation: semantic (Chroma), collaborative, popularity; fusion; diversity.
 
-__all__ = ["Candidate", "CandidateGenerator", "CandidateRequest", "Constraints"]
+`HybridRetriever` composes the generators; `retrieval.service.RetrievalService` builds it from config.
+"""
+from retrieval.candidates.base import Candidate, CandidateGenerator, CandidateRequest, Constraints
+from retrieval.candidates.collaborative import CollaborativeGenerator
+from retrieval.candidates.diversity import long_tail_rerank, mmr
+from retrieval.candidates.filtering import CatalogArrays, effective_constraints
+from retrieval.candidates.fusion import reciprocal_rank_fusion
+from retrieval.candidates.hybrid import HybridRetriever
+from retrieval.candidates.popularity import PopularityGenerator
+from retrieval.candidates.semantic import SemanticGenerator
+
+__all__ = ["Candidate", "CandidateGenerator", "CandidateRequest", "CatalogArrays", "CollaborativeGenerator",
+           "Constraints", "HybridRetriever", "PopularityGenerator", "SemanticGenerator", "effective_constraints",
+           "long_tail_rerank", "mmr", "reciprocal_rank_fusion"]

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from retrieval.catalog.schema import Item
+from retrieval.catalog.schema import Catalog, Interactions, Item
 
 
 @dataclass(frozen=True)
@@ -61,3 +61,7 @@ class CandidateGenerator(ABC):
     @abstractmethod
     def generate(self, request: CandidateRequest, k: int) -> list[Candidate]:
         """Up to k candidates, best first, every one allowed by request.constraints."""
+
+    def fit(self, train: Interactions, catalog: Catalog) -> "CandidateGenerator":
+        """Learn from an interaction log (collaborative, popularity); content-only generators ignore it."""
+        return self

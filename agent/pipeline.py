@@ -1,0 +1,202 @@
+"""One conversational turn as four steps over a `Turn` record: understand → retrieve → rerank → explain.
+
+Each step is a plain method (so `agent.chains` can compose them as LangChain Runnables); `explain`
+is a generator that yields the reply text as it is produced and finally the finished items.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+
+from agent.llm_parts import LLMParts
+from agent.planner import Plan, Profile, guard, plan_and_retrieve, query_text
+from agent.replies import ReplyItem
+from agent.session import SessionState
+from agent.understanding import Preferences, PreferenceParser, clean_message, describe_years
+from agent.understanding.parser import MAX_MESSAGE_CHARS
+from retrieval.candidates.base import Candidate
+from retrieval.catalog.schema import Catalog, Item
+
+log = logging.getLogger(__name__)
+
+INJECTION_NOTE = ("I only recommend titles from the catalog and can't change how I work or reveal other "
+                  "conversations; I used the rest of your message as preferences.")
+
+
+@dataclass
+class Turn:
+    """Everything one turn reads and produces (the state is the session's, updated in place)."""
+
+    message: str
+    state: SessionState
+    profile: Profile = Profile()
+    known_user: bool = False
+    user_history: frozenset[str] = frozenset()  # logged items of a known user: already seen
+    recent: tuple[str, ...] = ()  # a known user's latest logged items, oldest first
+    text: str = ""
+    truncated: bool = False
+    preferences: Preferences = field(default_factory=Preferences)
+    notes: list[str] = field(default_factory=list)
+    plan: Plan | None = None
+    candidates: list[Candidate] = field(default_factory=list)
+    scores: dict[str, float] = field(default_factory=dict)  # item_id -> final score
+    expansion: str = ""
+    items: list[ReplyItem] = field(default_factory=list)
+    reply_text: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        return self.plan.count if self.plan else (self.state.count or 5)
+
+
+class TurnPipeline:
+    def __init__(self, catalog: Catalog, retrieve, config, llm: LLMParts | None = None,
+                 parser: PreferenceParser | None = None):
+        self.catalog = catalog
+        self.retrieve_fn = retrieve  # (CandidateRequest, k) -> list[Candidate]
+        self.cfg = config  # agent.config.AgentConfig
+        self.llm = llm
+        self.parser = parser
+
+    # ------------------------------------------------------------------ 1. understand
+    def understand(self, turn: Turn) -> Turn:
+        t0 = time.perf_counter()
+        turn.text, turn.truncated = clean_message(turn.message)
+        turn.preferences = self.parser.parse(turn.text)
+        p = turn.preferences
+        if turn.truncated:
+            turn.notes.append(f"Your message was long, so I read only its first {MAX_MESSAGE_CHARS} characters.")
+        if p.injection:
+            turn.notes.append(INJECTION_NOTE)
+        for mention in p.unknown_titles:
+            turn.notes.append(f'I couldn\'t find "{mention}" in the catalog, so I left it out.')
+        needed = p.count or turn.state.count or self.cfg.default_count
+        turn.notes += turn.state.apply(p, self.catalog, needed=needed)
+        turn.timings["understand"] = time.perf_counter() - t0
+        return turn
+
+    # ------------------------------------------------------------------ 2. retrieve
+    def retrieve(self, turn: Turn) -> Turn:
+        t0 = time.perf_counter()
+        state = turn.state
+        count = min(state.count or self.cfg.default_count, self.cfg.max_count)
+        if state.count and state.count > self.cfg.max_count:
+            turn.notes.append(f"I show at most {self.cfg.max_count} picks at a time.")
+        if self.cfg.expand_query and self.llm is not None and (turn.preferences.query or state.genres):
+            turn.expansion = self.llm.expand(state, self.catalog, history=turn.recent)
+        pool = max(self.cfg.pool, count)
+        turn.plan, found = plan_and_retrieve(
+            state, turn.profile, self.retrieve_fn, count, pool, exclude_shown=self.cfg.exclude_shown,
+            query=query_text(state, turn.expansion) if turn.expansion else "", known_user=turn.known_user)
+        turn.notes += turn.plan.notes
+        # guard with every exclusion, including a known user's logged history
+        c = turn.plan.request.constraints
+        strict = replace(c, exclude_ids=c.exclude_ids | turn.user_history | set(turn.plan.request.liked)
+                         | set(turn.plan.request.disliked))
+        turn.candidates = guard(found, self.catalog, strict, pool)
+        turn.scores = {cand.item.item_id: float(cand.score) for cand in turn.candidates}
+        turn.timings["retrieve"] = time.perf_counter() - t0
+        return turn
+
+    # ------------------------------------------------------------------ 3. rerank
+    def rerank(self, turn: Turn) -> Turn:
+        t0 = time.perf_counter()
+        if self.cfg.rerank and self.llm is not None and len(turn.candidates) > 1:
+            reranked = self.llm.rerank(turn.state, turn.candidates, self.catalog, turn.text)
+            if reranked is not None:
+                turn.candidates = [c for c, _ in reranked]
+                turn.scores = {c.item.item_id: s for c, s in reranked}
+        turn.candidates = turn.candidates[: turn.count]
+        turn.timings["rerank"] = time.perf_counter() - t0
+        return turn
+
+    # ------------------------------------------------------------------ 4. explain + compose (streams)
+    def explain(self, turn: Turn) -> Iterator[str]:
+        t0 = time.perf_counter()
+        header = self.header(turn)
+        yield header
+        explanations = self._explanations(turn)
+        parts = [header]
+        for n, cand in enumerate(turn.candidates, start=1):
+            item = cand.item
+            text, source = next(explanations)
+            turn.items.append(ReplyItem(item_id=item.item_id, title=item.title, year=item.year,
+                                        genres=list(item.genres), description=item.description,
+                                        explanation=text, explanation_source=source,
+                                        score=round(turn.scores.get(item.item_id, cand.score), 6)))
+            line = f"\n{n}. {item.label} — {text}"
+            parts.append(line)
+            yield line
+        footer = self.footer(turn)
+        if footer:
+            parts.append(footer)
+            yield footer
+        turn.reply_text = "".join(parts)
+        turn.state.record_shown([i.item_id for i in turn.items])
+        turn.timings["explain"] = time.perf_counter() - t0
+
+    def _explanations(self, turn: Turn) -> Iterator[tuple[str, str]]:
+        items = [c.item for c in turn.candidates]
+        by_id = {c.item.item_id: c for c in turn.candidates}
+        generated = None
+        if self.cfg.explain == "llm" and self.llm is not None and items:
+            generated = self.llm.explain(items, turn.state, self.catalog)
+        for n, item in enumerate(items):
+            text, source = generated[n] if generated else (None, "template")
+            if text is None:  # no LLM, or its sentence failed the grounding check
+                text = template_explanation(item, turn.state, self.catalog, by_id[item.item_id].sources)
+            yield text, source
+
+    def header(self, turn: Turn) -> str:
+        n = len(turn.candidates)
+        if n == 0:
+            return "I couldn't find anything that fits."
+        state = turn.state
+        what = "/".join(g.lower() for g in state.genres) or ("personal" if turn.known_user or state.liked else "")
+        years = describe_years(state.year_min, state.year_max)
+        return (f"Here {'is' if n == 1 else 'are'} {n} {what + ' ' if what else ''}pick{'s' if n != 1 else ''}"
+                f"{' ' + years if years else ''}:")
+
+    def footer(self, turn: Turn) -> str:
+        lines = []
+        understood = turn.preferences.summary()
+        if understood:
+            lines.append(f"I understood: {understood}.")
+        elif turn.text and not turn.preferences.injection:
+            lines.append("I didn't catch a preference in that, so these follow what you said before"
+                         + (" (or what is popular)." if turn.state.turns == 0 else "."))
+        if turn.plan and turn.plan.relaxed_shown:
+            lines.append("Some of these were shown before: nothing new fits everything you asked for.")
+        lines += turn.notes
+        return ("\n\n" + "\n".join(lines)) if lines else ""
+
+
+def template_explanation(item: Item, state: SessionState, catalog: Catalog, sources=()) -> str:
+    """A fact-only explanation: every genre, year and title it names is true of the item or the user."""
+    wanted = [g for g in item.genres if g in state.genres]
+    mood = [g for g in item.genres if g in state.mood_genres and g not in wanted]
+    genres = ", ".join(item.genres) if item.genres else "uncategorised"
+    year = f" from {item.year}" if item.year else ""
+    reasons = []
+    if wanted:
+        reasons.append(f"it is {_a(wanted[0])} {'/'.join(wanted)} title as you asked")
+    elif mood:
+        reasons.append(f"its {'/'.join(mood)} side fits the mood you described")
+    if state.year_min is not None or state.year_max is not None:
+        reasons.append("it falls in your year range")
+    liked = [catalog[i].title for i in state.liked if i in catalog][:2]
+    if liked and "collaborative" in sources:
+        reasons.append("it comes up for viewers who liked " + " and ".join(liked))
+    text = f"{_a(genres).capitalize()} {genres} film{year}."
+    if reasons:
+        text += " Picked because " + "; ".join(reasons) + "."
+    elif item.popularity:
+        text += f" Rated by {item.popularity} viewers in the catalog."
+    return text
+
+
+def _a(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"

@@ -1,0 +1,41 @@
+"""Public result types of the agent API (DESIGN §3): `Reply`, `ReplyItem`, `StreamEvent`."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class ReplyItem(BaseModel):
+    item_id: str
+    title: str
+    year: int | None = None
+    genres: list[str] = Field(default_factory=list)
+    description: str = ""
+    explanation: str = ""
+    explanation_source: Literal["llm", "template"] = "template"
+    score: float = 0.0
+
+    @property
+    def label(self) -> str:
+        return f"{self.title} ({self.year})" if self.year else self.title
+
+
+class Reply(BaseModel):
+    text: str
+    items: list[ReplyItem] = Field(default_factory=list)
+    understood: str = ""  # "what I understood" from this message ("" when nothing)
+    session_id: str = ""
+    notes: list[str] = Field(default_factory=list)  # warnings shown in the text too (unknown titles, …)
+    state: dict = Field(default_factory=dict)  # the session's accumulated preferences after this turn
+    search_query: str = ""  # the text semantic search used (the LLM's expansion when query expansion is on)
+
+
+class StreamEvent(BaseModel):
+    """`agent.stream()` yields kind="text" events (deltas to append) and finally one kind="items" event
+    carrying the items and the complete `Reply`."""
+
+    kind: Literal["text", "items"]
+    text: str = ""
+    items: list[ReplyItem] = Field(default_factory=list)
+    reply: Reply | None = None

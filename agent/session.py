@@ -1,0 +1,148 @@
+"""Multi-turn session state: each message's `Preferences` delta accumulates into `SessionState`.
+
+Rules (why: a refinement should keep everything said before unless it contradicts it):
+- wanted genres are replaced by a new positive genre statement, unless it is additive ("also comedies");
+  excluding a genre removes it from the wanted ones and vice versa (the latest word wins);
+- an explicit year window replaces the old one; "older" / "newer" move it relative to the last shown items;
+- liked / disliked / seen titles and exclusions accumulate until reset;
+- every item shown and not liked counts as rejected and is not shown again (unless nothing else is left).
+"""
+from __future__ import annotations
+
+import statistics
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from agent.understanding import Preferences, TitleRef
+from retrieval.candidates.base import Constraints
+from retrieval.catalog.schema import Catalog
+
+FeedbackKind = Literal["like", "dislike", "seen"]
+
+
+class SessionState(BaseModel):
+    session_id: str
+    user_id: str | None = None
+    genres: list[str] = Field(default_factory=list)
+    exclude_genres: list[str] = Field(default_factory=list)
+    year_min: int | None = None
+    year_max: int | None = None
+    count: int | None = None
+    moods: list[str] = Field(default_factory=list)
+    mood_genres: list[str] = Field(default_factory=list)
+    query: str = ""
+    liked: list[str] = Field(default_factory=list)  # item ids
+    disliked: list[str] = Field(default_factory=list)
+    seen: list[str] = Field(default_factory=list)
+    shown: list[str] = Field(default_factory=list)  # every item shown in this session, oldest first
+    last_shown: list[str] = Field(default_factory=list)  # the latest list, for "the second one"
+    focus: str | None = None  # the item "that one" refers to
+    turns: int = 0
+
+    # ------------------------------------------------------------------ updates
+    def reset(self) -> None:
+        """Forget everything said in this session (who the user is stays known)."""
+        fresh = SessionState(session_id=self.session_id, user_id=self.user_id)
+        for name in type(self).model_fields:
+            setattr(self, name, getattr(fresh, name))
+
+    def apply(self, delta: Preferences, catalog: Catalog, needed: int = 5) -> list[str]:
+        """Absorb one message's preferences; returns notes for the reply (e.g. an unresolvable "that one")."""
+        notes: list[str] = []
+        if delta.reset:
+            self.reset()
+        if delta.user_id:
+            self.user_id = delta.user_id
+        if delta.genres:
+            self.genres = _union(self.genres, delta.genres) if delta.additive else list(delta.genres)
+            if not delta.additive and not delta.query:
+                self.query = ""
+        if delta.exclude_genres:
+            self.exclude_genres = _union(self.exclude_genres, delta.exclude_genres)
+        self.exclude_genres = [g for g in self.exclude_genres if g not in delta.genres]
+        self.genres = [g for g in self.genres if g not in self.exclude_genres]
+        if delta.year_min is not None or delta.year_max is not None:
+            self.year_min, self.year_max = delta.year_min, delta.year_max
+        if delta.era:
+            self._shift_era(delta.era, catalog, needed)
+        if delta.count:
+            self.count = delta.count
+        if delta.moods:
+            self.moods, self.mood_genres = list(delta.moods), list(delta.mood_genres)
+        if delta.query:
+            self.query = delta.query
+        for ref in delta.titles:
+            self.mark(ref.item_id, ref.relation)
+        for ordinal in delta.ordinals:
+            item_id = self._resolve_ordinal(ordinal.position)
+            if item_id is None or item_id not in catalog:
+                notes.append("I have not shown that pick yet, so I could not tell which one you meant.")
+                continue
+            self.mark(item_id, ordinal.relation)
+            self.focus = item_id
+            # from now on the reference reads like a named title ("you like Aliens (1986)")
+            delta.titles.append(TitleRef(item_id=item_id, title=catalog[item_id].label, relation=ordinal.relation,
+                                         mention=_ordinal_words(ordinal.position), score=100.0))
+        delta.ordinals = []
+        return notes
+
+    def mark(self, item_id: str, relation: FeedbackKind) -> None:
+        """Record like / dislike / seen for an item (the latest opinion wins between like and dislike)."""
+        if relation == "like":
+            self.liked = _union(self.liked, [item_id])
+            self.disliked = [i for i in self.disliked if i != item_id]
+        elif relation == "dislike":
+            self.disliked = _union(self.disliked, [item_id])
+            self.liked = [i for i in self.liked if i != item_id]
+        else:
+            self.seen = _union(self.seen, [item_id])
+
+    def record_shown(self, item_ids: list[str]) -> None:
+        self.last_shown = list(item_ids)
+        self.shown = _union(self.shown, item_ids)
+        self.focus = item_ids[0] if item_ids else None
+        self.turns += 1
+
+    # ------------------------------------------------------------------ derived
+    def constraints(self, exclude_shown: bool = True, extra_excluded: frozenset[str] = frozenset()) -> Constraints:
+        """Hard constraints: stated genres / years, and never an item the user saw, disliked, already
+        likes, or (by default) was shown before."""
+        excluded = set(self.disliked) | set(self.seen) | set(self.liked) | set(extra_excluded)
+        if exclude_shown:
+            excluded |= set(self.shown)
+        return Constraints(include_genres=frozenset(self.genres), exclude_genres=frozenset(self.exclude_genres),
+                           year_min=self.year_min, year_max=self.year_max, exclude_ids=frozenset(excluded))
+
+    def _resolve_ordinal(self, position: int | None) -> str | None:
+        if position is None:
+            return self.focus or (self.last_shown[0] if self.last_shown else None)
+        if not self.last_shown:
+            return None
+        if position == -1:
+            return self.last_shown[-1]
+        return self.last_shown[position - 1] if 1 <= position <= len(self.last_shown) else None
+
+    def _shift_era(self, era: str, catalog: Catalog, needed: int) -> None:
+        """"older": before the oldest item shown last (or before their median year when that leaves too
+        few matching titles); "newer" mirrors it. Without shown items, relative to the catalog's median."""
+        years = [catalog[i].year for i in self.last_shown if i in catalog and catalog[i].year]
+        if not years:
+            years = [it.year for it in catalog if it.year]
+        anchors = ([min(years), int(statistics.median(years))] if era == "older"
+                   else [max(years), int(statistics.median(years))])
+        for anchor in anchors:
+            lo, hi = (None, anchor - 1) if era == "older" else (anchor + 1, None)
+            trial = self.model_copy(update={"year_min": lo, "year_max": hi})
+            allowed = trial.constraints()
+            if sum(1 for it in catalog if allowed.allows(it)) >= needed:
+                break
+        self.year_min, self.year_max = lo, hi
+
+
+def _ordinal_words(position: int | None) -> str:
+    return "that one" if position is None else ("the last one" if position == -1 else f"pick #{position}")
+
+
+def _union(a: list[str], b: list[str]) -> list[str]:
+    return a + [x for x in b if x not in a]

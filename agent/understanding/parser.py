@@ -1,0 +1,269 @@
+"""Deterministic message → `Preferences` parser (English and Chinese).
+
+Order matters: titles and user ids are found first and blanked out, so "I've seen Star Wars" does not
+read as the War genre and "terminator 2" does not read as a count; then years (so "1995" is not a
+count), counts, genres with negation scope, moods, and finally the free-text remainder.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from agent.understanding.lexicon import Lexicon, load_lexicon, phrase_pattern
+from agent.understanding.mentions import Matcher, find_mentions
+from agent.understanding.model import Preferences
+
+MAX_QUERY_CHARS = 200  # free text sent to semantic search
+MAX_MESSAGE_CHARS = 2000  # longer messages are cut (the reply says so); nobody types a novel
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]")
+# Words containing 别 that do not negate ("特别喜欢" = especially like).
+NOT_NEGATION = re.compile(r"特别|别的|别人|分别|区别|类别|级别|告别|性别")
+SENTENCE = re.compile(r"(?<=[.!?。！？\n])\s*")
+CLAUSE = re.compile(r"[.;!?,，。；！？\n]")
+USER_ID = re.compile(r"(?:\b(?:i\s*am|i'm|im|as|for|me\s*=)\s*)?\buser(?:\s*id)?\s*(?:#|no\.?|number|=|:)?\s*(\d{1,7})\b"
+                     r"|(?:我是)?用户\s*(?:id|ID)?\s*[#:：]?\s*(\d{1,7})")
+YEAR = r"(1[89]\d\d|20[0-3]\d)"
+FILLER = frozenset("""i me my we you a an the some any and or of for with to in on at is are be it that this
+please can could would should will want wanted need looking look find give show recommend recommendation
+recommendations suggest suggestions something anything stuff kind sort type types movie movies film films
+picks pick titles title ones one get watch watching see seeing tonight today really very good great best nice
+about like love liked also too more less other just only so much lots lot maybe perhaps what how which
+d s ve m re ll t i'd i'm i've id im ive from top say tell seen watched loved liked enjoyed hated already favorite favourite else but
+however instead though show list hi hello hey thanks thank ok okay yes yeah sure let lets let's me""".split())
+
+
+def clean_message(message: object) -> tuple[str, bool]:
+    """Printable, NFKC-normalised, length-capped text; returns (text, was_truncated)."""
+    text = message if isinstance(message, str) else ("" if message is None else str(message))
+    text = unicodedata.normalize("NFKC", text)
+    text = CONTROL.sub(" ", text).replace("\t", " ")
+    text = re.sub(r"[ ]{2,}", " ", text).strip()
+    truncated = len(text) > MAX_MESSAGE_CHARS
+    return text[:MAX_MESSAGE_CHARS], truncated
+
+
+def _words(title: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", title.lower())
+
+
+def _decade_range(start: int, part: str, kind: str | None) -> tuple[int | None, int | None]:
+    """A decade, part of one ("early 80s", "90年代末"), or everything before / after it."""
+    if kind in ("before", "以前", "之前"):
+        return None, start - 1
+    if kind in ("after", "以后", "之后"):
+        return start + 10, None
+    if part in ("early", "初"):
+        return start, start + 4
+    if part in ("late", "末"):
+        return start + 5, start + 9
+    if part in ("mid", "mid-", "middle", "中"):
+        return start + 3, start + 7
+    return start, start + 9
+
+
+def _blank(text: str, spans) -> str:
+    chars = list(text)
+    for s, e in spans:
+        chars[s:e] = " " * (e - s)
+    return "".join(chars)
+
+
+class PreferenceParser:
+    """`parse(message) -> Preferences`; `catalog_years` anchors "recent" / "classic" to the catalog."""
+
+    def __init__(self, match: Matcher | None = None, catalog_years: tuple[int, int] = (1920, 1998),
+                 lexicon: Lexicon | None = None, max_count: int = 20, titles: list[str] = ()):
+        self.match = match
+        self.year_lo, self.year_hi = catalog_years
+        self.lex = lexicon or load_lexicon()
+        self.max_count = max_count
+        # Multi-word titles that contain vocabulary ("Star Wars", "The Sound of Music") are read as
+        # titles wherever they appear, never as genres.
+        self._titles_re = phrase_pattern([t for t in (" ".join(_words(t)) for t in titles)
+                                          if len(t.split()) > 1 and _words(t) and self._has_vocabulary(t)])
+        n = self.lex.number_words
+        self._count_after = re.compile(
+            rf"(?<![\w-])(\d{{1,2}}|{n})\s+(?:(?:more|other|different|good|great|new|\S+)\s+){{0,2}}?"
+            r"(?:movies|films|picks|recommendations|suggestions|titles|ones|options|flicks|shows|of them|"
+            + "|".join(re.escape(g) for g in sorted(self.lex.genre_of, key=len, reverse=True) if g.isascii())
+            + r")(?![a-z])")
+        self._count_before = re.compile(rf"\b(?:top|give me|show me|recommend|suggest|list|only|just)\s+(\d{{1,2}}|{n})\b")
+        self._count_more = re.compile(rf"(?<![\w-])(\d{{1,2}}|{n})\s+more\b")
+        self._count_zh = re.compile(r"(\d{1,2}|[一二两三四五六七八九十几]{1,3})\s*(?:部|个|本|条|款)")
+
+    # ------------------------------------------------------------------ public
+    def parse(self, message: object) -> Preferences:
+        text, _ = clean_message(message)
+        prefs = Preferences()
+        if not text:
+            return prefs
+        low = text.lower()
+        lex = self.lex
+        if lex.intent_re("injection").search(low):
+            # sentences that carry the attempt are instructions, not tastes: drop them, keep the rest
+            prefs.injection = True
+            keep = [s for s in SENTENCE.split(text)
+                    if not lex.intent_re("injection").search(s.lower())
+                    and not lex.intent_re("instruction").search(s.lower())]
+            text = " ".join(keep).strip()
+            low = text.lower()
+        prefs.reset = bool(lex.intent_re("reset").search(low))
+        prefs.additive = bool(lex.intent_re("additive").search(low))
+
+        consumed: list[tuple[int, int]] = []
+        for m in USER_ID.finditer(low):
+            prefs.user_id = m.group(1) or m.group(2)
+            consumed.append(m.span())
+        work = _blank(text, consumed)
+
+        named = [m for m in self._titles_re.finditer(work.lower())]
+        mentions = find_mentions(work, lex, self.match)
+        unnamed = [m for m in named if not any(s <= m.start() < e for s, e in mentions.spans)]
+        mentions.spans.extend(m.span() for m in unnamed)
+        prefs.titles, prefs.ordinals, prefs.unknown_titles = mentions.titles, mentions.ordinals, mentions.unknown
+        work = _blank(work, mentions.spans).lower()
+
+        work = self._years(work, prefs)
+        work = self._count(work, prefs)
+        work = self._genres(work, prefs)
+        work = self._moods(work, prefs)
+        prefs.query = " ".join([m.group(0) for m in unnamed] + [self._remainder(work)]).strip()
+        return prefs
+
+    def _has_vocabulary(self, title: str) -> bool:
+        low = title.lower()
+        return bool(self.lex.genre_re.search(low) or self.lex.era_re.search(low) or self.lex.negation_re.search(low))
+
+    # ------------------------------------------------------------------ years
+    def _years(self, low: str, p: Preferences) -> str:
+        lex = self.lex
+        spans: list[tuple[int, int]] = []
+
+        def take(pattern: str, fn) -> None:
+            nonlocal low
+            for m in re.finditer(pattern, low):
+                fn(m)
+                spans.append(m.span())
+            low = _blank(low, spans)
+
+        def setr(lo, hi):
+            p.year_min, p.year_max = lo, hi
+
+        def on_decade(m, kind=None) -> None:
+            start = self._decade_start(m.group("d"))
+            if start is not None:
+                setr(*_decade_range(start, (m.groupdict().get("part") or "").strip(), kind or m.groupdict().get("k")))
+
+        take(rf"(?:between|from)\s+{YEAR}\s+(?:and|to|-|until)\s+{YEAR}|{YEAR}\s*(?:-|–|to|到|至)\s*{YEAR}",
+             lambda m: setr(*sorted(int(g) for g in m.groups() if g)))
+        take(rf"(?:before|pre-?|prior to|earlier than|older than)\s*{YEAR}", lambda m: setr(None, int(m.group(1)) - 1))
+        take(rf"(?:until|up to|through|no later than)\s+{YEAR}", lambda m: setr(None, int(m.group(1))))
+        take(rf"(?:after|post-?|later than|newer than)\s*{YEAR}", lambda m: setr(int(m.group(1)) + 1, None))
+        take(rf"(?:since|starting(?:\s+(?:from|in))?)\s+{YEAR}(?!s)|from\s+{YEAR}\s+(?:on(?:wards?)?|and later|or later)",
+             lambda m: setr(int(m.group(1) or m.group(2)), None))
+        take(rf"{YEAR}\s*年?\s*(?:以前|之前|前)", lambda m: setr(None, int(m.group(1)) - 1))
+        take(rf"{YEAR}\s*年?\s*(?:以后|之后|后)", lambda m: setr(int(m.group(1)) + 1, None))
+        take(rf"{YEAR}\s*年?\s*(?:以来|起)", lambda m: setr(int(m.group(1)), None))
+        take(r"(?P<d>(?:19)?\d0|[二三四五六七八九]十)\s*年代(?P<part>初|末|中)?(?:\s*(?P<k>以前|之前|以后|之后))?",
+             on_decade)
+        dec = r"(?:19|20)?\d0'?s|'\d0s|" + "|".join(w for w in lex.decades if w.isascii())
+        take(rf"(?:before|pre-?|prior to|older than)\s*(?:the\s+)?(?P<d>{dec})(?![a-z0-9])",
+             lambda m: on_decade(m, "before"))
+        take(rf"(?:after|post-?|newer than|later than)\s*(?:the\s+)?(?P<d>{dec})(?![a-z0-9])",
+             lambda m: on_decade(m, "after"))
+        take(rf"(?<![a-z0-9])(?:(?P<part>early|late|mid-?|middle)\s*)?(?:the\s+)?(?P<d>{dec})(?![a-z0-9])",
+             on_decade)
+        take(rf"(?:in|from|of|year)\s+{YEAR}(?!s)|(?<![\d])({YEAR[1:-1]})(?:年)?(?![\ds])",
+             lambda m: setr(int(m.group(1) or m.group(2)), int(m.group(1) or m.group(2))))
+        for m in lex.era_re.finditer(low):
+            kind = lex.eras[re.sub(r"\s+", " ", m.group(0))]
+            if kind == "recent":
+                setr(self.year_hi - lex.recent_span + 1, None)
+            elif kind == "classic":
+                setr(None, self.year_hi - lex.classic_age)
+            else:
+                p.era = kind  # "older" / "newer": resolved against the items shown last
+            spans.append(m.span())
+        return _blank(low, spans)
+
+    def _decade_start(self, tok: str) -> int | None:
+        """"80s" / "1980s" / "'80s" / "eighties" / "80" / "八十" -> 1980."""
+        tok = tok.strip("'’ ").lower()
+        if tok in self.lex.decades:
+            return self.lex.decades[tok]
+        m = re.fullmatch(r"(1[89]\d0|20[0-2]0)'?s?|(?:19)?(\d)0'?s?", tok)
+        if not m:
+            return None
+        return int(m.group(1)) if m.group(1) else 1900 + int(m.group(2)) * 10
+
+    # ------------------------------------------------------------------ counts
+    def _number(self, tok: str) -> int | None:
+        tok = tok.strip().lower()
+        if tok.isdigit():
+            return int(tok)
+        if tok in self.lex.numbers:
+            return self.lex.numbers[tok]
+        if re.fullmatch(r"[一二两三四五六七八九十]+", tok):  # Chinese numerals up to 99
+            if "十" in tok:
+                tens, _, ones = tok.partition("十")
+                return (self.lex.numbers.get(tens, 1) if tens else 1) * 10 + (self.lex.numbers.get(ones, 0) if ones else 0)
+            return self.lex.numbers.get(tok)
+        return None
+
+    def _count(self, low: str, p: Preferences) -> str:
+        for pattern in (self._count_zh, self._count_after, self._count_before, self._count_more):
+            m = pattern.search(low)
+            if m:
+                n = self._number(m.group(1))
+                if n:
+                    p.count = max(1, min(self.max_count, n))
+                    return low[: m.start(1)] + " " * (m.end(1) - m.start(1)) + low[m.end(1):]
+        return low
+
+    # ------------------------------------------------------------------ genres and negation
+    def _genres(self, low: str, p: Preferences) -> str:
+        lex = self.lex
+        neg_text = NOT_NEGATION.sub(lambda m: "\u3000" * len(m.group(0)), low)
+        spans = []
+        for clause in self._clauses(neg_text):
+            start, text = clause
+            neg = lex.negation_re.search(text)
+            neg_at = neg.start() if neg else len(text) + 1
+            for m in lex.genre_re.finditer(text):
+                genre = lex.genre_of[re.sub(r"\s+", " ", m.group(0))]
+                target = p.exclude_genres if m.start() > neg_at else p.genres
+                if genre not in target:
+                    target.append(genre)
+                spans.append((start + m.start(), start + m.end()))
+        p.genres = [g for g in p.genres if g not in p.exclude_genres]
+        return _blank(low, spans)
+
+    def _clauses(self, text: str) -> list[tuple[int, str]]:
+        cuts = [0]
+        for m in CLAUSE.finditer(text):
+            cuts.append(m.end())
+        for m in self.lex.boundary_re.finditer(text):
+            cuts.append(m.start())
+        cuts = sorted(set(cuts)) + [len(text)]
+        return [(a, text[a:b]) for a, b in zip(cuts, cuts[1:]) if b > a]
+
+    # ------------------------------------------------------------------ moods and remainder
+    def _moods(self, low: str, p: Preferences) -> str:
+        spans = []
+        for m in self.lex.mood_re.finditer(low):
+            mood = re.sub(r"\s+", " ", m.group(0))
+            if mood not in p.moods:
+                p.moods.append(mood)
+            for g in self.lex.mood_genres[mood]:
+                if g not in p.mood_genres and g not in p.exclude_genres:
+                    p.mood_genres.append(g)
+            spans.append(m.span())
+        return _blank(low, spans)
+
+    def _remainder(self, low: str) -> str:
+        low = self.lex.negation_re.sub(" ", low)
+        low = self.lex.intent_re("injection").sub(" ", low)
+        low = self.lex.intent_re("reset").sub(" ", low)
+        words = [w for w in re.findall(r"[a-z][a-z'-]*[a-z]|[a-z]", low)
+                 if w not in FILLER and not self.lex.is_vocabulary(w) and 1 < len(w) <= 30]
+        return " ".join(words[:24])[:MAX_QUERY_CHARS]

@@ -1,0 +1,74 @@
+"""Turn latency of the agent: p50 / p95 over 3-turn conversations ("sci-fi and action films" →
+"something older" → "no war films"), for three pipelines sharing one retrieval stack:
+
+- planner: deterministic understanding + hybrid retrieval, template explanations (no LLM);
+- rerank: + the LLM listwise reranker (one forward pass);
+- rerank_explain: + LLM explanations (one batched generation) — the full default pipeline.
+
+    python -m benchmarks.turn [--quick]      (or `marquee bench turn`)
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from benchmarks.harness import peak_rss_mb, record
+
+CONVERSATION = ("sci-fi and action films", "something older", "no war films")
+PIPELINES = {
+    "planner": {"rerank": False, "explain": "template"},
+    "rerank": {"rerank": True, "explain": "template"},
+    "rerank_explain": {"rerank": True, "explain": "llm"},
+}
+
+
+def _percentiles(samples: list[float]) -> dict:
+    samples = sorted(samples)
+    p95 = samples[min(len(samples) - 1, int(round(0.95 * (len(samples) - 1))))]
+    return {"p50_s": round(statistics.median(samples), 3), "p95_s": round(p95, 3),
+            "max_s": round(samples[-1], 3), "turns": len(samples)}
+
+
+def run(quick: bool = False) -> dict:
+    from agent.config import Settings
+    from agent.core import RecommenderAgent
+
+    home = Path(os.environ.get("MARQUEE_HOME") or tempfile.mkdtemp(prefix="marquee-bench-"))
+    conversations = 2 if quick else 5
+    base = Settings.load(home=home)
+    service = None
+    figures: dict = {"conversations_per_pipeline": conversations}
+    for name, agent_cfg in PIPELINES.items():
+        settings = base.model_copy(update={"agent": base.agent.model_copy(update=agent_cfg)})
+        agent = RecommenderAgent(settings, service=service)
+        service = agent.service
+        t0 = time.perf_counter()
+        for message in CONVERSATION:  # warm-up: index check, model load / conversion, caches
+            agent.chat(message, session_id=f"warm-{name}-{uuid.uuid4().hex[:6]}")
+        warm = time.perf_counter() - t0
+        samples = []
+        for _ in range(conversations):
+            sid = f"bench-{name}-{uuid.uuid4().hex[:8]}"
+            for message in CONVERSATION:
+                t = time.perf_counter()
+                agent.chat(message, session_id=sid)
+                samples.append(time.perf_counter() - t)
+        figures[name] = {**_percentiles(samples), "warmup_s": round(warm, 2)}
+        if agent.llm is not None and agent.llm.errors:
+            figures[name]["llm_unavailable"] = "; ".join(agent.llm.errors.values())[:200]
+    figures["load_average_1m"] = round(os.getloadavg()[0], 2)
+    figures["peak_rss_mb"] = peak_rss_mb()
+    return figures
+
+
+TARGETS = {f"{name}.p95_s": "≤ 4 s (2-core CPU)" for name in PIPELINES}
+
+if __name__ == "__main__":
+    result = run(quick="--quick" in sys.argv)
+    record("turn", result, TARGETS)
+    print(result)

@@ -1,0 +1,1 @@
+"""Fine-tuning and evaluation: leave-one-out splits, the evaluation harness and its baselines, LoRA training."""

@@ -1,0 +1,98 @@
+"""`marquee eval`: every ranker on the DESIGN §6 protocol, as tables, JSON and a bar chart.
+
+    marquee eval                                   # all users, every configured ranker
+    marquee eval --users 100 --rankers mostpop,ease,sasrec --out /tmp/eval
+"""
+from __future__ import annotations
+
+import datetime as dt
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def _config_path(config: Path | None) -> Path | None:
+    import os
+
+    if config is not None:
+        return config
+    default = Path(os.environ.get("MARQUEE_CONFIG", "marquee.toml"))
+    return default if default.is_file() else None
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("eval")
+    def eval_command(
+        users: Annotated[int | None, typer.Option(help="evaluate a seeded sample of N users (0 = all)")] = None,
+        rankers: Annotated[str | None, typer.Option(help="comma-separated ranker names (default: [eval] rankers)")] = None,
+        out: Annotated[Path | None, typer.Option(help="output folder (default: <home>/eval/<timestamp>)")] = None,
+        seed: Annotated[int | None, typer.Option(help="seed of user sampling, negatives and models")] = None,
+        stage: Annotated[str | None, typer.Option(help="'test' (default) or 'validation' (for tuning)")] = None,
+        config: Annotated[Path | None, typer.Option(help="marquee.toml with an [eval] section")] = None,
+    ) -> None:
+        """Evaluate rankers (Random, MostPop, ItemKNN, EASE, SASRec, semantic, hybrid, LLM…) on leave-one-out."""
+        from pydantic import ValidationError
+        from rich.console import Console
+        from rich.markdown import Markdown
+
+        from finetune.evaluation.protocol import load_eval_config
+        from finetune.evaluation.rankers import RANKERS
+
+        console = Console()
+        path = _config_path(config)
+        names = [r.strip() for r in rankers.split(",")] if rankers is not None else None
+        try:
+            cfg = load_eval_config(path, users=users, rankers=names, seed=seed, stage=stage)
+            unknown = [n for n in cfg.rankers if n not in RANKERS]
+            if unknown:
+                raise ValueError(f"unknown ranker(s) {', '.join(unknown)}; known: {', '.join(RANKERS)}")
+        except (ValidationError, ValueError, FileNotFoundError) as exc:
+            console.print(f"[red]marquee eval: {exc}[/red]")
+            raise typer.Exit(2) from None
+
+        from agent.config import Settings
+        from retrieval.catalog import CatalogError, load_dataset
+
+        settings = Settings.load(path)
+        home = settings.data_dir
+        try:
+            dataset = load_dataset(settings.catalog, home)
+        except CatalogError as exc:
+            console.print(f"[red]marquee eval: cannot load the catalog: {exc}[/red]")
+            raise typer.Exit(2) from None
+        out = out or home / "eval" / dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+        command = "marquee " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        report, results, paths = _run(cfg, dataset, home, out, settings, command, console)
+
+        console.print(Markdown(Path(paths["markdown"]).read_text(encoding="utf-8")))
+        for check in report["checks"]:
+            colour = {"PASS": "green", "FAIL": "red"}.get(check["status"], "yellow")
+            console.print(f"[{colour}]{check['status']}[/{colour}] {check['name']}"
+                          + (f": {check['value']:.4f}" if check.get("value") is not None else ""))
+        for message in report["skipped"]:
+            console.print(f"[bold red]{message}[/bold red]")
+        console.print(f"report: {paths['markdown']}\njson:   {paths['json']}\nchart:  {paths['png']}")
+        failed = any(r.status == "failed" for r in results) or any(c["status"] == "FAIL" for c in report["checks"])
+        if failed:
+            raise typer.Exit(1)
+
+
+def _run(cfg, dataset, home, out, settings, command, console):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from finetune.evaluation.runner import run_evaluation
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=False) as progress:
+        tasks: dict[str, int] = {}
+
+        def on_progress(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = progress.add_task(f"{name:>16}", total=total)
+            progress.update(tasks[name], completed=done)
+
+        return run_evaluation(cfg, dataset, home, out=out, settings=settings, command=command,
+                              log=lambda msg: progress.console.print(msg), progress=on_progress)

@@ -1,0 +1,110 @@
+"""The evaluation protocol as configuration: the `[eval]` section of marquee.toml (DESIGN §6).
+
+```toml
+[eval]
+users = 0                       # 0 = every user; N = a seeded sample of N users (quick runs)
+rankers = ["random", "mostpop", "itemknn", "ease", "sasrec"]
+[eval.params.ease]
+l2 = 100.0
+[eval.params.llm-lora]
+retriever = "ease-recency"      # rerankers reorder the top `rerank_depth` of this ranker
+```
+Per-ranker params are merged over the registry's (validation-tuned) defaults.
+"""
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+DEFAULT_RANKERS = ["random", "mostpop", "itemknn", "ease", "ease-recency", "sasrec", "semantic",
+                   "next-id-canary", "hybrid", "llm-zeroshot", "llm-lora"]
+
+
+COMPARISON_K = 10  # rankers are compared (bootstrap, best baseline, checks) on NDCG@10
+
+
+class ProtocolChecks(BaseModel):
+    """Figures the same code must reproduce on full ML-100k, or something in the pipeline is wrong."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mostpop_recall_at_10: float = 0.0859
+    mostpop_ndcg_at_10: float = 0.0449
+    tolerance: float = 0.003
+
+
+class EvalConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a typo in [eval] is an error, not a silent default
+
+    ks: list[int] = Field(default_factory=lambda: [5, 10, 20], description="cut-offs of the full-ranking metrics")
+    metrics: list[str] = Field(default_factory=lambda: ["recall", "ndcg", "mrr", "precision", "f1"])
+    sampled_negatives: int = Field(19, description="negatives per user in the sampled (1 + N) view")
+    sampled_ks: list[int] = Field(default_factory=lambda: [1, 5, 10])
+    seed: int = 0
+    users: int = Field(0, description="0 = all users; N = a seeded random sample of N users")
+    stage: str = Field("test", description="'test' (published numbers) or 'validation' (tuning)")
+    rankers: list[str] = Field(default_factory=lambda: list(DEFAULT_RANKERS))
+    params: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per-ranker parameter overrides")
+    rerank_depth: int = Field(20, description="how many retriever candidates a reranker reorders")
+    beyond_k: int = Field(10, description="list length for coverage / diversity / long-tail / novelty")
+    long_tail_head: float = Field(0.2, description="share of most popular items that form the short head")
+    bootstrap_samples: int = 1000
+    batch_users: int = Field(256, description="users scored per call (memory vs speed)")
+    checks: ProtocolChecks = ProtocolChecks()
+
+    @field_validator("ks", "sampled_ks")
+    @classmethod
+    def _positive_sorted(cls, ks: list[int]) -> list[int]:
+        if not ks or any(k < 1 for k in ks):
+            raise ValueError(f"cut-offs must be a non-empty list of positive integers, got {ks}")
+        return sorted(set(ks))
+
+    @field_validator("rankers")
+    @classmethod
+    def _rankers_given(cls, rankers: list[str]) -> list[str]:
+        names = [r.strip() for r in rankers if r.strip()]
+        if not names:
+            raise ValueError("name at least one ranker, e.g. rankers = [\"mostpop\", \"ease\"]")
+        return list(dict.fromkeys(names))  # de-duplicated, order kept
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "EvalConfig":
+        if self.stage not in ("test", "validation"):
+            raise ValueError(f"stage must be 'test' or 'validation', got {self.stage!r}")
+        if self.users < 0:
+            raise ValueError(f"users must be >= 0 (0 = all), got {self.users}")
+        if self.sampled_negatives < 1:
+            raise ValueError("sampled_negatives must be >= 1")
+        if max(self.sampled_ks) > self.sampled_negatives + 1:
+            raise ValueError(f"sampled_ks {self.sampled_ks} exceed the {self.sampled_negatives + 1} sampled candidates")
+        if not 0.0 < self.long_tail_head < 1.0:
+            raise ValueError("long_tail_head must be in (0, 1)")
+        if self.rerank_depth < 1 or self.beyond_k < 1 or self.batch_users < 1:
+            raise ValueError("rerank_depth, beyond_k and batch_users must be >= 1")
+        return self
+
+    @property
+    def depth(self) -> int:
+        """How deep every ranked list is built (NDCG@10 is always computed: it is the comparison metric)."""
+        return max(max(self.ks), self.beyond_k, self.rerank_depth, COMPARISON_K)
+
+    def params_for(self, ranker: str) -> dict[str, Any]:
+        return dict(self.params.get(ranker, {}))
+
+
+def load_eval_config(path: str | Path | None = None, **overrides: Any) -> EvalConfig:
+    """The `[eval]` table of a marquee.toml (defaults when absent), then explicit overrides (CLI flags)."""
+    section: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file not found: {path}")
+        try:
+            section = tomllib.loads(path.read_text(encoding="utf-8")).get("eval", {})
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"{path} is not valid TOML: {exc}") from exc
+    section.update({k: v for k, v in overrides.items() if v is not None})
+    return EvalConfig.model_validate(section)

@@ -1,0 +1,179 @@
+"""Which rankers `marquee eval` knows, by name: adding one touches this file only.
+
+Each entry builds a fitted `retrieval.recommender.Recommender` from the split's TRAIN interactions.
+`defaults` are the validation-tuned parameters (`[eval.params.NAME]` in marquee.toml overrides them).
+A ranker whose component is not installed or built yet raises `ComponentMissing`: the harness skips it
+with a loud message in the report instead of failing the whole run.
+"""
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import retrieval.models  # noqa: F401  (registers the classical models; imported once, not inside a timed fit)
+from finetune.data.splits import Split
+from retrieval.catalog.schema import Dataset
+from retrieval.recommender import Recommender, create
+
+FAMILIES = ("floor", "baseline", "llm", "diagnostic")  # "baseline" and "floor" compete for "best baseline"
+
+
+class ComponentMissing(RuntimeError):
+    """A ranker's component (module, model files, index) is not available in this installation."""
+
+
+@dataclass
+class BuildContext:
+    dataset: Dataset
+    split: Split
+    home: Path
+    seed: int = 0
+    settings: Any = None  # agent.config.Settings-like; needed by the hybrid retriever and LLM rankers
+    retriever: Recommender | None = None  # the fitted base ranker of a reranker
+    log: Callable[[str], None] = print
+
+
+@dataclass(frozen=True)
+class RankerEntry:
+    name: str
+    family: str
+    build: Callable[[BuildContext, dict[str, Any]], Recommender]
+    defaults: dict[str, Any] = field(default_factory=dict)
+    reranks: bool = False  # scores only the top `rerank_depth` candidates of params["retriever"]
+    description: str = ""
+
+
+RANKERS: dict[str, RankerEntry] = {}
+
+
+def ranker(name: str, family: str, defaults: dict[str, Any] | None = None, reranks: bool = False,
+           description: str = ""):
+    if family not in FAMILIES:
+        raise ValueError(f"unknown ranker family {family!r}")
+
+    def deco(build):
+        RANKERS[name] = RankerEntry(name, family, build, dict(defaults or {}), reranks, description)
+        return build
+
+    return deco
+
+
+def entry(name: str) -> RankerEntry:
+    try:
+        return RANKERS[name]
+    except KeyError:
+        raise ValueError(f"unknown ranker {name!r}; known: {', '.join(RANKERS)}") from None
+
+
+def require(module: str, what: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ComponentMissing(f"{what} is not installed yet ({module}: {exc})") from exc
+
+
+def _fit(model: Recommender, ctx: BuildContext) -> Recommender:
+    return model.fit(ctx.split.train, ctx.dataset.catalog)
+
+
+# --- classical rankers -------------------------------------------------------------------------------
+@ranker("random", "floor", description="uniform random scores (seeded)")
+def _random(ctx, params):
+    return _fit(create("random", **{"seed": ctx.seed, **params}), ctx)
+
+
+@ranker("mostpop", "floor", description="train interaction counts")
+def _mostpop(ctx, params):
+    return _fit(create("mostpop", **params), ctx)
+
+
+@ranker("itemknn", "baseline", description="item-kNN, TF-IDF cosine (validation-tuned)",
+        defaults={"neighbours": 10, "shrink": 0.0, "weighting": "tfidf"})
+def _itemknn(ctx, params):
+    return _fit(create("itemknn", **params), ctx)
+
+
+@ranker("ease", "baseline", description="EASE, l2 tuned on validation", defaults={"l2": 100.0})
+def _ease(ctx, params):
+    return _fit(create("ease", **params), ctx)
+
+
+@ranker("ease-recency", "baseline", description="EASE scoring a recency-weighted history (validation-tuned)",
+        defaults={"l2": 500.0, "recency_halflife": 5.0})
+def _ease_recency(ctx, params):
+    return _fit(create("ease", **params), ctx)
+
+
+@ranker("sasrec", "baseline", description="SASRec, full softmax, validation early stopping",
+        defaults={"max_len": 50, "hidden": 64, "blocks": 2, "heads": 1, "dropout": 0.2, "lr": 1e-3,
+                  "batch_size": 128, "max_epochs": 200, "patience": 10})
+def _sasrec(ctx, params):
+    model = create("sasrec", **{"seed": ctx.seed, "home": ctx.home, **params})
+    validation = [(c.history, c.target) for c in ctx.split.validation_cases()]
+    model.fit(ctx.split.train, ctx.dataset.catalog, validation=validation,
+              progress=lambda p: ctx.log(f"sasrec epoch {p['epoch']}: loss {p['loss']:.3f}, "
+                                         f"val NDCG@10 {p['val_ndcg@10']:.4f} ({p['seconds']:.1f}s)"))
+    if model.loaded_from_cache:
+        ctx.log(f"sasrec: loaded {model.cache_path} (best epoch {model.best_epoch})")
+    return model
+
+
+@ranker("semantic", "baseline", description="MiniLM: mean embedding of the last 5 history titles vs every item (validation-tuned)",
+        defaults={"recent": 5, "text": "label"})
+def _semantic(ctx, params):
+    embeddings = require("retrieval.embeddings", "the sentence encoder (STORE, retrieval.embeddings)")
+    try:
+        encoder = embeddings.SentenceEncoder(getattr(ctx.settings, "embedding", None))
+    except embeddings.ModelMissingError as exc:
+        raise ComponentMissing(str(exc)) from exc
+    return _fit(create("semantic", encoder=encoder, home=ctx.home, **params), ctx)
+
+
+@ranker("next-id-canary", "diagnostic", description="leak canary: the id just above the last one")
+def _canary(ctx, params):
+    from finetune.evaluation.canary import NextIdCanary
+
+    return _fit(NextIdCanary(), ctx)
+
+
+# --- our pipeline: hybrid retriever and LLM rerankers ---------------------------------------------------
+@ranker("hybrid", "baseline", description="our hybrid retriever (semantic + collaborative + popularity, RRF)")
+def _hybrid(ctx, params):
+    service_mod = require("retrieval.service", "the hybrid retriever (CANDIDATES, retrieval.service)")
+    if ctx.settings is None:
+        raise ComponentMissing("the hybrid retriever needs settings (home, catalog, embedding, store, candidates)")
+    settings = ctx.settings
+    if params:
+        settings = settings.model_copy(update={"candidates": settings.candidates.model_copy(update=params)})
+    retriever = service_mod.RetrievalService.from_config(settings).retriever
+    if retriever.catalog.item_ids != ctx.dataset.catalog.item_ids:
+        raise ValueError("the hybrid retriever's catalog differs from the evaluated one (check [catalog] config)")
+    return _fit(retriever, ctx)  # refit its collaborative / popularity parts on TRAIN only
+
+
+def _llm(ctx: BuildContext, params: dict[str, Any], adapter: str) -> Recommender:
+    reranker = require("agent.llm.reranker", "the LLM reranker (LLM, agent.llm)")
+    if ctx.settings is None:
+        raise ComponentMissing("the LLM reranker needs settings with an [llm] section")
+    llm_cfg = ctx.settings.llm.model_copy(update={k: v for k, v in params.items() if k != "retriever"})
+    try:
+        model = reranker.ListwiseReranker.from_config(llm_cfg, ctx.home, base=ctx.retriever,
+                                                      catalog=ctx.dataset.catalog, adapter=adapter)
+    except (FileNotFoundError, ImportError) as exc:
+        raise ComponentMissing(f"LLM reranker with adapter {adapter!r} is not available: {exc}") from exc
+    return _fit(model, ctx)
+
+
+@ranker("llm-zeroshot", "llm", reranks=True, defaults={"retriever": "hybrid"},
+        description="SmolLM2 listwise rerank, no adapter")
+def _llm_zeroshot(ctx, params):
+    return _llm(ctx, params, adapter="none")
+
+
+@ranker("llm-lora", "llm", reranks=True, defaults={"retriever": "hybrid"},
+        description="SmolLM2 listwise rerank with the shipped LoRA adapter")
+def _llm_lora(ctx, params):
+    return _llm(ctx, params, adapter="default")

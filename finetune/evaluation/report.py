@@ -1,0 +1,133 @@
+"""Writing an evaluation run: `report.json`, `per_user.json`, `report.md` and `ndcg_recall.png`."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+from finetune.evaluation.harness import RankerResult
+from finetune.evaluation.published import CAVEAT, PUBLISHED
+
+MAIN_COLUMNS = ("recall@5", "recall@10", "recall@20", "ndcg@5", "ndcg@10", "ndcg@20", "mrr@10", "precision@10",
+                "f1@10", "hr@1")
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    import torch
+
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}"
+
+
+def build_report(results: list[RankerResult], config: Any, meta: dict[str, Any], checks: list[dict],
+                 bootstrap: dict[str, Any]) -> dict[str, Any]:
+    meta = {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(), **meta}
+    return {"meta": meta, "config": config.model_dump(), "rankers": [r.to_json() for r in results],
+            "checks": checks, "bootstrap": bootstrap,
+            "skipped": [r.message for r in results if r.status != "ok"],
+            "context": {"caveat": CAVEAT, "published": PUBLISHED}}
+
+
+def _f(value: float | None, digits: int = 4) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    meta, rankers = report["meta"], [r for r in report["rankers"] if r["status"] == "ok"]
+    comparisons = report["bootstrap"].get("comparisons", {})
+    best = report["bootstrap"].get("best_baseline")
+    sampled_ks = report["config"]["sampled_ks"]
+    lines = [f"# Marquee evaluation — {meta['dataset']} ({meta['stage']} split)", "",
+             f"- date: {meta['date']}", f"- machine: {meta['machine']}", f"- command: `{meta['command']}`",
+             f"- users: {meta['n_users']} evaluated of {meta['n_users_total']}; catalog {meta['n_items']} items; "
+             f"seed {report['config']['seed']}",
+             "- protocol: per-user chronological leave-one-out (stable sort, file order breaks timestamp ties); "
+             "full ranking over all items minus the user's history (target never removed, ties by item index); "
+             f"sampled view: target + {report['config']['sampled_negatives']} fixed seeded negatives", ""]
+    loud = [r["message"] for r in report["rankers"] if r["status"] != "ok"]
+    if loud:
+        lines += ["> **NOT MEASURED in this run:**", ">"] + [f"> - {m}" for m in loud] + [""]
+    top_sampled = max(sampled_ks)
+    head = ["ranker", *MAIN_COLUMNS, *[f"1+N hr@{k}" for k in sampled_ks], f"1+N ndcg@{top_sampled}",
+            f"Δndcg@10 vs {best} [95% CI]", "fit s", "ms/user"]
+    lines += ["## Accuracy", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rankers:
+        cmp = comparisons.get(r["name"])
+        delta = "best baseline" if r["name"] == best else (
+            f"{cmp['diff']:+.4f} [{cmp['ci_low']:+.4f}, {cmp['ci_high']:+.4f}]" if cmp else "–")
+        name = r["name"] + (f" (reranks {r['retriever']}; ceiling R@{report['config']['rerank_depth']} "
+                            f"{r['ceiling_recall']:.4f})" if r["retriever"] else "")
+        row = [name, *[_f(r["metrics"].get(c)) for c in MAIN_COLUMNS],
+               *[_f(r["sampled"].get(f"hr@{k}")) for k in sampled_ks], _f(r["sampled"].get(f"ndcg@{top_sampled}")),
+               delta, _f(r["timing"].get("fit_s"), 1), _f(r["timing"].get("ms_per_user"), 2)]
+        lines.append("| " + " | ".join(row) + " |")
+    k = report["config"]["beyond_k"]
+    lines += ["", f"## Beyond accuracy and validity (top {k})", "",
+              "| ranker | coverage | genre diversity | long-tail share | novelty (bits) | out-of-catalog | "
+              "duplicate | history repeat (raw output) |", "|---|---|---|---|---|---|---|---|"]
+    for r in rankers:
+        b, v = r["beyond"], r["validity"]
+        lines.append(f"| {r['name']} | {_f(b['coverage'])} | {_f(b['diversity'])} | {_f(b['long_tail_share'])} | "
+                     f"{_f(b['novelty'], 2)} | {_f(v['out_of_catalog'])} | {_f(v['duplicate'])} | "
+                     f"{_f(v['history_repeat'])} |")
+    lines += ["", "## Protocol checks", "", "| check | status | value | detail |", "|---|---|---|---|"]
+    for c in report["checks"]:
+        lines.append(f"| {c['name']} | **{c['status']}** | {_f(c.get('value'))} | {c.get('detail', '')} |")
+    lines += ["", "## Context: published LLM rerankers (NOT the same protocol)", "", f"_{CAVEAT}_", "",
+              "| system | data / protocol | reported figures | source |", "|---|---|---|---|"]
+    for p in report["context"]["published"]:
+        figures = ", ".join(f"{k} {v}" for k, v in {**p["figures"], **p["their_baselines"]}.items())
+        lines.append(f"| {p['system']} | {p['data']} | {figures} | {p['source']} |")
+    return "\n".join(lines) + "\n"
+
+
+def bar_chart(report: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    rankers = [r for r in report["rankers"] if r["status"] == "ok"]
+    names = [r["name"] for r in rankers]
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(names) + 2), 4.2), dpi=120)
+    for offset, metric in ((-0.2, "ndcg@10"), (0.2, "recall@10")):
+        values = [r["metrics"][metric] for r in rankers]
+        bars = ax.bar(x + offset, values, width=0.4, label=metric)
+        ax.bar_label(bars, fmt="%.3f", fontsize=7, padding=1)
+    ax.set_xticks(x, names, rotation=30, ha="right")
+    ax.set_ylabel("full-ranking metric")
+    ax.set_title(f"{report['meta']['dataset']}: {report['meta']['n_users']} users, {report['meta']['stage']} split")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    plt.close(fig)
+
+
+def write_report(report: dict[str, Any], results: list[RankerResult], out: Path,
+                 user_ids: list[str]) -> dict[str, Path]:
+    """Write all files atomically into `out` and return their paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    per_user = {"user_ids": list(user_ids),
+                "ndcg@10": {r.name: [round(float(v), 6) for v in r.per_user_ndcg10]
+                            for r in results if r.status == "ok"}}
+    paths = {"json": out / "report.json", "per_user": out / "per_user.json", "markdown": out / "report.md",
+             "png": out / "ndcg_recall.png"}
+    for key, text in (("json", json.dumps(report, indent=2, default=float)),
+                      ("per_user", json.dumps(per_user)), ("markdown", markdown(report))):
+        tmp = paths[key].with_suffix(paths[key].suffix + ".tmp")
+        tmp.write_text(text + ("\n" if not text.endswith("\n") else ""), encoding="utf-8")
+        tmp.replace(paths[key])
+    tmp = out / "ndcg_recall.tmp.png"
+    bar_chart(report, tmp)
+    tmp.replace(paths["png"])
+    return paths

@@ -1,0 +1,151 @@
+"""Outputs of a finished run: the adapter (safetensors), `marquee.json` (what the reranker reads), the training
+curve (JSON + PNG) and a model card README.md saying what was trained, on what, how, where and how well."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import platform
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+SHIPPED_FILES = ("adapter_model.safetensors", "adapter_config.json", "marquee.json", "README.md",
+                 "training_curve.png")
+CURVE_JSON = "training_curve.json"
+PROMPT_NAME = "rerank"
+
+
+def machine() -> str:
+    import torch
+
+    cpu = next((line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo").splitlines()
+                if line.startswith("model name")), platform.processor() or "unknown CPU")
+    gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
+    return f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} logical CPUs{gpu}, torch {torch.__version__}"
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def adapter_meta(result, cfg, settings, labels) -> dict[str, Any]:
+    import prompts
+
+    final = result.final
+    return {
+        "fusion_weight": final.best_weight,
+        "calibrate": final.calibrate,
+        "permutations": 1,
+        "retriever": cfg.retriever,
+        "retriever_params": cfg.retriever_params,
+        "candidates": cfg.candidates,
+        "history_items": cfg.history_items,
+        "prompt": PROMPT_NAME,
+        "prompt_version": prompts.load(PROMPT_NAME).version,
+        "labels": "".join(labels.labels),
+        "base_model": settings.llm.model,
+        "loss": cfg.loss,
+        "steps": result.state.step,
+        "best_step": result.state.best_step,
+        "validation": {"users": result.stats["tune_users"], **final.as_dict()},
+        "trained_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": machine(),
+    }
+
+
+def plot_curve(curve: list[dict], path: Path, title: str = "") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    train = [p for p in curve if "loss" in p]
+    val = [p["validation"] for p in curve if "validation" in p]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    if train:
+        ax1.plot([p["step"] for p in train], [p["loss"] for p in train], label="train loss")
+        ax1.axhline(math.log(20), color="grey", ls=":", label="ln 20 (uniform over 20 labels)")
+    ax1.set_xlabel("optimizer step")
+    ax1.set_ylabel("cross-entropy")
+    ax1.legend()
+    if val:
+        steps = [p["step"] for p in val]
+        ax2.plot(steps, [p["fused_ndcg@10"] for p in val], marker="o", label="fused (best w)")
+        ax2.plot(steps, [p["llm_only_ndcg@10"] for p in val], marker=".", label="LLM order alone")
+        ax2.plot(steps, [p["retriever_ndcg@10"] for p in val], ls="--", color="grey", label="retriever alone")
+    ax2.set_xlabel("optimizer step")
+    ax2.set_ylabel("validation NDCG@10")
+    ax2.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def model_card(result, cfg, meta: dict[str, Any], command: str) -> str:
+    final, state, stats = result.final, result.state, result.stats
+    rows = "\n".join(f"| {w:g} | {final.by_weight[w]:.4f} |" for w in sorted(final.by_weight))
+    config = "\n".join(f"{k} = {json.dumps(v)}" for k, v in cfg.as_dict().items())
+    return f"""# Marquee reranker LoRA adapter
+
+LoRA adapter for `{meta['base_model']}` that scores the listwise rerank prompt (`prompts/{PROMPT_NAME}.txt`,
+version {meta['prompt_version']}, labels `{meta['labels']}`) of `agent.llm.reranker.ListwiseReranker`.
+The reranker fuses `minmax(retriever score) + w × LLM log-prob` with **w = {meta['fusion_weight']:g}**
+(tuned on validation; w = 0 would be the retriever `{cfg.retriever}` alone), calibration
+{'on' if meta['calibrate'] else 'off'}.
+
+- Trained: {meta['trained_at']} on {meta['machine']}
+- Command: `{command}`
+- Wall time: {result.seconds / 60:.1f} min; {state.step} optimizer steps; best validation at step {state.best_step};
+  stopped by: {result.stopped}
+
+## Data
+MovieLens-100k, per-user chronological leave-one-out (DESIGN §6: stable time sort, file order for ties; last =
+test, second last = validation, rest = train). Training examples come from TRAIN only: each user's last
+{cfg.targets_per_user} train positions are targets with the earlier items as history ({cfg.history_items} most recent
+shown); candidates = the top {cfg.candidates} of `{cfg.retriever}` fitted on train without those targets (target
+inserted when missed), shuffled afresh each epoch so the answer label is uniform over positions.
+
+{json.dumps(stats, indent=2)}
+
+## Validation ({stats['tune_users']} validation users, full-ranking NDCG@10)
+- retriever alone: {final.retriever:.4f}
+- LLM order alone (top {cfg.candidates}): {final.llm_only:.4f}
+- fused, best w = {final.best_weight:g}: {final.best:.4f}
+
+| w | NDCG@10 |
+|---|---|
+{rows}
+
+Training curve: `training_curve.png` (loss; validation NDCG@10 on {stats['validation_users']} users).
+Test-split figures: run `marquee eval --rankers {cfg.retriever},llm-zeroshot,llm-lora` (see the project README).
+
+## Config (`[finetune]`)
+```toml
+{config}
+```
+"""
+
+
+def write_outputs(result, cfg, settings, peft_model, labels, command: str) -> None:
+    """Write every deliverable into `result.out`, each file replaced atomically."""
+    out = Path(result.out)
+    meta = adapter_meta(result, cfg, settings, labels)
+    tmp = Path(tempfile.mkdtemp(prefix=".final-", dir=out))
+    try:
+        peft_model.save_pretrained(tmp)
+        (tmp / "marquee.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        (tmp / CURVE_JSON).write_text(json.dumps(result.state.curve, indent=1) + "\n", encoding="utf-8")
+        plot_curve(result.state.curve, tmp / "training_curve.png",
+                   f"LoRA reranker over {cfg.retriever} ({result.state.step} steps)")
+        (tmp / "README.md").write_text(model_card(result, cfg, meta, command), encoding="utf-8")
+        for name in (*SHIPPED_FILES, CURVE_JSON):
+            os.replace(tmp / name, out / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

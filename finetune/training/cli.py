@@ -1,0 +1,92 @@
+"""`marquee finetune`: train the reranker's LoRA adapter (CPU here; `accelerate launch` on GPUs).
+
+    marquee finetune --quick                         # tiny slice, a minute or two (CI)
+    marquee finetune --max-minutes 55                # ML-100k train split → <home>/adapters/finetune
+    marquee finetune --resume                        # continue from the last checkpoint of --out
+    marquee finetune --ship                          # and copy the result to finetune/adapters/default/
+    accelerate launch -m finetune.training.cli --out runs/gpu   # many GPUs, same script
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.secho(f"marquee finetune: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def finetune(
+    quick: Annotated[bool, typer.Option("--quick", help="tiny slice (few users, few steps) for CI")] = False,
+    out: Annotated[Optional[Path], typer.Option(help="output folder (default: <home>/adapters/finetune, "
+                                                "or <home>/adapters/quick with --quick)")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="continue from the latest checkpoint in --out")] = False,
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="marquee.toml with a \\[finetune] "
+                                                   "section (default: $MARQUEE_CONFIG or ./marquee.toml)")] = None,
+    max_minutes: Annotated[Optional[float], typer.Option(help="wall-clock budget of the whole run")] = None,
+    max_steps: Annotated[Optional[int], typer.Option(help="optimizer steps (overrides epochs)")] = None,
+    retriever: Annotated[Optional[str], typer.Option(help="base retriever (an eval ranker name, e.g. sasrec)")] = None,
+    ship: Annotated[bool, typer.Option("--ship", help="copy the result to finetune/adapters/default/")] = False,
+) -> None:
+    """Train the listwise reranker's LoRA adapter on the train split; writes adapter, marquee.json, card, curve."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from agent.config import Settings
+    from agent.llm.loading import ModelNotAvailable
+    from finetune.training.config import load_train_config
+
+    path = config
+    if path is None:
+        default = Path(os.environ.get("MARQUEE_CONFIG", "marquee.toml"))
+        path = default if default.is_file() else None
+    try:
+        cfg = load_train_config(path, quick=quick, max_minutes=max_minutes, max_steps=max_steps,
+                                retriever=retriever)
+        settings = Settings.load(path)
+        from finetune.evaluation.rankers import entry
+
+        if entry(cfg.retriever).reranks:
+            raise ValueError(f"retriever {cfg.retriever!r} is itself a reranker; use e.g. sasrec or ease")
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    from retrieval.catalog import CatalogError, load_dataset
+
+    home = settings.data_dir
+    try:
+        dataset = load_dataset(settings.catalog, home)
+    except CatalogError as exc:
+        _fail(f"cannot load the catalog: {exc}")
+    out = out or home / "adapters" / ("quick" if quick else "finetune")
+    command = "marquee " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    from finetune.training.trainer import ship as ship_adapter
+    from finetune.training.trainer import train
+
+    try:
+        result = train(cfg, settings, dataset, home, out, resume=resume, command=command,
+                       log=lambda m: typer.echo(m, err=True))
+    except (ModelNotAvailable, ValueError) as exc:
+        _fail(str(exc))
+    final = result.final
+    typer.echo(f"adapter: {out}\nsteps: {result.state.step} ({result.stopped}), {result.seconds / 60:.1f} min\n"
+               f"validation NDCG@10 ({result.stats['tune_users']} users): retriever "
+               f"{final.retriever:.4f}, LLM alone {final.llm_only:.4f}, fused {final.best:.4f} "
+               f"at w={final.best_weight:g}")
+    if ship:
+        from agent.llm.loading import default_adapter_dir
+
+        for copied in ship_adapter(out, default_adapter_dir()):
+            typer.echo(f"shipped {copied} ({copied.stat().st_size / 1e6:.1f} MB)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("finetune")(finetune)
+
+
+if __name__ == "__main__":  # `accelerate launch -m finetune.training.cli …`
+    typer.run(finetune)

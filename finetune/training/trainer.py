@@ -1,0 +1,306 @@
+"""LoRA training of the listwise reranker (peft + accelerate): one script for a laptop CPU and `accelerate launch`.
+
+Flow: leave-one-out split → instruction examples from TRAIN (finetune.data.instructions) → base model + LoRA →
+optimizer steps with gradient accumulation, warmup + cosine/linear decay, checkpoints every N steps (resumable),
+validation NDCG@10 through the serving reranker every M steps with early stopping → the best adapter, its tuned
+fusion weight (marquee.json), a model card and a training-curve PNG in the output folder.
+
+The wall-clock budget (`max_minutes`) is planned, not just enforced: after a few steps the LR schedule's horizon is
+set to the number of steps that fit, so a time-bounded run still finishes its decay.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from finetune.training.config import TrainConfig
+
+CHECKPOINTS = "checkpoints"
+BEST = "best"
+
+
+def lr_factor(step: int, warmup: int, total: int, kind: str) -> float:
+    """Multiplier of the peak LR after `step` optimizer steps: linear warmup, then cosine / linear / constant."""
+    if step < warmup:
+        return (step + 1) / max(warmup, 1)
+    if kind == "constant":
+        return 1.0
+    progress = min(1.0, (step - warmup) / max(total - warmup, 1))
+    return 0.5 * (1 + math.cos(math.pi * progress)) if kind == "cosine" else 1.0 - progress
+
+
+@dataclass
+class State:
+    """Everything a resumed run needs besides the weights and optimizer moments."""
+
+    step: int = 0  # optimizer steps done
+    epoch: int = 0
+    micro_in_epoch: int = 0  # micro-batches of `epoch` already consumed
+    horizon: int = 0  # planned total optimizer steps (LR schedule)
+    planned: bool = False  # horizon adjusted to the time budget
+    best: float = -1.0
+    best_step: int = 0
+    waited: int = 0
+    curve: list[dict] = field(default_factory=list)  # {"step", "loss", "accuracy", "lr"} and validation points
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    state: State
+    stats: dict[str, Any]
+    final: Any  # ValidationResult on the tuning users
+    stopped: str  # why training ended
+    seconds: float
+
+
+def _select(users: np.ndarray, n: int, seed: int) -> np.ndarray:
+    if n <= 0 or n >= users.size:
+        return users
+    return np.sort(np.random.default_rng(seed).choice(users, size=n, replace=False))
+
+
+def _save_checkpoint(out: Path, peft_model, optimizer, state: State, keep: int) -> Path:
+    import torch
+    from peft import get_peft_model_state_dict
+
+    folder = out / CHECKPOINTS
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"step-{state.step:06d}.pt"
+    tmp = path.with_suffix(".tmp")
+    torch.save({"lora": get_peft_model_state_dict(peft_model), "optimizer": optimizer.state_dict(),
+                "state": state.__dict__, "torch_rng": torch.get_rng_state()}, tmp)
+    os.replace(tmp, path)  # atomic: a crash never leaves a half-written checkpoint
+    for old in sorted(folder.glob("step-*.pt"))[:-keep]:
+        old.unlink()
+    return path
+
+
+def latest_checkpoint(out: Path) -> Path | None:
+    found = sorted((out / CHECKPOINTS).glob("step-*.pt"))
+    return found[-1] if found else None
+
+
+def train(cfg: TrainConfig, settings, dataset, home: Path, out: Path, resume: bool = False,
+          log: Callable[[str], None] = print, progress: bool = True, command: str = "") -> TrainResult:
+    import torch
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from peft import set_peft_model_state_dict
+    from tqdm.auto import tqdm
+
+    from agent.llm.backend import LocalBackend
+    from agent.llm.loading import LoadedModel
+    from agent.llm.prompting import LabelSet
+    from finetune.data.instructions import InstructionDataset, build_instances, fit_retriever, retriever_split
+    from finetune.data.splits import leave_one_out
+    from finetune.training.card import write_outputs
+    from finetune.training.model import attach_lora, collate, load_base, loss_and_accuracy, to_device
+    from finetune.training.validation import ValidationSet, validate
+
+    started = time.perf_counter()
+    deadline = started + cfg.max_minutes * 60
+    out = Path(out)
+    checkpoint = latest_checkpoint(out) if resume else None
+    if resume and checkpoint is None:
+        log(f"--resume: no checkpoint under {out / CHECKPOINTS}; starting from step 0")
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(),
+                              mixed_precision="bf16" if torch.cuda.is_available() and not cfg.qlora else "no")
+    main = accelerator.is_main_process
+    set_seed(cfg.seed)
+
+    # --- data: instruction examples from TRAIN, validation users from the validation split -------------
+    split = leave_one_out(dataset.interactions)
+    users = _select(split.evaluated_users, cfg.max_users, cfg.seed)
+    fit = dict(dataset=dataset, home=home, seed=cfg.seed, settings=settings, params=cfg.retriever_params, log=log)
+    log(f"fitting retriever {cfg.retriever!r} on train minus the instruction targets (candidates for training)")
+    proposer = fit_retriever(cfg.retriever, retriever_split(split, cfg.targets_per_user), **fit)
+    instances = build_instances(split, proposer, cfg.targets_per_user, cfg.candidates, cfg.min_history, users)
+    log(f"fitting retriever {cfg.retriever!r} on train (validation candidates and fusion partner)")
+    retriever = fit_retriever(cfg.retriever, split, **fit)
+    eval_set = ValidationSet.build(split, retriever, cfg.candidates, _select(users, cfg.eval_users, cfg.seed + 1))
+    tune_set = ValidationSet.build(split, retriever, cfg.candidates, _select(users, cfg.tune_users, cfg.seed + 2))
+
+    # --- model ---------------------------------------------------------------------------------------
+    base = load_base(settings, home, cfg, device=str(accelerator.device))
+    tokenizer = base.tokenizer
+    labels = LabelSet.for_tokenizer(tokenizer, cfg.candidates)
+    data = InstructionDataset(instances, tokenizer, dataset.catalog, labels, cfg.history_items, cfg.seed)
+    stats = {**data.stats(), "validation_users": len(eval_set), "tune_users": len(tune_set),
+             "validation_recall@n": eval_set.recall, "tune_recall@n": tune_set.recall}
+    log("data: " + json.dumps(stats))
+    peft_model = attach_lora(base.model, cfg)
+    trainable = [p for p in peft_model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    state = State()
+    micro_per_epoch = (len(data) // accelerator.num_processes // cfg.batch_size) // cfg.grad_accum * cfg.grad_accum
+    if micro_per_epoch == 0:
+        raise ValueError(f"{len(data)} examples are fewer than one optimizer step "
+                         f"(batch_size {cfg.batch_size} × grad_accum {cfg.grad_accum} × processes)")
+    steps_per_epoch = micro_per_epoch // cfg.grad_accum
+    state.horizon = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
+    if checkpoint is not None:
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        set_peft_model_state_dict(peft_model, saved["lora"])
+        optimizer.load_state_dict(saved["optimizer"])
+        configured = state.horizon
+        state = State(**saved["state"])
+        # The resumed run follows the current config and budget (e.g. more steps), re-planned below.
+        state.horizon, state.planned = max(configured, state.step), False
+        torch.set_rng_state(saved["torch_rng"])
+        log(f"resumed from {checkpoint.name}: step {state.step}, epoch {state.epoch}")
+    model, optimizer = accelerator.prepare(peft_model, optimizer)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, int(cfg.warmup_ratio * state.horizon), state.horizon, cfg.schedule),
+        last_epoch=-1)
+    for _ in range(state.step):  # replay the schedule to the resumed step (cheap, exact)
+        scheduler.step()
+
+    unwrapped = accelerator.unwrap_model(model)
+    backend = LocalBackend(LoadedModel(model=unwrapped, tokenizer=tokenizer, name=base.name, device=base.device,
+                                       dtype=base.dtype), batch_size=settings.llm.batch_size)
+    calibrate = settings.llm.calibrate
+    best_dir = out / BEST
+    out.mkdir(parents=True, exist_ok=True)
+
+    def run_validation() -> float:
+        model.eval()
+        result = validate(backend, dataset.catalog, eval_set, cfg.fusion_grid, calibrate, cfg.history_items)
+        model.train()
+        point = {"step": state.step, **{k: v for k, v in result.as_dict().items() if not k.startswith("by_")}}
+        state.curve.append({"validation": point})
+        improved = result.best > state.best + 1e-9 or state.best < 0
+        if improved:
+            state.best, state.best_step, state.waited = result.best, state.step, 0
+            if main:
+                unwrapped.save_pretrained(best_dir)
+        elif state.step > 0:
+            state.waited += 1
+        log(f"validation @ step {state.step}: retriever {result.retriever:.4f}, LLM alone {result.llm_only:.4f}, "
+            f"fused {result.best:.4f} (w={result.best_weight}) {'*best*' if improved else ''} "
+            f"[{result.seconds:.0f}s, {len(eval_set)} users]")
+        return result.seconds
+
+    if state.step == 0 and not any("validation" in p for p in state.curve):
+        eval_seconds = run_validation()  # the zero-shot starting point of the curve
+    else:
+        eval_seconds = next((p["validation"]["seconds"] for p in reversed(state.curve) if "validation" in p), 0.0)
+    # time kept for the last validation + the fusion-weight tuning + writing the outputs
+    tune_reserve = lambda: eval_seconds * (1 + len(tune_set) / max(len(eval_set), 1)) + 30  # noqa: E731
+
+    model.train()
+    stopped = "steps"
+    bar = tqdm(total=state.horizon, initial=state.step, desc="finetune", disable=not (progress and main),
+               dynamic_ncols=True)
+    window: list[tuple[float, float]] = []
+    step_started, first_step = time.perf_counter(), state.step
+    while state.step < state.horizon:
+        data.epoch = state.epoch
+        order = np.random.default_rng([cfg.seed, state.epoch]).permutation(len(data))
+        order = order[accelerator.process_index::accelerator.num_processes]
+        while state.micro_in_epoch < micro_per_epoch and state.step < state.horizon:
+            losses, accs = [], []
+            for k in range(cfg.grad_accum):
+                at = (state.micro_in_epoch + k) * cfg.batch_size
+                batch = to_device(collate([data[int(i)] for i in order[at:at + cfg.batch_size]],
+                                          tokenizer.pad_token_id), accelerator.device)
+                sync = contextlib.nullcontext() if k == cfg.grad_accum - 1 else accelerator.no_sync(model)
+                with sync:
+                    loss, acc = loss_and_accuracy(model, batch, cfg.loss)
+                    accelerator.backward(loss / cfg.grad_accum)
+                losses.append(float(loss.detach()))
+                accs.append(float(acc))
+            accelerator.clip_grad_norm_(trainable, cfg.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            state.step += 1
+            state.micro_in_epoch += cfg.grad_accum
+            window.append((float(np.mean(losses)), float(np.mean(accs))))
+            lr = scheduler.get_last_lr()[0]
+            bar.update(1)
+            bar.set_postfix(loss=f"{window[-1][0]:.3f}", acc=f"{window[-1][1]:.2f}", lr=f"{lr:.1e}")
+            if state.step % cfg.log_every == 0:
+                loss_avg, acc_avg = np.mean(window, axis=0)
+                state.curve.append({"step": state.step, "loss": float(loss_avg), "accuracy": float(acc_avg),
+                                    "lr": lr, "epoch": state.epoch})
+                window.clear()
+                if not progress:
+                    log(f"step {state.step}/{state.horizon}: loss {loss_avg:.4f}, acc {acc_avg:.3f}, lr {lr:.2e}")
+            if not state.planned and state.step - first_step >= min(10, state.horizon - first_step):
+                # Fit the schedule into the time budget, now that a step's cost is known.
+                per_step = (time.perf_counter() - step_started) / (state.step - first_step)
+                if per_step:
+                    per_step_with_eval = per_step + eval_seconds / cfg.eval_every
+                    fits = state.step + int((deadline - time.perf_counter() - tune_reserve()) / per_step_with_eval)
+                    if fits < state.horizon:
+                        log(f"time budget: {per_step:.1f}s/step → planning {fits} steps instead of {state.horizon}")
+                        state.horizon = max(state.step + 1, fits)
+                        bar.total = state.horizon
+                state.planned = True
+            if state.step % cfg.eval_every == 0 or state.step == state.horizon:
+                eval_seconds = run_validation()
+                if state.waited >= cfg.patience:
+                    stopped = f"early stopping (no gain in {cfg.patience} validations)"
+                    break
+            if main and state.step % cfg.checkpoint_every == 0:
+                _save_checkpoint(out, unwrapped, optimizer, state, cfg.keep_checkpoints)
+            if time.perf_counter() > deadline - tune_reserve():
+                stopped = f"time budget ({cfg.max_minutes:g} min)"
+                break
+        else:
+            if state.micro_in_epoch >= micro_per_epoch:
+                state.epoch, state.micro_in_epoch = state.epoch + 1, 0
+            continue
+        break
+    bar.close()
+    if state.step % cfg.eval_every and not any(p.get("validation", {}).get("step") == state.step for p in state.curve):
+        run_validation()
+    if main:
+        _save_checkpoint(out, unwrapped, optimizer, state, cfg.keep_checkpoints)
+    log(f"training stopped after {state.step} steps: {stopped}; best validation {state.best:.4f} "
+        f"at step {state.best_step}")
+
+    # --- final: best adapter, fusion weight tuned on the tuning users, card + curve ---------------------
+    from peft import PeftModel  # noqa: F401  (the best weights are loaded into the same wrapper)
+    from safetensors.torch import load_file
+
+    set_peft_model_state_dict(unwrapped, load_file(str(best_dir / "adapter_model.safetensors")))
+    model.eval()
+    final = validate(backend, dataset.catalog, tune_set, cfg.fusion_grid, calibrate, cfg.history_items)
+    log(f"fusion weight on {len(tune_set)} validation users: w={final.best_weight} → NDCG@10 {final.best:.4f} "
+        f"(retriever {final.retriever:.4f}, LLM alone {final.llm_only:.4f})")
+    result = TrainResult(out=out, state=state, stats=stats, final=final, stopped=stopped,
+                         seconds=time.perf_counter() - started)
+    if main:
+        write_outputs(result, cfg, settings, unwrapped, labels, command)
+    accelerator.wait_for_everyone()
+    return result
+
+
+def ship(out: Path, dest: Path) -> list[Path]:
+    """Copy a finished run's deliverables (adapter, marquee.json, card, curve) into `dest` (e.g. the repo)."""
+    from finetune.training.card import SHIPPED_FILES
+
+    missing = [name for name in SHIPPED_FILES if not (Path(out) / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{out} is not a finished run (missing {', '.join(missing)})")
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for name in SHIPPED_FILES:
+        tmp = dest / f".{name}.tmp"
+        shutil.copyfile(Path(out) / name, tmp)
+        os.replace(tmp, dest / name)
+        copied.append(dest / name)
+    return copied

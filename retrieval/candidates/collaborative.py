@@ -1,0 +1,103 @@
+"""Collaborative candidates: "people who liked these also liked …".
+
+- Liked items only (a new user said "I loved Alien"): item-kNN neighbours of the liked items.
+- A known user (an id from the interaction log, or an explicit history): the configured model
+  (`candidates.collaborative_model`, EASE by default) scored on history + likes.
+Disliked items push their neighbours down. The rankers come from `retrieval.models` through the
+`Recommender` registry, fitted on the interaction log (or on a training split for evaluation).
+"""
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from functools import lru_cache
+
+import numpy as np
+
+from retrieval.candidates.base import Candidate, CandidateGenerator, CandidateRequest
+from retrieval.candidates.filtering import CatalogArrays, effective_constraints
+from retrieval.catalog.schema import Catalog, Interactions
+from retrieval.recommender import Recommender, UserContext, create
+
+DISLIKE_WEIGHT = 0.5  # how hard a dislike pushes its item-kNN neighbours down
+_BLAS_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _blas_controller():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+@contextmanager
+def single_threaded_blas():
+    """One BLAS thread while scoring one request: a (1 × n) @ (n × n) product takes ~0.1 ms on one thread
+    but ~20 ms with two OpenBLAS threads on a busy 2-core machine. The limit is process-wide, so it is
+    held under a lock (concurrent requests would otherwise restore each other's settings)."""
+    with _BLAS_LOCK, _blas_controller().limit(limits=1, user_api="blas"):
+        yield
+
+
+class CollaborativeGenerator(CandidateGenerator):
+    name = "collaborative"
+
+    def __init__(self, arrays: CatalogArrays, model: str = "ease", neighbour_model: str = "itemknn"):
+        self.arrays = arrays
+        self.model_name = model
+        self.neighbour_model_name = neighbour_model
+        self.model: Recommender | None = None
+        self.neighbours: Recommender | None = None
+        self._user_rows: dict[str, np.ndarray] = {}
+
+    def fit(self, train: Interactions, catalog: Catalog) -> "CollaborativeGenerator":
+        self.neighbours = create(self.neighbour_model_name).fit(train, catalog)
+        self.model = (self.neighbours if self.model_name == self.neighbour_model_name
+                      else create(self.model_name).fit(train, catalog))
+        csr = train.to_csr(len(catalog))
+        self._user_rows = {uid: csr.indices[csr.indptr[u]:csr.indptr[u + 1]].astype(np.int64)
+                           for u, uid in enumerate(train.user_ids) if csr.indptr[u + 1] > csr.indptr[u]}
+        return self
+
+    @property
+    def fitted(self) -> bool:
+        return self.model is not None
+
+    def knows_user(self, user_id: str | None) -> bool:
+        return user_id is not None and user_id in self._user_rows
+
+    def history_of(self, request: CandidateRequest) -> np.ndarray:
+        """Catalog indices of the request's history, plus the logged history of a known user id."""
+        own = self.arrays.indices(request.history)
+        if self.knows_user(request.user_id):
+            own = np.union1d(own, self._user_rows[request.user_id])
+        return own
+
+    def scores(self, request: CandidateRequest) -> np.ndarray | None:
+        """A score per catalog item, or None when the request has nothing collaborative to go on."""
+        if not self.fitted:
+            raise RuntimeError("CollaborativeGenerator.fit(interactions, catalog) must run first")
+        liked = self.arrays.indices(request.liked)
+        history = self.history_of(request)
+        if history.size:
+            model, user = self.model, UserContext(history=tuple(int(i) for i in np.union1d(history, liked)),
+                                                  user_id=request.user_id)
+        elif liked.size:
+            model, user = self.neighbours, UserContext(history=tuple(int(i) for i in liked))
+        else:
+            return None
+        disliked = self.arrays.indices(request.disliked)
+        with single_threaded_blas():
+            scores = model.score([user])[0].astype(np.float64)
+            if disliked.size:
+                dislikes = UserContext(history=tuple(int(i) for i in disliked))
+                scores -= DISLIKE_WEIGHT * self.neighbours.score([dislikes])[0]
+        return scores
+
+    def generate(self, request: CandidateRequest, k: int) -> list[Candidate]:
+        scores = self.scores(request)
+        if scores is None:
+            return []
+        keep = self.arrays.mask(effective_constraints(request)) & (scores > 0)  # no "neighbours" without evidence
+        keep[self.history_of(request)] = False  # a known user's logged history is never recommended back
+        return self.arrays.candidates(scores, keep, k, self.name)

@@ -1,0 +1,65 @@
+"""Semantic candidates: the request's text embedded and searched in the Chroma item store, with the
+hard constraints pushed down as Chroma `where` filters (and re-checked here, so a store that
+ignores a filter can never leak a forbidden item).
+
+The query is the request's text; without one it is "more like these": the normalised mean of the
+stored vectors of the liked items, else of the last few history items (a known user asking "what
+next?"). A store without vector search gets the seed items' titles as text instead.
+"""
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from retrieval.candidates.base import Candidate, CandidateGenerator, CandidateRequest, Constraints
+from retrieval.candidates.filtering import effective_constraints
+from retrieval.catalog.schema import Catalog
+
+HISTORY_SEEDS = 3  # recent history items standing in for a query
+MAX_QUERY_CHARS = 2000  # MiniLM reads 256 tokens anyway; a 10k-character message must not cost more
+
+
+class SearchableStore(Protocol):
+    """What the generator needs of `retrieval.store.ItemStore` (search_vector/embeddings are optional)."""
+
+    def search(self, query: str, k: int, constraints: Constraints | None = None) -> list[tuple[str, float]]: ...
+
+
+class SemanticGenerator(CandidateGenerator):
+    name = "semantic"
+
+    def __init__(self, store: SearchableStore, catalog: Catalog):
+        self.store = store
+        self.catalog = catalog
+
+    def seeds(self, request: CandidateRequest) -> list[str]:
+        """Items standing in for a query: the liked ones, else the most recent history."""
+        chosen = request.liked or request.history[-HISTORY_SEEDS:]
+        return [i for i in dict.fromkeys(chosen) if i in self.catalog]
+
+    def query_text(self, request: CandidateRequest) -> str:
+        if request.query.strip():
+            return request.query.strip()[:MAX_QUERY_CHARS]
+        return "; ".join(self.catalog[i].label for i in self.seeds(request))[:MAX_QUERY_CHARS]
+
+    def _hits(self, request: CandidateRequest, k: int, constraints: Constraints) -> list[tuple[str, float]]:
+        seeds = [] if request.query.strip() else self.seeds(request)
+        if seeds and hasattr(self.store, "search_vector") and hasattr(self.store, "embeddings"):
+            centroid = np.asarray(self.store.embeddings(seeds), dtype=np.float32).mean(axis=0)
+            norm = float(np.linalg.norm(centroid))
+            if norm > 0:
+                return [(h.item_id, h.score) for h in self.store.search_vector(centroid / norm, k, constraints)]
+        text = self.query_text(request)
+        return self.store.search(text, k, constraints) if text else []
+
+    def generate(self, request: CandidateRequest, k: int) -> list[Candidate]:
+        if k <= 0:
+            return []
+        constraints = effective_constraints(request)
+        out: list[Candidate] = []
+        for item_id, similarity in self._hits(request, k, constraints):
+            item = self.catalog.get(item_id)
+            if item is not None and constraints.allows(item):  # stale index rows or ignored filters
+                out.append(Candidate(item=item, score=float(similarity), sources={self.name: float(similarity)}))
+        return out

@@ -1,0 +1,392 @@
+"""`ItemStore`: the catalog in Chroma, searched by meaning with hard constraints as `where` filters.
+
+One code path for both deployments: `chromadb.PersistentClient(<home>/chroma)` by default, or
+`chromadb.HttpClient` when `store.chroma_url` / MARQUEE_CHROMA_URL is set; everything else is the
+same client API. Chroma always gets OUR embedding function, and we pass vectors explicitly.
+
+Atomic, incremental index builds (why and how):
+  Chroma has no multi-collection transactions, so a build never writes into the collection that is
+  answering queries. Data lives in immutable snapshot collections `<collection>.v<stamp>`; a tiny
+  pointer collection `<collection>.active` names the live one in its metadata. A build
+    1. diffs the catalog against the live snapshot by content hash (`doc_hash` per item),
+    2. creates a staging snapshot, copies the still-valid vectors over and embeds only new/changed
+       items (progress bar), checks the count,
+    3. switches the pointer with ONE metadata update (a single SQLite transaction in Chroma), and
+    4. drops older snapshots and leftovers of crashed builds.
+  A crash or SIGKILL before step 3 leaves the pointer — and so every reader — on the previous
+  snapshot; the orphaned staging collection is removed by the next build. A reader that loses a
+  race with step 4 re-reads the pointer and retries once.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, NamedTuple
+from urllib.parse import urlparse
+
+import numpy as np
+
+from retrieval.candidates.base import Constraints
+from retrieval.catalog.schema import Catalog, Item
+from retrieval.config import StoreConfig
+from retrieval.embeddings import ChromaEmbeddingFunction, SentenceEncoder
+from retrieval.indexing import (IndexPlan, IndexReport, collection_metadata, constraints_to_where,
+                                item_from_metadata, item_metadata, plan)
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+POINTER_SUFFIX = ".active"
+SNAPSHOT_INFIX = ".v"
+EMBED_BATCH = 256
+LOCK_WAIT_S = 900
+
+
+class StoreError(RuntimeError):
+    """The vector store cannot do what was asked (message says how to fix it)."""
+
+
+class IndexNotBuiltError(StoreError):
+    pass
+
+
+@dataclass(frozen=True)
+class StoreHit:
+    item_id: str
+    score: float  # cosine similarity in [-1, 1]
+    item: Item  # facts from the index metadata (title, year, genres, popularity)
+    document: str
+
+
+class _Snapshot(NamedTuple):
+    """A live index snapshot; immutable once live, so its count and genre list can be cached."""
+
+    name: str
+    collection: Any
+    count: int
+    genres: list[str]
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    location: str
+    collection: str | None  # live snapshot, None when no index was built
+    count: int
+    encoder_matches: bool
+    created: str | None
+    plan: IndexPlan | None = None  # set when a catalog was given: what `index()` would do
+
+    @property
+    def stale(self) -> bool:
+        return self.collection is None or not self.encoder_matches or bool(self.plan and not self.plan.up_to_date)
+
+
+def connect(store_cfg: StoreConfig, home: Path):
+    """A Chroma client: HTTP when `chroma_url` is set, else embedded under `<home>/chroma`."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    settings = ChromaSettings(anonymized_telemetry=False)
+    if store_cfg.chroma_url:
+        url = urlparse(store_cfg.chroma_url if "://" in store_cfg.chroma_url else f"http://{store_cfg.chroma_url}")
+        if not url.hostname:
+            raise StoreError(f"bad chroma_url {store_cfg.chroma_url!r}: expected http://host:port")
+        try:
+            client = chromadb.HttpClient(host=url.hostname, port=url.port or (443 if url.scheme == "https" else 8000),
+                                         ssl=url.scheme == "https", settings=settings)
+            client.heartbeat()
+        except Exception as exc:  # connection refused, DNS, TLS … all mean the same to the user
+            raise StoreError(f"cannot reach the Chroma server at {store_cfg.chroma_url} ({exc.__class__.__name__}). "
+                             "Start one with `chroma run --path PATH --port PORT`, or unset MARQUEE_CHROMA_URL "
+                             "to use the embedded store.") from exc
+        return client
+    path = Path(home) / "chroma"
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=settings)
+
+
+class ItemStore:
+    """Items of one catalog in Chroma: `index()` (incremental, atomic) and `search()` (filtered)."""
+
+    def __init__(self, store_cfg: StoreConfig, encoder: SentenceEncoder, home: str | Path):
+        self.cfg = store_cfg
+        self.encoder = encoder
+        self.home = Path(home)
+        self._ef = ChromaEmbeddingFunction(encoder)
+        self._client = None
+        # Live snapshot cache: (name, Collection, count, genres). Snapshots never change once live, so
+        # only the pointer has to be read per call (another process may have switched it).
+        self._live: _Snapshot | None = None
+
+    # -- plumbing -------------------------------------------------------------------------------
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = connect(self.cfg, self.home)
+        return self._client
+
+    @property
+    def location(self) -> str:
+        return self.cfg.chroma_url or str(self.home / "chroma")
+
+    @property
+    def pointer_name(self) -> str:
+        return self.cfg.collection + POINTER_SUFFIX
+
+    def _collection(self, name: str, create: bool = False, metadata: dict | None = None):
+        if create:
+            return self.client.create_collection(name, metadata=metadata, embedding_function=self._ef,
+                                                 configuration={"hnsw": {"space": "cosine"}})
+        return self.client.get_collection(name, embedding_function=self._ef)
+
+    def _live_name(self) -> str | None:
+        from chromadb.errors import NotFoundError
+
+        try:
+            pointer = self.client.get_collection(self.pointer_name, embedding_function=self._ef)
+        except NotFoundError:
+            return None
+        return (pointer.metadata or {}).get("active")
+
+    def _live_snapshot(self, required: bool = True) -> _Snapshot | None:
+        name = self._live_name()
+        if name is None:
+            if required:
+                raise IndexNotBuiltError(f"no search index in {self.location} (collection {self.cfg.collection!r}). "
+                                         "Fix: run `marquee index`")
+            return None
+        live = self._live
+        if live is None or live.name != name:
+            col = self._collection(name)
+            live = self._live = _Snapshot(name, col, col.count(),
+                                          json.loads((col.metadata or {}).get("marquee_genres", "[]")))
+        return live
+
+    def _with_live(self, fn):
+        """Run fn(live snapshot); if a concurrent build dropped it meanwhile, re-read the pointer once."""
+        from chromadb.errors import NotFoundError
+
+        try:
+            return fn(self._live_snapshot())
+        except NotFoundError:
+            self._live = None
+            return fn(self._live_snapshot())
+
+    # -- reading --------------------------------------------------------------------------------
+    def count(self) -> int:
+        live = self._live_snapshot(required=False)
+        return 0 if live is None else live.count
+
+    def genres(self) -> list[str]:
+        live = self._live_snapshot(required=False)
+        return [] if live is None else list(live.genres)
+
+    def status(self, catalog: Catalog | None = None) -> IndexStatus:
+        snapshot = self._live_snapshot(required=False)
+        live = snapshot.collection if snapshot else None
+        if live is None:
+            return IndexStatus(self.location, None, 0, False, None, plan(catalog, None, False) if catalog else None)
+        meta = live.metadata or {}
+        matches = meta.get("marquee_encoder") == self.encoder.identity
+        the_plan = self._plan(catalog, live, rebuild=False) if catalog is not None else None
+        return IndexStatus(self.location, live.name, live.count(), matches, meta.get("marquee_created"), the_plan)
+
+    def embeddings(self, item_ids: Sequence[str]) -> np.ndarray:
+        """Stored vectors of `item_ids`, in that order (KeyError naming any id not in the index)."""
+        ids = list(item_ids)
+        if not ids:
+            return np.zeros((0, self.encoder.dimension), dtype=np.float32)
+        got = self._with_live(lambda live: live.collection.get(ids=list(dict.fromkeys(ids)), include=["embeddings"]))
+        by_id = dict(zip(got["ids"], got["embeddings"]))
+        missing = [i for i in ids if i not in by_id]
+        if missing:
+            raise KeyError(f"item ids not in the index: {missing[:10]}{' …' if len(missing) > 10 else ''}")
+        return np.asarray([by_id[i] for i in ids], dtype=np.float32)
+
+    def _canonical(self, constraints: Constraints | None, known: list[str]) -> Constraints | None:
+        """Map genre names to the catalog's spelling, case-insensitively ('sci-fi' -> 'Sci-Fi')."""
+        if constraints is None:
+            return None
+        spelling = {g.lower(): g for g in known}
+        fix = lambda names: frozenset(spelling.get(g.lower(), g) for g in names)  # noqa: E731
+        return replace(constraints, include_genres=fix(constraints.include_genres),
+                       exclude_genres=fix(constraints.exclude_genres))
+
+    def search(self, query: str, k: int, constraints: Constraints | None = None) -> list[tuple[str, float]]:
+        """(item_id, cosine similarity) best first; every hit satisfies `constraints`."""
+        return [(h.item_id, h.score) for h in self.search_hits(query, k, constraints)]
+
+    def search_hits(self, query: str, k: int, constraints: Constraints | None = None) -> list[StoreHit]:
+        if k <= 0:
+            return []
+        vector = self.encoder.encode_query(query)
+        return self.search_vector(vector, k, constraints)
+
+    def search_vector(self, vector: np.ndarray, k: int, constraints: Constraints | None = None) -> list[StoreHit]:
+        """Nearest items to a vector (e.g. a liked item's embedding), constraints enforced."""
+        return self._with_live(lambda live: self._search(live, np.asarray(vector, dtype=np.float32), k, constraints))
+
+    def _search(self, live: _Snapshot, vector: np.ndarray, k: int, constraints: Constraints | None) -> list[StoreHit]:
+        total, known = live.count, live.genres
+        constraints = self._canonical(constraints, known)
+        if constraints and constraints.include_genres:
+            known_set = set(known)
+            usable = constraints.include_genres & known_set
+            if not usable or (constraints.genre_mode == "all" and usable != constraints.include_genres):
+                return []  # asked for a genre this catalog does not have: nothing can qualify
+            constraints = replace(constraints, include_genres=frozenset(usable))
+        where = constraints_to_where(constraints)
+        n = min(k, total)
+        while n > 0:
+            res = live.collection.query(query_embeddings=[vector], n_results=n, where=where,
+                            include=["metadatas", "distances", "documents"])
+            hits = []
+            for item_id, meta, dist, doc in zip(res["ids"][0], res["metadatas"][0], res["distances"][0],
+                                                res["documents"][0]):
+                item = item_from_metadata(meta, doc)
+                # Belt and braces: the filter should already guarantee this; never return a violation.
+                if constraints is None or constraints.allows(item):
+                    hits.append(StoreHit(item_id, float(1.0 - dist), item, doc or ""))
+            if len(hits) >= k or len(res["ids"][0]) < n or n >= total:
+                return hits[:k]
+            n = min(total, n * 4)  # verification dropped some: ask for more
+        return []
+
+    # -- building -------------------------------------------------------------------------------
+    def _indexed_metadata(self, col) -> dict[str, dict]:
+        out: dict[str, dict] = {}
+        page = min(self.client.get_max_batch_size(), 5000)
+        for offset in range(0, col.count(), page):
+            got = col.get(include=["metadatas"], limit=page, offset=offset)
+            out.update(zip(got["ids"], got["metadatas"]))
+        return out
+
+    def _plan(self, catalog: Catalog, live, rebuild: bool) -> IndexPlan:
+        if live is None:
+            return plan(catalog, None, False)
+        meta = live.metadata or {}
+        indexed = self._indexed_metadata(live)
+        reason = ("--rebuild requested" if rebuild else
+                  None if meta.get("marquee_encoder") == self.encoder.identity else "sentence encoder changed")
+        genres_match = json.loads(meta.get("marquee_genres", "[]")) == catalog.genres()
+        result = plan(catalog, indexed, genres_match, reason)
+        if not genres_match and not result.full_rebuild_reason:
+            # the genre set changed: every item's genre flags change, vectors stay valid
+            result.metadata_only += result.unchanged
+            result.unchanged = []
+        return result
+
+    @contextmanager
+    def _build_lock(self):
+        lock_dir = self.home / "chroma" if not self.cfg.chroma_url else self.home
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        with open(lock_dir / f".{self.cfg.collection}.index.lock", "w") as fh:
+            # One build at a time. A second builder waits, then re-plans against the new index
+            # (usually finding it up to date) instead of failing.
+            deadline = time.monotonic() + LOCK_WAIT_S
+            while True:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise StoreError(f"another process has been building this index for over {LOCK_WAIT_S}s "
+                                         f"(lock {fh.name}); try again when it is done") from None
+                    time.sleep(0.2)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def index(self, catalog: Catalog, progress: bool = True, rebuild: bool = False) -> IndexReport:
+        """Bring the index in line with `catalog`: embed only new/changed items, switch atomically."""
+        started = time.perf_counter()
+        with self._build_lock():
+            snapshot = self._live_snapshot(required=False)
+            live = snapshot.collection if snapshot else None
+            the_plan = self._plan(catalog, live, rebuild)
+            if live is not None and the_plan.up_to_date:
+                self._drop_stale_snapshots(keep=live.name)
+                return IndexReport(live.name, live.count(), 0, 0, 0, 0, 0, 0,
+                                   time.perf_counter() - started, switched=False)
+            name = f"{self.cfg.collection}{SNAPSHOT_INFIX}{time.strftime('%Y%m%d%H%M%S')}{uuid.uuid4().hex[:6]}"
+            staging = self._collection(name, create=True, metadata=collection_metadata(
+                self.encoder.identity, self.encoder.dimension, catalog, state="staging"))
+            self._fill(staging, catalog, live, the_plan, progress)
+            if staging.count() != len(catalog):
+                raise StoreError(f"staging index {name} has {staging.count()} items, expected {len(catalog)}; "
+                                 "the previous index is still live")
+            self._switch(name)
+            self._drop_stale_snapshots(keep=name)
+        return IndexReport(name, len(catalog), len(the_plan.to_embed), len(the_plan.to_copy), len(the_plan.new),
+                           len(the_plan.changed), len(the_plan.metadata_only), len(the_plan.removed),
+                           time.perf_counter() - started, switched=True, reason=the_plan.full_rebuild_reason or "")
+
+    def _fill(self, staging, catalog: Catalog, live, the_plan: IndexPlan, progress: bool) -> None:
+        from tqdm.auto import tqdm
+
+        genres = catalog.genres()
+        batch = min(self.client.get_max_batch_size(), 4096)
+
+        def add(ids: list[str], vectors) -> None:
+            items = [catalog[i] for i in ids]
+            staging.add(ids=ids, embeddings=np.asarray(vectors, dtype=np.float32),
+                        documents=[it.document() for it in items],
+                        metadatas=[item_metadata(it, genres) for it in items])
+
+        bar = tqdm(total=len(catalog), desc=f"indexing {catalog.name}", unit="item", disable=not progress)
+        try:
+            for start in range(0, len(the_plan.to_copy), batch):
+                ids = the_plan.to_copy[start:start + batch]
+                got = live.get(ids=ids, include=["embeddings"])
+                by_id = dict(zip(got["ids"], got["embeddings"]))
+                add(ids, [by_id[i] for i in ids])
+                bar.update(len(ids))
+            to_embed = the_plan.to_embed
+            for start in range(0, len(to_embed), EMBED_BATCH):
+                ids = to_embed[start:start + EMBED_BATCH]
+                add(ids, self.encoder.encode([catalog[i].document() for i in ids]))
+                bar.update(len(ids))
+        finally:
+            bar.close()
+
+    def _switch(self, name: str) -> None:
+        from chromadb.errors import NotFoundError
+
+        meta = {"active": name, "switched": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        try:
+            pointer = self.client.get_collection(self.pointer_name, embedding_function=self._ef)
+        except NotFoundError:
+            self.client.create_collection(self.pointer_name, metadata=meta, embedding_function=self._ef)
+            return
+        pointer.modify(metadata=meta)  # the atomic switch: one metadata row update
+
+    def _snapshots(self) -> Iterable[str]:
+        prefix = self.cfg.collection + SNAPSHOT_INFIX
+        for col in self.client.list_collections():
+            name = col if isinstance(col, str) else col.name
+            if name.startswith(prefix):
+                yield name
+
+    def _drop_stale_snapshots(self, keep: str) -> None:
+        for name in list(self._snapshots()):
+            if name != keep:
+                self.client.delete_collection(name)
+
+    def drop(self) -> None:
+        """Delete the whole index (pointer and snapshots) of this collection name."""
+        from chromadb.errors import NotFoundError
+
+        with self._build_lock():
+            for name in [*self._snapshots(), self.pointer_name]:
+                try:
+                    self.client.delete_collection(name)
+                except NotFoundError:
+                    pass
+        self._live = None

@@ -1,0 +1,62 @@
+"""`marquee ask`, `marquee chat` (piped stdin, slash commands) and `marquee eval-chat` through typer's runner."""
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from typer.testing import CliRunner
+
+from agent.cli import build
+
+FAST = ["--no-rerank", "--explain", "template"]
+
+
+@pytest.fixture
+def cli(shared_home, monkeypatch):
+    monkeypatch.setenv("MARQUEE_HOME", str(shared_home))
+    runner = CliRunner()
+    app = build()
+    return lambda args, stdin=None: runner.invoke(app, args, input=stdin)
+
+
+def test_ask_json_then_continue_the_session(cli):
+    session = f"cli-{uuid.uuid4().hex[:8]}"
+    first = cli(["ask", "3 comedies from the 80s", "--session", session, "--json", *FAST])
+    assert first.exit_code == 0, first.output
+    data = json.loads(first.stdout)
+    assert len(data["items"]) == 3 and data["understood"].startswith("Comedy")
+    assert all("Comedy" in i["genres"] and 1980 <= i["year"] <= 1989 for i in data["items"])
+    second = cli(["ask", "no romance", "--session", session, *FAST])
+    assert second.exit_code == 0 and second.stdout.startswith("Here are 3 comedy picks from the 1980s")
+
+
+def test_chat_reads_piped_stdin_and_slash_commands(cli):
+    session = f"cli-{uuid.uuid4().hex[:8]}"
+    script = "westerns\n/like 1\n/seen 2\n/like 42\n/bogus\n/state\n/reset\n/state\n/quit\nnever read\n"
+    result = cli(["chat", "--session", session, *FAST], stdin=script)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "Here are 5 western picks" in out and "Noted: you liked" in out and "marked as seen" in out
+    assert "Usage: /like N" in out and "Unknown command /bogus" in out and "Session reset" in out
+    assert '"liked": [' in out and "never read" not in out
+
+
+def test_eval_chat_reports_figures(cli):
+    result = cli(["eval-chat", "--limit", "4", "--json", "--expand", "off", *FAST])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    assert figures["cases"] == 4 and figures["expand"] == "off"
+    assert figures["constraint_satisfaction"] == 1.0 and figures["out_of_catalog"] == 0
+    assert {"turn_p50_s", "turn_p95_s", "grounding_violations"} <= set(figures)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["eval-chat", "--expand", "maybe"], "--expand must be 'on' or 'off'"),
+    (["eval-chat", "--cases", "/nonexistent.jsonl"], "conversation set not found"),
+    (["ask", "hi", "--explain", "poetry"], "--explain must be 'llm' or 'template'"),
+    (["ask", "hi", "--session", "bad id!"], "invalid session_id"),
+])
+def test_bad_flags_get_clear_errors(cli, args, message):
+    result = cli(args)
+    assert result.exit_code == 2 and message in result.output

@@ -1,0 +1,75 @@
+"""The grounding post-check: genres, years / decades and titles must be true of the item or asked for."""
+from __future__ import annotations
+
+import pytest
+
+from agent.llm.explainer import finish_text, template_explanation
+from agent.llm.grounding import GroundingChecker
+
+
+@pytest.fixture(scope="module")
+def checker(catalog):
+    return GroundingChecker(catalog)
+
+
+@pytest.fixture(scope="module")
+def star_wars(catalog):
+    return catalog["50"]  # Star Wars (1977): Action, Adventure, Romance, Sci-Fi, War
+
+
+@pytest.fixture(scope="module")
+def toy_story(catalog):
+    return catalog["1"]  # Toy Story (1995): Animation, Children's, Comedy
+
+
+@pytest.mark.parametrize("text", [
+    "Star Wars is a sci-fi adventure with plenty of action and a touch of romance.",
+    "A 1977 space epic from the seventies.",
+    "A classic from the 1970s that fans of war stories will enjoy.",
+    "This is an exciting film with memorable characters.",
+])
+def test_true_claims_pass(checker, star_wars, text):
+    assert checker.check(text, star_wars).ok, checker.check(text, star_wars).problems
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("Star Wars is a chilling horror film.", "genre 'horror'"),
+    ("A romantic comedy you will love.", "genre 'comedy'"),
+    ("An animated adventure.", "genre 'animation'"),
+    ("A 1982 blockbuster.", "year 1982"),
+    ("A gem of the eighties.", "decade 1980s"),
+    ("Great if you loved the '90s.", "decade 1990s"),
+    ("If you enjoyed Toy Story you will love it.", "another catalog title"),
+    ("Much like The Empire Strikes Back, it soars.", "another catalog title"),
+])
+def test_false_claims_are_caught(checker, star_wars, text, problem):
+    verdict = checker.check(text, star_wars)
+    assert not verdict.ok and any(problem in p for p in verdict.problems), verdict.problems
+
+
+def test_what_the_user_asked_for_may_be_mentioned(checker, toy_story, catalog):
+    text = "Not a thriller, but the light 1990s comedy you asked for, close to The Terminator (1984) in pace."
+    assert not checker.check(text, toy_story).ok
+    verdict = checker.check(text, toy_story, allowed_text="a thriller or comedy from the 1990s",
+                            allowed_items=[catalog["195"]])  # The Terminator (1984), a title the user liked
+    assert verdict.ok, verdict.problems
+
+
+def test_common_words_are_not_mistaken_for_titles(checker, toy_story):
+    # "heat" and "alien" are single-word catalog titles, but lower-case words here
+    assert checker.check("It brings the heat of a child's alien adventure of toys.", toy_story).problems == (
+        "genre 'adventure' is not a genre of Toy Story (1995)",)
+
+
+def test_finish_text_enforces_the_budget():
+    assert finish_text("It is fun. It is short. And a third.", True, 200, 2) == "It is fun. It is short."
+    assert finish_text("A complete sentence. And a cut", False, 200, 2) == "A complete sentence."
+    assert finish_text("a cut-off fragment without end", False, 200, 2) is None
+    assert finish_text("x" * 300 + ".", True, 200, 2) is None
+    assert finish_text('"Quoted and fine"', True, 200, 2) == "Quoted and fine."
+
+
+def test_template_uses_facts_only(checker, star_wars):
+    text = template_explanation(star_wars, "sci-fi and action films", checker)
+    assert text.startswith("Star Wars (1977)") and "Action and Sci-Fi" in text
+    assert checker.check(text, star_wars).ok

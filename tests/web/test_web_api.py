@@ -1,0 +1,98 @@
+"""The page's HTTP API through `gradio_client`, against the same real server as the browser tests."""
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+
+pytestmark = pytest.mark.slow  # talks to the real server over HTTP (no browser)
+
+ENDPOINTS = {"/chat", "/chat_stream", "/feedback", "/preferences", "/set_preferences", "/reset"}
+
+
+@pytest.fixture(scope="module")
+def client(web_server, web_auth):
+    return Client(web_server.url, auth=web_auth, verbose=False, download_files=False)
+
+
+def test_api_needs_the_password(web_server, web_auth):
+    with pytest.raises(Exception, match="(?i)login|auth|credential"):
+        Client(web_server.url, auth=(web_auth[0], "wrong"), verbose=False)
+    anonymous = httpx.get(f"{web_server.url}config")
+    assert anonymous.status_code == 401
+
+
+def session() -> str:
+    return f"test-{uuid.uuid4().hex[:8]}"
+
+
+def test_api_lists_exactly_the_documented_endpoints(client):
+    named = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert named == ENDPOINTS  # the page's own UI events stay private
+
+
+def test_chat_feedback_preferences_reset_round_trip(client):
+    sid = session()
+    reply = client.predict("sci-fi and action films", sid, api_name="/chat")
+    items = reply["items"]
+    assert reply["text"].strip() and len(items) >= 3
+    assert all({"Sci-Fi", "Action"} & set(it["genres"]) for it in items)
+    assert set(items[0]) >= {"item_id", "title", "year", "genres", "description", "explanation", "score"}
+    assert {"Sci-Fi", "Action"} <= set(reply["preferences"]["genres"])
+
+    disliked = items[0]
+    prefs = client.predict(sid, disliked["item_id"], "dislike", api_name="/feedback")
+    assert disliked["item_id"] in {d["item_id"] for d in prefs["disliked"]}
+
+    prefs = client.predict(sid, {"genres": ["comedy"], "year_min": 1990, "year_max": 1995, "count": 3},
+                           api_name="/set_preferences")
+    assert prefs["genres"] == ["Comedy"] and prefs["count"] == 3
+    edited = client.predict("more please", sid, api_name="/chat")["items"]
+    assert len(edited) == 3
+    assert all("Comedy" in it["genres"] and 1990 <= it["year"] <= 1995 for it in edited), edited
+
+    cleared = client.predict(sid, api_name="/reset")
+    assert cleared["genres"] == [] and cleared["disliked"] == []
+
+
+def test_stream_endpoint_streams_text_then_items(client):
+    job = client.submit("I loved Alien, what else?", session(), api_name="/chat_stream")
+    updates = list(job)
+    assert len(updates) >= 2, "the reply arrived in one piece, not streamed"
+    texts = [u["text"] for u in updates]
+    assert all(later.startswith(earlier) for earlier, later in zip(texts, texts[1:])), "text deltas out of order"
+    final = updates[-1]
+    assert final["items"] and final["text"].strip()
+    assert all(it["title"] != "Alien" for it in final["items"]), "recommended the film the user already loved"
+
+
+def test_api_sessions_are_isolated(client):
+    a, b = session(), session()
+    client.predict("sci-fi and action films", a, api_name="/chat")
+    assert client.predict(b, api_name="/preferences")["genres"] == []
+    client.predict(b, {"exclude_genres": ["Sci-Fi"]}, api_name="/set_preferences")
+    assert "Sci-Fi" in client.predict(a, api_name="/preferences")["genres"]
+    assert client.predict(a, api_name="/preferences")["exclude_genres"] == []
+
+
+def test_empty_message_gets_help_not_an_error(client):
+    reply = client.predict("   ", session(), api_name="/chat")
+    assert reply["items"] == [] and "sci-fi" in reply["text"].lower()
+
+
+@pytest.mark.parametrize(("args", "api_name", "message"), [
+    (("s", "no-such-id", "like"), "/feedback", "unknown item id"),
+    (("s", "1", "love"), "/feedback", "unknown feedback action"),
+    (("s", {"genres": ["Space Opera"]}), "/set_preferences", "unknown genre"),
+    (("s", {"year_min": 2000, "year_max": 1990}), "/set_preferences", "after year_max"),
+    (("s", {"count": 2.5}), "/set_preferences", "whole number"),
+    (("s", {"colour": "red"}), "/set_preferences", "unknown preference field"),
+    (("", ), "/preferences", "invalid session_id"),
+    (("a b/c", ), "/preferences", "invalid session_id"),
+])
+def test_bad_input_gets_a_clear_error(client, args, api_name, message):
+    with pytest.raises(AppError, match=f"(?i){message}"):
+        client.predict(*args, api_name=api_name)

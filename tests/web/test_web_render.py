@@ -1,0 +1,31 @@
+"""Card and panel HTML: catalog and LLM text is escaped, the data attributes the page relies on are right."""
+from __future__ import annotations
+
+from agent.web.render import card_html, understood_html
+
+HOSTILE = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
+
+
+def test_card_escapes_every_text_field():
+    html = card_html({"item_id": '1" onmouseover="x', "title": HOSTILE, "year": 1979, "genres": [HOSTILE, "Sci-Fi"],
+                      "description": HOSTILE, "explanation": HOSTILE, "score": 0.5}, status="liked")
+    assert "<script>" not in html and "<img" not in html
+    assert 'onmouseover="x' not in html  # attribute values cannot be broken out of
+    assert html.count("&lt;script&gt;") == 5  # title, chip, data-genres, description, explanation
+    assert 'data-year="1979"' in html and 'data-status="liked"' in html
+    assert "You liked this" in html
+
+
+def test_card_shows_facts_and_omits_missing_parts():
+    html = card_html({"item_id": "7", "title": "Alien", "year": None, "genres": ["Horror", "Sci-Fi"],
+                      "description": "", "explanation": "Dark, tense sci-fi.", "score": 1.23456})
+    assert 'data-genres="Horror|Sci-Fi"' in html and 'data-year=""' in html
+    assert "mq-year" not in html and "mq-desc" not in html  # no empty year badge / description
+    assert "score 1.23" in html and "Dark, tense sci-fi." in html
+
+
+def test_understood_panel_escapes_titles_and_counts_turns():
+    html = understood_html({"query": HOSTILE, "liked": [{"item_id": "1", "title": HOSTILE}], "disliked": [],
+                            "seen": [{"item_id": "2", "title": "Alien (1979)"}]}, turns=3)
+    assert "<script>" not in html and html.count("&lt;script&gt;") == 2 and 'data-turns="3"' in html
+    assert "Alien (1979)" in html
