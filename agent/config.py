@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import platformdirs
 from pydantic import BaseModel, Field
@@ -43,11 +43,12 @@ class AgentConfig(BaseModel):
     max_count: int = Field(10, ge=1, le=20, description="most picks one reply may show")
     pool: int = Field(20, ge=5, le=100, description="retrieved candidates per turn (the reranker's input)")
     rerank: bool = Field(True, description="rerank candidates with the LLM (agent.llm) when it can be loaded")
-    explain: str = Field("llm", description="'llm' (grounded LLM text, template fallback) or 'template'")
+    explain: Literal["template", "llm"] = Field("template", description="'template' (fact-based, instant) or 'llm' (grounded LLM text, "
+                         "template fallback; ~seconds per reply on CPU, use with a GPU or an endpoint)")
     expand_query: bool = Field(False, description="let the LLM write a richer query before semantic retrieval")
     exclude_shown: bool = Field(True, description="never show an item twice in one session (unless nothing else is left)")
     title_threshold: float = Field(85.0, ge=50, le=100, description="fuzzy score a title mention needs (0-100)")
-    mode: str = Field("planner", description="'planner' (deterministic, default) or 'tools' (chat model calls tools)")
+    mode: Literal["planner", "tools"] = Field("planner", description="'planner' (deterministic, default) or 'tools' (chat model calls tools)")
     chat_model: str | None = Field(None, description="tool-calling chat model for mode='tools', e.g. "
                                    "'openai:gpt-4o-mini' (init_chat_model spec); base URL from chat_base_url")
     chat_base_url: str | None = Field(None, description="OpenAI-compatible endpoint for chat_model")

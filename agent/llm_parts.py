@@ -6,6 +6,7 @@ fails, the step reports None and the pipeline keeps the retriever's order / the 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Sequence
 
@@ -15,6 +16,8 @@ from retrieval.catalog.schema import Catalog, Item
 
 log = logging.getLogger(__name__)
 EXPAND_TOKENS = 48
+# A small model sometimes parrots the prompt's field labels ("Movie: … Genres: …"); that is not an explanation.
+PROMPT_ECHO = re.compile(r"\b(?:Movie|Genres|About|The viewer (?:liked|asked for)|Why it suits you)\s*:", re.IGNORECASE)
 
 
 class LLMParts:
@@ -84,7 +87,8 @@ class LLMParts:
         except Exception as exc:
             log.warning("explain failed, using templates: %s", exc)
             return None
-        return [(r.text, "llm") if r.source == "llm" else (None, "template") for r in results]
+        return [(r.text, "llm") if r.source == "llm" and not PROMPT_ECHO.search(r.text) else (None, "template")
+                for r in results]
 
     # ------------------------------------------------------------------ query expansion
     def expand(self, state: SessionState, catalog: Catalog, history: Sequence[str] = ()) -> str:

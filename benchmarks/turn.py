@@ -22,9 +22,10 @@ from benchmarks.harness import peak_rss_mb, record
 CONVERSATION = ("sci-fi and action films", "something older", "no war films")
 PIPELINES = {
     "planner": {"rerank": False, "explain": "template"},
-    "rerank": {"rerank": True, "explain": "template"},
+    "rerank": {"rerank": True, "explain": "template"},  # the default configuration
     "rerank_explain": {"rerank": True, "explain": "llm"},
 }
+CONVERSATIONS = {"planner": (3, 10), "rerank": (2, 5), "rerank_explain": (1, 3)}  # (quick, full) per pipeline
 
 
 def _percentiles(samples: list[float]) -> dict:
@@ -34,30 +35,36 @@ def _percentiles(samples: list[float]) -> dict:
             "max_s": round(samples[-1], 3), "turns": len(samples)}
 
 
+def _checked(reply):
+    """Only real replies count: a turn that failed (and apologised) would time as fast as nothing."""
+    if not reply.items:
+        raise RuntimeError(f"benchmark turn produced no items: {reply.text[:200]!r}")
+    return reply
+
+
 def run(quick: bool = False) -> dict:
     from agent.config import Settings
     from agent.core import RecommenderAgent
 
     home = Path(os.environ.get("MARQUEE_HOME") or tempfile.mkdtemp(prefix="marquee-bench-"))
-    conversations = 2 if quick else 5
     base = Settings.load(home=home)
     service = None
-    figures: dict = {"conversations_per_pipeline": conversations}
+    figures: dict = {}
     for name, agent_cfg in PIPELINES.items():
         settings = base.model_copy(update={"agent": base.agent.model_copy(update=agent_cfg)})
         agent = RecommenderAgent(settings, service=service)
         service = agent.service
         t0 = time.perf_counter()
-        for message in CONVERSATION:  # warm-up: index check, model load / conversion, caches
-            agent.chat(message, session_id=f"warm-{name}-{uuid.uuid4().hex[:6]}")
+        _checked(agent.chat(CONVERSATION[0], session_id=f"warm-{name}-{uuid.uuid4().hex[:6]}"))  # index, model, caches
         warm = time.perf_counter() - t0
         samples = []
-        for _ in range(conversations):
+        for _ in range(CONVERSATIONS[name][0 if quick else 1]):
             sid = f"bench-{name}-{uuid.uuid4().hex[:8]}"
             for message in CONVERSATION:
                 t = time.perf_counter()
-                agent.chat(message, session_id=sid)
+                reply = agent.chat(message, session_id=sid)
                 samples.append(time.perf_counter() - t)
+                _checked(reply)
         figures[name] = {**_percentiles(samples), "warmup_s": round(warm, 2)}
         if agent.llm is not None and agent.llm.errors:
             figures[name]["llm_unavailable"] = "; ".join(agent.llm.errors.values())[:200]

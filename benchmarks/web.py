@@ -91,7 +91,7 @@ def simulated_user(url: str, index: int, turns: int, deadline: float) -> dict:
 
     genre = USER_GENRES[index % len(USER_GENRES)]
     session = f"bench-{index}-{os.getpid()}"
-    out = {"latencies_ms": [], "errors": [], "cross_talk": []}
+    out = {"latencies_ms": [], "errors": [], "cross_talk": [], "sources": []}
     try:
         client = Client(url, verbose=False, download_files=False)
         client.predict(session, api_name="/reset")
@@ -106,6 +106,7 @@ def simulated_user(url: str, index: int, turns: int, deadline: float) -> dict:
             reply = client.predict(FOLLOW_UPS[turn % len(FOLLOW_UPS)], session, api_name="/chat")
             out["latencies_ms"].append((time.perf_counter() - t0) * 1000)
             for item in reply["items"]:
+                out["sources"].append(item["explanation_source"])
                 if genre not in item["genres"]:
                     out["cross_talk"].append(f"user {index} ({genre}) got {item['title']} {item['genres']}")
                 if item["item_id"] in seen:
@@ -128,10 +129,12 @@ def concurrent_users(url: str, users: int, turns: int, budget_s: float) -> dict:
     latencies = [ms for r in results for ms in r["latencies_ms"]]
     errors = [e for r in results for e in r["errors"]]
     cross = [c for r in results for c in r["cross_talk"]]
+    sources = [s for r in results for s in r["sources"]]
     return {"users": users, "turns_per_user": turns, "turns_done": len(latencies), "errors": len(errors),
             "error_examples": errors[:3], "cross_talk": len(cross), "cross_talk_examples": cross[:3],
             "turn_ms": summary(latencies) if latencies else {}, "wall_s": round(wall, 1),
-            "turns_per_s": round(len(latencies) / wall, 2)}
+            "turns_per_s": round(len(latencies) / wall, 2),
+            "llm_explanation_share": round(sources.count("llm") / len(sources), 2) if sources else None}
 
 
 def run(quick: bool = False) -> dict:
@@ -148,9 +151,8 @@ def run(quick: bool = False) -> dict:
                 "我喜欢看电影，尤其是科幻片和动作片", "I loved Alien, what else?", "a funny romantic comedy"]
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)  # started before the server: its start-up is not page time
-        server = ServerProcess(settings.home, log_path=log_path)
         t_start = time.perf_counter()
-        with server.start(timeout=3600):
+        with ServerProcess(settings.home, log_path=log_path, ready_timeout=3600) as server:
             startup_s = server.ready_at - t_start
             cold = page_interactive(browser, server)
             warm = [warm_load_ms(browser, server.url) for _ in range(samples)]
@@ -158,7 +160,8 @@ def run(quick: bool = False) -> dict:
                                       for i in range(samples)))
             load = concurrent_users(server.url, users, turns, budget_s=900 if quick else 1800)
             # the agent degrades instead of failing (e.g. retriever order when the reranker errs): count it
-            degraded = [line.strip() for line in server.lines if " failed" in line or "Traceback" in line]
+            degraded = [line.strip() for line in server.lines
+                        if any(word in line for word in (" failed", "unavailable", "Traceback"))]
         browser.close()
     figures = {
         "config": {"explain": settings.agent.explain, "rerank": settings.agent.rerank,

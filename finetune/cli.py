@@ -67,14 +67,17 @@ def register(app: typer.Typer) -> None:
         command = "marquee " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         report, results, paths = _run(cfg, dataset, home, out, settings, command, console)
 
-        console.print(Markdown(Path(paths["markdown"]).read_text(encoding="utf-8")))
+        from finetune.evaluation.report import accuracy_table
+
+        console.print(Markdown("\n".join(accuracy_table(report, compact=True))))
         for check in report["checks"]:
             colour = {"PASS": "green", "FAIL": "red"}.get(check["status"], "yellow")
             console.print(f"[{colour}]{check['status']}[/{colour}] {check['name']}"
                           + (f": {check['value']:.4f}" if check.get("value") is not None else ""))
         for message in report["skipped"]:
             console.print(f"[bold red]{message}[/bold red]")
-        console.print(f"report: {paths['markdown']}\njson:   {paths['json']}\nchart:  {paths['png']}")
+        console.print(f"full tables (all metrics, beyond-accuracy, validity, published context): {paths['markdown']}\n"
+                      f"json: {paths['json']}\nchart: {paths['png']}")
         failed = any(r.status == "failed" for r in results) or any(c["status"] == "FAIL" for c in report["checks"])
         if failed:
             raise typer.Exit(1)

@@ -20,6 +20,9 @@ class EmbeddingConfig(BaseModel):
 class StoreConfig(BaseModel):
     collection: str = "marquee-items"
     chroma_url: str | None = Field(None, description="http://host:port of a Chroma server; embedded when unset")
+    filter_mode: str = Field("auto", pattern="^(auto|where)$",
+                             description="auto: hard constraints evaluated in memory + nearest-neighbour over-fetch "
+                             "(fast on local Chroma); where: Chroma `where` filters (servers with metadata indices)")
 
 
 class CandidateConfig(BaseModel):

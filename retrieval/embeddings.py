@@ -14,6 +14,10 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# OpenMP threads that spin while waiting burn the other core on a busy 2-core machine: measured here,
+# one query embedding took 130 ms of CPU with the default policy and 12 ms with PASSIVE, and batch
+# indexing ran 3x faster. Only effective when set before torch is first imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import importlib.util  # noqa: E402
 import logging  # noqa: E402

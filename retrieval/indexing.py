@@ -2,8 +2,9 @@
 
 Each item is stored with its document (`Item.document()`), its vector, and filterable metadata:
 `item_id`, `title`, `year` (int; the key is absent when the year is unknown, so range filters exclude
-it) + `has_year`, `popularity`, `genres` ("A|B" for display) and one boolean `genre:<Name>` key per
-catalog genre (True/False), so genre constraints become plain Chroma `where` filters.
+it) + `has_year`, `popularity`, `genres` ("A|B" for display) and a `genre:<Name>: True` key per genre of
+the item, so genre constraints become plain Chroma `where` filters (`$ne: True` also matches a missing key;
+storing only the True flags keeps metadata small and independent of the rest of the catalog).
 `doc_hash` (sha1 of the document) tells an incremental build which vectors are still valid.
 `constraints_to_where` turns hard constraints into a Chroma `where` over exactly these keys.
 """
@@ -13,6 +14,8 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from retrieval.candidates.base import Constraints
 from retrieval.catalog.schema import Catalog, Item
@@ -24,14 +27,13 @@ def doc_hash(document: str) -> str:
     return hashlib.sha1(document.encode("utf-8")).hexdigest()
 
 
-def item_metadata(item: Item, catalog_genres: list[str]) -> dict:
+def item_metadata(item: Item) -> dict:
     meta: dict = {"item_id": item.item_id, "title": item.title, "popularity": int(item.popularity),
                   "genres": "|".join(item.genres), "has_year": item.year is not None,
                   "description_generated": bool(item.description_generated), "doc_hash": doc_hash(item.document())}
     if item.year is not None:
         meta["year"] = int(item.year)
-    own = set(item.genres)
-    meta.update({GENRE_PREFIX + g: g in own for g in catalog_genres})
+    meta.update({GENRE_PREFIX + g: True for g in item.genres})
     return meta
 
 
@@ -104,13 +106,11 @@ class IndexPlan:
         return not (self.new or self.changed or self.metadata_only or self.removed or self.full_rebuild_reason)
 
 
-def plan(catalog: Catalog, indexed: dict[str, dict] | None, genres_match: bool,
-         reuse_reason: str | None = None) -> IndexPlan:
+def plan(catalog: Catalog, indexed: dict[str, dict] | None, reuse_reason: str | None = None) -> IndexPlan:
     """Compare the catalog with `indexed` (item_id -> stored metadata), or plan a full build.
 
     `reuse_reason` (e.g. "encoder changed") forces every item to be embedded again.
     """
-    genres = catalog.genres()
     if indexed is None or reuse_reason:
         return IndexPlan(new=catalog.item_ids, removed=sorted(indexed or {}),
                          full_rebuild_reason=reuse_reason or "no index yet")
@@ -120,10 +120,10 @@ def plan(catalog: Catalog, indexed: dict[str, dict] | None, genres_match: bool,
         if stored is None:
             result.new.append(item.item_id)
             continue
-        wanted = item_metadata(item, genres)
+        wanted = item_metadata(item)
         if stored.get("doc_hash") != wanted["doc_hash"]:
             result.changed.append(item.item_id)
-        elif not genres_match or stored != wanted:
+        elif stored != wanted:
             result.metadata_only.append(item.item_id)
         else:
             result.unchanged.append(item.item_id)
@@ -151,3 +151,58 @@ class IndexReport:
         return (f"index {self.collection}: {self.total} items; embedded {self.embedded} "
                 f"({self.new} new, {self.changed} changed), reused {self.copied}, removed {self.removed} "
                 f"in {self.seconds:.1f}s" + (f" [{self.reason}]" if self.reason else ""))
+
+
+class FactsTable:
+    """The filterable facts of every indexed item (genre flags, year) as numpy arrays, in memory.
+
+    Local Chroma evaluates a `where` by scanning every matching item (0.5–1.7 s per query at 100k items
+    here, whatever the selectivity), so the store evaluates hard constraints itself over this table
+    (~1 ms at 100k) and asks Chroma only for nearest neighbours. Snapshots are immutable, so a table
+    built for one never goes stale.
+    """
+
+    def __init__(self, ids: list[str], genres: list[tuple[str, ...]], years: list[int | None]):
+        self.ids = np.asarray(ids, dtype=object)
+        self.row = {item_id: i for i, item_id in enumerate(ids)}
+        self.genre_names = sorted({g for gs in genres for g in gs})
+        column = {g: j for j, g in enumerate(self.genre_names)}
+        self.flags = np.zeros((len(ids), len(self.genre_names)), dtype=bool)
+        for i, gs in enumerate(genres):
+            self.flags[i, [column[g] for g in gs]] = True
+        self.years = np.asarray([-1 if y is None else y for y in years], dtype=np.int64)
+        self._column = column
+
+    @classmethod
+    def from_catalog(cls, catalog: Catalog) -> "FactsTable":
+        return cls(catalog.item_ids, [it.genres for it in catalog], [it.year for it in catalog])
+
+    @classmethod
+    def from_metadatas(cls, ids: list[str], metadatas: list[dict]) -> "FactsTable":
+        items = [item_from_metadata(m) for m in metadatas]
+        return cls(ids, [it.genres for it in items], [it.year for it in items])
+
+    def allowed(self, c: Constraints) -> np.ndarray:
+        """Boolean mask of the rows `c.allows` (same rules, vectorised)."""
+        mask = np.ones(len(self.ids), dtype=bool)
+
+        def has(genre: str) -> np.ndarray:
+            j = self._column.get(genre)
+            return self.flags[:, j] if j is not None else np.zeros(len(self.ids), dtype=bool)
+
+        if c.include_genres:
+            cols = [has(g) for g in c.include_genres]
+            mask &= np.logical_and.reduce(cols) if c.genre_mode == "all" else np.logical_or.reduce(cols)
+        for g in c.exclude_genres:
+            mask &= ~has(g)
+        if c.year_min is not None or c.year_max is not None:
+            mask &= self.years >= 0
+            if c.year_min is not None:
+                mask &= self.years >= c.year_min
+            if c.year_max is not None:
+                mask &= self.years <= c.year_max
+        for item_id in c.exclude_ids:
+            i = self.row.get(item_id)
+            if i is not None:
+                mask[i] = False
+        return mask

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
 import time
 import uuid
@@ -37,7 +38,7 @@ from retrieval.candidates.base import Constraints
 from retrieval.catalog.schema import Catalog, Item
 from retrieval.config import StoreConfig
 from retrieval.embeddings import ChromaEmbeddingFunction, SentenceEncoder
-from retrieval.indexing import (IndexPlan, IndexReport, collection_metadata, constraints_to_where,
+from retrieval.indexing import (FactsTable, IndexPlan, IndexReport, collection_metadata, constraints_to_where,
                                 item_from_metadata, item_metadata, plan)
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -45,6 +46,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 POINTER_SUFFIX = ".active"
 SNAPSHOT_INFIX = ".v"
 EMBED_BATCH = 256
+MAX_ANN_FETCH = 3000  # beyond this many neighbours, rank the few allowed items exactly instead
 LOCK_WAIT_S = 900
 
 
@@ -123,6 +125,7 @@ class ItemStore:
         # Live snapshot cache: (name, Collection, count, genres). Snapshots never change once live, so
         # only the pointer has to be read per call (another process may have switched it).
         self._live: _Snapshot | None = None
+        self._facts_cache: dict[str, FactsTable] = {}  # snapshot name -> its facts (in-memory filtering)
 
     # -- plumbing -------------------------------------------------------------------------------
     @property
@@ -191,7 +194,7 @@ class ItemStore:
         snapshot = self._live_snapshot(required=False)
         live = snapshot.collection if snapshot else None
         if live is None:
-            return IndexStatus(self.location, None, 0, False, None, plan(catalog, None, False) if catalog else None)
+            return IndexStatus(self.location, None, 0, False, None, plan(catalog, None) if catalog else None)
         meta = live.metadata or {}
         matches = meta.get("marquee_encoder") == self.encoder.identity
         the_plan = self._plan(catalog, live, rebuild=False) if catalog is not None else None
@@ -233,30 +236,94 @@ class ItemStore:
         return self._with_live(lambda live: self._search(live, np.asarray(vector, dtype=np.float32), k, constraints))
 
     def _search(self, live: _Snapshot, vector: np.ndarray, k: int, constraints: Constraints | None) -> list[StoreHit]:
-        total, known = live.count, live.genres
-        constraints = self._canonical(constraints, known)
-        if constraints and constraints.include_genres:
-            known_set = set(known)
-            usable = constraints.include_genres & known_set
+        constraints = self._canonical(constraints, live.genres)
+        if constraints_to_where(constraints) is None:  # nothing to filter
+            return self._query(live, vector, min(k, live.count), None, None)[0]
+        if self.cfg.filter_mode == "where":
+            return self._search_where(live, vector, k, constraints)
+        return self._search_in_memory(live, vector, k, constraints)
+
+    def _search_where(self, live: _Snapshot, vector: np.ndarray, k: int, constraints: Constraints) -> list[StoreHit]:
+        """Hard constraints as a Chroma `where` (pre-filter inside Chroma)."""
+        if constraints.include_genres:
+            usable = constraints.include_genres & set(live.genres)
             if not usable or (constraints.genre_mode == "all" and usable != constraints.include_genres):
                 return []  # asked for a genre this catalog does not have: nothing can qualify
             constraints = replace(constraints, include_genres=frozenset(usable))
-        where = constraints_to_where(constraints)
-        n = min(k, total)
+        where, n = constraints_to_where(constraints), min(k, live.count)
         while n > 0:
-            res = live.collection.query(query_embeddings=[vector], n_results=n, where=where,
-                            include=["metadatas", "distances", "documents"])
-            hits = []
-            for item_id, meta, dist, doc in zip(res["ids"][0], res["metadatas"][0], res["distances"][0],
-                                                res["documents"][0]):
-                item = item_from_metadata(meta, doc)
-                # Belt and braces: the filter should already guarantee this; never return a violation.
-                if constraints is None or constraints.allows(item):
-                    hits.append(StoreHit(item_id, float(1.0 - dist), item, doc or ""))
-            if len(hits) >= k or len(res["ids"][0]) < n or n >= total:
+            hits, returned = self._query(live, vector, n, where, constraints)
+            if len(hits) >= k or returned < n or n >= live.count:  # returned < n: that is all that matches
                 return hits[:k]
-            n = min(total, n * 4)  # verification dropped some: ask for more
+            n = min(live.count, n * 4)  # verification dropped some (should not happen): ask for more
         return []
+
+    def _search_in_memory(self, live: _Snapshot, vector: np.ndarray, k: int,
+                          constraints: Constraints) -> list[StoreHit]:
+        """Constraints evaluated over the snapshot's FactsTable; Chroma ranks (why: see FactsTable).
+
+        Nearest neighbours are over-fetched (ids and distances only: cheap) in proportion to the share
+        of allowed items; the top k allowed among them ARE the filtered top k, since any better allowed
+        item would rank among them too. When few items are allowed, they are ranked exactly instead.
+        """
+        facts = self._facts(live)
+        mask = facts.allowed(constraints)
+        allowed = int(mask.sum())
+        if allowed == 0:
+            return []
+        k, total = min(k, allowed), live.count
+        n = min(total, max(4 * k, math.ceil(2 * k * total / allowed)))  # 2x margin over the expected need
+        while True:
+            if n > MAX_ANN_FETCH and n < total:
+                picked = self._rank_exactly(live, vector, facts.ids[mask].tolist(), k)
+                break
+            res = live.collection.query(query_embeddings=[vector], n_results=n, include=["distances"])
+            ids, dists = res["ids"][0], res["distances"][0]
+            picked = [(i, 1.0 - d) for i, d in zip(ids, dists) if i in facts.row and mask[facts.row[i]]][:k]
+            if len(picked) >= k or len(ids) < n or n >= total:
+                break
+            n = min(total, n * 4)
+        got = live.collection.get(ids=[i for i, _ in picked], include=["metadatas", "documents"])
+        found = {i: (m, d) for i, m, d in zip(got["ids"], got["metadatas"], got["documents"])}
+        hits = []
+        for item_id, score in picked:
+            meta, doc = found[item_id]
+            item = item_from_metadata(meta, doc)
+            if constraints.allows(item):  # every hit re-checked on its stored facts: never a violation
+                hits.append(StoreHit(item_id, float(score), item, doc or ""))
+        return hits
+
+    def _rank_exactly(self, live: _Snapshot, vector: np.ndarray, ids: list[str], k: int) -> list[tuple[str, float]]:
+        batch = min(self.client.get_max_batch_size(), 5000)
+        scores: dict[str, float] = {}
+        for start in range(0, len(ids), batch):
+            got = live.collection.get(ids=ids[start:start + batch], include=["embeddings"])
+            sims = np.asarray(got["embeddings"], dtype=np.float32) @ vector
+            scores.update(zip(got["ids"], sims.tolist()))
+        return sorted(scores.items(), key=lambda kv: -kv[1])[:k]
+
+    def _facts(self, live: _Snapshot) -> FactsTable:
+        facts = self._facts_cache.get(live.name)
+        if facts is None:
+            indexed = self._indexed_metadata(live.collection)
+            facts = self._facts_cache[live.name] = FactsTable.from_metadatas(list(indexed), list(indexed.values()))
+        return facts
+
+    def _query(self, live: _Snapshot, vector: np.ndarray, n: int, where: dict | None,
+               constraints: Constraints | None) -> tuple[list[StoreHit], int]:
+        """(hits satisfying `constraints`, number Chroma returned) of the top-n by cosine, `where` applied."""
+        if n <= 0:
+            return [], 0
+        res = live.collection.query(query_embeddings=[vector], n_results=n, where=where,
+                                    include=["metadatas", "distances", "documents"])
+        hits = []
+        for item_id, meta, dist, doc in zip(res["ids"][0], res["metadatas"][0], res["distances"][0],
+                                            res["documents"][0]):
+            item = item_from_metadata(meta, doc)
+            # Every hit is checked against the constraints: a violating item is never returned.
+            if constraints is None or constraints.allows(item):
+                hits.append(StoreHit(item_id, float(1.0 - dist), item, doc or ""))
+        return hits, len(res["ids"][0])
 
     # -- building -------------------------------------------------------------------------------
     def _indexed_metadata(self, col) -> dict[str, dict]:
@@ -269,18 +336,14 @@ class ItemStore:
 
     def _plan(self, catalog: Catalog, live, rebuild: bool) -> IndexPlan:
         if live is None:
-            return plan(catalog, None, False)
+            return plan(catalog, None)
         meta = live.metadata or {}
         indexed = self._indexed_metadata(live)
+        # the metadata was read anyway: keep the snapshot's facts for in-memory filtering
+        self._facts_cache[live.name] = FactsTable.from_metadatas(list(indexed), list(indexed.values()))
         reason = ("--rebuild requested" if rebuild else
                   None if meta.get("marquee_encoder") == self.encoder.identity else "sentence encoder changed")
-        genres_match = json.loads(meta.get("marquee_genres", "[]")) == catalog.genres()
-        result = plan(catalog, indexed, genres_match, reason)
-        if not genres_match and not result.full_rebuild_reason:
-            # the genre set changed: every item's genre flags change, vectors stay valid
-            result.metadata_only += result.unchanged
-            result.unchanged = []
-        return result
+        return plan(catalog, indexed, reason)
 
     @contextmanager
     def _build_lock(self):
@@ -323,6 +386,7 @@ class ItemStore:
                 raise StoreError(f"staging index {name} has {staging.count()} items, expected {len(catalog)}; "
                                  "the previous index is still live")
             self._switch(name)
+            self._facts_cache = {name: FactsTable.from_catalog(catalog)}  # exactly what was just written
             self._drop_stale_snapshots(keep=name)
         return IndexReport(name, len(catalog), len(the_plan.to_embed), len(the_plan.to_copy), len(the_plan.new),
                            len(the_plan.changed), len(the_plan.metadata_only), len(the_plan.removed),
@@ -331,14 +395,13 @@ class ItemStore:
     def _fill(self, staging, catalog: Catalog, live, the_plan: IndexPlan, progress: bool) -> None:
         from tqdm.auto import tqdm
 
-        genres = catalog.genres()
         batch = min(self.client.get_max_batch_size(), 4096)
 
         def add(ids: list[str], vectors) -> None:
             items = [catalog[i] for i in ids]
             staging.add(ids=ids, embeddings=np.asarray(vectors, dtype=np.float32),
                         documents=[it.document() for it in items],
-                        metadatas=[item_metadata(it, genres) for it in items])
+                        metadatas=[item_metadata(it) for it in items])
 
         bar = tqdm(total=len(catalog), desc=f"indexing {catalog.name}", unit="item", disable=not progress)
         try:

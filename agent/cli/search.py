@@ -160,7 +160,9 @@ def search(
     elif not rows:
         typer.echo("No items satisfy these constraints; try loosening a filter.")
     else:
-        render_table(rows, title=f"{len(rows)} results" + (f" for {query!r}" if query.strip() else ""))
+        shown = " ".join(query.split())
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        render_table(rows, title=f"{len(rows)} results" + (f" for {shown!r}" if shown else ""))
 
 
 def register(app: typer.Typer) -> None:

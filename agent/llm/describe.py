@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import prompts
-from agent.llm.explainer import finish_text, item_facts
+from agent.llm.explainer import NO_SENTENCE, finish_text, item_facts
 from agent.llm.grounding import GroundingChecker
 from agent.llm.prompting import render_chat
 from retrieval.catalog.descriptions import DescriptionRecord, append_descriptions, read_descriptions
@@ -50,7 +50,7 @@ class DescriptionWriter:
         out = []
         for item, (raw, finished) in zip(items, self.backend.generate(texts, self.max_new_tokens)):
             text = finish_text(raw, finished, self.max_chars, max_sentences=2)
-            problems = ("empty or over the length budget",) if text is None else self.checker.check(text, item).problems
+            problems = (NO_SENTENCE,) if text is None else self.checker.check(text, item).problems
             out.append((item, None if problems else text, problems))
         return out
 

@@ -16,7 +16,11 @@ from agent.llm.grounding import GroundingChecker, canonical_genre
 from agent.llm.prompting import NONE_TEXT, clean, render_chat
 from retrieval.catalog.schema import Catalog, Item
 
+NO_SENTENCE = "no usable sentence (empty, an echo of the prompt, or over the length budget)"
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+# A small model sometimes parrots the prompt's field labels ("Movie: … Genres: …"): not an explanation.
+_PROMPT_ECHO = re.compile(r"\b(?:Movie|Genres|About|The viewer (?:liked|asked for)|Why it suits you|Description)\s*:",
+                          re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -29,13 +33,13 @@ class Explanation:
 
 def finish_text(text: str, finished: bool, max_chars: int, max_sentences: int) -> str | None:
     """Tidy generated text to at most `max_sentences` whole sentences within `max_chars`; None when nothing
-    usable is left (empty, or cut by the token budget before one sentence ended)."""
+    usable is left (empty, an echo of the prompt's fields, or cut by the token budget mid-sentence)."""
     text = " ".join(text.replace("\u201c", '"').replace("\u201d", '"').split()).strip(' "')
     sentences = [s for s in _SENTENCE_END.split(text) if s]
     if not finished and sentences and not sentences[-1].endswith((".", "!", "?")):
         sentences = sentences[:-1]  # the budget cut the last sentence mid-way
     text = " ".join(sentences[:max_sentences])
-    if len(text) < 12 or len(text) > max_chars:
+    if len(text) < 12 or len(text) > max_chars or _PROMPT_ECHO.search(text):
         return None
     return text if text.endswith((".", "!", "?")) else text + "."
 
@@ -92,7 +96,7 @@ class Explainer:
         results = []
         for item, (raw, finished) in zip(items, outputs):
             text = finish_text(raw, finished, self.max_chars, max_sentences=2)
-            problems: tuple[str, ...] = ("empty or over the length budget",) if text is None else \
+            problems: tuple[str, ...] = (NO_SENTENCE,) if text is None else \
                 self.checker.check(text, item, allowed_text=request, allowed_items=liked).problems
             if text is not None and not problems:
                 results.append(Explanation(item.item_id, text, "llm"))

@@ -108,7 +108,7 @@ class Page:
 def build_app(agent: Any) -> gr.Blocks:
     """The page for one shared agent (launch it with `theme()` and `css()`; see agent.web.server)."""
     with gr.Blocks(title="Marquee — movie recommendations", analytics_enabled=False) as demo:
-        page = _layout(views.catalog_genres(agent), views.max_count(agent), int(agent.cfg.default_count))
+        page = _layout(views.catalog_genres(agent), views.max_count(agent), views.default_count(agent))
         _wire_chat(page, agent)
         _wire_feedback(page, agent)
         _wire_preferences(page, agent)
@@ -154,8 +154,11 @@ def _layout(genres: list[str], max_cards: int, default_count: int) -> Page:
                 genres_out = gr.Dropdown(genres, value=[], multiselect=True, label="Genres to avoid",
                                          elem_id="mq-genres-out")
                 with gr.Row():
-                    year_min = gr.Number(label="From year", precision=0, elem_id="mq-year-min", min_width=0)
-                    year_max = gr.Number(label="To year", precision=0, elem_id="mq-year-max", min_width=0)
+                    # the placeholder keeps an empty box looking empty (without one Gradio shows 0)
+                    year_min = gr.Number(label="From year", placeholder="any", precision=0, elem_id="mq-year-min",
+                                         min_width=0)
+                    year_max = gr.Number(label="To year", placeholder="any", precision=0, elem_id="mq-year-max",
+                                         min_width=0)
                 count = gr.Slider(1, max_cards, step=1, value=default_count, label="How many", elem_id="mq-count")
                 apply = gr.Button("Apply preferences", variant="primary", elem_id="mq-apply")
             prefs_status = gr.Markdown("", elem_id="mq-prefs-status")
@@ -167,7 +170,7 @@ def _layout(genres: list[str], max_cards: int, default_count: int) -> Page:
 def _wire_chat(page: Page, agent: Any) -> None:
     max_cards = len(page.slots)
 
-    def respond(text: str, history: list, sid: str | None, entries: list, n_turns: int):
+    def respond(text: str, history: list, sid: str | None, n_turns: int):
         text = (text or "").strip()
         if not text:
             yield {page.message: ""}
@@ -199,7 +202,7 @@ def _wire_chat(page: Page, agent: Any) -> None:
 
     outputs = [page.message, page.chatbot, page.session, page.shown, page.turns, page.understood,
                page.prefs_status, *page.pref_fields, *page.card_outputs]
-    chat = dict(fn=respond, inputs=[page.message, page.chatbot, page.session, page.shown, page.turns],
+    chat = dict(fn=respond, inputs=[page.message, page.chatbot, page.session, page.turns],
                 outputs=outputs, concurrency_id=AGENT_QUEUE, api_visibility="private", show_progress="minimal")
     page.message.submit(**chat)
     page.send.click(**chat)
@@ -246,8 +249,9 @@ def _wire_feedback(page: Page, agent: Any) -> None:
 def _wire_preferences(page: Page, agent: Any) -> None:
     def save(sid: str | None, n_turns: int, genres, exclude_genres, year_min, year_max, count):
         sid = sid or new_session_id()
-        edits = {"genres": genres or [], "exclude_genres": exclude_genres or [], "year_min": year_min,
-                 "year_max": year_max, "count": count}
+        # An empty gr.Number arrives as 0 (Gradio's frontend default); no film is from year 0, so 0 = no limit.
+        edits = {"genres": genres or [], "exclude_genres": exclude_genres or [], "year_min": year_min or None,
+                 "year_max": year_max or None, "count": count}
         try:
             prefs = views.apply_preferences(agent, sid, edits)
         except views.UserInputError as err:

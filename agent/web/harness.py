@@ -37,7 +37,8 @@ def marquee_executable() -> str:
 class ServerProcess:
     """`marquee serve` on 127.0.0.1:<free port> with its own MARQUEE_HOME; a context manager."""
 
-    def __init__(self, home: Path, *extra_args: str, log_path: Path | None = None, env: dict | None = None):
+    def __init__(self, home: Path, *extra_args: str, log_path: Path | None = None, env: dict | None = None,
+                 ready_timeout: float = 900.0):
         self.home = Path(home)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
@@ -47,9 +48,14 @@ class ServerProcess:
         self.lines: list[str] = []
         self.ready_at: float | None = None  # time.perf_counter() when the ready line was printed
         self._ready = threading.Event()
+        self.ready_timeout = ready_timeout  # first start in a fresh home builds the index and converts the model
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 900.0) -> "ServerProcess":
+    def start(self) -> "ServerProcess":
+        """Start the server and wait for its ready line (once: a running server is returned as is)."""
+        if self.proc is not None and self.proc.poll() is None:
+            return self
+        timeout = self.ready_timeout
         self.proc = subprocess.Popen(self.args, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True, bufsize=1)
         threading.Thread(target=self._pump, daemon=True).start()

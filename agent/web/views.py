@@ -28,6 +28,10 @@ def max_count(agent: Any) -> int:
     return int(agent.cfg.max_count)
 
 
+def default_count(agent: Any) -> int:
+    return int(agent.cfg.default_count)
+
+
 def stream_turn(agent: Any, session_id: str, message: str) -> Iterator[tuple[str, Any]]:
     """("text", delta) events while the reply streams, then one ("items", [item dicts])."""
     with _user_errors():

@@ -158,11 +158,16 @@ def _llm(ctx: BuildContext, params: dict[str, Any], adapter: str) -> Recommender
     reranker = require("agent.llm.reranker", "the LLM reranker (LLM, agent.llm)")
     if ctx.settings is None:
         raise ComponentMissing("the LLM reranker needs settings with an [llm] section")
+    loading = require("agent.llm.loading", "the LLM model loader (LLM, agent.llm)")
+    if adapter == "default" and loading.resolve_adapter("default") is None:
+        # the loader would quietly fall back to the base model: that row would be zero-shot, mislabelled
+        raise ComponentMissing(f"no trained LoRA adapter at {loading.default_adapter_dir()} yet "
+                               "(train one with `marquee finetune`)")
     llm_cfg = ctx.settings.llm.model_copy(update={k: v for k, v in params.items() if k != "retriever"})
     try:
         model = reranker.ListwiseReranker.from_config(llm_cfg, ctx.home, base=ctx.retriever,
                                                       catalog=ctx.dataset.catalog, adapter=adapter)
-    except (FileNotFoundError, ImportError) as exc:
+    except (FileNotFoundError, ImportError, loading.ModelNotAvailable) as exc:
         raise ComponentMissing(f"LLM reranker with adapter {adapter!r} is not available: {exc}") from exc
     return _fit(model, ctx)
 

@@ -40,11 +40,36 @@ def _f(value: float | None, digits: int = 4) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def markdown(report: dict[str, Any]) -> str:
-    meta, rankers = report["meta"], [r for r in report["rankers"] if r["status"] == "ok"]
+COMPACT_COLUMNS = ("recall@10", "ndcg@10", "mrr@10", "hr@1")
+
+
+def accuracy_table(report: dict[str, Any], compact: bool) -> list[str]:
+    """Markdown rows of the accuracy table; `compact` keeps the columns that fit a terminal."""
+    rankers = [r for r in report["rankers"] if r["status"] == "ok"]
     comparisons = report["bootstrap"].get("comparisons", {})
     best = report["bootstrap"].get("best_baseline")
-    sampled_ks = report["config"]["sampled_ks"]
+    columns = COMPACT_COLUMNS if compact else MAIN_COLUMNS
+    sampled_ks = [1] if compact else report["config"]["sampled_ks"]
+    top_sampled = max(report["config"]["sampled_ks"])
+    head = ["ranker", *columns, *[f"1+N hr@{k}" for k in sampled_ks],
+            *([] if compact else [f"1+N ndcg@{top_sampled}"]), f"Δndcg@10 vs {best} [95% CI]",
+            *([] if compact else ["fit s"]), "ms/user"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rankers:
+        cmp = comparisons.get(r["name"])
+        delta = "best baseline" if r["name"] == best else (
+            f"{cmp['diff']:+.4f} [{cmp['ci_low']:+.4f}, {cmp['ci_high']:+.4f}]" if cmp else "–")
+        name = r["name"] + (f" (reranks {r['retriever']}; ceiling R@{report['config']['rerank_depth']} "
+                            f"{r['ceiling_recall']:.4f})" if r["retriever"] else "")
+        row = [name, *[_f(r["metrics"].get(c)) for c in columns], *[_f(r["sampled"].get(f"hr@{k}")) for k in sampled_ks],
+               *([] if compact else [_f(r["sampled"].get(f"ndcg@{top_sampled}"))]), delta,
+               *([] if compact else [_f(r["timing"].get("fit_s"), 1)]), _f(r["timing"].get("ms_per_user"), 2)]
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def markdown(report: dict[str, Any]) -> str:
+    meta, rankers = report["meta"], [r for r in report["rankers"] if r["status"] == "ok"]
     lines = [f"# Marquee evaluation — {meta['dataset']} ({meta['stage']} split)", "",
              f"- date: {meta['date']}", f"- machine: {meta['machine']}", f"- command: `{meta['command']}`",
              f"- users: {meta['n_users']} evaluated of {meta['n_users_total']}; catalog {meta['n_items']} items; "
@@ -55,20 +80,7 @@ def markdown(report: dict[str, Any]) -> str:
     loud = [r["message"] for r in report["rankers"] if r["status"] != "ok"]
     if loud:
         lines += ["> **NOT MEASURED in this run:**", ">"] + [f"> - {m}" for m in loud] + [""]
-    top_sampled = max(sampled_ks)
-    head = ["ranker", *MAIN_COLUMNS, *[f"1+N hr@{k}" for k in sampled_ks], f"1+N ndcg@{top_sampled}",
-            f"Δndcg@10 vs {best} [95% CI]", "fit s", "ms/user"]
-    lines += ["## Accuracy", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rankers:
-        cmp = comparisons.get(r["name"])
-        delta = "best baseline" if r["name"] == best else (
-            f"{cmp['diff']:+.4f} [{cmp['ci_low']:+.4f}, {cmp['ci_high']:+.4f}]" if cmp else "–")
-        name = r["name"] + (f" (reranks {r['retriever']}; ceiling R@{report['config']['rerank_depth']} "
-                            f"{r['ceiling_recall']:.4f})" if r["retriever"] else "")
-        row = [name, *[_f(r["metrics"].get(c)) for c in MAIN_COLUMNS],
-               *[_f(r["sampled"].get(f"hr@{k}")) for k in sampled_ks], _f(r["sampled"].get(f"ndcg@{top_sampled}")),
-               delta, _f(r["timing"].get("fit_s"), 1), _f(r["timing"].get("ms_per_user"), 2)]
-        lines.append("| " + " | ".join(row) + " |")
+    lines += ["## Accuracy", "", *accuracy_table(report, compact=False)]
     k = report["config"]["beyond_k"]
     lines += ["", f"## Beyond accuracy and validity (top {k})", "",
               "| ranker | coverage | genre diversity | long-tail share | novelty (bits) | out-of-catalog | "

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -62,8 +61,10 @@ def finetune(
         dataset = load_dataset(settings.catalog, home)
     except CatalogError as exc:
         _fail(f"cannot load the catalog: {exc}")
+    command_out = out
     out = out or home / "adapters" / ("quick" if quick else "finetune")
-    command = "marquee " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = _command_line(quick=quick, out=command_out, resume=resume, config=config, max_minutes=max_minutes,
+                            max_steps=max_steps, retriever=retriever, ship=ship)
     from finetune.training.trainer import ship as ship_adapter
     from finetune.training.trainer import train
 
@@ -82,6 +83,18 @@ def finetune(
 
         for copied in ship_adapter(out, default_adapter_dir()):
             typer.echo(f"shipped {copied} ({copied.stat().st_size / 1e6:.1f} MB)")
+
+
+def _command_line(**options) -> str:
+    """The command as the user could retype it (for the model card), from the options actually given."""
+    parts = ["marquee", "finetune"]
+    for name, value in options.items():
+        flag = "--" + name.replace("_", "-")
+        if value is True:
+            parts.append(flag)
+        elif value not in (None, False):
+            parts += [flag, shlex.quote(str(value))]
+    return " ".join(parts)
 
 
 def register(app: typer.Typer) -> None:

@@ -57,7 +57,9 @@ class TrainConfig:
     patience: int = 4  # validations without improvement before early stopping
     checkpoint_every: int = 50
     keep_checkpoints: int = 2
-    max_minutes: float = 55.0  # wall-clock budget of the whole run (training stops early to leave room)
+    max_minutes: float = 55.0  # data + training loop; the final validation and w tuning come after (minutes)
+    plan_schedule: bool = True  # shrink the LR schedule's horizon to the steps that fit in max_minutes
+    threads: int = 0  # torch threads; 0 = adaptive: all cores, but 1 while the CPU is oversubscribed
     log_every: int = 5
 
     def __post_init__(self) -> None:

@@ -8,35 +8,15 @@ Disliked items push their neighbours down. The rankers come from `retrieval.mode
 """
 from __future__ import annotations
 
-import threading
-from contextlib import contextmanager
-from functools import lru_cache
-
 import numpy as np
 
 from retrieval.candidates.base import Candidate, CandidateGenerator, CandidateRequest
 from retrieval.candidates.filtering import CatalogArrays, effective_constraints
+from retrieval.candidates.threads import single_threaded_blas
 from retrieval.catalog.schema import Catalog, Interactions
 from retrieval.recommender import Recommender, UserContext, create
 
 DISLIKE_WEIGHT = 0.5  # how hard a dislike pushes its item-kNN neighbours down
-_BLAS_LOCK = threading.Lock()
-
-
-@lru_cache(maxsize=1)
-def _blas_controller():
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
-
-
-@contextmanager
-def single_threaded_blas():
-    """One BLAS thread while scoring one request: a (1 × n) @ (n × n) product takes ~0.1 ms on one thread
-    but ~20 ms with two OpenBLAS threads on a busy 2-core machine. The limit is process-wide, so it is
-    held under a lock (concurrent requests would otherwise restore each other's settings)."""
-    with _BLAS_LOCK, _blas_controller().limit(limits=1, user_api="blas"):
-        yield
 
 
 class CollaborativeGenerator(CandidateGenerator):

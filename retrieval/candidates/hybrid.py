@@ -23,6 +23,7 @@ from retrieval.recommender import Recommender, UserContext, register, take_candi
 
 EmbeddingLookup = Callable[[Sequence[str]], np.ndarray]  # item ids -> L2-normalised rows
 MMR_POOL_FACTOR = 3  # MMR chooses k items out of the best MMR_POOL_FACTOR·k fused candidates
+SOURCE_DEPTH_FACTOR, MIN_SOURCE_DEPTH = 3, 30  # per-generator depth: max(3k, 30), capped by config
 BACKFILL_WEIGHT = 1e-4  # RRF weight of popular items that only complete a short list
 
 
@@ -58,7 +59,7 @@ class HybridRetriever(CandidateGenerator, Recommender):
         history = tuple(dict.fromkeys((*logged, *request.history)))
         return replace(request, history=history)
 
-    def source_lists(self, request: CandidateRequest) -> tuple[dict[str, list[Candidate]], dict[str, float]]:
+    def source_lists(self, request: CandidateRequest, k: int) -> tuple[dict[str, list[Candidate]], dict[str, float]]:
         """Each generator's ranked list and its RRF weight for this request.
 
         - `weights.semantic` weighs a text query; without one, the "more like these" search (seed items'
@@ -72,13 +73,16 @@ class HybridRetriever(CandidateGenerator, Recommender):
         weights = {"semantic": cfg.weights.get("semantic", 1.0) if has_text else cfg.seed_semantic_weight,
                    "collaborative": cfg.weights.get("collaborative", 1.0),
                    "popularity": cfg.weights.get("popularity", 1.0)}
+        # Each generator is asked for enough to fill k after fusion, up to its configured depth: deeper
+        # ranks barely move the fused top k, and a deep semantic fetch is the costliest step.
+        depth = max(SOURCE_DEPTH_FACTOR * k, MIN_SOURCE_DEPTH)
         lists: dict[str, list[Candidate]] = {}
         if self.semantic is not None and weights["semantic"] > 0:
-            lists["semantic"] = self.semantic.generate(request, cfg.semantic_k)
+            lists["semantic"] = self.semantic.generate(request, min(cfg.semantic_k, depth))
         if self.collaborative is not None and weights["collaborative"] > 0:
-            lists["collaborative"] = self.collaborative.generate(request, cfg.collaborative_k)
+            lists["collaborative"] = self.collaborative.generate(request, min(cfg.collaborative_k, depth))
         if not lists.get("collaborative") and (weights["popularity"] > 0 or not any(lists.values())):
-            lists["popularity"] = self.popularity.generate(request, max(cfg.semantic_k, cfg.count))
+            lists["popularity"] = self.popularity.generate(request, depth)
             if not any(v for name, v in lists.items() if name != "popularity"):
                 weights["popularity"] = 1.0  # cold start: popularity decides alone
         return lists, weights
@@ -89,7 +93,7 @@ class HybridRetriever(CandidateGenerator, Recommender):
             raise ValueError(f"the number of candidates must be ≥ 1, got {k}")
         request = self.resolve(request)
         constraints = effective_constraints(request)
-        lists, weights = self.source_lists(request)
+        lists, weights = self.source_lists(request, k)
         fused = reciprocal_rank_fusion(lists, weights, self.config.rrf_k)
         if len(fused) < MMR_POOL_FACTOR * k and "popularity" not in lists:
             # backfill: when the evidence runs out, popular allowed items complete the list (a tiny

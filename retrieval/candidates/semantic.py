@@ -4,7 +4,8 @@ ignores a filter can never leak a forbidden item).
 
 The query is the request's text; without one it is "more like these": the normalised mean of the
 stored vectors of the liked items, else of the last few history items (a known user asking "what
-next?"). A store without vector search gets the seed items' titles as text instead.
+next?"). The query is embedded here, single-threaded (see `threads`); a store without vector search
+gets the text (or the seed items' titles) instead.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import numpy as np
 
 from retrieval.candidates.base import Candidate, CandidateGenerator, CandidateRequest, Constraints
 from retrieval.candidates.filtering import effective_constraints
+from retrieval.candidates.threads import single_threaded_torch
 from retrieval.catalog.schema import Catalog
 
 HISTORY_SEEDS = 3  # recent history items standing in for a query
@@ -43,13 +45,27 @@ class SemanticGenerator(CandidateGenerator):
             return request.query.strip()[:MAX_QUERY_CHARS]
         return "; ".join(self.catalog[i].label for i in self.seeds(request))[:MAX_QUERY_CHARS]
 
+    def query_vector(self, request: CandidateRequest) -> np.ndarray | None:
+        """The vector to search with, or None when the store must embed the text itself."""
+        if not (hasattr(self.store, "search_vector") and hasattr(self.store, "embeddings")):
+            return None
+        if request.query.strip():
+            encoder = getattr(self.store, "encoder", None)
+            if encoder is None:
+                return None
+            with single_threaded_torch():  # one short query: 1 thread is far faster on a busy CPU
+                return np.asarray(encoder.encode_query(self.query_text(request)), dtype=np.float32)
+        seeds = self.seeds(request)
+        if not seeds:
+            return None
+        centroid = np.asarray(self.store.embeddings(seeds), dtype=np.float32).mean(axis=0)
+        norm = float(np.linalg.norm(centroid))
+        return centroid / norm if norm > 0 else None
+
     def _hits(self, request: CandidateRequest, k: int, constraints: Constraints) -> list[tuple[str, float]]:
-        seeds = [] if request.query.strip() else self.seeds(request)
-        if seeds and hasattr(self.store, "search_vector") and hasattr(self.store, "embeddings"):
-            centroid = np.asarray(self.store.embeddings(seeds), dtype=np.float32).mean(axis=0)
-            norm = float(np.linalg.norm(centroid))
-            if norm > 0:
-                return [(h.item_id, h.score) for h in self.store.search_vector(centroid / norm, k, constraints)]
+        vector = self.query_vector(request)
+        if vector is not None:
+            return [(h.item_id, h.score) for h in self.store.search_vector(vector, k, constraints)]
         text = self.query_text(request)
         return self.store.search(text, k, constraints) if text else []
 

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from agent.llm.describe import DescriptionWriter
-from agent.llm.explainer import Explainer
+from agent.llm.explainer import NO_SENTENCE, Explainer
 from agent.llm.grounding import GroundingChecker
 from agent.llm.streaming import first_token_latency, stream_prompt, stream_text
 from retrieval.catalog.descriptions import read_descriptions
@@ -35,7 +35,7 @@ def test_explanations_are_grounded_or_fall_back_to_the_template(backend, catalog
 def test_over_budget_generation_uses_the_template(backend, catalog):
     explainer = Explainer(backend, catalog, max_new_tokens=2)  # cannot finish a sentence in 2 tokens
     note = explainer.explain([catalog["1"]], request="a comedy")[0]
-    assert note.source == "template" and note.rejected == ("empty or over the length budget",)
+    assert note.source == "template" and note.rejected == (NO_SENTENCE,)
     assert note.text == "Toy Story (1995): Animation, Children's, Comedy. It matches your interest in Comedy."
 
 

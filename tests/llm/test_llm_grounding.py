@@ -73,3 +73,7 @@ def test_template_uses_facts_only(checker, star_wars):
     text = template_explanation(star_wars, "sci-fi and action films", checker)
     assert text.startswith("Star Wars (1977)") and "Action and Sci-Fi" in text
     assert checker.check(text, star_wars).ok
+
+
+def test_prompt_echo_is_not_an_explanation():
+    assert finish_text("Movie: Alien (1979) Genres: Horror, Sci-Fi.", True, 200, 2) is None

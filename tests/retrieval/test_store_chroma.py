@@ -39,6 +39,13 @@ def store(tmp_path_factory, encoder, catalog) -> ItemStore:
 
 
 @pytest.fixture(scope="module")
+def search_variants(store, encoder) -> dict[int, ItemStore]:
+    """The same index searched with constraints evaluated in memory ("auto") and by Chroma ("where")."""
+    return {mode: ItemStore(StoreConfig(collection="slice", filter_mode=mode), encoder, store.home)
+            for mode in ("auto", "where")}
+
+
+@pytest.fixture(scope="module")
 def vectors(store, catalog) -> np.ndarray:
     return store.embeddings(catalog.item_ids)
 
@@ -85,17 +92,65 @@ genre_sets = st.frozensets(st.sampled_from(["Action", "Adventure", "Comedy", "Dr
 @given(include=genre_sets, exclude=genre_sets, mode=st.sampled_from(["any", "all"]),
        year_min=st.none() | st.integers(1930, 1998), span=st.none() | st.integers(0, 30),
        excluded=st.frozensets(st.sampled_from([str(i) for i in range(1, N_ITEMS + 1)]), max_size=8),
-       query=st.sampled_from(QUERIES), k=st.integers(1, 15))
-def test_hard_constraints_always_hold_and_nothing_allowed_is_missed(store, catalog, query_vectors, vectors, include,
-                                                                     exclude, mode, year_min, span, excluded,
-                                                                     query, k):
+       query=st.sampled_from(QUERIES), k=st.integers(1, 15), filter_mode=st.sampled_from(["auto", "where"]))
+def test_hard_constraints_always_hold_and_nothing_allowed_is_missed(search_variants, catalog, query_vectors, vectors,
+                                                                     include, exclude, mode, year_min, span, excluded,
+                                                                     query, k, filter_mode):
     year_max = None if span is None else (year_min or 1950) + span
     c = Constraints(include_genres=include, exclude_genres=exclude, genre_mode=mode, year_min=year_min,
                     year_max=year_max, exclude_ids=excluded)
-    got = store.search(query, k, c)
+    got = search_variants[filter_mode].search(query, k, c)
     assert all(c.allows(catalog[i]) for i, _ in got)  # never a violating item
     want = exact_top_k(query_vectors[query], catalog, vectors, k, c)
     assert [i for i, _ in got] == [i for i, _ in want]  # and no allowed item is lost to the filter
+
+
+def test_auto_mode_filters_in_memory_and_where_mode_uses_chroma_filters(search_variants, catalog, monkeypatch):
+    from chromadb.api.models.Collection import Collection
+
+    wheres = []
+    real_query = Collection.query
+
+    def spy(self, *args, **kwargs):
+        wheres.append(kwargs.get("where"))
+        return real_query(self, *args, **kwargs)
+
+    monkeypatch.setattr(Collection, "query", spy)
+    broad = Constraints(exclude_ids=frozenset({"1"}), include_genres=frozenset({"Drama", "Comedy"}))
+    auto = search_variants["auto"].search("toys", 3, broad)
+    assert len(auto) == 3 and all(w is None for w in wheres)  # Chroma only ranked
+    wheres.clear()
+    assert search_variants["where"].search("toys", 3, broad) == auto
+    assert wheres == [constraints_to_where(broad)]
+
+    allowed = {"17", "42"}  # only 2 items qualify: both found, in either mode
+    selective = Constraints(exclude_ids=frozenset(catalog.item_ids) - allowed)
+    for mode in ("auto", "where"):
+        assert {i for i, _ in search_variants[mode].search("toys", 5, selective)} == allowed
+
+
+def test_selective_filters_are_ranked_exactly(search_variants, catalog, query_vectors, vectors, monkeypatch):
+    import retrieval.store
+
+    monkeypatch.setattr(retrieval.store, "MAX_ANN_FETCH", 4)  # force the exact path on this small index
+    for c in (Constraints(include_genres=frozenset({"Thriller"})), Constraints(year_max=1993),
+              Constraints(include_genres=frozenset({"Comedy"}), exclude_genres=frozenset({"Romance"}), year_min=1995)):
+        for query in QUERIES[:3]:
+            got = search_variants["auto"].search(query, 6, c)
+            want = exact_top_k(query_vectors[query], catalog, vectors, 6, c)
+            assert [i for i, _ in got] == [i for i, _ in want]
+            np.testing.assert_allclose([s for _, s in got], [s for _, s in want], atol=1e-4)
+
+
+def test_facts_table_matches_constraints_allows(catalog):
+    from retrieval.indexing import FactsTable
+
+    facts = FactsTable.from_catalog(catalog)
+    for c in (Constraints(include_genres=frozenset({"Drama", "War"}), genre_mode="all"),
+              Constraints(include_genres=frozenset({"Comedy", "Polka"}), exclude_genres=frozenset({"Romance"})),
+              Constraints(year_min=1990, year_max=1995, exclude_ids=frozenset({"2", "7", "nope"})),
+              Constraints(include_genres=frozenset({"Polka"}), genre_mode="all")):
+        assert facts.allowed(c).tolist() == [c.allows(it) for it in catalog]
 
 
 def test_where_translation():
@@ -165,6 +220,13 @@ def test_incremental_index_reembeds_only_what_changed(tmp_path, encoder, catalog
     # only the live snapshot and the pointer remain
     names = sorted(c.name for c in store.client.list_collections() if c.name.startswith("incr"))
     assert names == sorted([report.collection, "incr.active"])
+
+    # a genre new to the catalog: only the item that has it changes
+    items[0] = items[0].with_(genres=(*items[0].genres, "Noir"))
+    report = store.index(Catalog(items, name=catalog.name), progress=False)
+    assert (report.embedded, report.metadata_only, report.copied) == (1, 0, N_ITEMS - 2)
+    noir = store.search("anything", 5, Constraints(include_genres=frozenset({"Noir"})))
+    assert [i for i, _ in noir] == [items[0].item_id] and "Noir" in store.genres()
 
 
 def test_encoder_change_or_rebuild_reembeds_everything(tmp_path, encoder, catalog):

@@ -111,3 +111,9 @@ def test_normalise_handles_articles_accents_and_numerals():
     assert normalise("Godfather: Part II, The") == "godfather part 2"
     assert normalise("Cité des enfants perdus, La") == "cite des enfants perdus"
     assert normalise("Batman & Robin") == "batman and robin"
+
+
+def test_suggestions_for_titles_that_do_not_match(matcher):
+    assert matcher.match("jurassic world") == []
+    assert matcher.suggest("jurassic world")[0].label == "Jurassic Park (1993)"
+    assert matcher.suggest("") == []

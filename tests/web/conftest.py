@@ -35,11 +35,9 @@ def web_server(shared_home, artifacts_dir):
     log_path.unlink(missing_ok=True)
     # The real agent with the real reranker model; explanations come from the catalog-fact template so
     # that a turn takes seconds on 2 CPU cores (the LLM explainer is tested in tests/llm).
-    server = ServerProcess(shared_home, "--auth", f"{WEB_USER}:{WEB_PASSWORD}", log_path=log_path,
-                           env={"MARQUEE_AGENT__EXPLAIN": "template"})
-    server.start(timeout=1200)  # first run in a fresh home builds the index and converts the model
-    yield server
-    server.stop()
+    with ServerProcess(shared_home, "--auth", f"{WEB_USER}:{WEB_PASSWORD}", log_path=log_path,
+                       env={"MARQUEE_AGENT__EXPLAIN": "template"}, ready_timeout=1200) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

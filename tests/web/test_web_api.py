@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -96,3 +97,31 @@ def test_empty_message_gets_help_not_an_error(client):
 def test_bad_input_gets_a_clear_error(client, args, api_name, message):
     with pytest.raises(AppError, match=f"(?i){message}"):
         client.predict(*args, api_name=api_name)
+
+
+def test_concurrent_sessions_share_the_model_without_cross_talk(web_server, web_auth):
+    """Several users at once (more than the queue's concurrency): each keeps its own genre, nothing
+    repeats within a session, and the shared model never fails a request (the agent would silently
+    fall back to the retriever's order, so the server log is checked too)."""
+    genres = ["Comedy", "Drama", "Horror", "Western", "Romance", "Thriller"]
+    log_lines_before = len(web_server.lines)
+
+    def user(genre: str) -> list[str]:
+        client = Client(web_server.url, auth=web_auth, verbose=False, download_files=False)
+        sid = f"crowd-{genre}-{uuid.uuid4().hex[:6]}"
+        client.predict(sid, {"genres": [genre], "count": 3}, api_name="/set_preferences")
+        problems, seen = [], set()
+        for message in ("something good", "more please"):
+            for item in client.predict(message, sid, api_name="/chat")["items"]:
+                if genre not in item["genres"] or item["item_id"] in seen:
+                    problems.append(f"{genre} session got {item['title']} {item['genres']}")
+                seen.add(item["item_id"])
+        if client.predict(sid, api_name="/preferences")["genres"] != [genre]:
+            problems.append(f"{genre} session's genres changed")
+        return problems if len(seen) == 6 else problems + [f"{genre} session got {len(seen)} items, not 6"]
+
+    with ThreadPoolExecutor(max_workers=len(genres)) as pool:
+        problems = [p for result in pool.map(user, genres) for p in result]
+    assert problems == []
+    failures = [line for line in web_server.lines[log_lines_before:] if "failed" in line or "Traceback" in line]
+    assert failures == [], failures

@@ -130,3 +130,12 @@ def test_login_form_guards_the_page(new_context, web_server, web_auth):
     page.get_by_role("button", name="Login").click()
     page.wait_for_selector("#mq-input textarea")
     assert_all_local(visitor.requests)
+
+
+def test_panel_works_before_the_first_message(new_context, web_server):
+    chat, requests = open_chat(new_context, web_server)
+    chat.set_preferences(genres=["Western"], count=2)  # the year boxes stay empty: no year limits
+    cards = chat.send("something good")
+    assert len(cards) == 2 and all("Western" in c["genres"] for c in cards), cards
+    assert chat.page.locator("#mq-year-min input").input_value() == ""
+    assert_all_local(requests)
