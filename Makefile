@@ -7,6 +7,8 @@ export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 export TOKENIZERS_PARALLELISM := false
+# torch's OpenMP spin-waiting costs ~10x CPU per small query on a busy 2-core machine
+export OMP_WAIT_POLICY := PASSIVE
 
 .PHONY: setup demo test browser-deps
 setup:

@@ -23,6 +23,14 @@ from retrieval.catalog.schema import Catalog, Item
 GENRE_PREFIX = "genre:"
 
 
+class StoreError(RuntimeError):
+    """The vector store cannot do what was asked (message says how to fix it)."""
+
+
+class IndexNotBuiltError(StoreError):
+    pass
+
+
 def doc_hash(document: str) -> str:
     return hashlib.sha1(document.encode("utf-8")).hexdigest()
 

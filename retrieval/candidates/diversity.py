@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from retrieval.candidates.base import Candidate
+from retrieval.candidates.threads import single_threaded_blas
 
 
 def _minmax(x: np.ndarray) -> np.ndarray:
@@ -41,7 +42,8 @@ def mmr(candidates: Sequence[Candidate], embeddings: np.ndarray, k: int, lam: fl
     if embeddings.shape[0] != n:
         raise ValueError(f"{embeddings.shape[0]} embeddings for {n} candidates")
     relevance = 1.0 - np.arange(n, dtype=np.float64) / max(n - 1, 1)  # 1 … 0 by rank
-    sim = embeddings @ embeddings.T
+    with single_threaded_blas():
+        sim = embeddings @ embeddings.T
     picked: list[int] = []
     max_sim = np.full(n, -np.inf)
     available = np.ones(n, dtype=bool)

@@ -23,12 +23,13 @@ CHILD = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     import retrieval.store as store_module
+    import retrieval.store_build
     from retrieval.catalog.movielens import load_movielens_100k
     from retrieval.catalog.schema import Catalog
     from retrieval.config import StoreConfig
     from retrieval.embeddings import SentenceEncoder
 
-    store_module.EMBED_BATCH = 16
+    retrieval.store_build.EMBED_BATCH = 16
 
     class StallingEncoder(SentenceEncoder):
         calls = 0
