@@ -19,6 +19,7 @@ REQUEST_BEFORE_LIKE = re.compile(r"(?:would|'d|d|you|we|they|to)\s+$")
 
 MAX_TITLE_WORDS = 9
 EXACT = 99.0  # score of a verbatim title
+LIST_SCORE = 95.0  # a title continuing a comma-separated list must match (almost) verbatim
 Matcher = Callable[[str], "tuple[str, str, float] | None"]  # mention -> (item_id, title, score 0..100)
 
 
@@ -93,9 +94,25 @@ def find_mentions(text: str, lex: Lexicon, match: Matcher | None) -> Mentions:
         if match is None:
             continue
         found, used = _segment(span, relation, match, lex)
+        span_len = len(span)
         if found:
             out.titles.extend(found)
             out.spans.append((trig.start(), start + (len(raw) - len(raw.lstrip())) + used))
+            # a list goes on after a comma: "I've seen The Godfather, Casablanca and Fargo"
+            while end < len(text) and text[end] in ",、，" and used == span_len:
+                start = end + 1
+                end_m = CLAUSE_END.search(text, start)
+                end = end_m.start() if end_m else len(text)
+                raw = text[start:end]
+                lead = re.match(r"\s*(?:(?:and|or|&|plus)\s+)?", raw).end()
+                piece = _trim(raw[lead:], lex)
+                more, used = _segment(piece, relation, match, lex)
+                span_len = len(piece)
+                # after a comma only near-verbatim titles continue the list ("…, what else?" does not)
+                if not more or any(m.score < LIST_SCORE for m in more):
+                    break
+                out.titles.extend(m for m in more if m.item_id not in {t.item_id for t in out.titles})
+                out.spans.append((start, start + lead + used))
         elif is_vocabulary_only(span, lex) or not re.search(r"[A-Za-z0-9]", span):
             continue  # genre talk, or CJK words (catalog titles are Latin script)
         elif relation != "dislike" and not trig.group(0).startswith(("like", "喜欢", "像", "类似")):

@@ -226,3 +226,10 @@ def test_parser_uses_catalog_years_for_eras():
     parser = PreferenceParser(None, (1950, 2020))
     assert parser.parse("recent films").year_min == 2017
     assert parser.parse("classic films").year_max == 1995
+
+
+def test_comma_separated_title_lists(parser):
+    prefs = parser.parse("I watched the godfather, casablanca and fargo")
+    assert [t.title for t in prefs.titles_by("seen")] == ["The Godfather (1972)", "Casablanca (1942)", "Fargo (1996)"]
+    prefs = parser.parse("I loved Fargo, what else?")  # chit-chat after a comma is not a title
+    assert [t.title for t in prefs.titles] == ["Fargo (1996)"]
