@@ -37,8 +37,9 @@ def machine() -> dict:
         torch_info = f"torch {torch.__version__}, {torch.get_num_threads()} threads"
     except ImportError:
         torch_info = "no torch"
+    # The load average says whether other work shared the CPU while the figures were taken.
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "torch": torch_info,
-            "platform": platform.platform()}
+            "platform": platform.platform(), "load_avg_1m": round(os.getloadavg()[0], 2)}
 
 
 def timings(fn: Callable[[], object], repeat: int, warmup: int = 1) -> dict:
@@ -95,7 +96,7 @@ def write_results_md() -> None:
         data = json.loads(path.read_text())
         m = data["machine"]
         lines += [f"## {data['name']}", "",
-                  f"- date: {data['date']}", f"- machine: {m['cpu']}, {m['cores']} cores, {m['torch']}",
+                  f"- date: {data['date']}", f"- machine: {m['cpu']}, {m['cores']} cores, {m['torch']}, load average {m.get('load_avg_1m', '?')}",
                   f"- command: `{data['command']}`", "", "| figure | value | target |", "|---|---|---|"]
         rows: list[tuple[str, object]] = []
         _flatten("", data["figures"], rows)

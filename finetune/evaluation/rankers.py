@@ -107,6 +107,8 @@ def _ease_recency(ctx, params):
     return _fit(create("ease", **params), ctx)
 
 
+# Tuned on the validation split (best val NDCG@10): max_len 50 / dropout .2 → .1136 (65 epochs);
+# max_len 200 / dropout .2 → .1141 but 3× slower per epoch (96 epochs); max_len 50 / dropout .5 → .0974.
 @ranker("sasrec", "baseline", description="SASRec, full softmax, validation early stopping",
         defaults={"max_len": 50, "hidden": 64, "blocks": 2, "heads": 1, "dropout": 0.2, "lr": 1e-3,
                   "batch_size": 128, "max_epochs": 200, "patience": 10})

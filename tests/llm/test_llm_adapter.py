@@ -13,6 +13,8 @@ from agent.llm.loading import LoadedModel, load_model_uncached
 from agent.llm.prompting import LabelSet, UserSummary, build_rerank_prompt, training_example
 from agent.llm.reranker import ListwiseReranker
 
+pytestmark = pytest.mark.slow  # trains a LoRA for 12 steps (~1 min on 2 free cores)
+
 MATCH = "Toy Story (1995)"
 OTHERS = ["Heat (1995)", "Fargo (1996)", "Casablanca (1942)", "Alien (1979)", "Babe (1995)"]
 USER = UserSummary(request="a family film")
