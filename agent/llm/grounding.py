@@ -36,6 +36,11 @@ _DECADE_WORDS = {"twenties": 1920, "thirties": 1930, "forties": 1940, "fifties":
                  "seventies": 1970, "eighties": 1980, "nineties": 1990}
 _YEAR = re.compile(r"(?<![\d£$€])(1[89]\d\d|20\d\d)(?:'?s\b)?")
 _SHORT_DECADE = re.compile(r"(?<![\w\d])'?([2-9]0)'?s\b", re.IGNORECASE)
+# "Some Words (1972)": whatever stands before a year in brackets is a title claim. The lazy group starts at the
+# last capitalised run, so "I recommend The Godfather (1972)" yields "The Godfather".
+_TITLE_BEFORE_YEAR = re.compile(r"([^.!?;:()\n\"]{1,80}?:?[^.!?;()\n\"]{0,60}?) \((1[89]\d\d|20\d\d)\)")
+# A sequel or subtitle glued onto a real title ("The Godfather: The Ultimate Destruction") invents a film.
+_CONTINUATION = re.compile(r"\s*(:\s*[A-Z0-9]|\s+(Part|Returns|Reloaded|Strikes|Rises|II|III|IV|[2-9])\b)")
 _DECADE_WORD = re.compile(r"\b(" + "|".join(_DECADE_WORDS) + r")\b", re.IGNORECASE)
 
 
@@ -127,9 +132,26 @@ class GroundingChecker:
                      if y - y % 10 not in asked.decades]
         problems += [f"decade {d}s does not fit {item.label}" for d in sorted(said.decades - true_decades
                                                                            - asked.decades)]
+        problems += self._invented_titles(text, [item, *allowed_items])
         for other in sorted(said.titles - ok_titles):
             # a title that is part of an allowed title ("Alien" inside "Aliens") is not a claim about another film
             if not any(self._title_of.get(other, "\0") in t for t in ok_title_text):
                 problems.append(f"names another catalog title (item {other})")
         return Verdict(ok=not problems, problems=tuple(problems))
 
+
+    def _invented_titles(self, text: str, allowed: list[Item]) -> list[str]:
+        """Titles the text makes up around the allowed ones: extra subtitles, sequels, or an unknown name in
+        front of a bracketed year."""
+        allowed_titles = [_norm_title(it.title) for it in allowed]
+        problems = []
+        for it in allowed:
+            for m in re.finditer(re.escape(it.title), text, re.IGNORECASE):
+                tail = _CONTINUATION.match(text, m.end())
+                if tail and not any(t.startswith(_norm_title(text[m.start():tail.end()])) for t in allowed_titles):
+                    problems.append(f"invents a title around {it.label!r}: {text[m.start():tail.end() + 20]!r}")
+        for m in _TITLE_BEFORE_YEAR.finditer(text):
+            claimed = _norm_title(m.group(1).strip().lower())
+            if not any(claimed.endswith(t) for t in allowed_titles):
+                problems.append(f"names an unknown title before ({m.group(2)}): {m.group(1).strip()!r}")
+        return problems

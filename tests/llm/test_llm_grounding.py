@@ -77,3 +77,24 @@ def test_template_uses_facts_only(checker, star_wars):
 
 def test_prompt_echo_is_not_an_explanation():
     assert finish_text("Movie: Alien (1979) Genres: Horror, Sci-Fi.", True, 200, 2) is None
+
+
+@pytest.mark.parametrize("text", [
+    "The Godfather: The Ultimate Destruction (1972) has captivated audiences worldwide.",
+    "The Godfather Returns is a 1972 crime classic.",
+    "Crime fans will love Corleone Nights (1972).",
+])
+def test_invented_titles_around_the_real_one_are_rejected(checker, catalog, text):
+    verdict = checker.check(text, catalog["127"])  # The Godfather (1972)
+    assert not verdict.ok
+    assert any("title" in p for p in verdict.problems), verdict.problems
+
+
+@pytest.mark.parametrize("item_id, text", [
+    ("127", "I recommend The Godfather (1972), a crime drama."),
+    ("187", "The Godfather: Part II (1974) continues the crime saga."),
+    ("1", "Toy Story (1995) is an animated comedy for children."),
+])
+def test_real_titles_with_their_year_pass(checker, catalog, item_id, text):
+    verdict = checker.check(text, catalog[item_id])
+    assert verdict.ok, verdict.problems
