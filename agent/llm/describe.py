@@ -12,11 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import prompts
-from agent.llm.explainer import NO_SENTENCE, finish_text, item_facts
-from agent.llm.grounding import GroundingChecker
+from agent.llm.explainer import NO_SENTENCE, GroundedWriter, finish_text, item_facts
 from agent.llm.prompting import render_chat
 from retrieval.catalog.descriptions import DescriptionRecord, append_descriptions, read_descriptions
-from retrieval.catalog.schema import Catalog, Item
+from retrieval.catalog.schema import Item
 
 
 @dataclass
@@ -33,14 +32,9 @@ class EnrichReport:
                 "skipped": self.skipped, "seconds": round(self.seconds, 1)}
 
 
-class DescriptionWriter:
-    def __init__(self, backend, catalog: Catalog, max_new_tokens: int = 64, max_chars: int = 320,
-                 checker: GroundingChecker | None = None):
-        self.backend = backend
-        self.catalog = catalog
-        self.checker = checker or GroundingChecker(catalog)
-        self.max_new_tokens = max_new_tokens
-        self.max_chars = max_chars
+class DescriptionWriter(GroundedWriter):
+    default_max_new_tokens = 64
+    default_max_chars = 320
 
     def describe(self, items: list[Item]) -> list[tuple[Item, str | None, tuple[str, ...]]]:
         """(item, description or None, problems) per item; one batched generation."""

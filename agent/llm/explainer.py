@@ -61,14 +61,22 @@ def template_explanation(item: Item, request: str = "", checker: GroundingChecke
     return text
 
 
-class Explainer:
-    def __init__(self, backend, catalog: Catalog, max_new_tokens: int = 48, max_chars: int = 280,
+class GroundedWriter:
+    """A batched generator whose every sentence passes the catalog grounding check (explanations, descriptions)."""
+
+    default_max_new_tokens = 48
+    default_max_chars = 280
+
+    def __init__(self, backend, catalog: Catalog, max_new_tokens: int | None = None, max_chars: int | None = None,
                  checker: GroundingChecker | None = None):
         self.backend = backend
         self.catalog = catalog
         self.checker = checker or GroundingChecker(catalog)
-        self.max_new_tokens = max_new_tokens
-        self.max_chars = max_chars
+        self.max_new_tokens = max_new_tokens or self.default_max_new_tokens
+        self.max_chars = max_chars or self.default_max_chars
+
+
+class Explainer(GroundedWriter):
 
     @classmethod
     def from_config(cls, llm_cfg, home, catalog: Catalog, adapter: str | None = None) -> "Explainer":

@@ -169,7 +169,6 @@ class LoadedModel:
 
 def load_model_uncached(model: str = EMBEDDED_MODEL, home: Path | None = None, adapter: str | Path | None = None,
                         device: str = "auto", dtype: str = "auto") -> LoadedModel:
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     home = Path(home or os.environ.get("MARQUEE_HOME") or ".")
