@@ -68,6 +68,7 @@ def test_streaming_yields_deltas_that_add_up_to_the_generation(backend):
 
 
 def test_stream_prompt_and_first_token_latency(backend):
-    latency, text = first_token_latency(stream_prompt(backend, "describe", max_new_tokens=6,
-                                                      label="Fargo (1996)", genres="Crime, Drama, Thriller"))
-    assert latency > 0 and text.strip()
+    first_token_s, text = first_token_latency(stream_prompt(backend, "describe", max_new_tokens=6,
+                                                           label="Fargo (1996)", genres="Crime, Drama, Thriller"))
+    # behaviour only (the figure itself belongs to `marquee bench llm`): a measured time and real text came back
+    assert isinstance(first_token_s, float) and text.strip()
