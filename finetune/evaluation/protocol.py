@@ -13,11 +13,12 @@ Per-ranker params are merged over the registry's (validation-tuned) defaults.
 """
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from finetune.toml_section import read_toml_section
 
 DEFAULT_RANKERS = ["random", "mostpop", "itemknn", "ease", "ease-recency", "sasrec", "semantic",
                    "next-id-canary", "hybrid", "llm-zeroshot", "llm-lora"]
@@ -97,14 +98,6 @@ class EvalConfig(BaseModel):
 
 def load_eval_config(path: str | Path | None = None, **overrides: Any) -> EvalConfig:
     """The `[eval]` table of a marquee.toml (defaults when absent), then explicit overrides (CLI flags)."""
-    section: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file not found: {path}")
-        try:
-            section = tomllib.loads(path.read_text(encoding="utf-8")).get("eval", {})
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"{path} is not valid TOML: {exc}") from exc
+    section = read_toml_section(path, "eval")
     section.update({k: v for k, v in overrides.items() if v is not None})
     return EvalConfig.model_validate(section)

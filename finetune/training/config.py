@@ -12,10 +12,11 @@ max_minutes = 55
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from finetune.toml_section import read_toml_section
 
 LOSSES = ("labels", "token")  # softmax over the candidates' label tokens | full-vocabulary CE on the label token
 SCHEDULES = ("cosine", "linear", "constant")
@@ -100,15 +101,7 @@ QUICK = dict(retriever="ease", max_users=16, targets_per_user=2, max_steps=4, ba
 
 def load_train_config(path: Path | None = None, quick: bool = False, **overrides: Any) -> TrainConfig:
     """Defaults ← `[finetune]` of `path` ← the quick overlay ← explicit overrides (None = not given)."""
-    values: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file not found: {path}")
-        try:
-            values.update(tomllib.loads(path.read_text(encoding="utf-8")).get("finetune", {}))
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"{path} is not valid TOML: {exc}") from None
+    values = read_toml_section(path, "finetune")
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(values) - known)
     if unknown:
