@@ -23,7 +23,9 @@ class LLMConfig(BaseModel):
     dtype: str = Field("auto", description="auto | float32 | bfloat16 | float16")
     endpoint: str | None = Field(None, description="OpenAI-compatible base URL (e.g. vLLM); local model when unset")
     endpoint_model: str | None = None
-    # listwise reranker (agent.llm.reranker)
+    # reranker (agent.llm.reranker)
+    scorer: Literal["listwise", "segments"] | None = Field(None, description="'listwise' (label tokens) or "
+                                                            "'segments' (Yes/No per candidate); unset = the adapter's")
     fusion_weight: float | None = Field(None, description="w in retriever + w × LLM log-prob; unset = the "
                                         "adapter's marquee.json value, else 0.1; 0 = retriever order")
     permutations: int = Field(1, ge=1, description="candidate orders averaged per prompt (position-bias control)")
@@ -32,7 +34,7 @@ class LLMConfig(BaseModel):
     history_items: int = Field(10, ge=0, description="history titles shown per list in the prompt")
     batch_size: int = Field(8, ge=1, description="prompts per forward pass / generation batch")
     # explanations and descriptions (agent.llm.explainer / describe)
-    explain_max_new_tokens: int = Field(48, ge=8)
+    explain_max_new_tokens: int = Field(36, ge=8)
     explain_max_chars: int = Field(280, ge=40, description="longer explanations fall back to the template")
 
 

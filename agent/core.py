@@ -52,7 +52,7 @@ class RecommenderAgent:
         self.pipeline = TurnPipeline(self.catalog, self.service.candidates, self.cfg, self.llm, self.parser)
         self.chain = build_turn_chain(self.pipeline, attach_user=self.attach_user)
         self._sessions: dict[str, SessionState] = {}
-        self._locks: dict[str, threading.RLock] = {}
+        self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._histories: dict[str, frozenset[str]] = {}
         self.tool_mode = None
@@ -215,9 +215,11 @@ class RecommenderAgent:
                 "shown": len(state.shown), "turns": state.turns}
 
     # ------------------------------------------------------------------ internals
-    def _lock(self, sid: str) -> threading.RLock:
+    def _lock(self, sid: str) -> threading.Lock:
+        # A plain Lock, not an RLock: `stream` holds it across yields, and Gradio resumes a generator on
+        # whichever worker thread is free; an RLock may only be released by the thread that acquired it.
         with self._guard:
-            return self._locks.setdefault(sid, threading.RLock())
+            return self._locks.setdefault(sid, threading.Lock())
 
     def _state(self, sid: str) -> SessionState:
         """The committed state (memory, else SQLite, else new). Call with the session's lock held."""

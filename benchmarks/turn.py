@@ -2,8 +2,11 @@
 "something older" → "no war films", …), for three pipelines sharing one retrieval stack:
 
 - planner: deterministic understanding + hybrid retrieval, template explanations (no LLM);
-- rerank: + the LLM listwise reranker (one forward pass);
-- rerank_explain: + LLM explanations (one batched generation) — the full default pipeline.
+- rerank: + the LLM reranker (one forward pass);
+- rerank_explain: + LLM explanations (one batched generation).
+
+The shipped adapter's tuned fusion weight is 0, and with w = 0 serving skips the LLM forward pass; the rerank
+pipelines here force w = FORCED_WEIGHT so that their figures include that pass (the worst case).
 
     python -m benchmarks.turn [--quick]      (or `marquee bench turn`)
 """
@@ -37,6 +40,7 @@ PIPELINES = {
     "rerank": {"rerank": True, "explain": "template"},  # the default configuration
     "rerank_explain": {"rerank": True, "explain": "llm"},
 }
+FORCED_WEIGHT = 0.1
 CONVERSATIONS = {"planner": (3, 10), "rerank": (2, 5), "rerank_explain": (1, 3)}  # (quick, full) per pipeline
 
 
@@ -63,7 +67,10 @@ def run(quick: bool = False) -> dict:
     service = None
     figures: dict = {}
     for name, agent_cfg in PIPELINES.items():
-        settings = base.model_copy(update={"agent": base.agent.model_copy(update=agent_cfg)})
+        update = {"agent": base.agent.model_copy(update=agent_cfg)}
+        if agent_cfg["rerank"]:
+            update["llm"] = base.llm.model_copy(update={"fusion_weight": FORCED_WEIGHT})
+        settings = base.model_copy(update=update)
         agent = RecommenderAgent(settings, service=service)
         service = agent.service
         t0 = time.perf_counter()
@@ -78,6 +85,8 @@ def run(quick: bool = False) -> dict:
                 samples.append(time.perf_counter() - t)
                 _checked(reply)
         figures[name] = {**_percentiles(samples), "warmup_s": round(warm, 2)}
+        if agent_cfg["rerank"]:
+            figures[name]["fusion_weight_forced"] = FORCED_WEIGHT
         if agent.llm is not None and agent.llm.errors:
             figures[name]["llm_unavailable"] = "; ".join(agent.llm.errors.values())[:200]
     figures["load_average_1m"] = round(os.getloadavg()[0], 2)

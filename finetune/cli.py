@@ -39,16 +39,17 @@ def register(app: typer.Typer) -> None:
         from rich.markdown import Markdown
 
         from finetune.evaluation.protocol import load_eval_config
-        from finetune.evaluation.rankers import RANKERS
+        from finetune.evaluation.rankers import RANKERS, VARIANT
 
         console = Console()
         path = _config_path(config)
         names = [r.strip() for r in rankers.split(",")] if rankers is not None else None
         try:
             cfg = load_eval_config(path, users=users, rankers=names, seed=seed, stage=stage)
-            unknown = [n for n in cfg.rankers if n not in RANKERS]
+            unknown = [n for n in cfg.rankers if n.split(VARIANT, 1)[0] not in RANKERS]
             if unknown:
-                raise ValueError(f"unknown ranker(s) {', '.join(unknown)}; known: {', '.join(RANKERS)}")
+                raise ValueError(f"unknown ranker(s) {', '.join(unknown)}; known: {', '.join(RANKERS)} "
+                                 f"(and variants NAME{VARIANT}LABEL)")
         except (ValidationError, ValueError, FileNotFoundError) as exc:
             console.print(f"[red]marquee eval: {exc}[/red]")
             raise typer.Exit(2) from None

@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import prompts
-from agent.llm.explainer import NO_SENTENCE, GroundedWriter, finish_text, item_facts
-from agent.llm.prompting import render_chat
+from agent.llm.explainer import NO_SENTENCE, GroundedWriter, item_facts
 from retrieval.catalog.descriptions import DescriptionRecord, append_descriptions, read_descriptions
 from retrieval.catalog.schema import Item
 
@@ -38,12 +37,8 @@ class DescriptionWriter(GroundedWriter):
 
     def describe(self, items: list[Item]) -> list[tuple[Item, str | None, tuple[str, ...]]]:
         """(item, description or None, problems) per item; one batched generation."""
-        facts = [item_facts(it) for it in items]
-        texts = [render_chat(self.backend.tokenizer, "describe", label=f["label"], genres=f["genres"])
-                 for f in facts]
         out = []
-        for item, (raw, finished) in zip(items, self.backend.generate(texts, self.max_new_tokens)):
-            text = finish_text(raw, finished, self.max_chars, max_sentences=2)
+        for item, text in zip(items, self.write("describe", [item_facts(it) for it in items], max_sentences=2)):
             problems = (NO_SENTENCE,) if text is None else self.checker.check(text, item).problems
             out.append((item, None if problems else text, problems))
         return out

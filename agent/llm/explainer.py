@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import prompts
 from agent.llm.grounding import GroundingChecker, canonical_genre
-from agent.llm.prompting import NONE_TEXT, clean, render_chat
+from agent.llm.prompting import NONE_TEXT, clean, prefill, render_chat
 from retrieval.catalog.schema import Catalog, Item
 
 NO_SENTENCE = "no usable sentence (empty, an echo of the prompt, or over the length budget)"
@@ -35,7 +35,7 @@ def finish_text(text: str, finished: bool, max_chars: int, max_sentences: int) -
     """Tidy generated text to at most `max_sentences` whole sentences within `max_chars`; None when nothing
     usable is left (empty, an echo of the prompt's fields, or cut by the token budget mid-sentence)."""
     text = " ".join(text.replace("\u201c", '"').replace("\u201d", '"').split()).strip(' "')
-    sentences = [s for s in _SENTENCE_END.split(text) if s]
+    sentences = list(dict.fromkeys(s for s in _SENTENCE_END.split(text) if s))  # a small model repeats itself
     if not finished and sentences and not sentences[-1].endswith((".", "!", "?")):
         sentences = sentences[:-1]  # the budget cut the last sentence mid-way
     text = " ".join(sentences[:max_sentences])
@@ -45,8 +45,8 @@ def finish_text(text: str, finished: bool, max_chars: int, max_sentences: int) -
 
 
 def item_facts(item: Item) -> dict[str, str]:
-    return {"label": clean(item.label, 120), "genres": ", ".join(item.genres) or NONE_TEXT,
-            "description": clean(item.description, 400) or NONE_TEXT}
+    return {"label": clean(item.label, 120), "title": clean(item.title, 120),
+            "genres": ", ".join(item.genres) or NONE_TEXT, "description": clean(item.description, 400)}
 
 
 def template_explanation(item: Item, request: str = "", checker: GroundingChecker | None = None) -> str:
@@ -64,7 +64,7 @@ def template_explanation(item: Item, request: str = "", checker: GroundingChecke
 class GroundedWriter:
     """A batched generator whose every sentence passes the catalog grounding check (explanations, descriptions)."""
 
-    default_max_new_tokens = 48
+    default_max_new_tokens = 36
     default_max_chars = 280
 
     def __init__(self, backend, catalog: Catalog, max_new_tokens: int | None = None, max_chars: int | None = None,
@@ -74,6 +74,15 @@ class GroundedWriter:
         self.checker = checker or GroundingChecker(catalog)
         self.max_new_tokens = max_new_tokens or self.default_max_new_tokens
         self.max_chars = max_chars or self.default_max_chars
+
+    def write(self, prompt: str, fields: Sequence[dict[str, str]], max_sentences: int) -> list[str | None]:
+        """One batched generation of prompts/PROMPT.txt per field set; the prompt's prefill ("You might enjoy
+        X because") starts each text. None where `finish_text` finds no usable sentence."""
+        texts = [render_chat(self.backend.tokenizer, prompt, **f) for f in fields]
+        starts = [prefill(prompt, **f) for f in fields]
+        outputs = self.backend.generate(texts, self.max_new_tokens)
+        return [finish_text(f"{start} {raw}".strip(), finished, self.max_chars, max_sentences)
+                for start, (raw, finished) in zip(starts, outputs)]
 
 
 class Explainer(GroundedWriter):
@@ -91,19 +100,20 @@ class Explainer(GroundedWriter):
             backend = LocalBackend(load_model(llm_cfg, home, adapter=adapter), batch_size=llm_cfg.batch_size)
         return cls(backend, catalog, llm_cfg.explain_max_new_tokens, llm_cfg.explain_max_chars)
 
-    def prompt(self, item: Item, request: str = "", liked: Sequence[Item] = ()) -> str:
+    def fields(self, item: Item, request: str = "", liked: Sequence[Item] = ()) -> dict[str, str]:
         liked_text = "; ".join(clean(it.label, 80) for it in list(liked)[-5:]) or NONE_TEXT
-        return render_chat(self.backend.tokenizer, "explain", **item_facts(item),
-                           request=clean(request, 200) or NONE_TEXT, liked=liked_text)
+        return {**item_facts(item), "request": clean(request, 200) or NONE_TEXT, "liked": liked_text}
+
+    def prompt(self, item: Item, request: str = "", liked: Sequence[Item] = ()) -> str:
+        return render_chat(self.backend.tokenizer, "explain", **self.fields(item, request, liked))
 
     def explain(self, items: Sequence[Item], request: str = "", liked: Sequence[Item] = ()) -> list[Explanation]:
         """One explanation per item, in order; a single batched generation for all of them."""
         if not items:
             return []
-        outputs = self.backend.generate([self.prompt(it, request, liked) for it in items], self.max_new_tokens)
+        written = self.write("explain", [self.fields(it, request, liked) for it in items], max_sentences=2)
         results = []
-        for item, (raw, finished) in zip(items, outputs):
-            text = finish_text(raw, finished, self.max_chars, max_sentences=2)
+        for item, text in zip(items, written):
             problems: tuple[str, ...] = (NO_SENTENCE,) if text is None else \
                 self.checker.check(text, item, allowed_text=request, allowed_items=liked).problems
             if text is not None and not problems:

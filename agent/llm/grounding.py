@@ -70,6 +70,20 @@ def _norm_title(title: str) -> str:
     return re.sub(r"^(the|a|an) ", "", title.lower()).strip()
 
 
+_MASK = "this film"
+_CONTRAST = re.compile(r"\b(not|no|isn't|isn’t|without|instead|rather than|although|though|but)\b", re.IGNORECASE)
+
+
+def _mask_titles(text: str, items: Iterable[Item]) -> str:
+    """`text` with each item's "Title (year)" and bare title replaced by a neutral phrase (longest first).
+    A bracketed year after a masked title stays only when it is not the item's own year."""
+    for it in sorted(items, key=lambda i: -len(i.title)):
+        if it.year:
+            text = re.sub(re.escape(it.title) + r"\s*\(" + str(it.year) + r"\)", _MASK, text, flags=re.IGNORECASE)
+        text = re.sub(r"(?<!\w)" + re.escape(it.title) + r"(?!\w)", _MASK, text, flags=re.IGNORECASE)
+    return text
+
+
 class GroundingChecker:
     """Finds what a text claims (genres, years, decades, titles) and checks each claim against catalog facts."""
 
@@ -118,27 +132,41 @@ class GroundingChecker:
     def check(self, text: str, item: Item, allowed_text: str = "", allowed_items: Iterable[Item] = ()) -> Verdict:
         """Reject claims not true of `item`; `allowed_text` (the user's own words) and `allowed_items` (titles the
         user named, e.g. liked films) widen what may be mentioned."""
+        allowed_items = list(allowed_items)
+        invented = self._invented_titles(text, [item, *allowed_items])
+        # The allowed titles themselves make no claim: "Kids in the Hall" names no children's film, and the
+        # "Mr." or "!" inside a title is not a sentence break before an unknown name.
+        text = _mask_titles(text, [item, *allowed_items])
         said = self.mentions(text)
         asked = self.mentions(allowed_text) if allowed_text else Mentions()
-        allowed_items = list(allowed_items)
-        true_genres = {canonical_genre(g) for g in item.genres} | asked.genres
+        item_genres = {canonical_genre(g) for g in item.genres}
         # years of the titles the user named may be quoted with them ("like The Terminator (1984)")
         true_years = {it.year for it in [item, *allowed_items] if it.year}
         true_decades = {y - y % 10 for y in true_years}
         ok_titles = {item.item_id} | {it.item_id for it in allowed_items} | asked.titles
         ok_title_text = [_norm_title(t.title) for t in [item, *allowed_items]]
-        problems = [f"genre '{g}' is not a genre of {item.label}" for g in sorted(said.genres - true_genres)]
+        problems = [f"genre '{g}' is not a genre of {item.label}"
+                    for g in sorted(self._unsupported_genres(text, item_genres, asked.genres))]
         problems += [f"year {y} is not the year of {item.label}" for y in sorted(said.years - true_years - asked.years)
                      if y - y % 10 not in asked.decades]
         problems += [f"decade {d}s does not fit {item.label}" for d in sorted(said.decades - true_decades
                                                                            - asked.decades)]
-        problems += self._invented_titles(text, [item, *allowed_items])
+        problems += invented + self._unknown_before_year(text)
         for other in sorted(said.titles - ok_titles):
             # a title that is part of an allowed title ("Alien" inside "Aliens") is not a claim about another film
             if not any(self._title_of.get(other, "\0") in t for t in ok_title_text):
                 problems.append(f"names another catalog title (item {other})")
         return Verdict(ok=not problems, problems=tuple(problems))
 
+
+    def _unsupported_genres(self, text: str, item_genres: set[str], asked: frozenset[str]) -> set[str]:
+        """Genres named that the item lacks. One the user asked for passes only in a sentence that contrasts
+        it ("not a thriller, but…"): "Toy Story is a sci-fi classic" stays false though sci-fi was asked for."""
+        bad = set()
+        for sentence in re.split(r"(?<=[.!?;])\s+", text):
+            extra = self.mentions(sentence).genres - item_genres
+            bad |= extra if not _CONTRAST.search(sentence) else extra - asked
+        return bad
 
     def _invented_titles(self, text: str, allowed: list[Item]) -> list[str]:
         """Titles the text makes up around the allowed ones: extra subtitles, sequels, or an unknown name in
@@ -150,8 +178,10 @@ class GroundingChecker:
                 tail = _CONTINUATION.match(text, m.end())
                 if tail and not any(t.startswith(_norm_title(text[m.start():tail.end()])) for t in allowed_titles):
                     problems.append(f"invents a title around {it.label!r}: {text[m.start():tail.end() + 20]!r}")
-        for m in _TITLE_BEFORE_YEAR.finditer(text):
-            claimed = _norm_title(m.group(1).strip().lower())
-            if not any(claimed.endswith(t) for t in allowed_titles):
-                problems.append(f"names an unknown title before ({m.group(2)}): {m.group(1).strip()!r}")
         return problems
+
+    @staticmethod
+    def _unknown_before_year(masked: str) -> list[str]:
+        """A name in front of a bracketed year, once the allowed titles are masked, is an unknown title."""
+        return [f"names an unknown title before ({m.group(2)}): {m.group(1).strip()!r}"
+                for m in _TITLE_BEFORE_YEAR.finditer(masked)]

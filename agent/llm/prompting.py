@@ -7,6 +7,8 @@ assistant turn opens, is the listwise score; a training example is the same prom
 Prompt files hold a `<<system>>` and a `<<user>>` section; chat models get them through the tokenizer's chat
 template, plain models as text followed by the `<<answer>>` cue. Every prompt ends with a newline, so a label is
 always the first token of a line (the tokenizer splits it the same way in the candidate list and the answer).
+An optional `<<prefill>>` starts the model's answer ("You might enjoy {title} because"): a small model then
+continues a sentence instead of echoing the prompt's fields; the caller keeps the prefill as part of the text.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import prompts
 MAX_CANDIDATES = 20
 LABEL_ALPHABETS = ("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-_SECTION = re.compile(r"^<<(system|user|answer)>>\s*$", re.MULTILINE)
+_SECTION = re.compile(r"^<<(system|user|answer|prefill)>>\s*$", re.MULTILINE)
 NONE_TEXT = "none"
 
 
@@ -45,16 +47,24 @@ def sections(name: str) -> dict[str, str]:
     return found
 
 
+def prefill(name: str, **fields) -> str:
+    """The filled-in `<<prefill>>` of prompts/NAME.txt ("" when it has none)."""
+    return sections(name).get("prefill", "").format(**fields)
+
+
 def render_chat(tokenizer, name: str, **fields) -> str:
-    """prompts/NAME.txt filled in and wrapped for the model: chat template when it has one, else plain text."""
+    """prompts/NAME.txt filled in and wrapped for the model: chat template when it has one, else plain text;
+    a `<<prefill>>` is appended last (the answer's start, no newline after it)."""
     parts = {k: v.format(**fields) for k, v in sections(name).items()}
+    start = parts.pop("prefill", "")
     if getattr(tokenizer, "chat_template", None):
         messages = ([{"role": "system", "content": parts["system"]}] if parts.get("system") else []) + \
                    [{"role": "user", "content": parts["user"]}]
         text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     else:
         text = "\n\n".join(p for p in (parts.get("system"), parts["user"], parts.get("answer", "Answer:")) if p)
-    return text if text.endswith("\n") else text + "\n"
+    text = text if text.endswith("\n") else text + "\n"
+    return text + start
 
 
 def uses_chat_template(tokenizer) -> bool:

@@ -1,8 +1,11 @@
-"""Listwise verbalizer reranker (LlamaRec style): ONE forward pass scores up to 20 candidates.
+"""LLM reranker: ONE forward pass scores up to 20 candidates, with one of two scorers (`SCORERS`).
 
-score = normalised retriever score + w × LLM log-prob, where the LLM log-prob is the log-softmax over the
-candidates' label tokens, corrected for the model's label-position prior (content-free prompt) and optionally
-averaged over k candidate permutations. w = 0 gives back the retriever's order exactly, so an untuned model can
+- "listwise" (LlamaRec-style verbalizer): the log-softmax over the candidates' label tokens, corrected for the
+  model's label-position prior (content-free prompt) and optionally averaged over k candidate permutations.
+- "segments" (TALLRec-style Yes/No per candidate, `agent.llm.segments`): the user context once, every candidate
+  as its own masked segment; log-softmax over the candidates' Yes−No logits. Order-free: no calibration needed.
+
+score = normalised retriever score + w × LLM log-prob. w = 0 gives back the retriever's order exactly, so an untuned model can
 be switched off without touching the pipeline; the shipped adapter sets its tuned w in `marquee.json`.
 
 The class is also a `retrieval.recommender.Recommender`, so the evaluation harness ranks it like any baseline:
@@ -24,6 +27,7 @@ from retrieval.recommender import Recommender, UserContext
 
 log = logging.getLogger(__name__)
 
+SCORERS = ("listwise", "segments")
 DEFAULT_FUSION_WEIGHT = 0.1  # used when neither the config nor an adapter sets one (zero-shot: a gentle nudge)
 
 
@@ -41,7 +45,9 @@ def minmax(x: np.ndarray) -> np.ndarray:
 
 
 def fuse(retriever_scores: np.ndarray, llm_logprobs: np.ndarray, weight: float) -> np.ndarray:
-    return minmax(retriever_scores) + weight * np.asarray(llm_logprobs, dtype=np.float64)
+    """minmax(retriever) + w × LLM; w = 0 is exactly the retriever (LLM scores may then be NaN: never computed)."""
+    base = minmax(retriever_scores)
+    return base if weight == 0 else base + weight * np.asarray(llm_logprobs, dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -57,12 +63,16 @@ class ListwiseReranker(Recommender):
 
     def __init__(self, backend, weight: float | None = None, permutations: int = 1, calibrate: bool = True,
                  max_candidates: int = 20, history_items: int = 10, base: Recommender | None = None,
-                 catalog: Catalog | None = None, seed: int = 0, adapter_meta: dict | None = None):
+                 catalog: Catalog | None = None, seed: int = 0, adapter_meta: dict | None = None,
+                 scorer: str | None = None):
         if permutations < 1:
             raise ValueError("permutations must be ≥ 1")
+        meta = adapter_meta or {}
+        self.scorer = scorer or meta.get("scorer", "listwise")  # an adapter is trained for one scorer
+        if self.scorer not in SCORERS:
+            raise ValueError(f"unknown scorer {self.scorer!r}; known: {', '.join(SCORERS)}")
         self.backend = backend
         self.labels = LabelSet.for_tokenizer(backend.tokenizer, max_candidates)  # raises LabelError
-        meta = adapter_meta or {}
         self.weight = float(weight if weight is not None else meta.get("fusion_weight", DEFAULT_FUSION_WEIGHT))
         self.permutations = permutations
         self.calibrate = calibrate
@@ -89,7 +99,8 @@ class ListwiseReranker(Recommender):
             backend, meta = LocalBackend(llm, batch_size=llm_cfg.batch_size), llm.adapter_meta
         return cls(backend, weight=llm_cfg.fusion_weight, permutations=llm_cfg.permutations,
                    calibrate=llm_cfg.calibrate, max_candidates=llm_cfg.max_candidates,
-                   history_items=llm_cfg.history_items, base=base, catalog=catalog, adapter_meta=meta)
+                   history_items=llm_cfg.history_items, base=base, catalog=catalog, adapter_meta=meta,
+                   scorer=llm_cfg.scorer)
 
     # -- prompts ---------------------------------------------------------------------------------------
     def orders(self, n: int) -> list[tuple[int, ...]]:
@@ -114,15 +125,24 @@ class ListwiseReranker(Recommender):
         return self._priors[n]
 
     # -- scoring ---------------------------------------------------------------------------------------
-    def llm_scores(self, users: Sequence[UserSummary], candidate_titles: Sequence[Sequence[str]]) -> list[np.ndarray]:
+    def llm_scores(self, users: Sequence[UserSummary], candidate_titles: Sequence[Sequence[str]],
+                   calibrate: bool | None = None) -> list[np.ndarray]:
         """Per user, log-probs over exactly its candidates (in the caller's order); one batched pass for all."""
         if len(users) != len(candidate_titles):
             raise ValueError("one candidate list per user")
+        for titles in candidate_titles:
+            if not 0 < len(titles) <= self.max_candidates:
+                raise ValueError(f"each list needs 1..{self.max_candidates} candidates, got {len(titles)}")
+        if self.scorer == "segments":
+            from agent.llm.segments import build_segment_prompt, score_segments
+
+            prompts = [build_segment_prompt(self.backend.tokenizer, u, t, self.history_items)
+                       for u, t in zip(users, candidate_titles)]
+            return [log_softmax(s) for s in score_segments(self.backend, prompts)]
+        calibrate = self.calibrate if calibrate is None else calibrate
         batch: list[RerankPrompt] = []
         spans = []
         for user, titles in zip(users, candidate_titles):
-            if not 0 < len(titles) <= self.max_candidates:
-                raise ValueError(f"each list needs 1..{self.max_candidates} candidates, got {len(titles)}")
             start = len(batch)
             batch.extend(self.prompts_for(user, titles))
             spans.append((start, len(batch)))
@@ -133,22 +153,28 @@ class ListwiseReranker(Recommender):
             total = np.zeros(n)
             for prompt, lp in zip(batch[start:stop], raw[start:stop]):
                 by_position = log_softmax(lp)
-                if self.calibrate:
+                if calibrate:
                     by_position = by_position - self.prior(n)
                 total[list(prompt.order)] += by_position  # position j holds candidate order[j]
             results.append(log_softmax(total / (stop - start)))
         return results
+
+    def _llm_or_skip(self, users: Sequence[UserSummary], titles: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        """LLM scores, or NaN without a forward pass when w = 0 (the fused order is the retriever's anyway)."""
+        if self.weight == 0:
+            return [np.full(len(t), np.nan) for t in titles]
+        return self.llm_scores(users, titles)
 
     def rerank_many(self, users: Sequence[UserSummary], lists: Sequence[Sequence[Candidate]]) -> list[list[Reranked]]:
         """Rerank each user's retrieved candidates (best first in, best first out); beyond max_candidates
         the retriever's tail follows unchanged."""
         heads = [list(c)[: self.max_candidates] for c in lists]
         todo = [i for i, h in enumerate(heads) if h]
-        llm = self.llm_scores([users[i] for i in todo], [[c.item.label for c in heads[i]] for i in todo])
+        llm = self._llm_or_skip([users[i] for i in todo], [[c.item.label for c in heads[i]] for i in todo])
         out: list[list[Reranked]] = [[] for _ in lists]
         for i, lp in zip(todo, llm):
             retr = minmax(np.array([c.score for c in heads[i]]))
-            fused = retr + self.weight * lp
+            fused = fuse(np.array([c.score for c in heads[i]]), lp, self.weight)
             order = sorted(range(len(heads[i])), key=lambda j: (-fused[j], j))  # ties keep retriever order
             out[i] = [Reranked(heads[i][j], float(fused[j]), float(lp[j]), float(retr[j])) for j in order]
             floor = min(r.score for r in out[i]) if out[i] else 0.0
@@ -186,7 +212,7 @@ class ListwiseReranker(Recommender):
             top = np.lexsort((ids[row], -masked))[: self.max_candidates]
             heads.append(top[np.isfinite(masked[top])])
         keep = [r for r, h in enumerate(heads) if len(h)]
-        llm = self.llm_scores([self.summary(users[r]) for r in keep],
+        llm = self._llm_or_skip([self.summary(users[r]) for r in keep],
                               [[self.catalog.at(int(ids[r, j])).label for j in heads[r]] for r in keep])
         out = base.copy()
         for r, lp in zip(keep, llm):
@@ -197,5 +223,6 @@ class ListwiseReranker(Recommender):
         return out
 
     def describe(self) -> dict[str, Any]:
-        return {"model": self.backend.model_id, "weight": self.weight, "permutations": self.permutations,
+        return {"model": self.backend.model_id, "scorer": self.scorer, "weight": self.weight,
+                "permutations": self.permutations,
                 "calibrate": self.calibrate, "labels": "".join(self.labels.labels)}

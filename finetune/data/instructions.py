@@ -135,20 +135,40 @@ def render(tokenizer, catalog: Catalog, instance: Instance, order: Sequence[int]
     return prompt, training_example(tokenizer, prompt, instance.target_index)
 
 
+def render_segments(tokenizer, catalog: Catalog, instance: Instance, history_items: int = 10) -> dict[str, Any]:
+    """The segment scorer's packed prompt (`agent.llm.segments`, as inference builds it) and the target's index.
+
+    No permutation: segment scores do not depend on candidate order (positions restart after the prefix)."""
+    from agent.llm.segments import answer_tokens, build_segment_prompt
+
+    prompt = build_segment_prompt(tokenizer, user_summary(catalog, instance.history, history_items),
+                                  [catalog.at(i).label for i in instance.candidates], history_items)
+    return {"segments": prompt, "input_ids": prompt.input_ids, "position": instance.target_index,
+            "yes_no": answer_tokens(tokenizer)}
+
+
 class InstructionDataset:
     """Indexable examples for one epoch: `dataset.epoch = e` re-permutes every example's candidates."""
 
     def __init__(self, instances: Sequence[Instance], tokenizer, catalog: Catalog, labels: LabelSet,
-                 history_items: int = 10, seed: int = 0):
+                 history_items: int = 10, seed: int = 0, scorer: str = "listwise"):
         self.instances = list(instances)
         self.tokenizer, self.catalog, self.labels = tokenizer, catalog, labels
         self.history_items, self.seed, self.epoch = history_items, seed, 0
+        self.scorer = scorer
+        self.cache: list | None = None  # frozen-layer hidden states per example (finetune.training.frozen_cache)
+        self.cache_start = 0
 
     def __len__(self) -> int:
         return len(self.instances)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         inst = self.instances[index]
+        if self.scorer == "segments":
+            item = render_segments(self.tokenizer, self.catalog, inst, self.history_items)
+            if self.cache is not None:
+                item.update(hidden=self.cache[index], start=self.cache_start)
+            return item
         order = permutation(self.seed, self.epoch, index, len(inst.candidates))
         prompt, example = render(self.tokenizer, self.catalog, inst, order, self.labels, self.history_items)
         return {**example, "position": prompt.targets[inst.target_index],

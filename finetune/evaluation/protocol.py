@@ -7,7 +7,9 @@ rankers = ["random", "mostpop", "itemknn", "ease", "sasrec"]
 [eval.params.ease]
 l2 = 100.0
 [eval.params.llm-lora]
-retriever = "ease-recency"      # rerankers reorder the top `rerank_depth` of this ranker
+retriever = "sasrec"            # rerankers reorder the top `rerank_depth` of this ranker
+[eval.params."llm-lora@alone"]  # a variant (ablation row): llm-lora's params, then these
+fusion_weight = 1000.0
 ```
 Per-ranker params are merged over the registry's (validation-tuned) defaults.
 """
@@ -20,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from finetune.toml_section import read_toml_section
 
-DEFAULT_RANKERS = ["random", "mostpop", "itemknn", "ease", "ease-recency", "sasrec", "semantic",
+DEFAULT_RANKERS = ["random", "mostpop", "itemknn", "ease", "ease-recency", "sasrec", "sasrec+ease", "semantic",
                    "next-id-canary", "hybrid", "llm-zeroshot", "llm-lora"]
 
 
@@ -93,7 +95,9 @@ class EvalConfig(BaseModel):
         return max(max(self.ks), self.beyond_k, self.rerank_depth, COMPARISON_K)
 
     def params_for(self, ranker: str) -> dict[str, Any]:
-        return dict(self.params.get(ranker, {}))
+        """[eval.params.NAME], and for a variant NAME@LABEL its own table merged over NAME's."""
+        base = ranker.split("@", 1)[0]
+        return {**self.params.get(base, {}), **(self.params.get(ranker, {}) if ranker != base else {})}
 
 
 def load_eval_config(path: str | Path | None = None, **overrides: Any) -> EvalConfig:

@@ -61,11 +61,16 @@ def ranker(name: str, family: str, defaults: dict[str, Any] | None = None, reran
     return deco
 
 
+VARIANT = "@"  # "llm-lora@alone": the ranker llm-lora with the extra params of [eval.params."llm-lora@alone"]
+
+
 def entry(name: str) -> RankerEntry:
+    """The registry entry of `name`; a variant `NAME@LABEL` shares NAME's entry (ablation rows)."""
     try:
-        return RANKERS[name]
+        return RANKERS[name.split(VARIANT, 1)[0]]
     except KeyError:
-        raise ValueError(f"unknown ranker {name!r}; known: {', '.join(RANKERS)}") from None
+        raise ValueError(f"unknown ranker {name!r}; known: {', '.join(RANKERS)} "
+                         f"(and variants NAME{VARIANT}LABEL)") from None
 
 
 def require(module: str, what: str) -> Any:
@@ -123,6 +128,16 @@ def _sasrec(ctx, params):
     return model
 
 
+# Validation NDCG@10 (all users) by EASE weight: 0.1 → .1358, 0.2 → .1414, 0.3 → .1392, 0.6 → .1316, 1.0 → .1178
+# (SASRec alone .1136): `marquee eval --config configs/tune-sasrec-ease.toml`.
+@ranker("sasrec+ease", "baseline", description="SASRec and EASE, per-user z-scored and blended (weight validation-tuned)",
+        defaults={"ease_weight": 0.2})
+def _sasrec_ease(ctx, params):
+    members = [(entry("sasrec").build(ctx, dict(RANKERS["sasrec"].defaults)), 1.0),
+               (entry("ease").build(ctx, dict(RANKERS["ease"].defaults)), float(params["ease_weight"]))]
+    return _fit(create("blend", members=members), ctx)
+
+
 @ranker("semantic", "baseline", description="MiniLM: mean embedding of the last 5 history titles vs every item (validation-tuned)",
         defaults={"recent": 5, "text": "label"})
 def _semantic(ctx, params):
@@ -165,6 +180,9 @@ def _llm(ctx: BuildContext, params: dict[str, Any], adapter: str) -> Recommender
         # the loader would quietly fall back to the base model: that row would be zero-shot, mislabelled
         raise ComponentMissing(f"no trained LoRA adapter at {loading.default_adapter_dir()} yet "
                                "(train one with `marquee finetune`)")
+    if adapter == "none" and "scorer" not in params:
+        # zero-shot with the shipped adapter's scorer: "LoRA vs zero-shot" then compares like with like
+        params = {**params, "scorer": shipped_meta(loading).get("scorer", "listwise")}
     llm_cfg = ctx.settings.llm.model_copy(update={k: v for k, v in params.items() if k != "retriever"})
     try:
         model = reranker.ListwiseReranker.from_config(llm_cfg, ctx.home, base=ctx.retriever,
@@ -174,13 +192,23 @@ def _llm(ctx: BuildContext, params: dict[str, Any], adapter: str) -> Recommender
     return _fit(model, ctx)
 
 
-@ranker("llm-zeroshot", "llm", reranks=True, defaults={"retriever": "hybrid"},
-        description="SmolLM2 listwise rerank, no adapter")
+def shipped_meta(loading) -> dict[str, Any]:
+    """marquee.json of the shipped adapter (scorer, retriever, tuned weight), {} when there is none."""
+    import json
+
+    path = loading.resolve_adapter("default")
+    meta = path / loading.ADAPTER_META if path is not None else None
+    return json.loads(meta.read_text()) if meta is not None and meta.is_file() else {}
+
+
+# The shipped adapter is trained over SASRec's candidates (finetune/adapters/default/marquee.json).
+@ranker("llm-zeroshot", "llm", reranks=True, defaults={"retriever": "sasrec"},
+        description="SmolLM2 rerank, no adapter (the shipped adapter's scorer)")
 def _llm_zeroshot(ctx, params):
     return _llm(ctx, params, adapter="none")
 
 
-@ranker("llm-lora", "llm", reranks=True, defaults={"retriever": "hybrid"},
-        description="SmolLM2 listwise rerank with the shipped LoRA adapter")
+@ranker("llm-lora", "llm", reranks=True, defaults={"retriever": "sasrec"},
+        description="SmolLM2 rerank with the shipped LoRA adapter (its scorer and tuned fusion weight)")
 def _llm_lora(ctx, params):
     return _llm(ctx, params, adapter="default")

@@ -16,6 +16,13 @@ SHIPPED_FILES = ("adapter_model.safetensors", "adapter_config.json", "marquee.js
                  "training_curve.png")
 CURVE_JSON = "training_curve.json"
 PROMPT_NAME = "rerank"
+SCORER_TEXT = {
+    "listwise": "one prompt lists the candidates behind single-token labels; scores = label-token log-probs",
+    "segments": "the user context once, then each candidate as its own masked segment; scores = Yes−No logits, "
+                "softmax over the candidates in training",
+}
+SHUFFLE_TEXT = {"listwise": ", shuffled afresh each epoch so the answer label is uniform over positions",
+                "segments": "; segment scores do not depend on the candidates' order"}
 
 
 def machine() -> str:
@@ -38,7 +45,9 @@ def adapter_meta(result, cfg, settings, labels) -> dict[str, Any]:
     import prompts
 
     final = result.final
+    prompt = "rerank_segments" if cfg.scorer == "segments" else PROMPT_NAME
     return {
+        "scorer": cfg.scorer,
         "fusion_weight": final.best_weight,
         "calibrate": final.calibrate,
         "permutations": 1,
@@ -46,8 +55,8 @@ def adapter_meta(result, cfg, settings, labels) -> dict[str, Any]:
         "retriever_params": cfg.retriever_params,
         "candidates": cfg.candidates,
         "history_items": cfg.history_items,
-        "prompt": PROMPT_NAME,
-        "prompt_version": prompts.load(PROMPT_NAME).version,
+        "prompt": prompt,
+        "prompt_version": prompts.load(prompt).version,
         "labels": "".join(labels.labels),
         "base_model": settings.llm.model,
         "loss": cfg.loss,
@@ -94,8 +103,8 @@ def model_card(result, cfg, meta: dict[str, Any], command: str) -> str:
     config = "\n".join(f"{k} = {json.dumps(v)}" for k, v in cfg.as_dict().items())
     return f"""# Marquee reranker LoRA adapter
 
-LoRA adapter for `{meta['base_model']}` that scores the listwise rerank prompt (`prompts/{PROMPT_NAME}.txt`,
-version {meta['prompt_version']}, labels `{meta['labels']}`) of `agent.llm.reranker.ListwiseReranker`.
+LoRA adapter for `{meta['base_model']}`, scorer **{meta['scorer']}** of `agent.llm.reranker.ListwiseReranker`
+(prompt `prompts/{meta['prompt']}.txt`, version {meta['prompt_version']}; {SCORER_TEXT[meta['scorer']]}).
 The reranker fuses `minmax(retriever score) + w × LLM log-prob` with **w = {meta['fusion_weight']:g}**
 (tuned on validation; w = 0 would be the retriever `{cfg.retriever}` alone), calibration
 {'on' if meta['calibrate'] else 'off'}.
@@ -110,7 +119,7 @@ MovieLens-100k, per-user chronological leave-one-out (DESIGN §6: stable time so
 test, second last = validation, rest = train). Training examples come from TRAIN only: each user's last
 {cfg.targets_per_user} train positions are targets with the earlier items as history ({cfg.history_items} most recent
 shown); candidates = the top {cfg.candidates} of `{cfg.retriever}` fitted on train without those targets (target
-inserted when missed), shuffled afresh each epoch so the answer label is uniform over positions.
+inserted when missed){SHUFFLE_TEXT[meta['scorer']]}.
 
 {json.dumps(stats, indent=2)}
 

@@ -31,9 +31,10 @@ def finetune(
     max_minutes: Annotated[Optional[float], typer.Option(help="wall-clock budget of the whole run")] = None,
     max_steps: Annotated[Optional[int], typer.Option(help="optimizer steps (overrides epochs)")] = None,
     retriever: Annotated[Optional[str], typer.Option(help="base retriever (an eval ranker name, e.g. sasrec)")] = None,
+    scorer: Annotated[Optional[str], typer.Option(help="segments (Yes/No per candidate) or listwise")] = None,
     ship: Annotated[bool, typer.Option("--ship", help="copy the result to finetune/adapters/default/")] = False,
 ) -> None:
-    """Train the listwise reranker's LoRA adapter on the train split; writes adapter, marquee.json, card, curve."""
+    """Train the reranker's LoRA adapter on the train split; writes adapter, marquee.json, card, curve."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from agent.config import Settings
@@ -46,7 +47,7 @@ def finetune(
         path = default if default.is_file() else None
     try:
         cfg = load_train_config(path, quick=quick, max_minutes=max_minutes, max_steps=max_steps,
-                                retriever=retriever)
+                                retriever=retriever, scorer=scorer)
         settings = Settings.load(path)
         from finetune.evaluation.rankers import entry
 
@@ -64,7 +65,7 @@ def finetune(
     command_out = out
     out = out or home / "adapters" / ("quick" if quick else "finetune")
     command = _command_line(quick=quick, out=command_out, resume=resume, config=config, max_minutes=max_minutes,
-                            max_steps=max_steps, retriever=retriever, ship=ship)
+                            max_steps=max_steps, retriever=retriever, scorer=scorer, ship=ship)
     from finetune.training.trainer import ship as ship_adapter
     from finetune.training.trainer import train
 

@@ -53,15 +53,37 @@ def attach_lora(model, cfg: TrainConfig):
     if missing:
         raise ValueError(f"target_modules {missing} are not modules of this model; it has e.g. "
                          f"{sorted(m for m in present if m.endswith('proj'))[:8]}")
+    layers = None
+    if cfg.lora_layers:
+        total = model.config.num_hidden_layers
+        if cfg.lora_layers > total:
+            raise ValueError(f"lora_layers = {cfg.lora_layers} but the model has {total} layers")
+        layers = list(range(total - cfg.lora_layers, total))
     torch.manual_seed(cfg.seed)
     lora = LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules=list(cfg.target_modules), bias="none", task_type="CAUSAL_LM")
+                      target_modules=list(cfg.target_modules), layers_to_transform=layers, bias="none",
+                      task_type="CAUSAL_LM")
     return get_peft_model(model, lora)
 
 
 def collate(examples: list[dict[str, Any]], pad_id: int):
-    """Left-padded prompt tokens (label token removed), real-token position ids, targets for both losses."""
+    """Left-padded prompt tokens (label token removed), real-token position ids, targets for both losses;
+    segment-scorer examples become one packed, block-masked batch (`agent.llm.segments.collate`)."""
     import torch
+
+    if "segments" in examples[0]:
+        from agent.llm import segments
+
+        batch = {**segments.collate([ex["segments"] for ex in examples], pad_id),
+                 "position": torch.tensor([ex["position"] for ex in examples]),
+                 "yes_no": torch.tensor(examples[0]["yes_no"])}
+        if "hidden" in examples[0]:  # cached frozen layers: right-padded like the ids
+            hidden = torch.zeros((len(examples), batch["input_ids"].shape[1], examples[0]["hidden"].shape[-1]),
+                                 dtype=examples[0]["hidden"].dtype)
+            for row, ex in enumerate(examples):
+                hidden[row, :ex["hidden"].shape[0]] = ex["hidden"]
+            batch.update(hidden=hidden, start=torch.tensor(examples[0]["start"]))
+        return batch
 
     prompts = [ex["input_ids"][:-1] for ex in examples]
     width = max(len(p) for p in prompts)
@@ -81,6 +103,21 @@ def loss_and_accuracy(model, batch: dict, kind: str):
     import torch
     import torch.nn.functional as F
 
+    if "score_at" in batch:  # segment scorer: softmax over the candidates' Yes−No logits (its "labels")
+        from agent.llm.segments import segment_logits
+
+        yes_no = tuple(batch["yes_no"].tolist())
+        if "hidden" in batch:
+            from finetune.training.frozen_cache import top_segment_logits
+
+            scores = top_segment_logits(model, batch, yes_no, int(batch["start"]))
+        else:
+            scores = segment_logits(model, batch, yes_no)
+        scores = scores.masked_fill(~batch["score_mask"], float("-inf"))
+        loss = F.cross_entropy(scores, batch["position"])
+        with torch.no_grad():
+            accuracy = (scores.argmax(-1) == batch["position"]).float().mean()
+        return loss, accuracy
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                    position_ids=batch["position_ids"], logits_to_keep=1).logits[:, -1].float()
     label_logits = logits.gather(1, batch["label_token_ids"])

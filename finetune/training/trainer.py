@@ -111,6 +111,23 @@ def latest_checkpoint(out: Path) -> Path | None:
     return found[-1] if found else None
 
 
+def _cache_frozen_layers(data, base, cfg: TrainConfig, tokenizer, device, log, progress: bool) -> None:
+    """Every example's hidden states below the LoRA layers, computed once (finetune.training.frozen_cache)."""
+    from tqdm.auto import tqdm
+
+    from finetune.training.frozen_cache import build_cache, first_trainable_layer
+
+    start = first_trainable_layer(base.model, cfg.lora_layers)
+    began = time.perf_counter()
+    with tqdm(total=len(data), desc=f"caching layers 0-{start - 1}", disable=not progress, dynamic_ncols=True) as bar:
+        data.cache = build_cache(base.model, [data[i]["segments"] for i in range(len(data))], tokenizer.pad_token_id,
+                                 start, device, batch_size=cfg.batch_size, progress=bar.update)
+    data.cache_start = start
+    megabytes = sum(h.numel() * h.element_size() for h in data.cache) / 1e6
+    log(f"cached the frozen layers 0-{start - 1} of {len(data)} examples: {megabytes:.0f} MB in "
+        f"{time.perf_counter() - began:.0f}s; training steps run layers {start}+ only")
+
+
 def train(cfg: TrainConfig, settings, dataset, home: Path, out: Path, resume: bool = False,
           log: Callable[[str], None] = print, progress: bool = True, command: str = "") -> TrainResult:
     import torch
@@ -157,11 +174,13 @@ def train(cfg: TrainConfig, settings, dataset, home: Path, out: Path, resume: bo
     base = load_base(settings, home, cfg, device=str(accelerator.device))
     tokenizer = base.tokenizer
     labels = LabelSet.for_tokenizer(tokenizer, cfg.candidates)
-    data = InstructionDataset(instances, tokenizer, dataset.catalog, labels, cfg.history_items, cfg.seed)
+    data = InstructionDataset(instances, tokenizer, dataset.catalog, labels, cfg.history_items, cfg.seed, cfg.scorer)
     stats = {**data.stats(), "validation_users": len(eval_set), "tune_users": len(tune_set),
              "validation_recall@n": eval_set.recall, "tune_recall@n": tune_set.recall,
              "prompt_tokens_mean": float(np.mean([len(data[i]["input_ids"]) for i in range(min(50, len(data)))]))}
     log("data: " + json.dumps(stats))
+    if cfg.scorer == "segments" and cfg.lora_layers and cfg.cache_frozen:
+        _cache_frozen_layers(data, base, cfg, tokenizer, accelerator.device, log, progress and main)
     peft_model = attach_lora(base.model, cfg)
     trainable = [p for p in peft_model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
@@ -200,7 +219,8 @@ def train(cfg: TrainConfig, settings, dataset, home: Path, out: Path, resume: bo
         if not torch.cuda.is_available():
             adapt_threads(cfg.threads)
         model.eval()
-        result = validate(backend, dataset.catalog, eval_set, cfg.fusion_grid, calibrate, cfg.history_items)
+        result = validate(backend, dataset.catalog, eval_set, cfg.fusion_grid, calibrate, cfg.history_items,
+                          cfg.scorer)
         model.train()
         point = {"step": state.step, **{k: v for k, v in result.as_dict().items() if not k.startswith("by_")}}
         state.curve.append({"validation": point})
@@ -305,7 +325,7 @@ def train(cfg: TrainConfig, settings, dataset, home: Path, out: Path, resume: bo
     model.eval()
     if not torch.cuda.is_available():
         adapt_threads(cfg.threads)
-    final = validate(backend, dataset.catalog, tune_set, cfg.fusion_grid, calibrate, cfg.history_items)
+    final = validate(backend, dataset.catalog, tune_set, cfg.fusion_grid, calibrate, cfg.history_items, cfg.scorer)
     log(f"fusion weight on {len(tune_set)} validation users: w={final.best_weight} → NDCG@10 {final.best:.4f} "
         f"(retriever {final.retriever:.4f}, LLM alone {final.llm_only:.4f})")
     result = TrainResult(out=out, state=state, stats=stats, final=final, stopped=stopped,

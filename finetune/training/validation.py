@@ -97,19 +97,23 @@ class ValidationResult:
 
 
 def validate(backend, catalog: Catalog, vset: ValidationSet, grid: Sequence[float], calibrate: bool = True,
-             history_items: int = 10) -> ValidationResult:
-    """One LLM pass over the validation set; NDCG@10 for the retriever, the LLM alone and every grid weight."""
+             history_items: int = 10, scorer: str = "listwise") -> ValidationResult:
+    """One LLM pass over the validation set; NDCG@10 for the retriever, the LLM alone and every grid weight.
+    The segment scorer is order-free, so its "calibrated" scores are its raw scores."""
     import time
 
     started = time.perf_counter()
     n = vset.candidates.shape[1]
     reranker = ListwiseReranker(backend, weight=0.0, calibrate=False, max_candidates=n, history_items=history_items,
-                                catalog=catalog)
+                                catalog=catalog, scorer=scorer)
     summaries = [reranker.summary(c) for c in vset.contexts]
     titles = [[catalog.at(int(i)).label for i in row] for row in vset.candidates]
     raw = reranker.llm_scores(summaries, titles)  # log-softmax over the labels, no prior correction
-    prior = reranker.prior(n)  # the content-free prompt's label distribution (same model, same call)
-    calibrated = [log_softmax(lp - prior) for lp in raw]
+    if scorer == "listwise":
+        prior = reranker.prior(n)  # the content-free prompt's label distribution (same model, same call)
+        calibrated = [log_softmax(lp - prior) for lp in raw]
+    else:
+        calibrated = raw
     chosen, other = (calibrated, raw) if calibrate else (raw, calibrated)
     return ValidationResult(retriever=vset.ndcg(None, 0.0), llm_only=vset.ndcg(chosen, 1e6),
                             by_weight={float(w): vset.ndcg(chosen, w) for w in grid},

@@ -53,6 +53,27 @@ def test_stream_yields_text_then_items(agent, sid):
     assert final.items == final.reply.items and len(final.items) == 5
 
 
+def test_a_stream_may_be_resumed_on_other_threads(agent, sid):
+    # Gradio runs each step of a streaming handler on whichever worker thread is free; the session lock held
+    # across the generator's yields must survive that (an RLock raised "cannot release un-acquired lock").
+    stream = agent.stream("comedies from the 90s", session_id=sid)
+    first, rest, errors = [], [], []
+
+    def step(into, all_of_it):
+        try:
+            into.extend(stream if all_of_it else [next(stream)])
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    for into, all_of_it in ((first, False), (rest, True)):
+        worker = threading.Thread(target=step, args=(into, all_of_it))
+        worker.start()
+        worker.join()
+    assert errors == [] and rest[-1].kind == "items" and rest[-1].items
+    assert "Sorry" not in rest[-1].reply.text
+    assert agent.get_state(sid)["genres"] == ["Comedy"]  # committed, and the lock is free again
+
+
 def test_abandoned_stream_keeps_the_previous_state(agent, sid):
     agent.chat("horror", session_id=sid)
     stream = agent.stream("no horror, comedies instead", session_id=sid)

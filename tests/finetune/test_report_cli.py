@@ -63,14 +63,18 @@ def test_eval_config_from_toml(tmp_path):
 def test_cli_eval_writes_report_and_prints_table(tmp_path, monkeypatch):
     monkeypatch.setenv("MARQUEE_HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)  # no stray marquee.toml
-    result = CliRunner().invoke(build(), ["eval", "--users", "150", "--rankers", "mostpop,itemknn",
-                                          "--out", str(tmp_path / "run")])
+    (tmp_path / "variants.toml").write_text('[eval.params."itemknn@wide"]\nneighbours = 200\n')
+    result = CliRunner().invoke(build(), ["eval", "--users", "150", "--rankers", "mostpop,itemknn,itemknn@wide",
+                                          "--config", str(tmp_path / "variants.toml"), "--out", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
     assert "itemknn" in result.output and "N/A" in result.output
+    rows = {r["name"]: r for r in json.loads((tmp_path / "run" / "report.json").read_text())["rankers"]}
+    assert rows["itemknn@wide"]["params"]["neighbours"] == 200 and rows["itemknn"]["params"]["neighbours"] == 10
     assert (tmp_path / "run" / "report.json").is_file() and (tmp_path / "run" / "ndcg_recall.png").is_file()
 
 
 @pytest.mark.parametrize("args, message", [(["--rankers", "mostpop,nope"], "unknown ranker"),
+                                           (["--rankers", "nope@variant"], "unknown ranker"),
                                            (["--users", "-3"], "users must be >= 0"),
                                            (["--stage", "train"], "stage must be")])
 def test_cli_eval_rejects_bad_input(tmp_path, monkeypatch, args, message):

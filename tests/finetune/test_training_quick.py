@@ -42,12 +42,13 @@ def test_quick_run_writes_adapter_meta_card_and_curve(quick_run):
     assert (out / "training_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert meta["fusion_weight"] in [0.0, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0]
     assert meta["retriever"] == "ease" and meta["labels"] == "ABCDEFGHIJKLMNOPQRST"
-    assert meta["prompt"] == "rerank" and meta["prompt_version"]
+    assert meta["scorer"] == "segments" and meta["prompt"] == "rerank_segments" and meta["prompt_version"]
     by_weight = meta["validation"]["by_weight"]
     assert by_weight[str(meta["fusion_weight"])] == max(by_weight.values())  # the tuned w is the grid's best
     assert by_weight["0.0"] == pytest.approx(meta["validation"]["retriever_ndcg@10"])  # w = 0: the retriever
     card = (out / "README.md").read_text()
     assert "marquee finetune --quick" in card and "logical CPUs" in card and "leave-one-out" in card
+    assert "cached the frozen layers" in quick_run["first"].output  # the --quick overlay trains through the cache
     assert quick_run["snapshot"]["checkpoints"] == ["step-000002.pt", "step-000004.pt"]
     train_points = [p for p in quick_run["snapshot"]["curve"] if "loss" in p]
     assert [p["step"] for p in train_points] == [1, 2, 3, 4]
@@ -95,7 +96,8 @@ def test_saved_adapter_reproduces_the_training_time_validation(quick_run):
     tune = ValidationSet.build(split, retriever, cfg.candidates, _select(users, cfg.tune_users, cfg.seed + 2))
     llm = load_model_uncached("smollm2-135m", home, adapter=out)
     assert llm.adapter_meta["fusion_weight"] == meta["fusion_weight"]
-    result = validate(LocalBackend(llm), dataset.catalog, tune, cfg.fusion_grid, meta["calibrate"])
+    result = validate(LocalBackend(llm), dataset.catalog, tune, cfg.fusion_grid, meta["calibrate"],
+                      scorer=meta["scorer"])
     assert {str(w): v for w, v in result.by_weight.items()} == meta["validation"]["by_weight"]
     assert result.llm_only == meta["validation"]["llm_only_ndcg@10"]
 

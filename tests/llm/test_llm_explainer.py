@@ -5,6 +5,8 @@ import json
 
 import pytest
 
+import prompts
+
 from agent.llm.describe import DescriptionWriter
 from agent.llm.explainer import NO_SENTENCE, Explainer
 from agent.llm.grounding import GroundingChecker
@@ -36,7 +38,7 @@ def test_over_budget_generation_uses_the_template(backend, catalog):
     explainer = Explainer(backend, catalog, max_new_tokens=2)  # cannot finish a sentence in 2 tokens
     note = explainer.explain([catalog["1"]], request="a comedy")[0]
     assert note.source == "template" and note.rejected == (NO_SENTENCE,)
-    assert note.text == "Toy Story (1995): Animation, Children's, Comedy. It matches your interest in Comedy."
+    assert note.text == "Toy Story (1995) — Animation, Children's, Comedy. It matches your interest in Comedy."
 
 
 def test_enrich_writes_grounded_generated_descriptions_and_resumes(backend, catalog, tmp_path):
@@ -47,7 +49,7 @@ def test_enrich_writes_grounded_generated_descriptions_and_resumes(backend, cata
     stored = read_descriptions(path)
     assert len(stored) == first.written
     for item_id, record in stored.items():
-        assert record.generated and record.model == backend.model_id and record.prompt_version == "1"
+        assert record.generated and record.model == backend.model_id and record.prompt_version == prompts.load("describe").version
         assert writer.checker.check(record.description, catalog[item_id]).ok
     # resume: described items are skipped, the next ones are attempted
     todo, skipped = writer.pending(path, limit=2)
@@ -59,8 +61,8 @@ def test_enrich_writes_grounded_generated_descriptions_and_resumes(backend, cata
 def test_streaming_yields_deltas_that_add_up_to_the_generation(backend):
     from agent.llm.prompting import render_chat
 
-    text = render_chat(backend.tokenizer, "explain", label="Alien (1979)", genres="Horror, Sci-Fi",
-                       description="none", request="space horror", liked="none")
+    text = render_chat(backend.tokenizer, "explain", label="Alien (1979)", title="Alien", genres="Horror, Sci-Fi",
+                       description="", request="space horror", liked="none")
     deltas = list(stream_text(backend, text, max_new_tokens=24))
     assert len(deltas) >= 3 and all(isinstance(d, str) and d for d in deltas)
     full, _finished = backend.generate([text], 24)[0]
@@ -69,6 +71,19 @@ def test_streaming_yields_deltas_that_add_up_to_the_generation(backend):
 
 def test_stream_prompt_and_first_token_latency(backend):
     first_token_s, text = first_token_latency(stream_prompt(backend, "describe", max_new_tokens=6,
-                                                           label="Fargo (1996)", genres="Crime, Drama, Thriller"))
+                                                           label="Fargo (1996)", title="Fargo",
+                                                           genres="Crime, Drama, Thriller"))
     # behaviour only (the figure itself belongs to `marquee bench llm`): a measured time and real text came back
     assert isinstance(first_token_s, float) and text.strip()
+
+
+def test_the_prefill_starts_the_answer_and_the_explanation(backend, catalog):
+    from agent.llm.prompting import prefill, render_chat
+
+    explainer = Explainer(backend, catalog)
+    fields = explainer.fields(catalog["1"], request="a comedy")
+    text = render_chat(backend.tokenizer, "explain", **fields)
+    assert prefill("explain", **fields) == "You might enjoy Toy Story because"
+    assert text.endswith("<|im_start|>assistant\nYou might enjoy Toy Story because")  # after the chat turn opens
+    note = explainer.explain([catalog["1"]], request="a comedy")[0]
+    assert note.source == "template" or note.text.startswith("You might enjoy Toy Story because ")

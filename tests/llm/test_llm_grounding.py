@@ -65,6 +65,7 @@ def test_finish_text_enforces_the_budget():
     assert finish_text("It is fun. It is short. And a third.", True, 200, 2) == "It is fun. It is short."
     assert finish_text("A complete sentence. And a cut", False, 200, 2) == "A complete sentence."
     assert finish_text("a cut-off fragment without end", False, 200, 2) is None
+    assert finish_text("It is fun. It is fun. It is short.", True, 200, 2) == "It is fun. It is short."
     assert finish_text("x" * 300 + ".", True, 200, 2) is None
     assert finish_text('"Quoted and fine"', True, 200, 2) == "Quoted and fine."
 
@@ -98,3 +99,30 @@ def test_invented_titles_around_the_real_one_are_rejected(checker, catalog, text
 def test_real_titles_with_their_year_pass(checker, catalog, item_id, text):
     verdict = checker.check(text, catalog[item_id])
     assert verdict.ok, verdict.problems
+
+
+def test_every_template_explanation_passes_the_check(checker, catalog):
+    # The fallback must never be what the check rejects: titles like "Mr. Holland's Opus", "Kids in the Hall:
+    # Brain Candy" or "Mystery Science Theater 3000" once tripped the title and genre rules.
+    request = "something like my recent films, maybe a comedy"
+    failing = [(item.label, verdict.problems) for item in catalog
+               for verdict in [checker.check(template_explanation(item, request, checker), item, request)]
+               if not verdict.ok]
+    assert failing == []
+
+
+def test_words_inside_the_items_own_title_make_no_claim(checker, catalog):
+    kids = next(item for item in catalog if item.title.startswith("Kids in the Hall"))  # a comedy, not for children
+    assert checker.check(f"{kids.label} is a sketch-show comedy.", kids).ok
+    assert not checker.check(f"{kids.label} is a children's comedy.", kids).ok
+    holland = next(item for item in catalog if item.title == "Mr. Holland's Opus")
+    assert checker.check(f"{holland.label} is a moving drama.", holland).ok
+    verdict = checker.check(f"{holland.title} (1982) is a moving drama.", holland)  # wrong year after the title
+    assert not verdict.ok and any("1982" in p for p in verdict.problems)
+
+
+def test_an_asked_for_genre_is_no_licence_to_mislabel_the_item(checker, toy_story):
+    request = "sci-fi and action films"
+    assert not checker.check("Toy Story is a beloved sci-fi adventure.", toy_story, allowed_text=request).ok
+    assert checker.check("It is not the sci-fi you asked for, but a warm animated comedy.", toy_story,
+                         allowed_text=request).ok

@@ -94,3 +94,28 @@ def test_semantic_ranker_uses_item_text(encoder, tmp_path):
     assert np.allclose(again.vectors, model.vectors)
     with pytest.raises(ValueError, match="text must be"):
         SemanticRanker(text="plot")
+
+
+def test_blend_standardises_members_and_weights_them():
+    from retrieval.models.blend import ScoreBlend
+    from retrieval.recommender import Recommender
+
+    class Fixed(Recommender):
+        def __init__(self, row):
+            self.row = np.asarray(row, dtype=np.float64)
+
+        def score(self, users, candidates=None):
+            return np.tile(self.row, (len(users), 1))
+
+    big = Fixed([1000.0, 0.0, 0.0, 0.0, 0.0, 500.0])  # a large scale must not drown the other member
+    small = Fixed([0.0, 0.0, 3.0, 0.0, 0.0, 2.0])
+    users = [UserContext(history=(1,))]
+    assert np.argmax(ScoreBlend([(big, 1.0), (small, 0.0)]).fit(TRAIN, CATALOG).score(users)[0]) == 0
+    assert np.argmax(ScoreBlend([(big, 0.0), (small, 1.0)]).fit(TRAIN, CATALOG).score(users)[0]) == 2
+    both = ScoreBlend([(big, 1.0), (small, 1.0)]).fit(TRAIN, CATALOG)
+    assert np.argmax(both.score(users)[0]) == 5  # second for both members, first for their blend
+    np.testing.assert_allclose(both.score(users, np.array([[5, 0]]))[0], both.score(users)[0][[5, 0]])
+    with pytest.raises(ValueError, match="non-negative"):
+        ScoreBlend([(big, -1.0), (small, 1.0)])
+    blend = create("blend", members=[(EASE(l2=5.0), 1.0)]).fit(TRAIN, CATALOG)  # unfitted members get fitted
+    assert blend.members[0][0].n_items == 6
