@@ -78,7 +78,8 @@ def register(app: typer.Typer) -> None:
         for message in report["skipped"]:
             console.print(f"[bold red]{message}[/bold red]")
         console.print(f"full tables (all metrics, beyond-accuracy, validity, published context): {paths['markdown']}\n"
-                      f"json: {paths['json']}\nchart: {paths['png']}")
+                      f"json: {paths['json']}\nchart: {paths['png']}"
+                      + (f"\ntrade-off chart (variants): {paths['tradeoff']}" if "tradeoff" in paths else ""))
         failed = any(r.status == "failed" for r in results) or any(c["status"] == "FAIL" for c in report["checks"])
         if failed:
             raise typer.Exit(1)

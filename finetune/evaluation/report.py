@@ -1,8 +1,10 @@
-"""Writing an evaluation run: `report.json`, `per_user.json`, `report.md` and `ndcg_recall.png`."""
+"""Writing an evaluation run: `report.json`, `per_user.json`, `report.md`, `ndcg_recall.png`, and `tradeoff.png`
+when the run measured variants of a ranker (knob settings)."""
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import os
 import platform
 from pathlib import Path
@@ -125,6 +127,57 @@ def bar_chart(report: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def variant_groups(report: dict[str, Any]) -> dict[str, list[dict]]:
+    """Rankers measured with variants (`hybrid`, `hybrid@mmr0.7`, …), grouped by base name, base first."""
+    groups: dict[str, list[dict]] = {}
+    for r in (r for r in report["rankers"] if r["status"] == "ok"):
+        groups.setdefault(r["name"].split("@", 1)[0], []).append(r)
+    return {base: rows for base, rows in groups.items() if len(rows) > 1}
+
+
+def knob_lines(rows: list[dict]) -> dict[str, list[dict]]:
+    """One line per knob: variants `mmr0.8`, `mmr0.6` share the knob "mmr"; the plain ranker (the default
+    setting) starts every line."""
+    base = [r for r in rows if "@" not in r["name"]]
+    lines: dict[str, list[dict]] = {}
+    for r in rows:
+        label = r["name"].partition("@")[2]
+        if label:
+            lines.setdefault(re.match(r"[^\d.]*", label).group(0).rstrip("-_="), []).append(r)
+    return {knob: base + line for knob, line in lines.items()}
+
+
+def tradeoff_chart(report: dict[str, Any], path: Path) -> bool:
+    """NDCG@10 against genre diversity and long-tail share for each variant group (e.g. the MMR and
+    long-tail knobs): the accuracy each knob setting trades for reach. False when the run has no variants."""
+    groups = variant_groups(report)
+    if not groups:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=120)
+    for ax, key, label in ((axes[0], "diversity", "intra-list genre diversity"),
+                           (axes[1], "long_tail_share", "long-tail share")):
+        for base, rows in groups.items():
+            for knob, line in knob_lines(rows).items():
+                xs, ys = [r["beyond"][key] for r in line], [r["metrics"]["ndcg@10"] for r in line]
+                ax.plot(xs, ys, "o-", label=f"{base}: {knob}" if knob else base)
+                for r, x, y in zip(line, xs, ys):
+                    ax.annotate(r["name"].partition("@")[2] or "default", (x, y), fontsize=7,
+                                xytext=(3, 3), textcoords="offset points")
+        ax.set_xlabel(f"{label} (top {report['config']['beyond_k']})")
+        ax.set_ylabel("NDCG@10")
+        ax.legend(fontsize=8)
+    fig.suptitle(f"{report['meta']['dataset']}: accuracy vs reach per knob setting ({report['meta']['n_users']} users)")
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    plt.close(fig)
+    return True
+
+
 def write_report(report: dict[str, Any], results: list[RankerResult], out: Path,
                  user_ids: list[str]) -> dict[str, Path]:
     """Write all files atomically into `out` and return their paths."""
@@ -142,4 +195,8 @@ def write_report(report: dict[str, Any], results: list[RankerResult], out: Path,
     tmp = out / "ndcg_recall.tmp.png"
     bar_chart(report, tmp)
     tmp.replace(paths["png"])
+    tmp = out / "tradeoff.tmp.png"
+    if tradeoff_chart(report, tmp):
+        paths["tradeoff"] = out / "tradeoff.png"
+        tmp.replace(paths["tradeoff"])
     return paths
