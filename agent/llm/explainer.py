@@ -31,11 +31,23 @@ class Explanation:
     rejected: tuple[str, ...] = ()  # why the model's text was not used (grounding problems, budget)
 
 
+def _without_repeats(sentences: list[str], similarity: float = 85.0) -> list[str]:
+    """Drop sentences that say again what an earlier one said (a small model repeats itself, often reworded:
+    "…because it's a movie about a young Jedi…" then "The movie is about a young Jedi…")."""
+    from rapidfuzz import fuzz
+
+    kept: list[str] = []
+    for sentence in sentences:
+        if all(fuzz.token_set_ratio(sentence, earlier) < similarity for earlier in kept):
+            kept.append(sentence)
+    return kept
+
+
 def finish_text(text: str, finished: bool, max_chars: int, max_sentences: int) -> str | None:
     """Tidy generated text to at most `max_sentences` whole sentences within `max_chars`; None when nothing
     usable is left (empty, an echo of the prompt's fields, or cut by the token budget mid-sentence)."""
     text = " ".join(text.replace("\u201c", '"').replace("\u201d", '"').split()).strip(' "')
-    sentences = list(dict.fromkeys(s for s in _SENTENCE_END.split(text) if s))  # a small model repeats itself
+    sentences = _without_repeats([s for s in _SENTENCE_END.split(text) if s])
     if not finished and sentences and not sentences[-1].endswith((".", "!", "?")):
         sentences = sentences[:-1]  # the budget cut the last sentence mid-way
     text = " ".join(sentences[:max_sentences])

@@ -66,6 +66,9 @@ def test_finish_text_enforces_the_budget():
     assert finish_text("A complete sentence. And a cut", False, 200, 2) == "A complete sentence."
     assert finish_text("a cut-off fragment without end", False, 200, 2) is None
     assert finish_text("It is fun. It is fun. It is short.", True, 200, 2) == "It is fun. It is short."
+    reworded = ("You might enjoy Return of the Jedi because it's a movie about a young Jedi who's fighting the "
+                "forces of darkness. The movie is about a young Jedi who's fighting the forces of darkness.")
+    assert finish_text(reworded, True, 300, 2) == reworded.split(". ")[0] + "."
     assert finish_text("x" * 300 + ".", True, 200, 2) is None
     assert finish_text('"Quoted and fine"', True, 200, 2) == "Quoted and fine."
 
