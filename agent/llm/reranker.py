@@ -71,6 +71,9 @@ class ListwiseReranker(Recommender):
         self.scorer = scorer or meta.get("scorer", "listwise")  # an adapter is trained for one scorer
         if self.scorer not in SCORERS:
             raise ValueError(f"unknown scorer {self.scorer!r}; known: {', '.join(SCORERS)}")
+        if self.scorer == "segments" and not hasattr(backend, "llm"):
+            raise ValueError("the segments scorer needs the model in this process (it builds block attention "
+                             "masks); with an OpenAI-compatible endpoint set [llm] scorer = \"listwise\"")
         self.backend = backend
         self.labels = LabelSet.for_tokenizer(backend.tokenizer, max_candidates)  # raises LabelError
         self.weight = float(weight if weight is not None else meta.get("fusion_weight", DEFAULT_FUSION_WEIGHT))

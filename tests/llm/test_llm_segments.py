@@ -116,3 +116,13 @@ def test_weight_zero_skips_the_model_and_keeps_the_retriever_order():
     scores = ranker.score([UserContext(history=(3, 5))])
     order = [int(i) for i in np.argsort(-scores[0], kind="stable") if i not in (3, 5)]
     assert order == [i for i in range(30) if i not in (3, 5)]
+
+
+def test_an_endpoint_backend_asks_for_the_listwise_scorer(backend):
+    class Endpoint:  # what RemoteBackend offers: a tokenizer and label log-probs, no local model
+        tokenizer = backend.tokenizer
+        model_id = "remote"
+
+    with pytest.raises(ValueError, match='scorer = "listwise"'):
+        ListwiseReranker(Endpoint(), scorer="segments")
+    assert ListwiseReranker(Endpoint(), scorer="listwise").scorer == "listwise"
