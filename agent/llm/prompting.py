@@ -133,6 +133,12 @@ def _titles(values: Sequence[str], limit: int) -> str:
     return "; ".join(picked) if picked else NONE_TEXT
 
 
+def user_fields(user: UserSummary, history_items: int = 10) -> dict[str, str]:
+    """The user part of every reranking prompt (liked, disliked, recent titles; the request)."""
+    return {"liked": _titles(user.liked, history_items), "disliked": _titles(user.disliked, history_items),
+            "recent": _titles(user.recent, history_items), "request": clean(user.request, 200) or NONE_TEXT}
+
+
 def build_rerank_prompt(tokenizer, user: UserSummary, candidates: Sequence[str], labels: LabelSet | None = None,
                         order: Sequence[int] | None = None, history_items: int = 10,
                         name: str = "rerank") -> RerankPrompt:
@@ -150,9 +156,7 @@ def build_rerank_prompt(tokenizer, user: UserSummary, candidates: Sequence[str],
     if sorted(order) != list(range(len(candidates))):
         raise ValueError("order must be a permutation of the candidate indices")
     lines = "\n".join(f"{labels.labels[j]}. {clean(candidates[c], 120)}" for j, c in enumerate(order))
-    text = render_chat(tokenizer, name, liked=_titles(user.liked, history_items),
-                       disliked=_titles(user.disliked, history_items), recent=_titles(user.recent, history_items),
-                       request=clean(user.request, 200) or NONE_TEXT, candidates=lines)
+    text = render_chat(tokenizer, name, **user_fields(user, history_items), candidates=lines)
     n = len(candidates)
     return RerankPrompt(text=text, labels=labels.labels[:n], label_token_ids=labels.token_ids[:n], order=order,
                         version=prompts.load(name).version)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agent.llm.prompting import NONE_TEXT, UserSummary, _titles, clean, render_chat, uses_chat_template
+from agent.llm.prompting import UserSummary, clean, render_chat, user_fields, uses_chat_template
 
 PROMPT = "rerank_segments"
 _SLOT = "\u2063CANDIDATE\u2063"  # a marker no title contains: the prompt is split around it
@@ -50,9 +50,7 @@ def answer_tokens(tokenizer) -> tuple[int, int]:
 
 def split_template(tokenizer, user: UserSummary, history_items: int = 10, name: str = PROMPT) -> tuple[str, str]:
     """(prefix text, suffix text): the prompt before and after the candidate slot."""
-    text = render_chat(tokenizer, name, liked=_titles(user.liked, history_items),
-                       disliked=_titles(user.disliked, history_items), recent=_titles(user.recent, history_items),
-                       request=clean(user.request, 200) or NONE_TEXT, candidate=_SLOT)
+    text = render_chat(tokenizer, name, **user_fields(user, history_items), candidate=_SLOT)
     prefix, found, suffix = text.partition(_SLOT)
     if not found:
         raise ValueError(f"prompts/{name}.txt must contain the {{candidate}} field")
