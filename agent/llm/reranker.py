@@ -128,8 +128,7 @@ class ListwiseReranker(Recommender):
         return self._priors[n]
 
     # -- scoring ---------------------------------------------------------------------------------------
-    def llm_scores(self, users: Sequence[UserSummary], candidate_titles: Sequence[Sequence[str]],
-                   calibrate: bool | None = None) -> list[np.ndarray]:
+    def llm_scores(self, users: Sequence[UserSummary], candidate_titles: Sequence[Sequence[str]]) -> list[np.ndarray]:
         """Per user, log-probs over exactly its candidates (in the caller's order); one batched pass for all."""
         if len(users) != len(candidate_titles):
             raise ValueError("one candidate list per user")
@@ -142,7 +141,6 @@ class ListwiseReranker(Recommender):
             prompts = [build_segment_prompt(self.backend.tokenizer, u, t, self.history_items)
                        for u, t in zip(users, candidate_titles)]
             return [log_softmax(s) for s in score_segments(self.backend, prompts)]
-        calibrate = self.calibrate if calibrate is None else calibrate
         batch: list[RerankPrompt] = []
         spans = []
         for user, titles in zip(users, candidate_titles):
@@ -156,7 +154,7 @@ class ListwiseReranker(Recommender):
             total = np.zeros(n)
             for prompt, lp in zip(batch[start:stop], raw[start:stop]):
                 by_position = log_softmax(lp)
-                if calibrate:
+                if self.calibrate:
                     by_position = by_position - self.prior(n)
                 total[list(prompt.order)] += by_position  # position j holds candidate order[j]
             results.append(log_softmax(total / (stop - start)))
@@ -177,7 +175,7 @@ class ListwiseReranker(Recommender):
         out: list[list[Reranked]] = [[] for _ in lists]
         for i, lp in zip(todo, llm):
             retr = minmax(np.array([c.score for c in heads[i]]))
-            fused = fuse(np.array([c.score for c in heads[i]]), lp, self.weight)
+            fused = retr if self.weight == 0 else retr + self.weight * lp  # = fuse(), minmax done once
             order = sorted(range(len(heads[i])), key=lambda j: (-fused[j], j))  # ties keep retriever order
             out[i] = [Reranked(heads[i][j], float(fused[j]), float(lp[j]), float(retr[j])) for j in order]
             floor = min(r.score for r in out[i]) if out[i] else 0.0
