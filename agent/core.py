@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from agent.chains import build_turn_chain
-from agent.config import Settings
+from retrieval.config import Settings
 from agent.llm_parts import LLMParts
 from agent.pipeline import Turn, TurnPipeline
 from agent.planner import Profile

@@ -57,7 +57,7 @@ class TurnPipeline:
                  parser: PreferenceParser | None = None):
         self.catalog = catalog
         self.retrieve_fn = retrieve  # (CandidateRequest, k) -> list[Candidate]
-        self.cfg = config  # agent.config.AgentConfig
+        self.cfg = config  # retrieval.config.AgentConfig
         self.llm = llm
         self.parser = parser
 

@@ -49,7 +49,7 @@ def _cycle(service, reqs, retriever=None):
 
 
 def run(quick: bool = False) -> dict:
-    from agent.config import Settings
+    from retrieval.config import Settings
     from retrieval.candidates.threads import single_threaded_torch
     from retrieval.service import RetrievalService
 

@@ -59,7 +59,7 @@ def _checked(reply):
 
 
 def run(quick: bool = False) -> dict:
-    from agent.config import Settings
+    from retrieval.config import Settings
     from agent.core import RecommenderAgent
 
     home = Path(os.environ.get("MARQUEE_HOME") or tempfile.mkdtemp(prefix="marquee-bench-"))

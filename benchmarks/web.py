@@ -140,7 +140,7 @@ def concurrent_users(url: str, users: int, turns: int, budget_s: float) -> dict:
 def run(quick: bool = False) -> dict:
     from playwright.sync_api import sync_playwright
 
-    from agent.config import Settings
+    from retrieval.config import Settings
     from agent.web.harness import ServerProcess, launch_chromium
 
     settings = Settings.load()

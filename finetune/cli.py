@@ -1,4 +1,4 @@
-"""`marquee eval`: every ranker on the DESIGN §6 protocol, as tables, JSON and a bar chart.
+"""`marquee eval`: every ranker on the docs/ARCHITECTURE.md §6 protocol, as tables, JSON and a bar chart.
 
     marquee eval                                   # all users, every configured ranker
     marquee eval --users 100 --rankers mostpop,ease,sasrec --out /tmp/eval
@@ -14,15 +14,6 @@ from typing import Annotated
 import typer
 
 
-def _config_path(config: Path | None) -> Path | None:
-    import os
-
-    if config is not None:
-        return config
-    default = Path(os.environ.get("MARQUEE_CONFIG", "marquee.toml"))
-    return default if default.is_file() else None
-
-
 def register(app: typer.Typer) -> None:
     @app.command("eval")
     def eval_command(
@@ -31,38 +22,34 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path | None, typer.Option(help="output folder (default: <home>/eval/<timestamp>)")] = None,
         seed: Annotated[int | None, typer.Option(help="seed of user sampling, negatives and models")] = None,
         stage: Annotated[str | None, typer.Option(help="'test' (default) or 'validation' (for tuning)")] = None,
-        config: Annotated[Path | None, typer.Option(help="marquee.toml with an [eval] section")] = None,
+        config: Annotated[Path | None, typer.Option(help="marquee.toml (its [eval] section; default: "
+                                                    "$MARQUEE_CONFIG or ./marquee.toml)")] = None,
     ) -> None:
         """Evaluate rankers (Random, MostPop, ItemKNN, EASE, SASRec, semantic, hybrid, LLM…) on leave-one-out."""
-        from pydantic import ValidationError
         from rich.console import Console
         from rich.markdown import Markdown
+        from rich.markup import escape
 
-        from finetune.evaluation.protocol import load_eval_config
-        from finetune.evaluation.rankers import RANKERS, VARIANT
+        from finetune.evaluation.rankers import check_ranker_names
+        from retrieval.catalog import CatalogError, load_dataset
+        from retrieval.config import Settings
 
         console = Console()
-        path = _config_path(config)
         names = [r.strip() for r in rankers.split(",")] if rankers is not None else None
         try:
-            cfg = load_eval_config(path, users=users, rankers=names, seed=seed, stage=stage)
-            unknown = [n for n in cfg.rankers if n.split(VARIANT, 1)[0] not in RANKERS]
-            if unknown:
-                raise ValueError(f"unknown ranker(s) {', '.join(unknown)}; known: {', '.join(RANKERS)} "
-                                 f"(and variants NAME{VARIANT}LABEL)")
-        except (ValidationError, ValueError, FileNotFoundError) as exc:
-            console.print(f"[red]marquee eval: {exc}[/red]")
+            settings = Settings.load(config, source="command line",
+                                     eval={"users": users, "rankers": names, "seed": seed, "stage": stage})
+            cfg = settings.eval
+            check_ranker_names(cfg)
+        except (ValueError, FileNotFoundError) as exc:
+            console.print(f"[red]marquee eval: {escape(str(exc))}[/red]", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
-        from agent.config import Settings
-        from retrieval.catalog import CatalogError, load_dataset
-
-        settings = Settings.load(path)
         home = settings.data_dir
         try:
             dataset = load_dataset(settings.catalog, home)
         except CatalogError as exc:
-            console.print(f"[red]marquee eval: cannot load the catalog: {exc}[/red]")
+            console.print(f"[red]marquee eval: cannot load the catalog: {escape(str(exc))}[/red]")
             raise typer.Exit(2) from None
         out = out or home / "eval" / dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
         command = "marquee " + " ".join(shlex.quote(a) for a in sys.argv[1:])

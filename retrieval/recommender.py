@@ -5,10 +5,11 @@ The evaluation harness only talks to `Recommender`, so all rankers are measured 
 """
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
@@ -40,6 +41,18 @@ class Recommender(ABC):
         """Higher is better. Shape (n_users, n_items), or (n_users, n_candidates) when `candidates`
         (one row of catalog indices per user, shape (n_users, n_candidates)) is given."""
 
+    def get_params(self) -> dict[str, Any]:
+        """The plain-valued constructor parameters this ranker holds (as scikit-learn's `get_params`): what a
+        report records as the parameters a row ran with. Models that store them elsewhere override this."""
+        params = {}
+        for name, parameter in inspect.signature(type(self).__init__).parameters.items():
+            if name == "self" or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+                continue
+            value = getattr(self, name, None)
+            if isinstance(value, (bool, int, float, str)):
+                params[name] = value
+        return params
+
     def rank(self, user: UserContext, k: int, exclude: Iterable[int] = (),
              candidates: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Top-k (catalog index, score); equal scores are ordered by catalog index."""
@@ -66,6 +79,8 @@ def take_candidates(full: np.ndarray, candidates: np.ndarray | None) -> np.ndarr
 
 
 RECOMMENDERS: dict[str, type[Recommender]] = {}
+# name -> (registered recommender, parameters): a tuned configuration under its own name, e.g. "ease-recency"
+PRESETS: dict[str, tuple[str, dict[str, Any]]] = {}
 
 
 def register(name: str) -> Callable[[type[Recommender]], type[Recommender]]:
@@ -79,10 +94,26 @@ def register(name: str) -> Callable[[type[Recommender]], type[Recommender]]:
     return deco
 
 
-def create(name: str, **params) -> Recommender:
+def register_preset(name: str, base: str, **params: Any) -> None:
+    """`create(name)` = `create(base, **params)`; the caller's parameters still override these."""
+    PRESETS[name] = (base, dict(params))
+
+
+def known_recommenders() -> list[str]:
     import retrieval.models  # noqa: F401  (registers the built-in rankers)
 
+    return sorted([*RECOMMENDERS, *PRESETS])
+
+
+def create(name: str, **params) -> Recommender:
+    """A ranker by name, built with its own (tuned) defaults unless `params` say otherwise."""
+    import retrieval.models  # noqa: F401  (registers the built-in rankers)
+
+    if name in PRESETS:
+        base, preset = PRESETS[name]
+        name, params = base, {**preset, **params}
     try:
-        return RECOMMENDERS[name](**params)
+        cls = RECOMMENDERS[name]
     except KeyError:
-        raise ValueError(f"unknown recommender {name!r}; known: {', '.join(sorted(RECOMMENDERS))}") from None
+        raise ValueError(f"unknown recommender {name!r}; known: {', '.join(known_recommenders())}") from None
+    return cls(**params)

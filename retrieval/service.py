@@ -1,6 +1,6 @@
 """RetrievalService: the one place that builds the retrieval stack from settings.
 
-    service = RetrievalService.from_config(settings)      # agent.config.Settings or any object with
+    service = RetrievalService.from_config(settings)      # retrieval.config.Settings or any object with
                                                           # .home .catalog .embedding .store .candidates
     service.ensure_index()                                # build / update the Chroma index (progress bar)
     service.candidates(CandidateRequest(query="sci-fi and action films"), k=20)
@@ -60,7 +60,7 @@ class RetrievalService:
     def __init__(self, settings: Any):
         missing = [a for a in ("home", "catalog", "embedding", "store", "candidates") if not hasattr(settings, a)]
         if missing:
-            raise TypeError(f"settings object lacks {', '.join(missing)} (pass agent.config.Settings or similar)")
+            raise TypeError(f"settings object lacks {', '.join(missing)} (pass retrieval.config.Settings or similar)")
         self.settings = settings
         self.home = Path(settings.home).expanduser()
         self._lock = threading.RLock()

@@ -28,7 +28,7 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _settings(config: Path | None):
-    from agent.config import Settings
+    from retrieval.config import Settings
 
     try:
         return Settings.load(config)

@@ -24,7 +24,7 @@ REPL_HELP = ("Commands: /like N, /dislike N, /seen N (N = number in the last lis
 def build_agent(config: Path | None, rerank: bool | None = None, explain: str | None = None,
                 expand: bool | None = None):
     """The agent with CLI flags layered over the config (flags win)."""
-    from agent.config import Settings
+    from retrieval.config import Settings
     from agent.core import RecommenderAgent
 
     if explain not in (None, "llm", "template"):

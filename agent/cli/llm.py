@@ -55,7 +55,7 @@ def enrich(
     config: Annotated[Path | None, typer.Option("--config", help="marquee.toml path")] = None,
 ) -> None:
     """Write 1–2 sentence descriptions for items that have none (skips items already described)."""
-    from agent.config import Settings
+    from retrieval.config import Settings
     from agent.llm.backend import LocalBackend
     from agent.llm.describe import DescriptionWriter
     from agent.llm.loading import ModelNotAvailable, load_model

@@ -28,8 +28,7 @@ class SearchInputError(ValueError):
 def load_service(config: Path | None, **candidate_overrides: Any) -> "RetrievalService":
     """The retrieval stack from settings; `candidate_overrides` (e.g. mmr_lambda=0.7) are validated like
     the [candidates] section of marquee.toml (a bad value raises ValueError)."""
-    from agent.config import Settings
-    from retrieval.config import CandidateConfig
+    from retrieval.config import CandidateConfig, Settings
     from retrieval.service import RetrievalService
 
     settings = Settings.load(config)
@@ -144,7 +143,7 @@ def search(
         candidates = service.candidates(request, max(k, 20) if rerank else k)  # the reranker sees 20
         if rerank or explain:  # LLM step (agent/cli/llm.py); rows gain llm_score / explanation fields
             from agent.cli.llm import llm_rows
-            from agent.config import Settings
+            from retrieval.config import Settings
 
             settings = Settings.load(config)
             rows = llm_rows(candidates, request, service.catalog, settings.llm, settings.data_dir, k,

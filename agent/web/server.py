@@ -33,7 +33,7 @@ def check_port_free(host: str, port: int) -> None:
 
 def serve_forever(config: Path | None = None, host: str | None = None, port: int | None = None,
                   auth: str | None = None) -> None:
-    from agent.config import Settings
+    from retrieval.config import Settings
 
     settings = Settings.load(config)
     host = host or settings.server.host

@@ -21,9 +21,9 @@ from finetune.data.splits import EvalCase, Split, leave_one_out
 from finetune.evaluation import ranking
 from finetune.evaluation.beyond import beyond_accuracy
 from finetune.evaluation.metrics import all_metrics, hits_from_lists, paired_bootstrap
-from finetune.evaluation.protocol import EvalConfig
-from finetune.evaluation.rankers import BuildContext, ComponentMissing, entry
+from finetune.evaluation.rankers import BuildContext, ComponentMissing, check_ranker_names, entry
 from retrieval.catalog.schema import Dataset
+from retrieval.config import EvalConfig
 from retrieval.recommender import Recommender
 
 ML100K_USERS = 943
@@ -113,8 +113,7 @@ class Harness:
 
     # --- running --------------------------------------------------------------------------------
     def run(self) -> list[RankerResult]:
-        for name in self.config.rankers:
-            entry(name)  # fail fast on unknown names, before hours of work
+        check_ranker_names(self.config)  # fail fast on unknown names, before hours of work
         results = [self.evaluate(name) for name in self.config.rankers]
         return results
 
@@ -126,6 +125,7 @@ class Harness:
         try:
             started = time.perf_counter()
             model = self.model(name)
+            result.params = {**model.get_params(), **params}  # what the row ran with: model defaults + overrides
             result.timing["fit_s"] = round(time.perf_counter() - started, 2)
             if e.reranks:
                 lists, raw, score_s = self._rerank_lists(name, model, params["retriever"])

@@ -1,12 +1,15 @@
 """Which rankers `marquee eval` knows, by name: adding one touches this file only.
 
-Each entry builds a fitted `retrieval.recommender.Recommender` from the split's TRAIN interactions.
-`defaults` are the validation-tuned parameters (`[eval.params.NAME]` in marquee.toml overrides them).
+Each entry builds a fitted `retrieval.recommender.Recommender` from the split's TRAIN interactions. A model's
+validation-tuned hyper-parameters are its own constructor defaults (retrieval/models/), the ones serving uses
+too; `[eval.params.NAME]` in marquee.toml overrides them. `defaults` holds evaluation-only parameters (which
+ranker a reranker reorders).
 A ranker whose component is not installed or built yet raises `ComponentMissing`: the harness skips it
 with a loud message in the report instead of failing the whole run.
 """
 from __future__ import annotations
 
+import difflib
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,7 +34,7 @@ class BuildContext:
     split: Split
     home: Path
     seed: int = 0
-    settings: Any = None  # agent.config.Settings-like; needed by the hybrid retriever and LLM rankers
+    settings: Any = None  # retrieval.config.Settings-like; needed by the hybrid retriever and LLM rankers
     retriever: Recommender | None = None  # the fitted base ranker of a reranker
     log: Callable[[str], None] = print
 
@@ -69,8 +72,25 @@ def entry(name: str) -> RankerEntry:
     try:
         return RANKERS[name.split(VARIANT, 1)[0]]
     except KeyError:
-        raise ValueError(f"unknown ranker {name!r}; known: {', '.join(RANKERS)} "
-                         f"(and variants NAME{VARIANT}LABEL)") from None
+        raise ValueError(unknown_ranker_message([name])) from None
+
+
+def unknown_ranker_message(names: list[str], where: str = "") -> str:
+    hints = []
+    for name in names:
+        close = difflib.get_close_matches(name.split(VARIANT, 1)[0], list(RANKERS), n=1, cutoff=0.6)
+        hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return (f"unknown ranker{'s' if len(names) > 1 else ''} {', '.join(hints)}{where}; known: {', '.join(RANKERS)} "
+            f"(and variants NAME{VARIANT}LABEL)")
+
+
+def check_ranker_names(config) -> None:
+    """Every name in [eval] rankers and every table of [eval.params] is a known ranker (or a variant of one):
+    a typo fails before hours of work, not silently."""
+    for names, where in ((config.rankers, " in [eval] rankers"), (list(config.params), " in [eval.params]")):
+        unknown = [n for n in names if n.split(VARIANT, 1)[0] not in RANKERS]
+        if unknown:
+            raise ValueError(unknown_ranker_message(unknown, where))
 
 
 def require(module: str, what: str) -> Any:
@@ -95,51 +115,45 @@ def _mostpop(ctx, params):
     return _fit(create("mostpop", **params), ctx)
 
 
-@ranker("itemknn", "baseline", description="item-kNN, TF-IDF cosine (validation-tuned)",
-        defaults={"neighbours": 10, "shrink": 0.0, "weighting": "tfidf"})
+@ranker("itemknn", "baseline", description="item-kNN, TF-IDF cosine (validation-tuned)")
 def _itemknn(ctx, params):
     return _fit(create("itemknn", **params), ctx)
 
 
-@ranker("ease", "baseline", description="EASE, l2 tuned on validation", defaults={"l2": 100.0})
+@ranker("ease", "baseline", description="EASE, l2 tuned on validation")
 def _ease(ctx, params):
     return _fit(create("ease", **params), ctx)
 
 
-@ranker("ease-recency", "baseline", description="EASE scoring a recency-weighted history (validation-tuned)",
-        defaults={"l2": 500.0, "recency_halflife": 5.0})
+@ranker("ease-recency", "baseline", description="EASE scoring a recency-weighted history (validation-tuned)")
 def _ease_recency(ctx, params):
-    return _fit(create("ease", **params), ctx)
+    return _fit(create("ease-recency", **params), ctx)
 
 
-# Tuned on the validation split (best val NDCG@10): max_len 50 / dropout .2 → .1136 (65 epochs);
-# max_len 200 / dropout .2 → .1141 but 3× slower per epoch (96 epochs); max_len 50 / dropout .5 → .0974.
-@ranker("sasrec", "baseline", description="SASRec, full softmax, validation early stopping",
-        defaults={"max_len": 50, "hidden": 64, "blocks": 2, "heads": 1, "dropout": 0.2, "lr": 1e-3,
-                  "batch_size": 128, "max_epochs": 200, "patience": 10})
-def _sasrec(ctx, params):
-    model = create("sasrec", **{"seed": ctx.seed, "home": ctx.home, **params})
+def _fit_sequential(model: Recommender, ctx: BuildContext, label: str) -> Recommender:
+    """Fit a model with a SASRec inside: early stopping on the split's validation cases, epochs logged."""
     validation = [(c.history, c.target) for c in ctx.split.validation_cases()]
     model.fit(ctx.split.train, ctx.dataset.catalog, validation=validation,
-              progress=lambda p: ctx.log(f"sasrec epoch {p['epoch']}: loss {p['loss']:.3f}, "
+              progress=lambda p: ctx.log(f"{label} epoch {p['epoch']}: loss {p['loss']:.3f}, "
                                          f"val NDCG@10 {p['val_ndcg@10']:.4f} ({p['seconds']:.1f}s)"))
-    if model.loaded_from_cache:
-        ctx.log(f"sasrec: loaded {model.cache_path} (best epoch {model.best_epoch})")
+    sasrec = getattr(model, "sasrec", model)
+    if sasrec.loaded_from_cache:
+        ctx.log(f"{label}: loaded {sasrec.cache_path} (best epoch {sasrec.best_epoch})")
     return model
 
 
-# Validation NDCG@10 (all users) by EASE weight: 0.1 → .1358, 0.2 → .1414, 0.3 → .1392, 0.6 → .1316, 1.0 → .1178
-# (SASRec alone .1136): `marquee eval --config configs/tune-sasrec-ease.toml`.
-@ranker("sasrec+ease", "baseline", description="SASRec and EASE, per-user z-scored and blended (weight validation-tuned)",
-        defaults={"ease_weight": 0.2})
+@ranker("sasrec", "baseline", description="SASRec, full softmax, validation early stopping")
+def _sasrec(ctx, params):
+    return _fit_sequential(create("sasrec", **{"seed": ctx.seed, "home": ctx.home, **params}), ctx, "sasrec")
+
+
+@ranker("sasrec+ease", "baseline", description="SASRec and EASE, per-user z-scored and blended (weight validation-tuned)")
 def _sasrec_ease(ctx, params):
-    members = [(entry("sasrec").build(ctx, dict(RANKERS["sasrec"].defaults)), 1.0),
-               (entry("ease").build(ctx, dict(RANKERS["ease"].defaults)), float(params["ease_weight"]))]
-    return _fit(create("blend", members=members), ctx)
+    model = create("sasrec+ease", **{"seed": ctx.seed, "home": ctx.home, **params})
+    return _fit_sequential(model, ctx, "sasrec+ease")
 
 
-@ranker("semantic", "baseline", description="MiniLM: mean embedding of the last 5 history titles vs every item (validation-tuned)",
-        defaults={"recent": 5, "text": "label"})
+@ranker("semantic", "baseline", description="MiniLM: mean embedding of the last 5 history titles vs every item (validation-tuned)")
 def _semantic(ctx, params):
     embeddings = require("retrieval.embeddings", "the sentence encoder (STORE, retrieval.embeddings)")
     try:
@@ -183,7 +197,9 @@ def _llm(ctx: BuildContext, params: dict[str, Any], adapter: str) -> Recommender
     if adapter == "none" and "scorer" not in params:
         # zero-shot with the shipped adapter's scorer: "LoRA vs zero-shot" then compares like with like
         params = {**params, "scorer": shipped_meta(loading).get("scorer", "listwise")}
-    llm_cfg = ctx.settings.llm.model_copy(update={k: v for k, v in params.items() if k != "retriever"})
+    # validated like [llm] of marquee.toml: a misspelt parameter is an error, not a silently ignored knob
+    llm_cfg = type(ctx.settings.llm).model_validate({**ctx.settings.llm.model_dump(),
+                                                     **{k: v for k, v in params.items() if k != "retriever"}})
     try:
         model = reranker.ListwiseReranker.from_config(llm_cfg, ctx.home, base=ctx.retriever,
                                                       catalog=ctx.dataset.catalog, adapter=adapter)

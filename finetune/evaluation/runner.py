@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from finetune.evaluation.harness import Harness, RankerResult, bootstrap_vs_best, protocol_checks
-from finetune.evaluation.protocol import EvalConfig
 from finetune.evaluation.report import build_report, write_report
 from retrieval.catalog.schema import Dataset
+from retrieval.config import EvalConfig
 
 
 def run_evaluation(config: EvalConfig, dataset: Dataset, home: Path, out: Path | None = None, settings: Any = None,

@@ -100,7 +100,7 @@ def plot_curve(curve: list[dict], path: Path, title: str = "") -> None:
 def model_card(result, cfg, meta: dict[str, Any], command: str) -> str:
     final, state, stats = result.final, result.state, result.stats
     rows = "\n".join(f"| {w:g} | {final.by_weight[w]:.4f} |" for w in sorted(final.by_weight))
-    config = "\n".join(f"{k} = {json.dumps(v)}" for k, v in cfg.as_dict().items())
+    config = "\n".join(f"{k} = {json.dumps(v)}" for k, v in cfg.model_dump().items())
     return f"""# Marquee reranker LoRA adapter
 
 LoRA adapter for `{meta['base_model']}`, scorer **{meta['scorer']}** of `agent.llm.reranker.ListwiseReranker`

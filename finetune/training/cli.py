@@ -26,8 +26,8 @@ def finetune(
     out: Annotated[Optional[Path], typer.Option(help="output folder (default: <home>/adapters/finetune, "
                                                 "or <home>/adapters/quick with --quick)")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="continue from the latest checkpoint in --out")] = False,
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="marquee.toml with a \\[finetune] "
-                                                   "section (default: $MARQUEE_CONFIG or ./marquee.toml)")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="marquee.toml (its \\[finetune] "
+                                                   "section; default: $MARQUEE_CONFIG or ./marquee.toml)")] = None,
     max_minutes: Annotated[Optional[float], typer.Option(help="wall-clock budget of the whole run")] = None,
     max_steps: Annotated[Optional[int], typer.Option(help="optimizer steps (overrides epochs)")] = None,
     retriever: Annotated[Optional[str], typer.Option(help="base retriever (an eval ranker name, e.g. sasrec)")] = None,
@@ -37,18 +37,13 @@ def finetune(
     """Train the reranker's LoRA adapter on the train split; writes adapter, marquee.json, card, curve."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from agent.config import Settings
     from agent.llm.loading import ModelNotAvailable
-    from finetune.training.config import load_train_config
+    from finetune.training.config import load_finetune_settings
 
-    path = config
-    if path is None:
-        default = Path(os.environ.get("MARQUEE_CONFIG", "marquee.toml"))
-        path = default if default.is_file() else None
     try:
-        cfg = load_train_config(path, quick=quick, max_minutes=max_minutes, max_steps=max_steps,
-                                retriever=retriever, scorer=scorer)
-        settings = Settings.load(path)
+        settings = load_finetune_settings(config, quick=quick, max_minutes=max_minutes, max_steps=max_steps,
+                                          retriever=retriever, scorer=scorer)
+        cfg = settings.finetune
         from finetune.evaluation.rankers import entry
 
         if entry(cfg.retriever).reranks:

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from agent.llm.loading import LoadedModel, ModelNotAvailable, choose_device, load_model_uncached, resolve_model_path
-from finetune.training.config import TrainConfig
+from retrieval.config import FinetuneConfig
 
 
-def load_base(settings, home: Path, cfg: TrainConfig, device: str | None = None) -> LoadedModel:
+def load_base(settings, home: Path, cfg: FinetuneConfig, device: str | None = None) -> LoadedModel:
     """The base model exactly as the reranker loads it (no adapter), or 4-bit for QLoRA on CUDA."""
     llm = settings.llm
     if not cfg.qlora:
@@ -43,7 +43,7 @@ def load_base(settings, home: Path, cfg: TrainConfig, device: str | None = None)
     return LoadedModel(model=net, tokenizer=tokenizer, name=llm.model, device=device, dtype=torch.bfloat16)
 
 
-def attach_lora(model, cfg: TrainConfig):
+def attach_lora(model, cfg: FinetuneConfig):
     """Wrap the base model with a fresh, seeded LoRA (fp32 adapter weights even on a bf16 base)."""
     import torch
     from peft import LoraConfig, get_peft_model

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from finetune.training.config import TrainConfig
+from retrieval.config import FinetuneConfig
 
 CHECKPOINTS = "checkpoints"
 BEST = "best"
@@ -111,7 +111,7 @@ def latest_checkpoint(out: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def _cache_frozen_layers(data, base, cfg: TrainConfig, tokenizer, device, log, progress: bool) -> None:
+def _cache_frozen_layers(data, base, cfg: FinetuneConfig, tokenizer, device, log, progress: bool) -> None:
     """Every example's hidden states below the LoRA layers, computed once (finetune.training.frozen_cache)."""
     from tqdm.auto import tqdm
 
@@ -128,7 +128,7 @@ def _cache_frozen_layers(data, base, cfg: TrainConfig, tokenizer, device, log, p
         f"{time.perf_counter() - began:.0f}s; training steps run layers {start}+ only")
 
 
-def train(cfg: TrainConfig, settings, dataset, home: Path, out: Path, resume: bool = False,
+def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume: bool = False,
           log: Callable[[str], None] = print, progress: bool = True, command: str = "") -> TrainResult:
     import torch
     from accelerate import Accelerator

@@ -116,7 +116,10 @@ def ndcg_at_10(scores: np.ndarray, histories: Sequence[Sequence[int]], targets: 
 
 @register("sasrec")
 class SASRec(Recommender):
-    def __init__(self, max_len: int = 200, hidden: int = 64, blocks: int = 2, heads: int = 1, dropout: float = 0.2,
+    # The defaults are the tuned ones (eval and serving both build SASRec from them). Tuned on the validation
+    # split (best val NDCG@10): max_len 50 / dropout .2 → .1136 (65 epochs); max_len 200 / dropout .2 → .1141
+    # but 3× slower per epoch (96 epochs); max_len 50 / dropout .5 → .0974.
+    def __init__(self, max_len: int = 50, hidden: int = 64, blocks: int = 2, heads: int = 1, dropout: float = 0.2,
                  lr: float = 1e-3, weight_decay: float = 0.0, batch_size: int = 128, max_epochs: int = 200,
                  patience: int = 10, seed: int = 0, threads: int | None = 1, home: str | Path | None = None,
                  verbose: bool = False):
@@ -136,6 +139,9 @@ class SASRec(Recommender):
         self.verbose = verbose
         self.curve: list[dict] = []
         self.loaded_from_cache = False
+
+    def get_params(self) -> dict:
+        return {**self.config, "threads": self.threads}
 
     # -- fitting -----------------------------------------------------------------------------------
     def fit(self, train: Interactions, catalog: Catalog,

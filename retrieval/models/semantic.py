@@ -21,9 +21,10 @@ TEXTS = ("document", "label")
 
 @register("semantic")
 class SemanticRanker(Recommender):
-    def __init__(self, encoder=None, recent: int = 0, text: str = "document", home: str | Path | None = None):
+    def __init__(self, encoder=None, recent: int = 5, text: str = "label", home: str | Path | None = None):
         """`encoder`: a `retrieval.embeddings.SentenceEncoder` (default: the embedded MiniLM);
-        `recent`: profile from the last N history items (0 = all); `text`: 'document' or 'label' (title)."""
+        `recent`: profile from the last N history items (0 = all); `text`: 'document' or 'label' (title).
+        The defaults were tuned on the leave-one-out VALIDATION split of ML-100k: the last 5 history titles."""
         if text not in TEXTS:
             raise ValueError(f"text must be one of {', '.join(TEXTS)}, got {text!r}")
         if recent < 0:

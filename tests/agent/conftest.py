@@ -12,7 +12,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def agent_settings(shared_home):
-    from agent.config import Settings
+    from retrieval.config import Settings
 
     return Settings.load(home=shared_home, agent={"rerank": False, "explain": "template"})
 

@@ -9,7 +9,7 @@ import pytest
 from agent.llm.prompting import LabelSet, build_rerank_prompt, encode
 from finetune.data.instructions import (InstructionDataset, build_instances, fit_retriever, permutation,
                                         retriever_split, target_positions, user_summary)
-from finetune.training.config import load_train_config
+from finetune.training.config import load_finetune_settings
 
 TARGETS = 4
 
@@ -120,17 +120,22 @@ def test_reranker_as_retriever_is_refused(ml100k, ml100k_split, tmp_path):
         fit_retriever("no-such-model", ml100k_split, ml100k, tmp_path)
 
 
-def test_config_errors_are_clear(tmp_path):
+def test_config_errors_are_clear(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     bad = tmp_path / "marquee.toml"
     bad.write_text("[finetune]\nlora_rnak = 8\n")
-    with pytest.raises(ValueError, match="unknown \\[finetune\\] key.*lora_rnak"):
-        load_train_config(bad)
+    with pytest.raises(ValueError, match=r"unknown key 'lora_rnak' in \[finetune\]; did you mean 'lora_rank'"):
+        load_finetune_settings(bad)
     bad.write_text("[finetune]\nloss = 'mse'\nfusion_grid = [0.5, 1.0]\n")
     with pytest.raises(ValueError, match="loss must be one of.*fusion_grid"):
-        load_train_config(bad)
+        load_finetune_settings(bad)
+    bad.unlink()  # ./marquee.toml would be read by default
+    with pytest.raises(ValueError, match="unknown scorer 'pairwise'; known: .*segments"):
+        load_finetune_settings(None, scorer="pairwise")
     with pytest.raises(FileNotFoundError):
-        load_train_config(tmp_path / "missing.toml")
+        load_finetune_settings(tmp_path / "missing.toml")
     good = tmp_path / "ok.toml"
-    good.write_text("[finetune]\nlora_rank = 4\nretriever = 'ease'\n")
-    cfg = load_train_config(good, quick=True, max_steps=3)
-    assert (cfg.lora_rank, cfg.retriever, cfg.max_steps) == (4, "ease", 3)
+    good.write_text("[finetune]\nlora_rank = 4\nretriever = 'ease'\nmax_users = 100\n")
+    cfg = load_finetune_settings(good, quick=True, max_steps=3).finetune
+    # file < quick overlay < flags: the overlay replaces the file's max_users, the flag the overlay's max_steps
+    assert (cfg.lora_rank, cfg.retriever, cfg.max_users, cfg.max_steps) == (4, "ease", 16, 3)

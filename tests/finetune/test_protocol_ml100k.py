@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from finetune.evaluation.harness import Harness, protocol_checks
-from finetune.evaluation.protocol import EvalConfig
+from retrieval.config import EvalConfig
 from retrieval.catalog.schema import Dataset, Interactions
 
 

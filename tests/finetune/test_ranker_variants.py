@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from finetune.evaluation.protocol import EvalConfig
+from retrieval.config import EvalConfig
 from finetune.evaluation.rankers import entry
 from finetune.evaluation.harness import Harness
 

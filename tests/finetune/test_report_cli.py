@@ -8,9 +8,9 @@ import pytest
 from typer.testing import CliRunner
 
 from agent.cli import build
-from finetune.evaluation.protocol import EvalConfig, load_eval_config
 from finetune.evaluation.rankers import RANKERS, ComponentMissing, RankerEntry
 from finetune.evaluation.runner import run_evaluation
+from retrieval.config import ConfigError, EvalConfig, Settings
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -49,33 +49,38 @@ def test_report_files(ml100k, tmp_path, monkeypatch):
 def test_eval_config_from_toml(tmp_path):
     path = tmp_path / "marquee.toml"
     path.write_text('[eval]\nusers = 50\nrankers = ["mostpop", "ease"]\n[eval.params.ease]\nl2 = 300.0\n')
-    cfg = load_eval_config(path, seed=7)
+    cfg = Settings.load(path, eval={"seed": 7}).eval
     assert cfg.users == 50 and cfg.rankers == ["mostpop", "ease"] and cfg.seed == 7
     assert cfg.params_for("ease") == {"l2": 300.0}
     path.write_text("[eval]\nuser = 50\n")
-    with pytest.raises(ValueError, match="user"):
-        load_eval_config(path)
+    with pytest.raises(ConfigError, match="unknown key 'user' in \\[eval\\]; did you mean 'users'"):
+        Settings.load(path)
     path.write_text("[eval\n")
-    with pytest.raises(ValueError, match="not valid TOML"):
-        load_eval_config(path)
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        Settings.load(path)
 
 
 def test_cli_eval_writes_report_and_prints_table(tmp_path, monkeypatch):
     monkeypatch.setenv("MARQUEE_HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)  # no stray marquee.toml
-    (tmp_path / "variants.toml").write_text('[eval.params."itemknn@wide"]\nneighbours = 200\n')
+    # the flags --users and --rankers win over the file's [eval] users / rankers
+    (tmp_path / "variants.toml").write_text('[eval]\nusers = 40\nrankers = ["random"]\n'
+                                            '[eval.params."itemknn@wide"]\nneighbours = 200\n')
     result = CliRunner().invoke(build(), ["eval", "--users", "150", "--rankers", "mostpop,itemknn,itemknn@wide",
                                           "--config", str(tmp_path / "variants.toml"), "--out", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
     assert "itemknn" in result.output and "N/A" in result.output
-    rows = {r["name"]: r for r in json.loads((tmp_path / "run" / "report.json").read_text())["rankers"]}
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["meta"]["n_users"] == 150
+    rows = {r["name"]: r for r in report["rankers"]}
+    assert list(rows) == ["mostpop", "itemknn", "itemknn@wide"]
     assert rows["itemknn@wide"]["params"]["neighbours"] == 200 and rows["itemknn"]["params"]["neighbours"] == 10
     assert (tmp_path / "run" / "report.json").is_file() and (tmp_path / "run" / "ndcg_recall.png").is_file()
 
 
 @pytest.mark.parametrize("args, message", [(["--rankers", "mostpop,nope"], "unknown ranker"),
                                            (["--rankers", "nope@variant"], "unknown ranker"),
-                                           (["--users", "-3"], "users must be >= 0"),
+                                           (["--users", "-3"], "command line: [eval] users: users must be >= 0"),
                                            (["--stage", "train"], "stage must be")])
 def test_cli_eval_rejects_bad_input(tmp_path, monkeypatch, args, message):
     monkeypatch.setenv("MARQUEE_HOME", str(tmp_path))

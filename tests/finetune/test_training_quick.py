@@ -75,20 +75,20 @@ def test_training_changes_the_lora_weights(quick_run):
 
 def test_saved_adapter_reproduces_the_training_time_validation(quick_run):
     """Reload the shipped files the way serving does; the reranker's validation figures must be identical."""
-    from agent.config import Settings
     from agent.llm.backend import LocalBackend
     from agent.llm.loading import load_model_uncached
     from finetune.data.instructions import fit_retriever
     from finetune.data.splits import leave_one_out
-    from finetune.training.config import load_train_config
+    from finetune.training.config import QUICK
     from finetune.training.trainer import _select
     from finetune.training.validation import ValidationSet, validate
     from retrieval.catalog import load_dataset
+    from retrieval.config import Settings
 
     home, out = quick_run["home"], quick_run["out"]
     meta = json.loads((out / "marquee.json").read_text())
-    cfg = load_train_config(None, quick=True)
-    settings = Settings.load(None, home=home)
+    settings = Settings.load(None, home=home, finetune=QUICK)
+    cfg = settings.finetune
     dataset = load_dataset(settings.catalog, home)
     split = leave_one_out(dataset.interactions)
     users = _select(split.evaluated_users, cfg.max_users, cfg.seed)

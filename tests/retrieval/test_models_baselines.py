@@ -84,13 +84,13 @@ def test_semantic_ranker_uses_item_text(encoder, tmp_path):
              description="The rebel alliance fights the empire's space station."),
     ])
     inter = log([(0, 0)], n_users=1)
-    model = SemanticRanker(encoder=encoder, home=tmp_path).fit(inter, catalog)
+    model = SemanticRanker(encoder=encoder, text="document", recent=0, home=tmp_path).fit(inter, catalog)
     scores = model.score([UserContext(history=(0, 1)), UserContext()])
     assert scores[0, 3] > scores[0, 2]  # space opera history: Jedi before the romance
     assert np.all(scores[1] == 0)
     cached = list((tmp_path / "models").glob("semantic-*.npy"))
     assert len(cached) == 1
-    again = SemanticRanker(encoder=encoder, home=tmp_path).fit(inter, catalog)
+    again = SemanticRanker(encoder=encoder, text="document", recent=0, home=tmp_path).fit(inter, catalog)
     assert np.allclose(again.vectors, model.vectors)
     with pytest.raises(ValueError, match="text must be"):
         SemanticRanker(text="plot")

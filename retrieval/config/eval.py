@@ -1,26 +1,25 @@
-"""The evaluation protocol as configuration: the `[eval]` section of marquee.toml (DESIGN §6).
+"""The evaluation protocol as configuration: the `[eval]` section of marquee.toml (docs/ARCHITECTURE.md §6).
 
 ```toml
 [eval]
 users = 0                       # 0 = every user; N = a seeded sample of N users (quick runs)
 rankers = ["random", "mostpop", "itemknn", "ease", "sasrec"]
 [eval.params.ease]
-l2 = 100.0
+l2 = 300.0                      # overrides EASE's tuned default (retrieval/models/ease.py)
 [eval.params.llm-lora]
 retriever = "sasrec"            # rerankers reorder the top `rerank_depth` of this ranker
 [eval.params."llm-lora@alone"]  # a variant (ablation row): llm-lora's params, then these
 fusion_weight = 1000.0
 ```
-Per-ranker params are merged over the registry's (validation-tuned) defaults.
+A ranker runs with its model's own (validation-tuned) constructor defaults; `[eval.params.NAME]` overrides them.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from finetune.toml_section import read_toml_section
+from retrieval.config.sections import Section
 
 DEFAULT_RANKERS = ["random", "mostpop", "itemknn", "ease", "ease-recency", "sasrec", "sasrec+ease", "semantic",
                    "next-id-canary", "hybrid", "llm-zeroshot", "llm-lora"]
@@ -29,19 +28,15 @@ DEFAULT_RANKERS = ["random", "mostpop", "itemknn", "ease", "ease-recency", "sasr
 COMPARISON_K = 10  # rankers are compared (bootstrap, best baseline, checks) on NDCG@10
 
 
-class ProtocolChecks(BaseModel):
+class ProtocolChecks(Section):
     """Figures the same code must reproduce on full ML-100k, or something in the pipeline is wrong."""
-
-    model_config = ConfigDict(extra="forbid")
 
     mostpop_recall_at_10: float = 0.0859
     mostpop_ndcg_at_10: float = 0.0449
     tolerance: float = 0.003
 
 
-class EvalConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # a typo in [eval] is an error, not a silent default
-
+class EvalConfig(Section):
     ks: list[int] = Field(default_factory=lambda: [5, 10, 20], description="cut-offs of the full-ranking metrics")
     metrics: list[str] = Field(default_factory=lambda: ["recall", "ndcg", "mrr", "precision", "f1"])
     sampled_negatives: int = Field(19, description="negatives per user in the sampled (1 + N) view")
@@ -50,7 +45,10 @@ class EvalConfig(BaseModel):
     users: int = Field(0, description="0 = all users; N = a seeded random sample of N users")
     stage: str = Field("test", description="'test' (published numbers) or 'validation' (tuning)")
     rankers: list[str] = Field(default_factory=lambda: list(DEFAULT_RANKERS))
-    params: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per-ranker parameter overrides")
+    # Free-form on purpose: each ranker takes its own parameters. Ranker names are checked against the eval
+    # registry (finetune.evaluation.rankers) where the run starts; parameter names by the ranker when it is built.
+    params: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per-ranker parameter overrides "
+                                              "(NAME or a variant NAME@LABEL → {parameter: value})")
     rerank_depth: int = Field(20, description="how many retriever candidates a reranker reorders")
     beyond_k: int = Field(10, description="list length for coverage / diversity / long-tail / novelty")
     long_tail_head: float = Field(0.2, description="share of most popular items that form the short head")
@@ -73,20 +71,38 @@ class EvalConfig(BaseModel):
             raise ValueError("name at least one ranker, e.g. rankers = [\"mostpop\", \"ease\"]")
         return list(dict.fromkeys(names))  # de-duplicated, order kept
 
+    @field_validator("stage")
+    @classmethod
+    def _known_stage(cls, stage: str) -> str:
+        if stage not in ("test", "validation"):
+            raise ValueError(f"stage must be 'test' or 'validation', got {stage!r}")
+        return stage
+
+    @field_validator("users")
+    @classmethod
+    def _users(cls, users: int) -> int:
+        if users < 0:
+            raise ValueError(f"users must be >= 0 (0 = all), got {users}")
+        return users
+
+    @field_validator("sampled_negatives", "rerank_depth", "beyond_k", "batch_users")
+    @classmethod
+    def _at_least_one(cls, value: int, info) -> int:
+        if value < 1:
+            raise ValueError(f"{info.field_name} must be >= 1")
+        return value
+
+    @field_validator("long_tail_head")
+    @classmethod
+    def _share(cls, share: float) -> float:
+        if not 0.0 < share < 1.0:
+            raise ValueError("long_tail_head must be in (0, 1)")
+        return share
+
     @model_validator(mode="after")
     def _consistent(self) -> "EvalConfig":
-        if self.stage not in ("test", "validation"):
-            raise ValueError(f"stage must be 'test' or 'validation', got {self.stage!r}")
-        if self.users < 0:
-            raise ValueError(f"users must be >= 0 (0 = all), got {self.users}")
-        if self.sampled_negatives < 1:
-            raise ValueError("sampled_negatives must be >= 1")
         if max(self.sampled_ks) > self.sampled_negatives + 1:
             raise ValueError(f"sampled_ks {self.sampled_ks} exceed the {self.sampled_negatives + 1} sampled candidates")
-        if not 0.0 < self.long_tail_head < 1.0:
-            raise ValueError("long_tail_head must be in (0, 1)")
-        if self.rerank_depth < 1 or self.beyond_k < 1 or self.batch_users < 1:
-            raise ValueError("rerank_depth, beyond_k and batch_users must be >= 1")
         return self
 
     @property
@@ -98,10 +114,3 @@ class EvalConfig(BaseModel):
         """[eval.params.NAME], and for a variant NAME@LABEL its own table merged over NAME's."""
         base = ranker.split("@", 1)[0]
         return {**self.params.get(base, {}), **(self.params.get(ranker, {}) if ranker != base else {})}
-
-
-def load_eval_config(path: str | Path | None = None, **overrides: Any) -> EvalConfig:
-    """The `[eval]` table of a marquee.toml (defaults when absent), then explicit overrides (CLI flags)."""
-    section = read_toml_section(path, "eval")
-    section.update({k: v for k, v in overrides.items() if v is not None})
-    return EvalConfig.model_validate(section)

