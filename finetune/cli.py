@@ -1,4 +1,4 @@
-"""`marquee eval`: every ranker on the DESIGN §6 protocol, as tables, JSON and a bar chart.
+"""`marquee eval`: every ranker on the docs/ARCHITECTURE.md §6 protocol, as tables, JSON and a bar chart.
 
     marquee eval                                   # all users, every configured ranker
     marquee eval --users 100 --rankers mostpop,ease,sasrec --out /tmp/eval

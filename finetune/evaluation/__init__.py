@@ -1,1 +1,2 @@
-"""Evaluation: metrics, the protocol as configuration, the harness, its rankers and the report (DESIGN §6)."""
+"""Evaluation: metrics, the protocol as configuration, the harness, its rankers and the report
+(docs/ARCHITECTURE.md §6)."""

@@ -1,4 +1,4 @@
-"""The evaluation protocol as configuration: the `[eval]` section of marquee.toml (DESIGN §6).
+"""The evaluation protocol as configuration: the `[eval]` section of marquee.toml (docs/ARCHITECTURE.md §6).
 
 ```toml
 [eval]
