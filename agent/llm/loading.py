@@ -239,7 +239,6 @@ def load_model_uncached(model: str = EMBEDDED_MODEL, home: Path | None = None, a
         from peft import PeftModel
 
         check_adapter_base(adapter_path, model)
-
         net = PeftModel.from_pretrained(net, adapter_path, is_trainable=False)
         meta_file = adapter_path / ADAPTER_META
         meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
