@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-# Offline by construction (DESIGN §4): set before any HF / Gradio / Chroma import.
+# Offline by construction (docs/ARCHITECTURE.md §4): set before any HF / Gradio / Chroma import.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")

@@ -1,4 +1,4 @@
-"""`RecommenderAgent`: the Python API of DESIGN §3.
+"""`RecommenderAgent`: the Python API of docs/ARCHITECTURE.md §3.
 
     agent = RecommenderAgent.from_config()                 # or a marquee.toml path / Settings, plus overrides
     reply = agent.chat("sci-fi and action films", session_id="s1")

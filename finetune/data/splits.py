@@ -1,4 +1,4 @@
-"""Per-user chronological leave-one-out (DESIGN §6).
+"""Per-user chronological leave-one-out (docs/ARCHITECTURE.md §6).
 
 Each user's interactions are put in time order with a STABLE sort that keeps the data file's row order
 for equal timestamps (`Interactions.chronological`). Never break ties by item id: 44% of ML-100k users

@@ -1,4 +1,4 @@
-"""Next-id leak canary (DESIGN §6): an evaluation-only ranker, never shipped.
+"""Next-id leak canary (docs/ARCHITECTURE.md §6): an evaluation-only ranker, never shipped.
 
 It scores items by how closely their id follows the id of the user's last history item. That guess
 only works when equal timestamps were ordered by item id (a leak); on an honest split it must stay below

@@ -1,4 +1,4 @@
-"""The evaluation harness (DESIGN §6): every ranker measured alike through `Recommender.score`.
+"""The evaluation harness (docs/ARCHITECTURE.md §6): every ranker measured alike through `Recommender.score`.
 
 Per ranker: full-ranking metrics over all items minus the user's history (target never removed, ties by
 catalog index), the 1 + N sampled view with fixed seeded negatives, validity rates of the ranker's raw

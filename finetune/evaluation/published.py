@@ -1,4 +1,4 @@
-"""Published LLM-reranker figures: LOOSE CONTEXT ONLY, never a same-protocol comparison (DESIGN §6).
+"""Published LLM-reranker figures: LOOSE CONTEXT ONLY, never a same-protocol comparison (docs/ARCHITECTURE.md §6).
 
 Each row is copied from the authors' own results table (paper / repository README), with where it comes
 from and why it is not comparable. Only figures we could read in the source are listed.

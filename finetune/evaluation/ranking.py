@@ -1,4 +1,4 @@
-"""Turning score matrices into ranked lists under the protocol's rules (DESIGN §6).
+"""Turning score matrices into ranked lists under the protocol's rules (docs/ARCHITECTURE.md §6).
 
 Full ranking: every catalog item minus the user's history (the target is never removed, even when it
 also occurs in the history); equal scores are ordered by catalog index (stable sort of −score).

@@ -1,5 +1,9 @@
 """Outputs of a finished run: the adapter (safetensors), `marquee.json` (what the reranker reads), the training
-curve (JSON + PNG) and a model card README.md saying what was trained, on what, how, where and how well."""
+curve (JSON + PNG) and a model card README.md saying what was trained, on what, how, where and how well.
+
+The adapter folder follows the Hugging Face conventions: `adapter_config.json` names the base model by its hub id
+(`agent.llm.loading.base_model_id`), and the card keeps peft's YAML metadata (base_model, library_name,
+pipeline_tag, tags) with Marquee's additions, so hub tools and `PeftModel.from_pretrained` read it as usual."""
 from __future__ import annotations
 
 import datetime as dt
@@ -21,6 +25,7 @@ SCORER_TEXT = {
     "segments": "the user context once, then each candidate as its own masked segment; scores = Yes−No logits, "
                 "softmax over the candidates in training",
 }
+CARD_TAGS = ("marquee", "recommender-system", "reranking", "lora")
 SHUFFLE_TEXT = {"listwise": ", shuffled afresh each epoch so the answer label is uniform over positions",
                 "segments": "; segment scores do not depend on the candidates' order"}
 
@@ -44,6 +49,8 @@ def _read(path: str) -> str:
 def adapter_meta(result, cfg, settings, labels) -> dict[str, Any]:
     import prompts
 
+    from agent.llm.loading import base_model_id
+
     final = result.final
     prompt = "rerank_segments" if cfg.scorer == "segments" else PROMPT_NAME
     return {
@@ -58,7 +65,7 @@ def adapter_meta(result, cfg, settings, labels) -> dict[str, Any]:
         "prompt": prompt,
         "prompt_version": prompts.load(prompt).version,
         "labels": "".join(labels.labels),
-        "base_model": settings.llm.model,
+        "base_model": base_model_id(settings.llm.model),
         "loss": cfg.loss,
         "steps": result.state.step,
         "best_step": result.state.best_step,
@@ -115,8 +122,8 @@ The reranker fuses `minmax(retriever score) + w × LLM log-prob` with **w = {met
   stopped by: {result.stopped}
 
 ## Data
-MovieLens-100k, per-user chronological leave-one-out (DESIGN §6: stable time sort, file order for ties; last =
-test, second last = validation, rest = train). Training examples come from TRAIN only: each user's last
+MovieLens-100k, per-user chronological leave-one-out (docs/ARCHITECTURE.md §6: stable time sort, file order for
+ties; last = test, second last = validation, rest = train). Training examples come from TRAIN only: each user's last
 {cfg.targets_per_user} train positions are targets with the earlier items as history ({cfg.history_items} most recent
 shown); candidates = the top {cfg.candidates} of `{cfg.retriever}` fitted on train without those targets (target
 inserted when missed){SHUFFLE_TEXT[meta['scorer']]}.
@@ -142,18 +149,36 @@ Test-split figures: run `marquee eval --rankers {cfg.retriever},llm-zeroshot,llm
 """
 
 
+def write_card(path: Path, text: str, meta: dict[str, Any], catalog: str) -> None:
+    """Replace peft's card at `path` by `text` under peft's YAML metadata, corrected and extended."""
+    from huggingface_hub import ModelCard
+
+    data = ModelCard.load(path).data  # a local file (peft writes it in save_pretrained); never a hub lookup
+    base = meta["base_model"]
+    peft_tags = [t for t in data.tags or [] if not t.startswith("base_model:")]  # peft's names the local folder
+    data.base_model = base
+    data.library_name = "peft"
+    data.pipeline_tag = data.pipeline_tag or "text-generation"
+    data.language = ["en"]  # the prompts are English (requests in other languages are parsed before the LLM)
+    if not Path(catalog).suffix:  # a named catalog (e.g. movielens-100k), not a path on this machine
+        data.datasets = [catalog]
+    data.tags = sorted({*peft_tags, *CARD_TAGS, f"base_model:adapter:{base}", f"scorer:{meta['scorer']}"})
+    front = data.to_yaml(original_order=["base_model", "library_name", "pipeline_tag", "language", "datasets"])
+    ModelCard(f"---\n{front}\n---\n\n{text}").save(path)
+
+
 def write_outputs(result, cfg, settings, peft_model, labels, command: str) -> None:
     """Write every deliverable into `result.out`, each file replaced atomically."""
     out = Path(result.out)
     meta = adapter_meta(result, cfg, settings, labels)
     tmp = Path(tempfile.mkdtemp(prefix=".final-", dir=out))
     try:
-        peft_model.save_pretrained(tmp)
+        peft_model.save_pretrained(tmp, save_embedding_layers=False)  # the vocabulary is never changed
         (tmp / "marquee.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         (tmp / CURVE_JSON).write_text(json.dumps(result.state.curve, indent=1) + "\n", encoding="utf-8")
         plot_curve(result.state.curve, tmp / "training_curve.png",
                    f"LoRA reranker over {cfg.retriever} ({result.state.step} steps)")
-        (tmp / "README.md").write_text(model_card(result, cfg, meta, command), encoding="utf-8")
+        write_card(tmp / "README.md", model_card(result, cfg, meta, command), meta, settings.catalog.source)
         for name in (*SHIPPED_FILES, CURVE_JSON):
             os.replace(tmp / name, out / name)
     finally:

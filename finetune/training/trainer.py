@@ -1,7 +1,8 @@
 """LoRA training of the listwise reranker (peft + accelerate): one script for a laptop CPU and `accelerate launch`.
 
 Flow: leave-one-out split → instruction examples from TRAIN (finetune.data.instructions) → base model + LoRA →
-optimizer steps with gradient accumulation, warmup + cosine/linear decay, checkpoints every N steps (resumable),
+optimizer steps with gradient accumulation, warmup + cosine/linear decay, checkpoints every N steps through
+`accelerator.save_state` (finetune.training.checkpoints; `--resume` restores weights, optimizer, schedule and RNGs),
 validation NDCG@10 through the serving reranker every M steps with early stopping → the best adapter, its tuned
 fusion weight (marquee.json), a model card and a training-curve PNG in the output folder.
 
@@ -25,7 +26,6 @@ import numpy as np
 
 from retrieval.config import FinetuneConfig
 
-CHECKPOINTS = "checkpoints"
 BEST = "best"
 
 
@@ -90,27 +90,6 @@ def _select(users: np.ndarray, n: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(users, size=n, replace=False))
 
 
-def _save_checkpoint(out: Path, peft_model, optimizer, state: State, keep: int) -> Path:
-    import torch
-    from peft import get_peft_model_state_dict
-
-    folder = out / CHECKPOINTS
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"step-{state.step:06d}.pt"
-    tmp = path.with_suffix(".tmp")
-    torch.save({"lora": get_peft_model_state_dict(peft_model), "optimizer": optimizer.state_dict(),
-                "state": state.__dict__, "torch_rng": torch.get_rng_state()}, tmp)
-    os.replace(tmp, path)  # atomic: a crash never leaves a half-written checkpoint
-    for old in sorted(folder.glob("step-*.pt"))[:-keep]:
-        old.unlink()
-    return path
-
-
-def latest_checkpoint(out: Path) -> Path | None:
-    found = sorted((out / CHECKPOINTS).glob("step-*.pt"))
-    return found[-1] if found else None
-
-
 def _cache_frozen_layers(data, base, cfg: FinetuneConfig, tokenizer, device, log, progress: bool) -> None:
     """Every example's hidden states below the LoRA layers, computed once (finetune.training.frozen_cache)."""
     from tqdm.auto import tqdm
@@ -137,11 +116,13 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
     from tqdm.auto import tqdm
 
     from agent.llm.backend import LocalBackend
-    from agent.llm.loading import LoadedModel
+    from agent.llm.loading import LoadedModel, base_model_id
     from agent.llm.prompting import LabelSet
     from finetune.data.instructions import InstructionDataset, build_instances, fit_retriever, retriever_split
     from finetune.data.splits import leave_one_out
     from finetune.training.card import write_outputs
+    from finetune.training.checkpoints import (CHECKPOINTS, latest_checkpoint, load_checkpoint,
+                                               register_adapter_hooks, save_checkpoint)
     from finetune.training.model import attach_lora, collate, load_base, loss_and_accuracy, to_device
     from finetune.training.validation import ValidationSet, validate
 
@@ -153,7 +134,8 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
     checkpoint = latest_checkpoint(out) if resume else None
     if resume and checkpoint is None:
         log(f"--resume: no checkpoint under {out / CHECKPOINTS}; starting from step 0")
-    accelerator = Accelerator(cpu=not torch.cuda.is_available(),
+    # step_scheduler_with_optimizer=False: the schedule counts optimizer steps, however many processes run
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(), step_scheduler_with_optimizer=False,
                               mixed_precision="bf16" if torch.cuda.is_available() and not cfg.qlora else "no")
     main = accelerator.is_main_process
     set_seed(cfg.seed)
@@ -182,6 +164,8 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
     if cfg.scorer == "segments" and cfg.lora_layers and cfg.cache_frozen:
         _cache_frozen_layers(data, base, cfg, tokenizer, accelerator.device, log, progress and main)
     peft_model = attach_lora(base.model, cfg)
+    # the saved adapter_config.json names the base by its hub id, not this machine's folder
+    peft_model.peft_config["default"].base_model_name_or_path = base_model_id(settings.llm.model)
     trainable = [p for p in peft_model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     state = State()
@@ -191,24 +175,20 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
                          f"(batch_size {cfg.batch_size} × grad_accum {cfg.grad_accum} × processes)")
     steps_per_epoch = micro_per_epoch // cfg.grad_accum
     state.horizon = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
+    # The schedule reads `state` when it steps, so a resumed (re-planned) horizon applies from the next step on.
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, int(cfg.warmup_ratio * state.horizon), state.horizon, cfg.schedule))
+    model, optimizer, scheduler = accelerator.prepare(peft_model, optimizer, scheduler)
+    unwrapped = accelerator.unwrap_model(model)
+    register_adapter_hooks(accelerator, unwrapped)
     if checkpoint is not None:
-        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        set_peft_model_state_dict(peft_model, saved["lora"])
-        optimizer.load_state_dict(saved["optimizer"])
         configured = state.horizon
-        state = State(**saved["state"])
+        state = load_checkpoint(accelerator, checkpoint, State)
         # The resumed run follows the current config and budget (e.g. more steps), re-planned below.
         state.horizon, state.planned = max(configured, state.step), False
-        torch.set_rng_state(saved["torch_rng"])
-        log(f"resumed from {checkpoint.name}: step {state.step}, epoch {state.epoch}")
-    model, optimizer = accelerator.prepare(peft_model, optimizer)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_factor(s, int(cfg.warmup_ratio * state.horizon), state.horizon, cfg.schedule),
-        last_epoch=-1)
-    for _ in range(state.step):  # replay the schedule to the resumed step (cheap, exact)
-        scheduler.step()
+        log(f"resumed from {checkpoint.name}: step {state.step}, epoch {state.epoch}, "
+            f"lr {scheduler.get_last_lr()[0]:.2e}")
 
-    unwrapped = accelerator.unwrap_model(model)
     backend = LocalBackend(LoadedModel(model=unwrapped, tokenizer=tokenizer, name=base.name, device=base.device,
                                        dtype=base.dtype), batch_size=settings.llm.batch_size)
     calibrate = settings.llm.calibrate
@@ -228,7 +208,7 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
         if improved:
             state.best, state.best_step, state.waited = result.best, state.step, 0
             if main:
-                unwrapped.save_pretrained(best_dir)
+                unwrapped.save_pretrained(best_dir, save_embedding_layers=False)
         elif state.step > 0:
             state.waited += 1
         log(f"validation @ step {state.step}: retriever {result.retriever:.4f}, LLM alone {result.llm_only:.4f}, "
@@ -299,8 +279,8 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
                 if state.waited >= cfg.patience:
                     stopped = f"early stopping (no gain in {cfg.patience} validations)"
                     break
-            if main and state.step % cfg.checkpoint_every == 0:
-                _save_checkpoint(out, unwrapped, optimizer, state, cfg.keep_checkpoints)
+            if state.step % cfg.checkpoint_every == 0:
+                save_checkpoint(accelerator, out, state, cfg.keep_checkpoints)
             if time.perf_counter() > deadline:
                 stopped = f"time budget ({cfg.max_minutes:g} min)"
                 break
@@ -312,8 +292,7 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
     bar.close()
     if state.step % cfg.eval_every and not any(p.get("validation", {}).get("step") == state.step for p in state.curve):
         run_validation()
-    if main:
-        _save_checkpoint(out, unwrapped, optimizer, state, cfg.keep_checkpoints)
+    save_checkpoint(accelerator, out, state, cfg.keep_checkpoints)
     log(f"training stopped after {state.step} steps: {stopped}; best validation {state.best:.4f} "
         f"at step {state.best_step}")
 

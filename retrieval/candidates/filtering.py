@@ -81,7 +81,7 @@ class CatalogArrays:
 
 def effective_constraints(request: CandidateRequest) -> Constraints:
     """The request's constraints plus the items the user already knows: liked, disliked and history
-    items are never recommended back (DESIGN §7)."""
+    items are never recommended back (docs/ARCHITECTURE.md §7)."""
     known = frozenset(request.liked) | frozenset(request.disliked) | frozenset(request.history)
     if not known - request.constraints.exclude_ids:
         return request.constraints

@@ -44,7 +44,7 @@ class Item:
 
 @dataclass(frozen=True, slots=True)
 class Interactions:
-    """An interaction log in file order (row order matters: it breaks timestamp ties, DESIGN §6).
+    """An interaction log in file order (row order matters: it breaks timestamp ties, docs/ARCHITECTURE.md §6).
 
     `users` and `items` are dense indices: users into `user_ids`, items into the catalog.
     """

@@ -2,13 +2,15 @@
 
 Trained with the full-softmax cross-entropy over every catalog item at every position of each train
 sequence (so every prefix predicts its next item in one pass), seeded, with early stopping on the
-validation NDCG@10. Fitted weights are cached under `<home>/models/sasrec-<hash>.pt`, keyed by the
-hyper-parameters and the exact training data, so a second evaluation run loads instead of training.
+validation NDCG@10. Fitted weights are cached under `<home>/models/sasrec-<hash>.safetensors` with a JSON
+sidecar (config, curve, best epoch), keyed by the hyper-parameters and the exact training data, so a second
+evaluation run loads instead of training. Nothing is unpickled: an old or unreadable cache is logged and retrained.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -22,7 +24,10 @@ from torch import nn
 from retrieval.catalog.schema import Catalog, Interactions
 from retrieval.recommender import Recommender, UserContext, register, take_candidates
 
+log = logging.getLogger(__name__)
+
 PAD = 0  # item index i is token i + 1
+CACHE_FORMAT = 2  # 1 = a pickled torch.save file (.pt), never read again
 
 
 class CausalBlock(nn.Module):
@@ -103,7 +108,7 @@ def left_pad(histories: Sequence[Sequence[int]], max_len: int) -> torch.Tensor:
 
 
 def ndcg_at_10(scores: np.ndarray, histories: Sequence[Sequence[int]], targets: Sequence[int]) -> float:
-    """Full-ranking NDCG@10 with the history (minus the target) excluded, ties by index (DESIGN §6)."""
+    """Full-ranking NDCG@10 with the history (minus the target) excluded, ties by index (docs/ARCHITECTURE.md §6)."""
     scores = scores.astype(np.float64, copy=True)
     targets = np.asarray(targets)
     for row, history in enumerate(histories):
@@ -158,11 +163,7 @@ class SASRec(Recommender):
             raise ValueError("SASRec early stopping needs at least one validation (history, target) pair")
         cache = self._cache_path(sequences, validation)
         self.net = self._new_net()
-        if cache is not None and cache.is_file():
-            saved = torch.load(cache, map_location="cpu", weights_only=False)
-            self.net.load_state_dict(saved["state_dict"])
-            self.curve, self.best_epoch, self.loaded_from_cache = saved["curve"], saved["best_epoch"], True
-        else:
+        if not (cache is not None and self._load_cache(cache)):
             previous = torch.get_num_threads()
             if self.threads:
                 torch.set_num_threads(self.threads)
@@ -171,11 +172,7 @@ class SASRec(Recommender):
             finally:
                 torch.set_num_threads(previous)
             if cache is not None:
-                cache.parent.mkdir(parents=True, exist_ok=True)
-                tmp = cache.with_suffix(".tmp")
-                torch.save({"state_dict": self.net.state_dict(), "config": self.config, "curve": self.curve,
-                            "best_epoch": self.best_epoch}, tmp)
-                tmp.replace(cache)  # atomic: a crash never leaves a half-written model behind
+                self._save_cache(cache)
         self.cache_path = cache
         self.net.eval()
         return self
@@ -194,7 +191,50 @@ class SASRec(Recommender):
             h.update(np.asarray(seq, dtype=np.int32).tobytes() + b"|")
         for history, target in validation:
             h.update(np.asarray([*history, -1, target], dtype=np.int32).tobytes())
-        return self.home / "models" / f"sasrec-{h.hexdigest()[:16]}.pt"
+        return self.home / "models" / f"sasrec-{h.hexdigest()[:16]}.safetensors"
+
+    @staticmethod
+    def _sidecar(cache: Path) -> Path:
+        return cache.with_suffix(".json")
+
+    def _load_cache(self, cache: Path) -> bool:
+        """Weights + sidecar into this model; False (logged) when absent, old or unreadable: the caller retrains."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        if not cache.is_file() or not self._sidecar(cache).is_file():
+            if cache.with_suffix(".pt").is_file():
+                log.info("ignoring the old pickled SASRec cache %s; retraining into %s", cache.with_suffix(".pt"),
+                         cache.name)
+            return False
+        try:
+            meta = json.loads(self._sidecar(cache).read_text(encoding="utf-8"))
+            if meta.get("format") != CACHE_FORMAT or meta.get("config") != self.config:
+                raise ValueError(f"sidecar is for format {meta.get('format')!r} / another config")
+            self.net.load_state_dict(load_file(str(cache)), strict=True)
+            curve, best_epoch = list(meta["curve"]), int(meta["best_epoch"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError, SafetensorError) as exc:
+            # truncated / foreign files, another format or shapes: retrained, never a crash
+            log.warning("ignoring the unreadable SASRec cache %s (%s: %s); retraining", cache.name,
+                        type(exc).__name__, exc)
+            self.net = self._new_net()  # a partial load_state_dict must not leak into training
+            return False
+        self.curve, self.best_epoch, self.loaded_from_cache = curve, best_epoch, True
+        return True
+
+    def _save_cache(self, cache: Path) -> None:
+        """Weights first, sidecar last, each atomically: a crash leaves no sidecar, hence no loadable cache."""
+        from safetensors.torch import save_file
+
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(cache.name + ".tmp")
+        save_file({k: v.contiguous() for k, v in self.net.state_dict().items()}, str(tmp))
+        tmp.replace(cache)
+        sidecar = self._sidecar(cache)
+        tmp = sidecar.with_name(sidecar.name + ".tmp")
+        tmp.write_text(json.dumps({"format": CACHE_FORMAT, "config": self.config, "curve": self.curve,
+                                   "best_epoch": self.best_epoch}, indent=1) + "\n", encoding="utf-8")
+        tmp.replace(sidecar)
 
     def _train(self, sequences, validation, progress) -> None:
         c = self.config

@@ -1,4 +1,5 @@
-"""DESIGN §6 protocol checks on the real ML-100k (seconds): MostPop figures and the next-id leak canary."""
+"""Protocol checks of docs/ARCHITECTURE.md §6 on the real ML-100k (seconds): MostPop figures and the next-id
+leak canary."""
 from __future__ import annotations
 
 import numpy as np
@@ -26,8 +27,8 @@ def test_mostpop_reproduces_the_protocol_figures_and_the_canary_stays_below(ml10
 
 
 def test_canary_catches_item_id_tie_breaking(ml100k, tmp_path):
-    """Re-ordering the file so that equal timestamps follow item id (the leak DESIGN §6 forbids) makes the
-    canary jump above MostPop: the check really detects the leak."""
+    """Re-ordering the file so that equal timestamps follow item id (the leak docs/ARCHITECTURE.md §6 forbids)
+    makes the canary jump above MostPop: the check really detects the leak."""
     inter = ml100k.interactions
     order = np.lexsort((inter.items, inter.timestamps, inter.users))  # ties by item id
     leaky = Dataset(catalog=ml100k.catalog, interactions=Interactions(

@@ -46,7 +46,7 @@ def test_equal_timestamps_keep_file_order_not_item_id(dataset_factory):
 def test_ml100k_ties_follow_file_rows(ml100k, ml100k_split):
     inter, split = ml100k.interactions, ml100k_split
     tied = inter.timestamps[split.validation_rows] == inter.timestamps[split.test_rows]
-    assert tied.mean() == pytest.approx(0.44, abs=0.01)  # DESIGN §6: 44% of users
+    assert tied.mean() == pytest.approx(0.44, abs=0.01)  # docs/ARCHITECTURE.md §6: 44% of users
     assert (split.test_rows[tied] > split.validation_rows[tied]).all()  # later file row = later event
     higher_id_last = inter.items[split.test_rows[tied]] > inter.items[split.validation_rows[tied]]
     assert 0.3 < higher_id_last.mean() < 0.7  # ties are broken by the (random) file order, not by id

@@ -65,3 +65,68 @@ def test_dtype_follows_cpu_capability(monkeypatch):
     assert loading.choose_dtype("float16", "cpu") == torch.float16
     with pytest.raises(ValueError, match="unknown dtype"):
         loading.choose_dtype("int3", "cpu")
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any attempt to open a connection fails the test (loading must never reach the hub)."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network access attempted: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def write_adapter_config(folder, base):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "base_model_name_or_path": base}))
+    return folder
+
+
+def test_shipped_adapter_names_the_hub_id_and_loads_the_local_model(llm, shared_home, no_network):
+    shipped = loading.default_adapter_dir()
+    config = json.loads((shipped / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == loading.EMBEDDED_HUB_ID == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    loaded = load_model_uncached(home=shared_home, adapter="default", dtype="float32")
+    assert loaded.adapter == shipped and loaded.adapter_meta["base_model"] == loading.EMBEDDED_HUB_ID
+    assert loaded.model.get_base_model().name_or_path == str(shared_home / "models" / "smollm2-135m")
+
+
+def test_shipped_card_front_matter_is_hugging_face_metadata():
+    from huggingface_hub import metadata_load
+
+    card = metadata_load(loading.default_adapter_dir() / "README.md")  # the YAML front matter, parsed
+    assert card["base_model"] == loading.EMBEDDED_HUB_ID and card["library_name"] == "peft"
+    assert card["pipeline_tag"] == "text-generation" and card["datasets"] == ["movielens-100k"]
+    assert {"lora", "marquee", f"base_model:adapter:{loading.EMBEDDED_HUB_ID}"} <= set(card["tags"])
+
+
+def test_hub_id_of_the_embedded_model_resolves_to_the_converted_copy(llm, shared_home):
+    converted = str(shared_home / "models" / "smollm2-135m")
+    assert loading.resolve_model_path(loading.EMBEDDED_HUB_ID, shared_home) == converted
+    assert loading.base_model_id("smollm2-135m") == loading.EMBEDDED_HUB_ID
+    assert loading.base_model_id("/root/.local/share/marquee/models/smollm2-135m") == loading.EMBEDDED_HUB_ID
+    assert loading.base_model_id("/models/qwen") == "/models/qwen"
+
+
+def test_adapter_for_another_unavailable_base_is_a_clear_error(llm, shared_home, tmp_path, no_network):
+    adapter = write_adapter_config(tmp_path / "adapter", "someone/not-downloaded-7b")
+    expected = r"'someone/not-downloaded-7b'.*not available offline.*MARQUEE_LLM__MODEL"
+    with pytest.raises(ModelNotAvailable, match=expected):
+        load_model_uncached(home=shared_home, adapter=adapter)
+
+
+def test_adapter_for_another_local_base_names_it(tmp_path, caplog):
+    base = tmp_path / "qwen"
+    base.mkdir()
+    (base / "config.json").write_text("{}")
+    adapter = write_adapter_config(tmp_path / "adapter", str(base))
+    with pytest.raises(ModelNotAvailable, match=r"trained on base model .*qwen.*is available offline"):
+        loading.check_adapter_base(adapter, "smollm2-135m")
+    with caplog.at_level(logging.WARNING, logger="agent.llm.loading"):
+        loading.check_adapter_base(adapter, "/models/my-copy")  # a model chosen explicitly stands, logged
+    assert "loading it onto '/models/my-copy'" in caplog.text
+    old = write_adapter_config(tmp_path / "old", "/root/.local/share/marquee/models/smollm2-135m")
+    loading.check_adapter_base(old, "smollm2-135m")  # older adapters recorded the converted folder: same model

@@ -1,5 +1,9 @@
-"""SASRec learns a sequential pattern quickly, caches its weights, and rejects bad settings."""
+"""SASRec learns a sequential pattern quickly, caches its weights (safetensors + JSON), and rejects bad settings."""
 from __future__ import annotations
+
+import json
+import logging
+import shutil
 
 import numpy as np
 import pytest
@@ -59,16 +63,56 @@ def test_scores_candidates_consistently(trained):
     assert np.all(model.score([UserContext()]) == 0)  # no history, no signal
 
 
-def test_weights_are_cached_and_reloaded(trained):
+def test_weights_are_cached_as_safetensors_and_reloaded(trained):
+    from safetensors.torch import load_file
+
     model, inter, catalog, home = trained
-    files = list((home / "models").glob("sasrec-*.pt"))
-    assert files == [model.cache_path]
+    assert set((home / "models").iterdir()) == {model.cache_path, model.cache_path.with_suffix(".json")}
+    assert model.cache_path.suffix == ".safetensors"
+    weights = load_file(str(model.cache_path))  # plain tensors, nothing to unpickle
+    assert weights.keys() == model.net.state_dict().keys()
+    sidecar = json.loads(model.cache_path.with_suffix(".json").read_text())
+    assert sidecar["config"] == model.config and sidecar["best_epoch"] == model.best_epoch
+    assert sidecar["curve"] == model.curve
     again = SASRec(home=home, **TINY).fit(inter, catalog)
-    assert again.loaded_from_cache and again.best_epoch == model.best_epoch
-    probe = [UserContext(history=(1, 2, 3))]
-    assert np.allclose(again.score(probe), model.score(probe))
+    assert again.loaded_from_cache and again.best_epoch == model.best_epoch and again.curve == model.curve
+    probe = [UserContext(history=(1, 2, 3)), UserContext(history=(7, 8))]
+    np.testing.assert_array_equal(again.score(probe), model.score(probe))  # identical, not just close
     other = SASRec(home=home, **{**TINY, "max_epochs": 1}).fit(inter, catalog)  # other config: new file
     assert not other.loaded_from_cache and other.cache_path != model.cache_path
+
+
+@pytest.mark.parametrize("damage", ["truncated weights", "garbage sidecar", "sidecar of another format"])
+def test_a_corrupt_cache_is_logged_and_retrained(trained, tmp_path, caplog, damage):
+    model, inter, catalog, home = trained
+    (tmp_path / "models").mkdir()
+    weights = tmp_path / "models" / model.cache_path.name
+    sidecar = weights.with_suffix(".json")
+    shutil.copy(model.cache_path, weights)
+    shutil.copy(model.cache_path.with_suffix(".json"), sidecar)
+    if damage == "truncated weights":
+        weights.write_bytes(weights.read_bytes()[:100])
+    elif damage == "garbage sidecar":
+        sidecar.write_text("{not json")
+    else:
+        sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "format": 1}))
+    with caplog.at_level(logging.WARNING, logger="retrieval.models.sasrec"):
+        again = SASRec(home=tmp_path, **TINY).fit(inter, catalog)
+    assert not again.loaded_from_cache and "ignoring the unreadable SASRec cache" in caplog.text
+    probe = [UserContext(history=(1, 2, 3))]
+    np.testing.assert_allclose(again.score(probe), model.score(probe), rtol=1e-5, atol=1e-5)  # seeded retraining
+    assert SASRec(home=tmp_path, **TINY).fit(inter, catalog).loaded_from_cache  # the rewritten cache is good
+
+
+def test_an_old_pickled_cache_is_ignored_with_a_log_line(trained, tmp_path, caplog):
+    model, inter, catalog, _ = trained
+    (tmp_path / "models").mkdir()
+    old = tmp_path / "models" / model.cache_path.with_suffix(".pt").name
+    old.write_bytes(b"\x80\x04 a pickle that must never be loaded")
+    with caplog.at_level(logging.INFO, logger="retrieval.models.sasrec"):
+        again = SASRec(home=tmp_path, **TINY).fit(inter, catalog)
+    assert not again.loaded_from_cache and "ignoring the old pickled SASRec cache" in caplog.text
+    assert again.cache_path.is_file() and again.cache_path.suffix == ".safetensors"
 
 
 def test_training_windows_cover_every_prefix():
