@@ -6,12 +6,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import shlex
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+
+class Stage(str, enum.Enum):
+    test = "test"
+    validation = "validation"  # for tuning: never tune on test
 
 
 def _config_path(config: Path | None) -> Path | None:
@@ -30,7 +36,7 @@ def register(app: typer.Typer) -> None:
         rankers: Annotated[str | None, typer.Option(help="comma-separated ranker names (default: [eval] rankers)")] = None,
         out: Annotated[Path | None, typer.Option(help="output folder (default: <home>/eval/<timestamp>)")] = None,
         seed: Annotated[int | None, typer.Option(help="seed of user sampling, negatives and models")] = None,
-        stage: Annotated[str | None, typer.Option(help="'test' (default) or 'validation' (for tuning)")] = None,
+        stage: Annotated[Stage | None, typer.Option(help="split to score (default: [eval] stage, test)")] = None,
         config: Annotated[Path | None, typer.Option(help="marquee.toml with an [eval] section")] = None,
     ) -> None:
         """Evaluate rankers (Random, MostPop, ItemKNN, EASE, SASRec, semantic, hybrid, LLM…) on leave-one-out."""
@@ -42,6 +48,7 @@ def register(app: typer.Typer) -> None:
         from finetune.evaluation.rankers import RANKERS, VARIANT
 
         console = Console()
+        stage = stage.value if stage is not None else None
         path = _config_path(config)
         names = [r.strip() for r in rankers.split(",")] if rankers is not None else None
         try:

@@ -1,10 +1,9 @@
-"""`marquee index`, `marquee doctor`, `marquee bench`: build the search index, check the install, measure.
+"""`marquee index`, `marquee doctor`: build the search index, check the install.
 
 Heavy libraries (torch, chromadb, sentence-transformers) are imported inside the commands.
 """
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
 import importlib.util
 import json
@@ -208,41 +207,6 @@ def doctor(config: ConfigOption = None,
         raise typer.Exit(1)
 
 
-# ---------------------------------------------------------------------------------------------- bench
-
-
-def benchmarks_dir() -> Path:
-    """benchmarks/ of the source checkout (benchmarks are not part of the installed package)."""
-    import agent
-
-    return Path(agent.__file__).resolve().parents[1] / "benchmarks"
-
-
-def bench(name: Annotated[str, typer.Argument(help="benchmark module in benchmarks/, e.g. index, query")],
-          quick: Annotated[bool, typer.Option("--quick", help="smaller, faster variant")] = False) -> None:
-    """Run benchmarks/NAME.py and record its figures in benchmarks/results/NAME.json and RESULTS.md."""
-    folder = benchmarks_dir()
-    available = sorted(p.stem for p in folder.glob("*.py") if p.stem not in ("__init__", "harness"))
-    if not folder.is_dir():
-        _fail(f"no benchmarks folder at {folder}: run from a source checkout of marquee")
-    if name not in available:
-        _fail(f"unknown benchmark {name!r}; available: {', '.join(available)}")
-    root = str(folder.parent)
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    module = importlib.import_module(f"benchmarks.{name}")
-    result_file = folder / "results" / f"{name}.json"
-    before = result_file.stat().st_mtime_ns if result_file.exists() else None
-    figures = module.run(quick=quick)
-    after = result_file.stat().st_mtime_ns if result_file.exists() else None
-    if after is None or after == before:  # the benchmark did not record itself: record here
-        from benchmarks.harness import record
-
-        record(name, figures, getattr(module, "TARGETS", None))
-    typer.echo(json.dumps(figures, indent=2))
-
-
 def register(app: typer.Typer) -> None:
     app.command("index")(index)
     app.command("doctor")(doctor)
-    app.command("bench")(bench)
