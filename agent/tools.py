@@ -123,9 +123,14 @@ def chat_model_from_config(cfg):
         kwargs["base_url"] = cfg.chat_base_url
     if os.environ.get(cfg.chat_api_key_env):
         kwargs["api_key"] = os.environ[cfg.chat_api_key_env]
-    return init_chat_model(cfg.chat_model, **kwargs)
+    try:
+        return init_chat_model(cfg.chat_model, **kwargs)
+    except ImportError as exc:  # the provider's integration package (e.g. langchain-openai) is not installed
+        raise RuntimeError(f"{TOOLS_EXTRA_HINT} ({exc})") from None
 
 
+TOOLS_EXTRA_HINT = ("agent.mode = 'tools' needs the tools extra (langchain-openai, langgraph-checkpoint-sqlite). "
+                    "Fix: pip install -c constraints.txt 'marquee[tools]'   (in a checkout: make setup)")
 CHECKPOINT_DB = "langgraph.db"  # tool mode's conversation threads, beside marquee.db in MARQUEE_HOME
 
 
@@ -134,8 +139,10 @@ def checkpointer_for(home: Path):
     tool calls, keyed by session id) continues after a restart, like the planner's sessions in marquee.db."""
     import sqlite3
 
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
+    try:
+        from langgraph.checkpoint.sqlite import SqliteSaver
+    except ImportError:
+        raise RuntimeError(TOOLS_EXTRA_HINT) from None
     Path(home).mkdir(parents=True, exist_ok=True)
     return SqliteSaver(sqlite3.connect(str(Path(home) / CHECKPOINT_DB), check_same_thread=False))
 

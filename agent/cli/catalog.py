@@ -18,7 +18,7 @@ import typer
 
 ConfigOption = Annotated[Optional[Path], typer.Option("--config", "-c", help="marquee.toml to use "
                                                       "(default: $MARQUEE_CONFIG or ./marquee.toml)")]
-SETUP_FIX = "make setup   (or: .venv/bin/pip install -c constraints.txt -e '.[dev]')"
+SETUP_FIX = "make setup   (or: pip install -c constraints.txt marquee)"
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -81,21 +81,24 @@ def _version(dist: str) -> str | None:
         return None
 
 
-PACKAGES = (  # (distribution, required for retrieval/agent basics)
-    ("torch", True), ("transformers", True), ("sentence-transformers", True), ("chromadb", True),
-    ("langchain-core", True), ("langchain", True), ("langchain-chroma", False), ("peft", False),
-    ("accelerate", False), ("gradio", False), ("langgraph", False),
+PACKAGES = (  # (distribution, extra that brings it or None for the base install, required)
+    ("torch", None, True), ("transformers", None, True), ("sentence-transformers", None, True),
+    ("chromadb", None, True), ("langchain-core", None, True), ("langchain", None, True), ("peft", None, True),
+    ("openai", None, True), ("gradio", None, True), ("langgraph", None, True),
+    ("langgraph-checkpoint-sqlite", "tools", False), ("langchain-openai", "tools", False),
+    ("accelerate", "train", False),
 )
 
 
 def _package_checks() -> list[Check]:
     checks = [Check("python", sys.version_info >= (3, 11), platform.python_version(),
                     "install Python 3.11 or newer")]
-    for dist, required in PACKAGES:
+    for dist, extra, required in PACKAGES:
         version = _version(dist)
-        checks.append(Check(dist, version is not None, version or "not installed",
-                            "" if version else f".venv/bin/pip install -c constraints.txt {dist}   (or {SETUP_FIX})",
-                            required))
+        fix = (f"pip install -c constraints.txt 'marquee[{extra}]'   (in a checkout: make setup)" if extra
+               else f"pip install -c constraints.txt {dist}   (or {SETUP_FIX})")
+        checks.append(Check(dist + (f" ({extra})" if extra else ""), version is not None, version or "not installed",
+                            "" if version else fix, required))
     return checks
 
 
@@ -191,14 +194,15 @@ def doctor(config: ConfigOption = None,
                               indent=2))
     else:
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
-        table = Table(title=f"marquee doctor — MARQUEE_HOME={settings.home}")
+        table = Table(title=f"marquee doctor — MARQUEE_HOME={escape(str(settings.home))}")
         for column in ("", "check", "found", "fix"):
             table.add_column(column, overflow="fold")
-        for c in checks:
+        for c in checks:  # the cells are plain text: "[tools]" in a fix must not be read as Rich markup
             mark = "[green]ok[/]" if c.ok else ("[red]MISSING[/]" if c.required else "[yellow]warn[/]")
-            table.add_row(mark, c.name, c.detail, c.fix)
+            table.add_row(mark, escape(c.name), escape(c.detail), escape(c.fix))
         console = Console()
         console.print(table)
         console.print("[red]required pieces are missing: run the fix commands above[/]" if missing

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import enum
+import importlib.util
 import os
 import shlex
 from pathlib import Path
@@ -48,6 +49,9 @@ def finetune(
     """Train the reranker's LoRA adapter on the train split; writes adapter, marquee.json, card, curve."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if importlib.util.find_spec("accelerate") is None:
+        _fail("training needs the train extra (accelerate). Fix: pip install -c constraints.txt 'marquee[train]'"
+              "   (in a checkout: make setup)")
     from agent.config import Settings
     from agent.llm.loading import ModelNotAvailable
     from finetune.training.config import load_train_config
