@@ -43,9 +43,9 @@ def bench(name: Annotated[Benchmark, typer.Argument(help="which benchmark", case
     """Measure one part (index, query, hybrid, llm, turn, web) and record its figures (NAME.json, RESULTS.md)."""
     try:
         figures, path = run_benchmark(name.value, quick=quick, out=out)
-    except ImportError as exc:  # e.g. playwright for `web`: a dev dependency
+    except ImportError as exc:  # e.g. playwright for `web`: the bench extra
         typer.secho(f"error: benchmark {name.value!r} needs {exc.name or exc}: pip install -c constraints.txt "
-                    f"{exc.name or 'marquee[dev]'}   (in a checkout: make setup)", fg=typer.colors.RED, err=True)
+                    "'marquee[bench]'   (in a checkout: make setup)", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
     typer.echo(json.dumps(figures, indent=2, ensure_ascii=False))
     typer.echo(f"recorded: {path}", err=True)
