@@ -20,5 +20,7 @@ demo: setup
 browser-deps:
 	@bash scripts/browser_deps.sh
 
+# Two steps: the suite from the checkout, then the installed wheel in a fresh venv (tests/packaging).
 test: setup browser-deps
-	$(PY) -m pytest -q -ra
+	$(PY) -m pytest -q -ra -m "not wheel"
+	$(PY) -m pytest -q -ra -m wheel tests/packaging

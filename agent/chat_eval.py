@@ -8,6 +8,7 @@ Every turn is also checked for validity: real catalog items, no duplicates, noth
 """
 from __future__ import annotations
 
+import importlib.resources
 import json
 import re
 import statistics
@@ -19,7 +20,8 @@ from pathlib import Path
 from agent.replies import Reply, ReplyItem
 from retrieval.catalog.schema import Catalog
 
-DEFAULT_CASES = Path(__file__).resolve().parents[1] / "tests" / "agent" / "conversations.jsonl"
+# The public conversation set is package data (agent/data/conversations.jsonl), so eval-chat works from a wheel.
+DEFAULT_CASES = Path(str(importlib.resources.files("agent") / "data" / "conversations.jsonl"))
 YEAR_IN_TEXT = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
 
 

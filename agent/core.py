@@ -12,7 +12,6 @@ abandoned stream leaves the previous state intact.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -23,13 +22,12 @@ from agent.llm_parts import LLMParts
 from agent.pipeline import Turn, TurnPipeline
 from agent.planner import Profile
 from agent.replies import Reply, ReplyItem, StreamEvent
-from agent.session import SessionState
+from agent.session import SessionState, check_session_id, check_user_id
 from agent.storage import Storage
 from agent.understanding import PreferenceParser, clean_message
 
 log = logging.getLogger(__name__)
 
-SESSION_ID = re.compile(r"[\w.:@-]{1,128}")
 HELP = ("Tell me what you feel like watching: a genre (\"sci-fi and action\"), a decade (\"80s\"), a film you "
         "loved (\"I loved Alien\"), or what to avoid (\"no horror\"). 中文也可以，比如“90年代的科幻片”.")
 UNCHANGED: Any = ...  # set_preferences: leave this field as it is
@@ -62,6 +60,8 @@ class RecommenderAgent:
             self.use_chat_model(chat_model_from_config(self.cfg))
         elif self.cfg.mode != "planner":
             raise ValueError(f"agent.mode must be 'planner' or 'tools', got {self.cfg.mode!r}")
+        log.info("agent ready: catalog %s (%d items), MARQUEE_HOME %s, mode %s, rerank %s, explain %s",
+                 self.catalog.name, len(self.catalog), settings.home, self.cfg.mode, self.cfg.rerank, self.cfg.explain)
 
     @classmethod
     def from_config(cls, config: str | Settings | None = None, **overrides: Any) -> "RecommenderAgent":
@@ -271,20 +271,6 @@ class RecommenderAgent:
         elif turn.preferences.user_id:
             turn.notes.append(f"User {uid} has no viewing history in this catalog; I'll remember your feedback "
                               "under that name.")
-
-
-def check_session_id(session_id: object) -> str:
-    sid = str(session_id) if session_id is not None else ""
-    if not SESSION_ID.fullmatch(sid):
-        raise ValueError(f"invalid session_id {sid[:40]!r}: use 1-128 letters, digits or . : @ _ -")
-    return sid
-
-
-def check_user_id(user_id: object) -> str:
-    uid = str(user_id).strip()
-    if not SESSION_ID.fullmatch(uid):
-        raise ValueError(f"invalid user id {uid[:40]!r}: use 1-128 letters, digits or . : @ _ -")
-    return uid
 
 
 __all__ = ["RecommenderAgent", "Reply", "ReplyItem", "StreamEvent"]

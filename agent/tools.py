@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from langchain.tools import ToolRuntime
@@ -122,20 +123,28 @@ def chat_model_from_config(cfg):
         kwargs["base_url"] = cfg.chat_base_url
     if os.environ.get(cfg.chat_api_key_env):
         kwargs["api_key"] = os.environ[cfg.chat_api_key_env]
-    return init_chat_model(cfg.chat_model, **kwargs)
-
-
-def checkpointer_for(home):
-    """A persistent LangGraph checkpointer (SQLite) when installed, else the in-memory one."""
     try:
-        import sqlite3
+        return init_chat_model(cfg.chat_model, **kwargs)
+    except ImportError as exc:  # the provider's integration package (e.g. langchain-openai) is not installed
+        raise RuntimeError(f"{TOOLS_EXTRA_HINT} ({exc})") from None
 
+
+TOOLS_EXTRA_HINT = ("agent.mode = 'tools' needs the tools extra (langchain-openai, langgraph-checkpoint-sqlite). "
+                    "Fix: pip install -c constraints.txt 'marquee[tools]'   (in a checkout: make setup)")
+CHECKPOINT_DB = "langgraph.db"  # tool mode's conversation threads, beside marquee.db in MARQUEE_HOME
+
+
+def checkpointer_for(home: Path):
+    """LangGraph's SQLite checkpointer at `<home>/langgraph.db`: a tool-mode conversation (its messages and
+    tool calls, keyed by session id) continues after a restart, like the planner's sessions in marquee.db."""
+    import sqlite3
+
+    try:
         from langgraph.checkpoint.sqlite import SqliteSaver
     except ImportError:
-        from langgraph.checkpoint.memory import InMemorySaver
-
-        return InMemorySaver()
-    return SqliteSaver(sqlite3.connect(str(home / "langgraph.db"), check_same_thread=False))
+        raise RuntimeError(TOOLS_EXTRA_HINT) from None
+    Path(home).mkdir(parents=True, exist_ok=True)
+    return SqliteSaver(sqlite3.connect(str(Path(home) / CHECKPOINT_DB), check_same_thread=False))
 
 
 class ToolCallingChat:
@@ -153,7 +162,7 @@ class ToolCallingChat:
                                   checkpointer=checkpointer or checkpointer_for(agent.settings.data_dir))
 
     def chat(self, message: str, session_id: str, user_id: str | None = None) -> Reply:
-        from agent.core import check_session_id
+        from agent.session import check_session_id
         from agent.understanding import clean_message
 
         sid = check_session_id(session_id)

@@ -10,7 +10,7 @@ import itertools
 import os
 import time
 
-from benchmarks.harness import peak_rss_mb, record, timings
+from benchmarks.harness import peak_rss_mb, timings
 
 K = 20
 TARGETS = {f"{name}.p95_ms": "≤ 80" for name in
@@ -76,11 +76,10 @@ def run(quick: bool = False) -> dict:
     figures["text_mmr"] = timings(_cycle(service, requests(service)["text"], mmr), repeat=repeat, warmup=10)
     figures["all"] = timings(_cycle(service, all_reqs), repeat=repeat, warmup=len(all_reqs))
     figures["peak_rss_mb"] = peak_rss_mb()
-    record("hybrid", figures, TARGETS)
     return figures
 
 
-if __name__ == "__main__":
-    import json
+if __name__ == "__main__":  # python -m benchmarks.hybrid [--quick] [--out DIR]
+    from benchmarks.cli import main
 
-    print(json.dumps(run(), indent=2))
+    main("hybrid")

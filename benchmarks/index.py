@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.harness import peak_rss_mb, record
+from benchmarks.harness import peak_rss_mb
 
 TARGETS = {"build.items_per_s": "≥ 200 (2-core CPU)"}
 
@@ -64,12 +64,10 @@ def run(quick: bool = False) -> dict:
         "load_avg_1m_at_start": round(load_avg, 2),
         "load_avg_1m_at_end": round(os.getloadavg()[0], 2),
     }
-    record("index", figures, TARGETS)
     return figures
 
 
-if __name__ == "__main__":
-    import json
-    import sys
+if __name__ == "__main__":  # python -m benchmarks.index [--quick] [--out DIR]
+    from benchmarks.cli import main
 
-    print(json.dumps(run(quick="--quick" in sys.argv), indent=2))
+    main("index")

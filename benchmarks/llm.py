@@ -182,12 +182,7 @@ def run(quick: bool = False) -> dict:
     return figures
 
 
-if __name__ == "__main__":  # python -m benchmarks.llm [--quick]
-    import json
-    import sys
+if __name__ == "__main__":  # python -m benchmarks.llm [--quick] [--out DIR]
+    from benchmarks.cli import main
 
-    from benchmarks.harness import record
-
-    result = run(quick="--quick" in sys.argv)
-    record("llm", result, TARGETS)
-    print(json.dumps(result, indent=2))
+    main("llm")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.harness import peak_rss_mb, record, timings
+from benchmarks.harness import peak_rss_mb, timings
 
 K = 20
 SYNTHETIC_ITEMS = 100_000
@@ -146,12 +146,10 @@ def run(quick: bool = False) -> dict:
         **measure(big, synthetic, repeat)}
     figures["peak_rss_mb"] = peak_rss_mb()
     figures["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
-    record("query", figures, TARGETS)
     return figures
 
 
-if __name__ == "__main__":
-    import json
-    import sys
+if __name__ == "__main__":  # python -m benchmarks.query [--quick] [--out DIR]
+    from benchmarks.cli import main
 
-    print(json.dumps(run(quick="--quick" in sys.argv), indent=2))
+    main("query")

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-from benchmarks.harness import peak_rss_mb, record
+from benchmarks.harness import peak_rss_mb
 
 # Distinct conversations, so no cache (query embeddings, search results) serves a repeated turn.
 CONVERSATIONS_TEXT = (
@@ -96,7 +95,8 @@ def run(quick: bool = False) -> dict:
 
 TARGETS = {f"{name}.p95_s": "≤ 4 s (2-core CPU)" for name in PIPELINES}
 
-if __name__ == "__main__":
-    result = run(quick="--quick" in sys.argv)
-    record("turn", result, TARGETS)
-    print(result)
+
+if __name__ == "__main__":  # python -m benchmarks.turn [--quick] [--out DIR]
+    from benchmarks.cli import main
+
+    main("turn")

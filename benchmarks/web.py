@@ -21,8 +21,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from benchmarks.harness import record
-
 TARGETS = {"page_interactive_ms.cold": "≤ 3000", "first_token_visible_ms.p50": "≤ 1500",
            "concurrent.errors": "0", "concurrent.cross_talk": "0", "server_log_failures": "0"}
 USER_GENRES = ["Comedy", "Drama", "Horror", "Western", "Romance", "Thriller", "Crime", "Children's",
@@ -41,7 +39,7 @@ def summary(samples: list[float]) -> dict:
 
 
 def page_interactive(browser, server) -> float:
-    from agent.web.harness import ChatPage
+    from benchmarks.web_driver import ChatPage
 
     context = browser.new_context()
     try:
@@ -52,7 +50,7 @@ def page_interactive(browser, server) -> float:
 
 
 def warm_load_ms(browser, url: str) -> float:
-    from agent.web.harness import ChatPage
+    from benchmarks.web_driver import ChatPage
 
     context = browser.new_context()
     try:
@@ -65,7 +63,7 @@ def warm_load_ms(browser, url: str) -> float:
 
 def first_token(browser, url: str, message: str) -> tuple[float, float]:
     """(ms to the first reply text visible, ms to the turn's cards) for one message in a fresh tab."""
-    from agent.web.harness import ChatPage
+    from benchmarks.web_driver import ChatPage
 
     context = browser.new_context()
     try:
@@ -141,7 +139,7 @@ def run(quick: bool = False) -> dict:
     from playwright.sync_api import sync_playwright
 
     from retrieval.config import Settings
-    from agent.web.harness import ServerProcess, launch_chromium
+    from benchmarks.web_driver import ServerProcess, launch_chromium
 
     settings = Settings.load()
     log_path = Path(tempfile.gettempdir()) / f"marquee-bench-web-{os.getpid()}.log"
@@ -174,5 +172,10 @@ def run(quick: bool = False) -> dict:
         "server_log_failures": len(degraded),
         "server_log_failure_examples": degraded[:3],
     }
-    record("web", figures, TARGETS)
     return figures
+
+
+if __name__ == "__main__":  # python -m benchmarks.web [--quick] [--out DIR]
+    from benchmarks.cli import main
+
+    main("web")

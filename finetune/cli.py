@@ -6,12 +6,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import shlex
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+
+class Stage(str, enum.Enum):
+    test = "test"
+    validation = "validation"  # for tuning: never tune on test
 
 
 def register(app: typer.Typer) -> None:
@@ -21,7 +27,7 @@ def register(app: typer.Typer) -> None:
         rankers: Annotated[str | None, typer.Option(help="comma-separated ranker names (default: [eval] rankers)")] = None,
         out: Annotated[Path | None, typer.Option(help="output folder (default: <home>/eval/<timestamp>)")] = None,
         seed: Annotated[int | None, typer.Option(help="seed of user sampling, negatives and models")] = None,
-        stage: Annotated[str | None, typer.Option(help="'test' (default) or 'validation' (for tuning)")] = None,
+        stage: Annotated[Stage | None, typer.Option(help="split to score (default: [eval] stage, test)")] = None,
         config: Annotated[Path | None, typer.Option(help="marquee.toml (its [eval] section; default: "
                                                     "$MARQUEE_CONFIG or ./marquee.toml)")] = None,
     ) -> None:
@@ -35,6 +41,7 @@ def register(app: typer.Typer) -> None:
         from retrieval.config import Settings
 
         console = Console()
+        stage = stage.value if stage is not None else None
         names = [r.strip() for r in rankers.split(",")] if rankers is not None else None
         try:
             settings = Settings.load(config, source="command line",

@@ -5,11 +5,12 @@ stripped and exposed so that adapters can record which prompt version they were 
 """
 from __future__ import annotations
 
+import importlib.resources
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-PROMPT_DIR = Path(__file__).parent
+PROMPT_DIR = Path(str(importlib.resources.files(__name__)))  # the templates are package data
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ lock, so a web server's threads share one stack and a CLI call pays only for wha
 """
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable, Sequence
 from functools import cached_property
@@ -27,6 +28,8 @@ from retrieval.candidates.popularity import PopularityGenerator
 from retrieval.candidates.semantic import SemanticGenerator
 from retrieval.catalog.schema import Catalog, Dataset, Item
 from retrieval.config import CandidateConfig
+
+log = logging.getLogger(__name__)
 
 
 class UnknownGenreError(ValueError):
@@ -148,6 +151,7 @@ class RetrievalService:
             # be serving from it, or indexing, right now).
             report = None
             if self.store.status(self.catalog).stale:
+                log.info("search index missing or stale: indexing %d items", len(self.catalog))
                 report = self.store.index(self.catalog, progress=progress)
             self._index_checked = True
             return report

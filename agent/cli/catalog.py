@@ -1,10 +1,9 @@
-"""`marquee index`, `marquee doctor`, `marquee bench`: build the search index, check the install, measure.
+"""`marquee index`, `marquee doctor`: build the search index, check the install.
 
 Heavy libraries (torch, chromadb, sentence-transformers) are imported inside the commands.
 """
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
 import importlib.util
 import json
@@ -19,7 +18,7 @@ import typer
 
 ConfigOption = Annotated[Optional[Path], typer.Option("--config", "-c", help="marquee.toml to use "
                                                       "(default: $MARQUEE_CONFIG or ./marquee.toml)")]
-SETUP_FIX = "make setup   (or: .venv/bin/pip install -c constraints.txt -e '.[dev]')"
+SETUP_FIX = "make setup   (or: pip install -c constraints.txt marquee)"
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -82,21 +81,24 @@ def _version(dist: str) -> str | None:
         return None
 
 
-PACKAGES = (  # (distribution, required for retrieval/agent basics)
-    ("torch", True), ("transformers", True), ("sentence-transformers", True), ("chromadb", True),
-    ("langchain-core", True), ("langchain", True), ("langchain-chroma", False), ("peft", False),
-    ("accelerate", False), ("gradio", False), ("langgraph", False),
+PACKAGES = (  # (distribution, extra that brings it or None for the base install, required)
+    ("torch", None, True), ("transformers", None, True), ("sentence-transformers", None, True),
+    ("chromadb", None, True), ("langchain-core", None, True), ("langchain", None, True), ("peft", None, True),
+    ("openai", None, True), ("gradio", None, True), ("langgraph", None, True),
+    ("langgraph-checkpoint-sqlite", "tools", False), ("langchain-openai", "tools", False),
+    ("accelerate", "train", False),
 )
 
 
 def _package_checks() -> list[Check]:
     checks = [Check("python", sys.version_info >= (3, 11), platform.python_version(),
                     "install Python 3.11 or newer")]
-    for dist, required in PACKAGES:
+    for dist, extra, required in PACKAGES:
         version = _version(dist)
-        checks.append(Check(dist, version is not None, version or "not installed",
-                            "" if version else f".venv/bin/pip install -c constraints.txt {dist}   (or {SETUP_FIX})",
-                            required))
+        fix = (f"pip install -c constraints.txt 'marquee[{extra}]'   (in a checkout: make setup)" if extra
+               else f"pip install -c constraints.txt {dist}   (or {SETUP_FIX})")
+        checks.append(Check(dist + (f" ({extra})" if extra else ""), version is not None, version or "not installed",
+                            "" if version else fix, required))
     return checks
 
 
@@ -192,14 +194,15 @@ def doctor(config: ConfigOption = None,
                               indent=2))
     else:
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
-        table = Table(title=f"marquee doctor — MARQUEE_HOME={settings.home}")
+        table = Table(title=f"marquee doctor — MARQUEE_HOME={escape(str(settings.home))}")
         for column in ("", "check", "found", "fix"):
             table.add_column(column, overflow="fold")
-        for c in checks:
+        for c in checks:  # the cells are plain text: "[tools]" in a fix must not be read as Rich markup
             mark = "[green]ok[/]" if c.ok else ("[red]MISSING[/]" if c.required else "[yellow]warn[/]")
-            table.add_row(mark, c.name, c.detail, c.fix)
+            table.add_row(mark, escape(c.name), escape(c.detail), escape(c.fix))
         console = Console()
         console.print(table)
         console.print("[red]required pieces are missing: run the fix commands above[/]" if missing
@@ -208,41 +211,6 @@ def doctor(config: ConfigOption = None,
         raise typer.Exit(1)
 
 
-# ---------------------------------------------------------------------------------------------- bench
-
-
-def benchmarks_dir() -> Path:
-    """benchmarks/ of the source checkout (benchmarks are not part of the installed package)."""
-    import agent
-
-    return Path(agent.__file__).resolve().parents[1] / "benchmarks"
-
-
-def bench(name: Annotated[str, typer.Argument(help="benchmark module in benchmarks/, e.g. index, query")],
-          quick: Annotated[bool, typer.Option("--quick", help="smaller, faster variant")] = False) -> None:
-    """Run benchmarks/NAME.py and record its figures in benchmarks/results/NAME.json and RESULTS.md."""
-    folder = benchmarks_dir()
-    available = sorted(p.stem for p in folder.glob("*.py") if p.stem not in ("__init__", "harness"))
-    if not folder.is_dir():
-        _fail(f"no benchmarks folder at {folder}: run from a source checkout of marquee")
-    if name not in available:
-        _fail(f"unknown benchmark {name!r}; available: {', '.join(available)}")
-    root = str(folder.parent)
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    module = importlib.import_module(f"benchmarks.{name}")
-    result_file = folder / "results" / f"{name}.json"
-    before = result_file.stat().st_mtime_ns if result_file.exists() else None
-    figures = module.run(quick=quick)
-    after = result_file.stat().st_mtime_ns if result_file.exists() else None
-    if after is None or after == before:  # the benchmark did not record itself: record here
-        from benchmarks.harness import record
-
-        record(name, figures, getattr(module, "TARGETS", None))
-    typer.echo(json.dumps(figures, indent=2))
-
-
 def register(app: typer.Typer) -> None:
     app.command("index")(index)
     app.command("doctor")(doctor)
-    app.command("bench")(bench)

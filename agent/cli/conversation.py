@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import enum
 import json
 import sys
 from pathlib import Path
@@ -14,26 +15,39 @@ from typing import Annotated, Optional
 
 import typer
 
+
+class Explain(str, enum.Enum):
+    llm = "llm"
+    template = "template"
+
+
+class Switch(str, enum.Enum):
+    on = "on"
+    off = "off"
+
+
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="marquee.toml to use")]
 RerankOpt = Annotated[Optional[bool], typer.Option("--rerank/--no-rerank", help="LLM reranking (default: config)")]
-ExplainOpt = Annotated[Optional[str], typer.Option("--explain", help="'llm' or 'template' (default: config)")]
+ExplainOpt = Annotated[Optional[Explain], typer.Option("--explain", help="explanations (default: config)")]
 REPL_HELP = ("Commands: /like N, /dislike N, /seen N (N = number in the last list), /reset, /state, /help, /quit. "
              "Anything else is a message.")
 
 
-def build_agent(config: Path | None, rerank: bool | None = None, explain: str | None = None,
+def build_agent(config: Path | None, rerank: bool | None = None, explain: Explain | str | None = None,
                 expand: bool | None = None):
-    """The agent with CLI flags layered over the config (flags win)."""
+    """The agent with CLI flags layered over the config (flags win). On a first run the search index is
+    built here, with a progress bar on a terminal (stderr, so `--json` output stays clean)."""
     from retrieval.config import Settings
     from agent.core import RecommenderAgent
 
-    if explain not in (None, "llm", "template"):
-        raise typer.BadParameter(f"--explain must be 'llm' or 'template', not {explain!r}")
     settings = Settings.load(config)
+    explain = Explain(explain).value if explain is not None else None
     changes = {k: v for k, v in {"rerank": rerank, "explain": explain, "expand_query": expand}.items() if v is not None}
     if changes:
         settings.agent = settings.agent.model_copy(update=changes)
-    return RecommenderAgent(settings)
+    agent = RecommenderAgent(settings)
+    agent.service.ensure_index(progress=sys.stderr.isatty())
+    return agent
 
 
 def _fail(message: str) -> None:
@@ -53,7 +67,7 @@ def register(app: typer.Typer) -> None:
         interactive = sys.stdin.isatty()
         try:
             agent = build_agent(config, rerank, explain)
-        except (ValueError, FileNotFoundError) as exc:
+        except (ValueError, FileNotFoundError, RuntimeError) as exc:  # bad input, missing model
             _fail(str(exc))
         if interactive:
             console.print(f"[bold]Marquee[/bold] — session [cyan]{session}[/cyan]. {REPL_HELP}")
@@ -91,7 +105,7 @@ def register(app: typer.Typer) -> None:
         try:
             agent = build_agent(config, rerank, explain)
             reply = agent.chat(message, session_id=session, user_id=user)
-        except (ValueError, FileNotFoundError) as exc:
+        except (ValueError, FileNotFoundError, RuntimeError) as exc:  # bad input, missing model
             _fail(str(exc))
         if as_json:
             typer.echo(json.dumps(reply.model_dump(), ensure_ascii=False, indent=2))
@@ -99,9 +113,12 @@ def register(app: typer.Typer) -> None:
             typer.echo(reply.text)
 
     @app.command("eval-chat")
-    def eval_chat(cases: Annotated[Optional[Path], typer.Option("--cases", help="JSONL conversation set")] = None,
-                  expand: Annotated[str, typer.Option("--expand", help="LLM query expansion: on | off")] = "off",
+    def eval_chat(cases: Annotated[Optional[Path], typer.Option("--cases", help="JSONL conversation set (default: "
+                                                                "the public set shipped in agent/data/)")] = None,
+                  expand: Annotated[Switch, typer.Option("--expand", help="LLM query expansion")] = Switch.off,
                   limit: Annotated[int, typer.Option("--limit", min=0, help="first N cases only (0 = all)")] = 0,
+                  case: Annotated[Optional[list[str]], typer.Option("--case", help="only the case with this id "
+                                                                    "(repeatable)")] = None,
                   as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON")] = False,
                   config: ConfigOpt = None, rerank: RerankOpt = None, explain: ExplainOpt = None) -> None:
         """Replay the public conversation set: constraint satisfaction, validity, grounding, latency."""
@@ -110,25 +127,32 @@ def register(app: typer.Typer) -> None:
 
         from agent.chat_eval import DEFAULT_CASES, evaluate, load_cases
 
-        if expand not in ("on", "off"):
-            _fail(f"--expand must be 'on' or 'off', not {expand!r}")
         path = cases or DEFAULT_CASES
         if not path.is_file():
             _fail(f"conversation set not found: {path}")
         try:
             loaded = load_cases(path)
-            agent = build_agent(config, rerank, explain, expand=expand == "on")
-        except (ValueError, FileNotFoundError) as exc:
+        except ValueError as exc:
             _fail(str(exc))
+        if case:
+            unknown = sorted(set(case) - {c["id"] for c in loaded})
+            if unknown:
+                _fail(f"no case {', '.join(map(repr, unknown))} in {path.name}; ids: "
+                      f"{', '.join(c['id'] for c in loaded)}")
+            loaded = [c for c in loaded if c["id"] in case]
         loaded = loaded[:limit] if limit else loaded
+        try:
+            agent = build_agent(config, rerank, explain, expand=expand is Switch.on)
+        except (ValueError, FileNotFoundError, RuntimeError) as exc:  # bad input, missing model
+            _fail(str(exc))
         console = Console(stderr=as_json)
         with console.status("replaying conversations…"):
             report = evaluate(agent, loaded)
-        figures = {"expand": expand, **report.summary()}
+        figures = {"expand": expand.value, **report.summary()}
         if as_json:
             typer.echo(json.dumps({**figures, "failures": report.failures}, ensure_ascii=False, indent=2))
             return
-        table = Table(title=f"eval-chat ({path.name}, expand {expand})")
+        table = Table(title=f"eval-chat ({path.name}, expand {expand.value})")
         table.add_column("figure")
         table.add_column("value", justify="right")
         for key, value in figures.items():

@@ -19,6 +19,6 @@ def register(app: typer.Typer) -> None:
 
         try:
             serve_forever(config=config, host=host, port=port, auth=auth)
-        except (FileNotFoundError, ValueError, OSError) as err:
+        except (FileNotFoundError, ValueError, OSError, RuntimeError) as err:  # bad input, port taken, missing model
             typer.secho(f"marquee serve: {err}", fg=typer.colors.RED, err=True)
             raise typer.Exit(2) from err

@@ -10,6 +10,7 @@ copy. Nothing is ever fetched from the hub (HF_HUB_OFFLINE=1).
 """
 from __future__ import annotations
 
+import importlib.resources
 import importlib.util
 import json
 import logging
@@ -171,23 +172,34 @@ def choose_dtype(requested: str = "auto", device: str = "cpu"):
     return torch.bfloat16 if {"amx_bf16", "avx512_bf16"} & flags else torch.float32
 
 
+ADAPTERS_PACKAGE = "agent.llm"  # the shipped adapter is package data: agent/llm/adapters/default/
+
+
 def default_adapter_dir() -> Path:
-    """Where the shipped adapter lives: `finetune/adapters/default/` (found by path; finetune is not imported)."""
-    spec = importlib.util.find_spec("finetune")
-    if spec is not None and spec.submodule_search_locations:
-        return Path(list(spec.submodule_search_locations)[0]) / "adapters" / "default"
-    return Path(__file__).resolve().parents[2] / "finetune" / "adapters" / "default"
+    """The shipped adapter, read-only package data of the LLM runtime (`agent/llm/adapters/default/`)."""
+    return Path(str(importlib.resources.files(ADAPTERS_PACKAGE) / "adapters" / "default"))
 
 
-def resolve_adapter(adapter: str | Path | None) -> Path | None:
-    """'default' → the shipped adapter when present (else the base model, logged); 'none'/None → no adapter."""
+def home_adapter_dir(home: Path | str) -> Path:
+    """Where `marquee finetune --ship` puts a newly trained default adapter: `<home>/adapters/default/`."""
+    return Path(home) / "adapters" / "default"
+
+
+def _home(home: Path | str | None) -> Path:
+    return Path(home or os.environ.get("MARQUEE_HOME") or ".")
+
+
+def resolve_adapter(adapter: str | Path | None, home: Path | str | None = None) -> Path | None:
+    """'default' → `<home>/adapters/default/` when a shipped run is there, else the adapter in the package
+    (else the base model, logged); 'none'/None → no adapter; anything else is a folder."""
     if adapter is None or str(adapter).lower() in {"none", ""}:
         return None
     if str(adapter) == "default":
-        path = default_adapter_dir()
-        if (path / "adapter_config.json").is_file():
-            return path
-        log.info("no shipped adapter at %s: using the base model", path)
+        for path in (home_adapter_dir(_home(home)), default_adapter_dir()):
+            if (path / "adapter_config.json").is_file():
+                return path
+        log.info("no adapter at %s or %s: using the base model", home_adapter_dir(_home(home)),
+                 default_adapter_dir())
         return None
     path = Path(adapter).expanduser()
     if not (path / "adapter_config.json").is_file():
@@ -218,7 +230,7 @@ def load_model_uncached(model: str = EMBEDDED_MODEL, home: Path | None = None, a
                         device: str = "auto", dtype: str = "auto") -> LoadedModel:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    home = Path(home or os.environ.get("MARQUEE_HOME") or ".")
+    home = _home(home)
     path = resolve_model_path(model, home)
     device = choose_device(device)
     torch_dtype = choose_dtype(dtype, device)
@@ -233,7 +245,7 @@ def load_model_uncached(model: str = EMBEDDED_MODEL, home: Path | None = None, a
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"  # batched next-token scoring and generation read the last position
-    adapter_path = resolve_adapter(adapter)
+    adapter_path = resolve_adapter(adapter, home)
     meta: dict = {}
     if adapter_path is not None:
         from peft import PeftModel
@@ -243,6 +255,8 @@ def load_model_uncached(model: str = EMBEDDED_MODEL, home: Path | None = None, a
         meta_file = adapter_path / ADAPTER_META
         meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
     net.to(device).eval()
+    log.info("loaded LLM %s (%s, %s)%s", model, device, str(torch_dtype).removeprefix("torch."),
+             f" with adapter {adapter_path}" if adapter_path else " without an adapter")
     return LoadedModel(model=net, tokenizer=tokenizer, name=model, device=device, dtype=torch_dtype,
                        adapter=adapter_path, adapter_meta=meta)
 
@@ -257,8 +271,8 @@ def load_model(cfg=None, home: Path | None = None, **overrides) -> LoadedModel:
     if cfg is not None:
         fields.update({k: getattr(cfg, k) for k in fields})
     fields.update({k: v for k, v in overrides.items() if k in fields and v is not None})
-    home = Path(home or os.environ.get("MARQUEE_HOME") or ".")
-    adapter = resolve_adapter(fields["adapter"])  # resolved first so 'default' and its path share one entry
+    home = _home(home)
+    adapter = resolve_adapter(fields["adapter"], home)  # resolved first so 'default' and its path share one entry
     key = (fields["model"], str(home.resolve()) if fields["model"] == EMBEDDED_MODEL else "", str(adapter),
            fields["device"], fields["dtype"])
     with _CACHE_LOCK:

@@ -1,13 +1,14 @@
 """The parser's vocabulary, loaded from lexicon.toml and compiled into phrase regexes once."""
 from __future__ import annotations
 
+import importlib.resources
 import re
 import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-LEXICON_PATH = Path(__file__).with_name("lexicon.toml")
+LEXICON_PATH = Path(str(importlib.resources.files(__package__) / "lexicon.toml"))  # package data
 
 
 def phrase_pattern(phrases: list[str] | set[str]) -> re.Pattern[str]:

@@ -21,7 +21,7 @@ MAX_SESSION_ID = 124  # the agent allows 128 characters, minus the "api:" prefix
 
 
 def _sid(session_id: str) -> str:
-    from agent.core import check_session_id
+    from agent.session import check_session_id
 
     try:
         check_session_id(session_id)

@@ -6,6 +6,7 @@ call into the agent goes through one queue concurrency group whose limit is `[se
 """
 from __future__ import annotations
 
+import importlib.resources
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 
 EXAMPLES = ("sci-fi and action films", "something older, no war films",
             "我喜欢看电影，尤其是科幻片和动作片", "I loved Alien, what else?")
-CSS_PATH = Path(__file__).with_name("style.css")
+CSS_PATH = Path(str(importlib.resources.files(__package__) / "style.css"))  # package data
 AGENT_QUEUE = "agent"  # concurrency group of every event that calls the agent
 # Symbols that common system fonts have (no emoji font needed).
 ACTIONS = (("like", "♥ Like"), ("dislike", "✕ Dislike"), ("seen", "✓ Seen"))

@@ -69,6 +69,7 @@ def build(settings):
 
     started = time.perf_counter()
     agent = RecommenderAgent.from_config(settings)
+    agent.service.ensure_index(progress=sys.stderr.isatty())  # first run: builds the index, with a progress bar
     loaded = time.perf_counter()
     views.warm_up(agent)
     print(f"Agent loaded in {loaded - started:.1f} s, warm-up turn {time.perf_counter() - loaded:.1f} s", flush=True)

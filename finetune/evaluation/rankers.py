@@ -190,13 +190,13 @@ def _llm(ctx: BuildContext, params: dict[str, Any], adapter: str) -> Recommender
     if ctx.settings is None:
         raise ComponentMissing("the LLM reranker needs settings with an [llm] section")
     loading = require("agent.llm.loading", "the LLM model loader (LLM, agent.llm)")
-    if adapter == "default" and loading.resolve_adapter("default") is None:
+    if adapter == "default" and loading.resolve_adapter("default", ctx.home) is None:
         # the loader would quietly fall back to the base model: that row would be zero-shot, mislabelled
-        raise ComponentMissing(f"no trained LoRA adapter at {loading.default_adapter_dir()} yet "
-                               "(train one with `marquee finetune`)")
+        raise ComponentMissing(f"no trained LoRA adapter at {loading.home_adapter_dir(ctx.home)} or "
+                               f"{loading.default_adapter_dir()} yet (train one with `marquee finetune --ship`)")
     if adapter == "none" and "scorer" not in params:
         # zero-shot with the shipped adapter's scorer: "LoRA vs zero-shot" then compares like with like
-        params = {**params, "scorer": shipped_meta(loading).get("scorer", "listwise")}
+        params = {**params, "scorer": shipped_meta(loading, ctx.home).get("scorer", "listwise")}
     # validated like [llm] of marquee.toml: a misspelt parameter is an error, not a silently ignored knob
     llm_cfg = type(ctx.settings.llm).model_validate({**ctx.settings.llm.model_dump(),
                                                      **{k: v for k, v in params.items() if k != "retriever"}})
@@ -208,16 +208,16 @@ def _llm(ctx: BuildContext, params: dict[str, Any], adapter: str) -> Recommender
     return _fit(model, ctx)
 
 
-def shipped_meta(loading) -> dict[str, Any]:
-    """marquee.json of the shipped adapter (scorer, retriever, tuned weight), {} when there is none."""
+def shipped_meta(loading, home=None) -> dict[str, Any]:
+    """marquee.json of the default adapter (scorer, retriever, tuned weight), {} when there is none."""
     import json
 
-    path = loading.resolve_adapter("default")
+    path = loading.resolve_adapter("default", home)
     meta = path / loading.ADAPTER_META if path is not None else None
     return json.loads(meta.read_text()) if meta is not None and meta.is_file() else {}
 
 
-# The shipped adapter is trained over SASRec's candidates (finetune/adapters/default/marquee.json).
+# The shipped adapter is trained over SASRec's candidates (agent/llm/adapters/default/marquee.json).
 @ranker("llm-zeroshot", "llm", reranks=True, defaults={"retriever": "sasrec"},
         description="SmolLM2 rerank, no adapter (the shipped adapter's scorer)")
 def _llm_zeroshot(ctx, params):

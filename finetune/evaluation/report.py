@@ -103,7 +103,22 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def bar_chart(report: dict[str, Any], path: Path) -> None:
+def delta_rows(report: dict[str, Any]) -> list[tuple[str, float, float, float]]:
+    """(ranker, ΔNDCG@10 vs the best baseline, 95% CI low, high) from the run's paired bootstrap, best first;
+    the best baseline itself is the zero row."""
+    boot = report["bootstrap"]
+    best = boot.get("best_baseline")
+    if best is None:
+        return []
+    rows = [(best, 0.0, 0.0, 0.0)]
+    rows += [(name, c["diff"], c["ci_low"], c["ci_high"]) for name, c in boot.get("comparisons", {}).items()]
+    return sorted(rows, key=lambda row: -row[1])
+
+
+def bar_chart(report: dict[str, Any], path: Path) -> int:
+    """Left: NDCG@10 and Recall@10 per ranker. Right: ΔNDCG@10 against the best baseline with its 95%
+    bootstrap CI (a forest plot: an interval that crosses 0 is no measured difference). Returns the number
+    of intervals drawn."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display
@@ -112,8 +127,11 @@ def bar_chart(report: dict[str, Any], path: Path) -> None:
 
     rankers = [r for r in report["rankers"] if r["status"] == "ok"]
     names = [r["name"] for r in rankers]
+    deltas = delta_rows(report)
     x = np.arange(len(names))
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(names) + 2), 4.2), dpi=120)
+    width = max(6.0, 1.1 * len(names) + 2)
+    fig, (ax, forest) = plt.subplots(1, 2, figsize=(width + 5.5, 4.2), dpi=120,
+                                     gridspec_kw={"width_ratios": [width, 5.5]})
     for offset, metric in ((-0.2, "ndcg@10"), (0.2, "recall@10")):
         values = [r["metrics"][metric] for r in rankers]
         bars = ax.bar(x + offset, values, width=0.4, label=metric)
@@ -122,9 +140,21 @@ def bar_chart(report: dict[str, Any], path: Path) -> None:
     ax.set_ylabel("full-ranking metric")
     ax.set_title(f"{report['meta']['dataset']}: {report['meta']['n_users']} users, {report['meta']['stage']} split")
     ax.legend()
+    if deltas:
+        y = np.arange(len(deltas))[::-1]
+        diffs = np.array([d for _, d, _, _ in deltas])
+        errors = np.array([[d - lo for _, d, lo, _ in deltas], [hi - d for _, d, _, hi in deltas]])
+        forest.errorbar(diffs, y, xerr=errors, fmt="o", capsize=3, color="tab:blue")
+        forest.axvline(0.0, color="grey", linewidth=0.8, linestyle="--")
+        forest.set_yticks(y, [name for name, *_ in deltas], fontsize=8)
+        forest.set_xlabel(f"ΔNDCG@10 vs {report['bootstrap']['best_baseline']} (95% bootstrap CI)")
+        forest.set_title("difference to the best baseline", fontsize=10)
+    else:
+        forest.axis("off")
     fig.tight_layout()
     fig.savefig(path, format="png")
     plt.close(fig)
+    return len(deltas)
 
 
 def variant_groups(report: dict[str, Any]) -> dict[str, list[dict]]:

@@ -3,17 +3,25 @@
     marquee finetune --quick                         # tiny slice, a minute or two (CI)
     marquee finetune --max-minutes 55                # ML-100k train split → <home>/adapters/finetune
     marquee finetune --resume                        # continue from the last checkpoint of --out
-    marquee finetune --ship                          # and copy the result to finetune/adapters/default/
+    marquee finetune --ship                          # and make it the default adapter (<home>/adapters/default/)
+    marquee finetune --ship-to agent/llm/adapters/default   # in a checkout: update the adapter the repo ships
     accelerate launch -m finetune.training.cli --out runs/gpu   # many GPUs, same script
 """
 from __future__ import annotations
 
+import enum
+import importlib.util
 import os
 import shlex
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+
+
+class Scorer(str, enum.Enum):
+    segments = "segments"  # Yes/No per candidate, all candidates in one block-masked pass
+    listwise = "listwise"  # label tokens over the candidate list
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -26,20 +34,28 @@ def finetune(
     out: Annotated[Optional[Path], typer.Option(help="output folder (default: <home>/adapters/finetune, "
                                                 "or <home>/adapters/quick with --quick)")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="continue from the latest checkpoint in --out")] = False,
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="marquee.toml (its \\[finetune] "
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="marquee.toml (its [finetune] "
                                                    "section; default: $MARQUEE_CONFIG or ./marquee.toml)")] = None,
     max_minutes: Annotated[Optional[float], typer.Option(help="wall-clock budget of the whole run")] = None,
     max_steps: Annotated[Optional[int], typer.Option(help="optimizer steps (overrides epochs)")] = None,
     retriever: Annotated[Optional[str], typer.Option(help="base retriever (an eval ranker name, e.g. sasrec)")] = None,
-    scorer: Annotated[Optional[str], typer.Option(help="segments (Yes/No per candidate) or listwise")] = None,
-    ship: Annotated[bool, typer.Option("--ship", help="copy the result to finetune/adapters/default/")] = False,
+    scorer: Annotated[Optional[Scorer], typer.Option(help="segments (Yes/No per candidate) or listwise "
+                                                      "(label tokens); default: [finetune] scorer")] = None,
+    ship: Annotated[bool, typer.Option("--ship", help="make the result the default adapter: copy it to "
+                                       "<home>/adapters/default/ (preferred over the adapter in the package)")] = False,
+    ship_to: Annotated[Optional[Path], typer.Option("--ship-to", help="copy the result to this folder instead, e.g. "
+                                                    "agent/llm/adapters/default in a source checkout")] = None,
 ) -> None:
     """Train the reranker's LoRA adapter on the train split; writes adapter, marquee.json, card, curve."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if importlib.util.find_spec("accelerate") is None:
+        _fail("training needs the train extra (accelerate). Fix: pip install -c constraints.txt 'marquee[train]'"
+              "   (in a checkout: make setup)")
     from agent.llm.loading import ModelNotAvailable
     from finetune.training.config import load_finetune_settings
 
+    scorer = scorer.value if scorer is not None else None
     try:
         settings = load_finetune_settings(config, quick=quick, max_minutes=max_minutes, max_steps=max_steps,
                                           retriever=retriever, scorer=scorer)
@@ -60,7 +76,7 @@ def finetune(
     command_out = out
     out = out or home / "adapters" / ("quick" if quick else "finetune")
     command = _command_line(quick=quick, out=command_out, resume=resume, config=config, max_minutes=max_minutes,
-                            max_steps=max_steps, retriever=retriever, scorer=scorer, ship=ship)
+                            max_steps=max_steps, retriever=retriever, scorer=scorer, ship=ship, ship_to=ship_to)
     from finetune.training.trainer import ship as ship_adapter
     from finetune.training.trainer import train
 
@@ -74,10 +90,10 @@ def finetune(
                f"validation NDCG@10 ({result.stats['tune_users']} users): retriever "
                f"{final.retriever:.4f}, LLM alone {final.llm_only:.4f}, fused {final.best:.4f} "
                f"at w={final.best_weight:g}")
-    if ship:
-        from agent.llm.loading import default_adapter_dir
+    if ship or ship_to is not None:
+        from agent.llm.loading import home_adapter_dir
 
-        for copied in ship_adapter(out, default_adapter_dir()):
+        for copied in ship_adapter(out, ship_to if ship_to is not None else home_adapter_dir(home)):
             typer.echo(f"shipped {copied} ({copied.stat().st_size / 1e6:.1f} MB)")
 
 
@@ -98,4 +114,6 @@ def register(app: typer.Typer) -> None:
 
 
 if __name__ == "__main__":  # `accelerate launch -m finetune.training.cli …`
-    typer.run(finetune)
+    standalone = typer.Typer(add_completion=False, rich_markup_mode=None)  # help shows "[finetune]" as written
+    standalone.command()(finetune)
+    standalone()

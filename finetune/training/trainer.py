@@ -16,6 +16,7 @@ import json
 import math
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -316,18 +317,30 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
 
 
 def ship(out: Path, dest: Path) -> list[Path]:
-    """Copy a finished run's deliverables (adapter, marquee.json, card, curve) into `dest` (e.g. the repo)."""
+    """Copy a finished run's deliverables (adapter, marquee.json, card, curve) into `dest` as one swap: the
+    files go to a temporary sibling folder first, so a crash leaves the previous adapter whole."""
     from finetune.training.card import SHIPPED_FILES
 
     missing = [name for name in SHIPPED_FILES if not (Path(out) / name).is_file()]
     if missing:
         raise FileNotFoundError(f"{out} is not a finished run (missing {', '.join(missing)})")
     dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    copied = []
-    for name in SHIPPED_FILES:
-        tmp = dest / f".{name}.tmp"
-        shutil.copyfile(Path(out) / name, tmp)
-        os.replace(tmp, dest / name)
-        copied.append(dest / name)
-    return copied
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    old = dest.parent / f".{dest.name}.old"
+    try:
+        for name in SHIPPED_FILES:
+            shutil.copyfile(Path(out) / name, tmp / name)
+        shutil.rmtree(old, ignore_errors=True)
+        if dest.exists():
+            os.replace(dest, old)
+        try:
+            os.replace(tmp, dest)
+        except OSError:
+            if old.exists():
+                os.replace(old, dest)  # put the previous adapter back
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
+    return [dest / name for name in SHIPPED_FILES]

@@ -150,3 +150,28 @@ def test_tool_calling_chat_is_usable_directly(agent):
     chat = ToolCallingChat(agent, model, checkpointer=InMemorySaver())
     reply = chat.chat("hi", session_id=f"direct-{uuid.uuid4().hex[:6]}")
     assert reply.text == "How can I help?" and reply.items == []
+
+
+def test_tool_mode_conversation_continues_after_a_restart(agent_settings, agent, tmp_path):
+    """The default checkpointer is SQLite in MARQUEE_HOME: a new agent (a restarted process) picks the thread
+    up where the old one left it, with the earlier turns' messages and the session's feedback."""
+    from agent.core import RecommenderAgent
+    from agent.tools import CHECKPOINT_DB
+
+    settings = agent_settings.model_copy(update={"home": tmp_path})
+    script = {"Older sci-fi please": [{"name": "recommend", "args": {"message": "sci-fi before 1975"}}],
+              "I've seen the first one": [{"name": "recommend", "args": {"message": "I've seen the first one"}}]}
+    sid = f"restart-{uuid.uuid4().hex[:8]}"
+    before = RecommenderAgent(settings, service=agent.service)
+    before.use_chat_model(ScriptedToolModel(script=script))
+    first = before.chat("Older sci-fi please", session_id=sid).items[0]
+    assert (tmp_path / CHECKPOINT_DB).is_file()
+    del before
+
+    after = RecommenderAgent(settings, service=agent.service)
+    after.use_chat_model(ScriptedToolModel(script=script))
+    again = after.chat("I've seen the first one", session_id=sid)
+    assert first.item_id not in {i.item_id for i in again.items}
+    state = after.tool_mode.graph.get_state({"configurable": {"thread_id": sid}})
+    humans = [m.text for m in state.values["messages"] if isinstance(m, HumanMessage)]
+    assert humans == ["Older sci-fi please", "I've seen the first one"]

@@ -51,10 +51,18 @@ def test_eval_chat_reports_figures(cli):
     assert {"turn_p50_s", "turn_p95_s", "grounding_violations"} <= set(figures)
 
 
+def test_eval_chat_runs_chosen_cases_by_id(cli):
+    result = cli(["eval-chat", "--case", "zh-scifi-action", "--case", "scifi-action", "--json", *FAST])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    assert figures["cases"] == 2 and figures["turns"] == 2 and figures["failed_checks"] == 0
+
+
 @pytest.mark.parametrize("args, message", [
-    (["eval-chat", "--expand", "maybe"], "--expand must be 'on' or 'off'"),
+    (["eval-chat", "--expand", "maybe"], "'maybe' is not one of 'on', 'off'"),
     (["eval-chat", "--cases", "/nonexistent.jsonl"], "conversation set not found"),
-    (["ask", "hi", "--explain", "poetry"], "--explain must be 'llm' or 'template'"),
+    (["eval-chat", "--case", "no-such-case"], "no case 'no-such-case' in conversations.jsonl; ids: scifi-action,"),
+    (["ask", "hi", "--explain", "poetry"], "'poetry' is not one of 'llm', 'template'"),
     (["ask", "hi", "--session", "bad id!"], "invalid session_id"),
 ])
 def test_bad_flags_get_clear_errors(cli, args, message):

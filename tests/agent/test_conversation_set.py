@@ -1,4 +1,4 @@
-"""The public conversation set (tests/agent/conversations.jsonl) through the real agent: the issue's targets."""
+"""The public conversation set (agent/data/conversations.jsonl) through the real agent: the issue's targets."""
 from __future__ import annotations
 
 import json

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from agent.cli import build
 from finetune.evaluation.rankers import RANKERS, ComponentMissing, RankerEntry
+from finetune.evaluation.report import bar_chart, delta_rows
 from finetune.evaluation.runner import run_evaluation
 from retrieval.config import ConfigError, EvalConfig, Settings
 
@@ -44,6 +45,13 @@ def test_report_files(ml100k, tmp_path, monkeypatch):
     assert raw.startswith(PNG_MAGIC)
     image = matplotlib.image.imread(paths["png"])  # decodes: a valid PNG
     assert image.shape[0] > 100 and image.shape[1] > 100
+    # the chart's forest panel: one ΔNDCG@10 interval per ranker, the best baseline at 0, from the bootstrap
+    rows = delta_rows(data)
+    assert rows[0] == ("ease", 0.0, 0.0, 0.0) and {name for name, *_ in rows} == {"ease", "mostpop", "next-id-canary"}
+    for name, diff, low, high in rows[1:]:
+        cmp = data["bootstrap"]["comparisons"][name]
+        assert (diff, low, high) == (cmp["diff"], cmp["ci_low"], cmp["ci_high"]) and low <= diff <= high
+    assert bar_chart(data, tmp_path / "again.png") == 3
 
 
 def test_eval_config_from_toml(tmp_path):
@@ -81,7 +89,7 @@ def test_cli_eval_writes_report_and_prints_table(tmp_path, monkeypatch):
 @pytest.mark.parametrize("args, message", [(["--rankers", "mostpop,nope"], "unknown ranker"),
                                            (["--rankers", "nope@variant"], "unknown ranker"),
                                            (["--users", "-3"], "command line: [eval] users: users must be >= 0"),
-                                           (["--stage", "train"], "stage must be")])
+                                           (["--stage", "train"], "'train' is not one of")])
 def test_cli_eval_rejects_bad_input(tmp_path, monkeypatch, args, message):
     monkeypatch.setenv("MARQUEE_HOME", str(tmp_path))
     monkeypatch.chdir(tmp_path)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 import torch
@@ -51,10 +52,23 @@ def test_adapter_resolution(tmp_path, monkeypatch, caplog):
     assert loading.resolve_adapter("none") is None and loading.resolve_adapter(None) is None
     monkeypatch.setattr(loading, "default_adapter_dir", lambda: tmp_path / "absent")
     with caplog.at_level(logging.INFO, logger="agent.llm.loading"):
-        assert loading.resolve_adapter("default") is None
+        assert loading.resolve_adapter("default", tmp_path / "home") is None
     assert "using the base model" in caplog.text
     with pytest.raises(ModelNotAvailable, match="marquee finetune"):
         loading.resolve_adapter(tmp_path / "nowhere")
+
+
+def test_default_adapter_is_package_data_and_a_shipped_run_in_home_wins(tmp_path):
+    import agent.llm
+
+    shipped = loading.default_adapter_dir()
+    assert shipped == Path(agent.llm.__file__).parent / "adapters" / "default"
+    assert (shipped / "adapter_config.json").is_file() and (shipped / "marquee.json").is_file()
+    assert loading.resolve_adapter("default", tmp_path) == shipped  # nothing shipped into this home yet
+    mine = loading.home_adapter_dir(tmp_path)
+    mine.mkdir(parents=True)
+    (mine / "adapter_config.json").write_text("{}")
+    assert mine == tmp_path / "adapters" / "default" and loading.resolve_adapter("default", tmp_path) == mine
 
 
 def test_dtype_follows_cpu_capability(monkeypatch):

@@ -1,4 +1,4 @@
-"""`marquee index`, `marquee doctor`, `marquee bench` on a tiny own catalog (real MiniLM, real Chroma)."""
+"""`marquee index`, `marquee doctor` on a tiny own catalog (real MiniLM, real Chroma)."""
 from __future__ import annotations
 
 import json
@@ -101,9 +101,3 @@ def test_unreachable_chroma_server_is_reported_by_doctor_and_index(app, env):
     assert code == 1 and "chroma run" in checks["vector store"]["fix"]
     result = run(app, ["index", "-q"], bad)
     assert result.exit_code == 2 and "cannot reach the Chroma server at http://127.0.0.1:9" in result.stderr
-
-
-def test_bench_rejects_unknown_names_and_lists_the_real_ones(app, env):
-    result = run(app, ["bench", "no_such_bench"], env)
-    assert result.exit_code == 2
-    assert "unknown benchmark 'no_such_bench'" in result.stderr and "index" in result.stderr and "query" in result.stderr

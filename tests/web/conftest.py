@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.web.harness import ServerProcess, launch_chromium
+from benchmarks.web_driver import ServerProcess, launch_chromium
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"  # gitignored; CI keeps it
 # The test server runs with basic auth on, so every test also goes through the login (a ':' in the

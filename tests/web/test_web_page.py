@@ -5,7 +5,7 @@ import statistics
 
 import pytest
 
-from agent.web.harness import ChatPage, is_local
+from benchmarks.web_driver import ChatPage, is_local
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
