@@ -2,6 +2,7 @@
 
     marquee eval                                   # all users, every configured ranker
     marquee eval --users 100 --rankers mostpop,ease,sasrec --out /tmp/eval
+    marquee eval --conversational --users 200       # the whole chat turn, request-conditioned
 """
 from __future__ import annotations
 
@@ -32,6 +33,11 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int | None, typer.Option(help="seed of user sampling, negatives and models")] = None,
         stage: Annotated[str | None, typer.Option(help="'test' (default) or 'validation' (for tuning)")] = None,
         config: Annotated[Path | None, typer.Option(help="marquee.toml with an [eval] section")] = None,
+        conversational: Annotated[bool, typer.Option(
+            "--conversational", help="the request-conditioned benchmark of the whole chat turn "
+            "([eval.conversational]; chat vs MostPop / SASRec+EASE, with and without an oracle filter)")] = False,
+        types: Annotated[str | None, typer.Option(
+            help="--conversational: comma-separated request types (vague,genre,genre-decade,loved,genre-zh)")] = None,
     ) -> None:
         """Evaluate rankers (Random, MostPop, ItemKNN, EASE, SASRec, semantic, hybrid, LLM…) on leave-one-out."""
         from pydantic import ValidationError
@@ -43,6 +49,20 @@ def register(app: typer.Typer) -> None:
 
         console = Console()
         path = _config_path(config)
+        command = "marquee " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        if types is not None and not conversational:
+            console.print("[red]marquee eval: --types needs --conversational[/red]")
+            raise typer.Exit(2)
+        if conversational:
+            misplaced = [flag for flag, value in (("--rankers", rankers), ("--stage", stage)) if value is not None]
+            if misplaced:
+                console.print(f"[red]marquee eval: {', '.join(misplaced)} does not apply to --conversational "
+                              "(its systems are listed in [eval.conversational])[/red]")
+                raise typer.Exit(2)
+            from finetune.evaluation.conversational.cli import run_command
+
+            run_command(console, path, command, users=users, types=types, seed=seed, out=out)
+            return
         names = [r.strip() for r in rankers.split(",")] if rankers is not None else None
         try:
             cfg = load_eval_config(path, users=users, rankers=names, seed=seed, stage=stage)
@@ -65,7 +85,6 @@ def register(app: typer.Typer) -> None:
             console.print(f"[red]marquee eval: cannot load the catalog: {exc}[/red]")
             raise typer.Exit(2) from None
         out = out or home / "eval" / dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
-        command = "marquee " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         report, results, paths = _run(cfg, dataset, home, out, settings, command, console)
 
         from finetune.evaluation.report import accuracy_table
