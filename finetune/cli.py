@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
         config: Annotated[Path | None, typer.Option(help="marquee.toml with an [eval] section")] = None,
         conversational: Annotated[bool, typer.Option(
             "--conversational", help="the request-conditioned benchmark of the whole chat turn "
-            "([eval.conversational]; chat vs MostPop / SASRec+EASE, with and without an oracle filter)")] = False,
+            "(rows in the eval.conversational table; chat vs MostPop / SASRec+EASE, with and without an oracle filter)")] = False,
         types: Annotated[str | None, typer.Option(
             help="--conversational: comma-separated request types (vague,genre,genre-decade,loved,genre-zh)")] = None,
     ) -> None:

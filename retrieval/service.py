@@ -28,6 +28,7 @@ from retrieval.candidates.filtering import CatalogArrays
 from retrieval.candidates.hybrid import HybridRetriever
 from retrieval.candidates.popularity import PopularityGenerator
 from retrieval.candidates.semantic import SemanticGenerator
+from retrieval.catalog.loaders import with_popularity
 from retrieval.catalog.schema import Catalog, Dataset, Interactions, Item
 from retrieval.config import CandidateConfig
 
@@ -85,8 +86,6 @@ class RetrievalService:
             raise ValueError(f"interactions refer to item indices outside catalog {catalog.name!r} "
                              f"({len(catalog)} items)")
         self.ensure_index(progress=False)
-        from retrieval.catalog.loaders import with_popularity
-
         settings = self.settings
         if candidates is not None:
             settings = copy.copy(settings)

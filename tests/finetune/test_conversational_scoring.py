@@ -116,3 +116,14 @@ def test_config_rejects_inconsistent_systems():
         ConversationalConfig(systems=[SystemSpec(name="a", kind="agent")])
     with pytest.raises(ValueError, match="unknown request type"):
         ConversationalConfig(types=["vague", "gossip"])
+
+
+def test_only_known_full_rankers_can_be_rows():
+    from finetune.evaluation.conversational.runner import check_systems
+
+    chat = SystemSpec(name="chat", kind="agent")
+    with pytest.raises(ValueError, match="unknown ranker"):
+        check_systems(ConversationalConfig(systems=[SystemSpec(name="x", kind="ranker", ranker="nope"), chat]))
+    with pytest.raises(ValueError, match="rerank another ranker's list"):
+        check_systems(ConversationalConfig(systems=[SystemSpec(name="x", kind="ranker", ranker="llm-lora"), chat]))
+    check_systems(ConversationalConfig())  # the default rows: mostpop, sasrec+ease (± oracle), chat

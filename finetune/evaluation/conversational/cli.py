@@ -26,7 +26,12 @@ def run_command(console, config_path: Path | None, command: str, users: int | No
         kinds = [t.strip() for t in types.split(",")] if types is not None else None
         cfg = load_conversational_config(section, users=users, types=kinds, seed=seed)
         check_systems(cfg)
-    except (ValidationError, ValueError, FileNotFoundError) as exc:
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(part) for part in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+                             for e in exc.errors())
+        console.print(f"[red]marquee eval --conversational: {problems}[/red]", markup=True, highlight=False)
+        raise typer.Exit(2) from None
+    except (ValueError, FileNotFoundError) as exc:
         console.print(f"[red]marquee eval --conversational: {exc}[/red]")
         raise typer.Exit(2) from None
 

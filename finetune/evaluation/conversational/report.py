@@ -83,12 +83,13 @@ def markdown(report: dict[str, Any]) -> str:
     meta, req = report["meta"], report["requests"]
     agents = "; ".join(f"{name}: LLM rerank {'on' if a['rerank'] else 'off'}"
                        + (f" (fusion weight {a['fusion_weight']}"
-                          + (", so the retriever's order: no forward pass)" if a["fusion_weight"] == 0 else ")")
+                          + (": no LLM forward pass, the retriever's scores decide)" if a["fusion_weight"] == 0 else ")")
                           if a["rerank"] else "")
                        + f", explanations {a['explain']}" + (f", overrides {a['overrides']}" if a["overrides"] else "")
                        for name, a in meta["agents"].items())
     lines = [f"# Marquee conversational benchmark — {meta['dataset']}", "",
-             f"- date: {meta['date']}", f"- machine: {meta['machine']}", f"- command: `{meta['command']}`",
+             f"- date: {meta['date']}", f"- machine: {meta['machine']}, load average {meta.get('load_avg_1m', '?')} at start",
+             f"- command: `{meta['command']}`",
              f"- users: {meta['n_users']} test users of {meta['n_users_total']} (seed {report['config']['seed']}); "
              f"{meta['n_requests']} requests; wall time {meta['wall_s']:.0f} s",
              f"- every system sees the {meta['history']} split only; the target is each user's held-out last film",

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,15 +19,20 @@ from finetune.evaluation.conversational.report import build_report, write_report
 from finetune.evaluation.conversational.requests import RequestWriter, bench_users, has_ratings
 from finetune.evaluation.conversational.systems import AgentRows, RankerRows, agent_settings
 from finetune.evaluation.harness import select_users
-from finetune.evaluation.rankers import RANKERS, VARIANT, BuildContext
+from finetune.evaluation.rankers import RANKERS, BuildContext
 from retrieval.catalog.schema import Dataset
 
 
 def check_systems(config: ConversationalConfig) -> None:
-    """Fail before any work on a ranker name `marquee eval` does not know."""
-    unknown = [s.ranker for s in config.systems if s.kind == "ranker" and s.ranker.split(VARIANT, 1)[0] not in RANKERS]
+    """Fail before any work on a ranker `marquee eval` does not know, or one that only reranks another's list."""
+    names = [s.ranker for s in config.systems if s.kind == "ranker"]
+    unknown = [n for n in names if n not in RANKERS]
     if unknown:
         raise ValueError(f"unknown ranker(s) {', '.join(unknown)}; known: {', '.join(RANKERS)}")
+    rerankers = [n for n in names if RANKERS[n].reranks]
+    if rerankers:
+        raise ValueError(f"{', '.join(rerankers)} rerank another ranker's list; use full rankers "
+                         f"(e.g. mostpop, ease, sasrec, sasrec+ease)")
 
 
 def run_conversational(config: ConversationalConfig, dataset: Dataset, settings: Any, out: Path | None = None,
@@ -36,7 +42,7 @@ def run_conversational(config: ConversationalConfig, dataset: Dataset, settings:
     """Run every system of `config` on the same requests; write report files into `out` when given.
     `service`: a RetrievalService over `dataset` (built from `settings` when None; only chat rows use it)."""
     check_systems(config)
-    started = time.perf_counter()
+    started, load = time.perf_counter(), round(os.getloadavg()[0], 2)  # the CPU may be shared: say how busy
     home = Path(settings.home)
     split = leave_one_out(dataset.interactions)
     users = select_users(split, config.users, config.seed)
@@ -79,7 +85,7 @@ def run_conversational(config: ConversationalConfig, dataset: Dataset, settings:
     timing = timing_of(config, seconds, rankers, agents, len(requests.requests))
     meta = {"dataset": dataset.catalog.name, "n_users": len(people), "n_users_total": int(split.evaluated_users.size),
             "n_items": len(dataset.catalog), "n_requests": len(requests.requests), "picks": PICKS,
-            "command": command, "wall_s": round(time.perf_counter() - started, 1),
+            "command": command, "wall_s": round(time.perf_counter() - started, 1), "load_avg_1m": load,
             "history": config.history, "agents": agent_notes(config, settings)}
     report = build_report(config, meta, requests, summary, scoring.compare(per_request, rows, config),
                           scoring.targets(summary, config), timing, dataset.catalog)
