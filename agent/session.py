@@ -15,8 +15,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from agent.understanding import Preferences, TitleRef
-from retrieval.candidates.base import Constraints
 from retrieval.catalog.schema import Catalog
+from retrieval.constraints import Constraints
 
 FeedbackKind = Literal["like", "dislike", "seen"]
 

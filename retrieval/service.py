@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.candidates.base import Candidate, CandidateRequest, Constraints
+from retrieval.candidates.base import Candidate, CandidateRequest
 from retrieval.candidates.collaborative import CollaborativeGenerator
 from retrieval.candidates.filtering import CatalogArrays
 from retrieval.candidates.hybrid import HybridRetriever
@@ -27,6 +27,7 @@ from retrieval.candidates.popularity import PopularityGenerator
 from retrieval.candidates.semantic import SemanticGenerator
 from retrieval.catalog.schema import Catalog, Dataset, Item
 from retrieval.config import CandidateConfig
+from retrieval.constraints import Constraints
 
 
 class UnknownGenreError(ValueError):

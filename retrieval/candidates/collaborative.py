@@ -78,6 +78,6 @@ class CollaborativeGenerator(CandidateGenerator):
         scores = self.scores(request)
         if scores is None:
             return []
-        keep = self.arrays.mask(effective_constraints(request)) & (scores > 0)  # no "neighbours" without evidence
+        keep = self.arrays.facts.mask(effective_constraints(request)) & (scores > 0)  # no "neighbours" without evidence
         keep[self.history_of(request)] = False  # a known user's logged history is never recommended back
         return self.arrays.candidates(scores, keep, k, self.name)
