@@ -30,16 +30,17 @@ TARGETS = {
 def _users(n: int, seed: int = 0):
     """n real users: last 10 history titles + EASE's top-20 unseen items (the reranker's real input)."""
     from retrieval.catalog.movielens import load_movielens_100k
+    from retrieval.histories import UserHistories
     from retrieval.models.ease import EASE
     from retrieval.recommender import UserContext
 
     data = load_movielens_100k()
     ease = EASE().fit(data.interactions, data.catalog)
-    rows = data.interactions.chronological()
+    histories = UserHistories(data.interactions)
     rng = np.random.default_rng(seed)
     picked = []
     for u in rng.choice(data.interactions.n_users, n, replace=False):
-        hist = tuple(int(i) for i in data.interactions.items[rows[u]])
+        hist = histories.of(data.interactions.user_ids[u])
         ctx = UserContext(history=hist)
         top = [i for i, _ in ease.rank(ctx, 20, exclude=hist)]
         picked.append((hist, top))

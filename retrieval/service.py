@@ -28,6 +28,7 @@ from retrieval.candidates.semantic import SemanticGenerator
 from retrieval.catalog.schema import Catalog, Dataset, Item
 from retrieval.config import CandidateConfig
 from retrieval.constraints import Constraints
+from retrieval.histories import UserHistories
 
 
 class UnknownGenreError(ValueError):
@@ -90,6 +91,11 @@ class RetrievalService:
     @_locked_once
     def arrays(self) -> CatalogArrays:
         return CatalogArrays(self.catalog)
+
+    @_locked_once
+    def histories(self) -> UserHistories:
+        """Known users' logged histories, oldest first (the chat's "I am user 196")."""
+        return UserHistories(self.dataset.interactions)
 
     @_locked_once
     def encoder(self):
