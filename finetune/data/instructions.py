@@ -23,6 +23,7 @@ import numpy as np
 from agent.llm.prompting import LabelSet, RerankPrompt, UserSummary, build_rerank_prompt, training_example
 from finetune.data.splits import Split, leave_one_out
 from retrieval.catalog.schema import Catalog, Dataset, Interactions
+from retrieval.ranking import NO_ITEM, exclusion_mask, top_k
 from retrieval.recommender import Recommender, UserContext
 
 
@@ -94,9 +95,9 @@ def top_candidates(retriever: Recommender, histories: Sequence[Sequence[int]], n
     for start in range(0, len(histories), batch):
         chunk = histories[start:start + batch]
         full = np.asarray(retriever.score([UserContext(history=tuple(h)) for h in chunk]), dtype=np.float64)
-        for row, history in enumerate(chunk):
-            full[row, list(history)] = -np.inf
-        order = np.argsort(-full, axis=1, kind="stable")[:, :n]  # stable: ties keep the lower index first
+        order = top_k(full, n, exclusion_mask(chunk, full.shape[1]))
+        if (order == NO_ITEM).any():
+            raise ValueError(f"the retriever scored fewer than {n} unseen items for some history")
         ids.append(order)
         scores.append(np.take_along_axis(full, order, axis=1))
     return np.concatenate(ids), np.concatenate(scores)

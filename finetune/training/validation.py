@@ -16,6 +16,7 @@ from agent.llm.reranker import ListwiseReranker, fuse, log_softmax
 from finetune.data.instructions import top_candidates
 from finetune.data.splits import Split
 from retrieval.catalog.schema import Catalog
+from retrieval.ranking import exclusion_mask, ndcg_at, target_ranks
 from retrieval.recommender import Recommender, UserContext
 
 K = 10
@@ -37,11 +38,7 @@ class ValidationSet:
         ids, scores = top_candidates(retriever, histories, n)
         targets = np.array([c.target for c in cases], dtype=np.int64)
         full = np.asarray(retriever.score([c.context() for c in cases]), dtype=np.float64)
-        ranks = np.empty(len(cases), dtype=np.int64)
-        for row, (history, target) in enumerate(zip(histories, targets)):
-            full[row, [i for i in history if i != target]] = -np.inf
-            t = full[row, target]
-            ranks[row] = int((full[row] > t).sum() + ((full[row] == t) & (np.arange(full.shape[1]) < target)).sum())
+        ranks = target_ranks(full, targets, exclusion_mask(histories, full.shape[1], targets))
         return cls(users=np.asarray(users), contexts=tuple(c.context() for c in cases), candidates=ids,
                    retriever_scores=scores, targets=targets, retriever_ranks=ranks)
 
@@ -55,19 +52,17 @@ class ValidationSet:
 
     def ndcg(self, llm: Sequence[np.ndarray] | None, weight: float) -> float:
         """Full-ranking NDCG@10 when the top-n is ordered by retriever + weight × LLM (retriever order below)."""
-        gains = []
+        ranks = np.empty(len(self), dtype=np.int64)
         for row in range(len(self)):
             hit = np.flatnonzero(self.candidates[row] == self.targets[row])
             if hit.size == 0:
-                rank = int(self.retriever_ranks[row])
+                ranks[row] = self.retriever_ranks[row]
             elif llm is None:
-                rank = int(hit[0])
-            else:
+                ranks[row] = hit[0]
+            else:  # the target's place among the fused top-n; ties keep the retriever's order (list position)
                 fused = fuse(self.retriever_scores[row], llm[row], weight)
-                order = sorted(range(len(fused)), key=lambda j: (-fused[j], j))  # ties keep retriever order
-                rank = order.index(int(hit[0]))
-            gains.append(1.0 / np.log2(rank + 2) if rank < K else 0.0)
-        return float(np.mean(gains)) if gains else 0.0
+                ranks[row] = target_ranks(fused[None, :], hit[:1])[0]
+        return float(ndcg_at(ranks, K).mean()) if len(self) else 0.0
 
 
 @dataclass(frozen=True)
