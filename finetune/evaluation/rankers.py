@@ -182,10 +182,10 @@ def _llm(ctx: BuildContext, params: dict[str, Any], adapter: str) -> Recommender
                                "(train one with `marquee finetune`)")
     if adapter == "none" and "scorer" not in params:
         # zero-shot with the shipped adapter's scorer: "LoRA vs zero-shot" then compares like with like
-        params = {**params, "scorer": shipped_meta(loading).get("scorer", "listwise")}
+        params = {**params, "scorer": shipped_meta(loading).get("scorer", reranker.DEFAULT_SCORER)}
     llm_cfg = ctx.settings.llm.model_copy(update={k: v for k, v in params.items() if k != "retriever"})
     try:
-        model = reranker.ListwiseReranker.from_config(llm_cfg, ctx.home, base=ctx.retriever,
+        model = reranker.LLMReranker.from_config(llm_cfg, ctx.home, base=ctx.retriever,
                                                       catalog=ctx.dataset.catalog, adapter=adapter)
     except (FileNotFoundError, ImportError, loading.ModelNotAvailable) as exc:
         raise ComponentMissing(f"LLM reranker with adapter {adapter!r} is not available: {exc}") from exc

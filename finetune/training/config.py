@@ -20,7 +20,6 @@ from finetune.toml_section import read_toml_section
 
 LOSSES = ("labels", "token")  # softmax over the candidates' label tokens | full-vocabulary CE on the label token
 SCHEDULES = ("cosine", "linear", "constant")
-SCORERS = ("segments", "listwise")  # the same names as agent.llm.reranker.SCORERS (kept import-light)
 
 
 @dataclass
@@ -33,7 +32,7 @@ class TrainConfig:
     min_history: int = 3
     history_items: int = 10
     max_users: int = 0  # 0 = every user; N = a seeded sample (quick runs)
-    scorer: str = "segments"  # agent.llm.reranker.SCORERS: "segments" (Yes/No per candidate) | "listwise"
+    scorer: str = "segments"  # a registered LLM scorer (agent.llm.scorers): "segments" (Yes/No per candidate), …
     # --- LoRA (peft) ---
     lora_rank: int = 16
     lora_alpha: int = 32
@@ -74,8 +73,12 @@ class TrainConfig:
         problems = []
         if self.loss not in LOSSES:
             problems.append(f"loss must be one of {LOSSES}, got {self.loss!r}")
-        if self.scorer not in SCORERS:
-            problems.append(f"scorer must be one of {SCORERS}, got {self.scorer!r}")
+        from agent.llm.scorers import UnknownScorerError, scorer_class
+
+        try:
+            scorer_class(self.scorer)
+        except UnknownScorerError as exc:
+            problems.append(str(exc))
         if self.schedule not in SCHEDULES:
             problems.append(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if not 2 <= self.candidates <= 26:

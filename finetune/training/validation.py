@@ -1,9 +1,9 @@
-"""Validation of the reranker during and after training, through the serving code (`ListwiseReranker`).
+"""Validation of the reranker during and after training, through the serving code (`LLMReranker`).
 
 A `ValidationSet` freezes, for a seeded subset of validation users, the train-only retriever's top-n candidates
-and scores. Each validation pass scores them with the LLM once (`ListwiseReranker.llm_scores`, uncalibrated),
-derives the calibrated scores from the same pass, and computes full-ranking NDCG@10 for every fusion weight of
-the grid (`agent.llm.reranker.fuse`: w = 0 is the retriever alone, so the tuned ranker never validates worse).
+and scores. Each validation pass scores them with the LLM once (the scorer's `validation_scores`: uncalibrated,
+and calibrated from the same pass), and computes full-ranking NDCG@10 for every fusion weight of the grid
+(`agent.llm.reranker.fuse`: w = 0 is the retriever alone, so the tuned ranker never validates worse).
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agent.llm.reranker import ListwiseReranker, fuse, log_softmax
+from agent.llm.reranker import DEFAULT_SCORER, LLMReranker, fuse
 from finetune.data.instructions import top_candidates
 from finetune.data.splits import Split
 from retrieval.catalog.schema import Catalog
@@ -92,23 +92,18 @@ class ValidationResult:
 
 
 def validate(backend, catalog: Catalog, vset: ValidationSet, grid: Sequence[float], calibrate: bool = True,
-             history_items: int = 10, scorer: str = "listwise") -> ValidationResult:
+             history_items: int = 10, scorer: str = DEFAULT_SCORER) -> ValidationResult:
     """One LLM pass over the validation set; NDCG@10 for the retriever, the LLM alone and every grid weight.
-    The segment scorer is order-free, so its "calibrated" scores are its raw scores."""
+    An order-free scorer (segments) has nothing to calibrate: both variants are its raw scores."""
     import time
 
     started = time.perf_counter()
     n = vset.candidates.shape[1]
-    reranker = ListwiseReranker(backend, weight=0.0, calibrate=False, max_candidates=n, history_items=history_items,
-                                catalog=catalog, scorer=scorer)
+    reranker = LLMReranker(backend, weight=0.0, calibrate=False, max_candidates=n, history_items=history_items,
+                           catalog=catalog, scorer=scorer)
     summaries = [reranker.summary(c) for c in vset.contexts]
     titles = [[catalog.at(int(i)).label for i in row] for row in vset.candidates]
-    raw = reranker.llm_scores(summaries, titles)  # log-softmax over the labels, no prior correction
-    if scorer == "listwise":
-        prior = reranker.prior(n)  # the content-free prompt's label distribution (same model, same call)
-        calibrated = [log_softmax(lp - prior) for lp in raw]
-    else:
-        calibrated = raw
+    raw, calibrated = reranker.scorer.validation_scores(summaries, titles)
     chosen, other = (calibrated, raw) if calibrate else (raw, calibrated)
     return ValidationResult(retriever=vset.ndcg(None, 0.0), llm_only=vset.ndcg(chosen, 1e6),
                             by_weight={float(w): vset.ndcg(chosen, w) for w in grid},
