@@ -52,7 +52,6 @@ class RecommenderAgent:
         self._sessions: dict[str, SessionState] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
-        self._histories: dict[str, frozenset[str]] = {}
         self.tool_mode = None
         if self.cfg.mode == "tools":
             from agent.tools import chat_model_from_config
@@ -236,27 +235,15 @@ class RecommenderAgent:
         return None
 
     def known_user(self, user_id: str | None) -> bool:
-        return bool(user_id) and user_id in self._user_index()
-
-    def _user_index(self) -> dict[str, int]:
-        if not hasattr(self, "_uindex"):
-            self._uindex = self.service.dataset.interactions.user_index()
-        return self._uindex
+        return bool(user_id) and self.service.histories.knows(user_id)
 
     def user_history(self, user_id: str) -> frozenset[str]:
         """Items a known catalog user has interacted with (they count as seen)."""
-        if user_id not in self._histories:
-            inter = self.service.dataset.interactions
-            rows = inter.items[inter.users == self._user_index()[user_id]]
-            self._histories[user_id] = frozenset(self.catalog.at(int(i)).item_id for i in rows)
-        return self._histories[user_id]
+        return frozenset(self.catalog.at(i).item_id for i in self.service.histories.of(user_id))
 
     def recent_history(self, user_id: str, n: int = 5) -> tuple[str, ...]:
-        """A known user's last n logged items, oldest first (stable sort: file order breaks ties)."""
-        inter = self.service.dataset.interactions
-        rows = (inter.users == self._user_index()[user_id]).nonzero()[0]
-        rows = rows[inter.timestamps[rows].argsort(kind="stable")][-n:]
-        return tuple(self.catalog.at(int(inter.items[r])).item_id for r in rows)
+        """A known user's last n logged items, oldest first (`retrieval.histories`: file order breaks ties)."""
+        return tuple(self.catalog.at(i).item_id for i in self.service.histories.recent(user_id, n))
 
     def attach_user(self, turn: Turn) -> None:
         """Join the session user's stored profile and (for a known catalog user) logged history to the turn."""

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
+from agent.llm.explainer import Wishes, template_explanation
 from agent.llm_parts import LLMParts
 from agent.planner import Plan, Profile, guard, plan_and_retrieve, query_text
 from agent.replies import ReplyItem
@@ -17,7 +18,7 @@ from agent.session import SessionState
 from agent.understanding import Preferences, PreferenceParser, clean_message, describe_years
 from agent.understanding.parser import MAX_MESSAGE_CHARS
 from retrieval.candidates.base import Candidate
-from retrieval.catalog.schema import Catalog, Item
+from retrieval.catalog.schema import Catalog
 
 log = logging.getLogger(__name__)
 
@@ -144,10 +145,11 @@ class TurnPipeline:
         generated = None
         if self.cfg.explain == "llm" and self.llm is not None and items:
             generated = self.llm.explain(items, turn.state, self.catalog)
+        wishes = wishes_of(turn.state, self.catalog)
         for n, item in enumerate(items):
             text, source = generated[n] if generated else (None, "template")
             if text is None:  # no LLM, or its sentence failed the grounding check
-                text = template_explanation(item, turn.state, self.catalog, by_id[item.item_id].sources)
+                text = template_explanation(item, wishes, by_id[item.item_id].sources)
             yield text, source
 
     def header(self, turn: Turn) -> str:
@@ -174,29 +176,7 @@ class TurnPipeline:
         return ("\n\n" + "\n".join(lines)) if lines else ""
 
 
-def template_explanation(item: Item, state: SessionState, catalog: Catalog, sources=()) -> str:
-    """A fact-only explanation: every genre, year and title it names is true of the item or the user."""
-    wanted = [g for g in item.genres if g in state.genres]
-    mood = [g for g in item.genres if g in state.mood_genres and g not in wanted]
-    genres = ", ".join(item.genres) if item.genres else "uncategorised"
-    year = f" from {item.year}" if item.year else ""
-    reasons = []
-    if wanted:
-        reasons.append(f"it is {_a(wanted[0])} {'/'.join(wanted)} title as you asked")
-    elif mood:
-        reasons.append(f"its {'/'.join(mood)} side fits the mood you described")
-    if state.year_min is not None or state.year_max is not None:
-        reasons.append("it falls in your year range")
-    liked = [catalog[i].title for i in state.liked if i in catalog][:2]
-    if liked and "collaborative" in sources:
-        reasons.append("it comes up for viewers who liked " + " and ".join(liked))
-    text = f"{_a(genres).capitalize()} {genres} film{year}."
-    if reasons:
-        text += " Picked because " + "; ".join(reasons) + "."
-    elif item.popularity:
-        text += f" Rated by {item.popularity} viewers in the catalog."
-    return text
-
-
-def _a(word: str) -> str:
-    return "an" if word[:1].lower() in "aeiou" else "a"
+def wishes_of(state: SessionState, catalog: Catalog) -> Wishes:
+    """The session's wishes as the plain facts a template explanation may cite."""
+    return Wishes(genres=tuple(state.genres), mood_genres=tuple(state.mood_genres), year_min=state.year_min,
+                  year_max=state.year_max, liked_titles=tuple(catalog[i].title for i in state.liked if i in catalog))

@@ -10,8 +10,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from agent.session import SessionState
-from retrieval.candidates.base import Candidate, CandidateRequest, Constraints
+from retrieval.candidates.base import Candidate, CandidateRequest
 from retrieval.catalog.schema import Catalog
+from retrieval.constraints import Constraints
 
 Retrieve = Callable[[CandidateRequest, int], list[Candidate]]
 

@@ -16,8 +16,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from agent.understanding import Preferences, TitleRef
-from retrieval.candidates.base import Constraints
 from retrieval.catalog.schema import Catalog
+from retrieval.constraints import Constraints
 
 FeedbackKind = Literal["like", "dislike", "seen"]
 SESSION_ID = re.compile(r"[\w.:@-]{1,128}")  # session and user ids: safe in URLs, logs and SQL keys

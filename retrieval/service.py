@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.candidates.base import Candidate, CandidateRequest, Constraints
+from retrieval.candidates.base import Candidate, CandidateRequest
 from retrieval.candidates.collaborative import CollaborativeGenerator
 from retrieval.candidates.filtering import CatalogArrays
 from retrieval.candidates.hybrid import HybridRetriever
@@ -32,6 +32,8 @@ from retrieval.candidates.semantic import SemanticGenerator
 from retrieval.catalog.loaders import with_popularity
 from retrieval.catalog.schema import Catalog, Dataset, Interactions, Item
 from retrieval.config import CandidateConfig
+from retrieval.constraints import Constraints
+from retrieval.histories import UserHistories
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +125,11 @@ class RetrievalService:
     @_locked_once
     def arrays(self) -> CatalogArrays:
         return CatalogArrays(self.catalog)
+
+    @_locked_once
+    def histories(self) -> UserHistories:
+        """Known users' logged histories, oldest first (the chat's "I am user 196")."""
+        return UserHistories(self.dataset.interactions)
 
     @_locked_once
     def encoder(self):

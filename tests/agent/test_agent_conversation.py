@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from agent.core import RecommenderAgent
+from agent.llm.explainer import Wishes, template_explanation
 
 
 def _labels(reply):
@@ -41,6 +42,7 @@ def test_reply_items_are_real_catalog_rows(agent, sid):
         row = agent.catalog[item.item_id]
         assert (item.title, item.year, tuple(item.genres)) == (row.title, row.year, row.genres)
         assert item.explanation and item.explanation_source == "template"
+        assert item.explanation == template_explanation(row, Wishes(genres=("Western",)))  # the one template
         assert item.label in reply.text
 
 
