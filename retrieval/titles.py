@@ -135,7 +135,7 @@ class TitleMatcher:
             index, factor = self._key_owner[key_pos]
             score = fuzz.ratio(query, key_text) * factor
             words = key_text.split()
-            if len(words) > q_len:  # query = first words of a longer title ("dr strangelove")
+            if len(words) > q_len > 1:  # first words of a longer title ("dr strangelove"); one word is too loose
                 score = max(score, fuzz.ratio(query, " ".join(words[:q_len])) * PREFIX_FACTOR * factor)
             if q_numbers - self._numbers[index]:
                 score -= MISSING_NUMBER_PENALTY

@@ -3,7 +3,7 @@
     marquee chat --session me                 # /like N, /dislike N, /seen N, /reset, /state, /quit
     echo "sci-fi from the 80s" | marquee chat # works without a terminal: one line per turn
     marquee ask "no war films" --session me --json
-    marquee eval-chat --expand off            # constraint satisfaction, grounding, turn latency
+    marquee eval-chat --split test            # the held-back split; --split all reports tune and test
 """
 from __future__ import annotations
 
@@ -99,43 +99,55 @@ def register(app: typer.Typer) -> None:
             typer.echo(reply.text)
 
     @app.command("eval-chat")
-    def eval_chat(cases: Annotated[Optional[Path], typer.Option("--cases", help="JSONL conversation set")] = None,
+    def eval_chat(cases: Annotated[Optional[Path], typer.Option("--cases", help="JSONL conversation set "
+                                                                "(default: the packaged public set)")] = None,
+                  split: Annotated[str, typer.Option("--split", help="tune | test | all (each split reported "
+                                                     "on its own)")] = "all",
                   expand: Annotated[str, typer.Option("--expand", help="LLM query expansion: on | off")] = "off",
-                  limit: Annotated[int, typer.Option("--limit", min=0, help="first N cases only (0 = all)")] = 0,
+                  limit: Annotated[int, typer.Option("--limit", min=0, help="first N cases of each split only "
+                                                     "(0 = all)")] = 0,
                   as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON")] = False,
                   config: ConfigOpt = None, rerank: RerankOpt = None, explain: ExplainOpt = None) -> None:
-        """Replay the public conversation set: constraint satisfaction, validity, grounding, latency."""
+        """Replay the public conversation set: constraint satisfaction, titles returned, popularity
+        fallbacks, validity, grounding, latency; the tune and test splits reported separately."""
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
-        from agent.chat_eval import DEFAULT_CASES, evaluate, load_cases
+        from agent.chat_eval import DEFAULT_CASES, SPLITS, evaluate, load_cases
 
         if expand not in ("on", "off"):
             _fail(f"--expand must be 'on' or 'off', not {expand!r}")
+        if split not in (*SPLITS, "all"):
+            _fail(f"--split must be tune, test or all, not {split!r}")
         path = cases or DEFAULT_CASES
         if not path.is_file():
             _fail(f"conversation set not found: {path}")
         try:
-            loaded = load_cases(path)
+            chosen = {name: load_cases(path, name) for name in (SPLITS if split == "all" else (split,))}
             agent = build_agent(config, rerank, explain, expand=expand == "on")
         except (ValueError, FileNotFoundError) as exc:
             _fail(str(exc))
-        loaded = loaded[:limit] if limit else loaded
         console = Console(stderr=as_json)
-        with console.status("replaying conversations…"):
-            report = evaluate(agent, loaded)
-        figures = {"expand": expand, **report.summary()}
+        reports = {}
+        for name, loaded in chosen.items():
+            with console.status(f"replaying the {name} split…"):
+                reports[name] = evaluate(agent, loaded[:limit] if limit else loaded)
+        figures = {name: {"expand": expand, **report.summary()} for name, report in reports.items()}
         if as_json:
-            typer.echo(json.dumps({**figures, "failures": report.failures}, ensure_ascii=False, indent=2))
+            typer.echo(json.dumps({name: {**figures[name], "failures": reports[name].failures} for name in reports},
+                                  ensure_ascii=False, indent=2))
             return
         table = Table(title=f"eval-chat ({path.name}, expand {expand})")
         table.add_column("figure")
-        table.add_column("value", justify="right")
-        for key, value in figures.items():
-            table.add_row(key, str(value))
+        for name in reports:
+            table.add_column(name, justify="right")
+        for key in next(iter(figures.values())):
+            table.add_row(key, *(str(figures[name][key]) for name in reports))
         console.print(table)
-        for failure in report.failures:
-            console.print(f"[red]✗[/red] {failure}", markup=True, highlight=False)
+        for name, report in reports.items():
+            for failure in report.failures:
+                console.print(f"[red]✗[/red] {escape(f'[{name}] {failure}')}", markup=True, highlight=False)
 
 
 def _command(agent, session: str, line: str, last: list, console) -> list:
