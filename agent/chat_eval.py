@@ -79,7 +79,7 @@ def grounding_violations(item: ReplyItem, catalog: Catalog, allowed_titles: set[
     problems += [f"year {y}" for y in YEAR_IN_TEXT.findall(text) if item.year is None or int(y) != item.year]
     for other in catalog:
         if (other.item_id != item.item_id and len(other.title) >= 8 and other.title in text
-                and other.title not in item.title and other.title not in allowed_titles):
+                and other.title not in item.title and not any(other.title in t for t in allowed_titles)):
             problems.append(f"title {other.title}")
     return problems
 

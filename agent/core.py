@@ -186,6 +186,7 @@ class RecommenderAgent:
             state = self._state(sid).model_copy(deep=True)
             if genres is not UNCHANGED:
                 state.genres = sorted(self.service.resolve_genres(genres or []))
+                state.genre_mode = "any"  # the panel lists genres: any of them
             if exclude_genres is not UNCHANGED:
                 state.exclude_genres = sorted(self.service.resolve_genres(exclude_genres or []))
             if set(state.genres) & set(state.exclude_genres):

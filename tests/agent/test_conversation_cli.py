@@ -42,17 +42,22 @@ def test_chat_reads_piped_stdin_and_slash_commands(cli):
     assert '"liked": [' in out and "never read" not in out
 
 
-def test_eval_chat_reports_figures(cli):
-    result = cli(["eval-chat", "--limit", "4", "--json", "--expand", "off", *FAST])
+def test_eval_chat_reports_each_split(cli):
+    result = cli(["eval-chat", "--limit", "3", "--json", "--expand", "off", *FAST])
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout)
-    assert figures["cases"] == 4 and figures["expand"] == "off"
-    assert figures["constraint_satisfaction"] == 1.0 and figures["out_of_catalog"] == 0
-    assert {"turn_p50_s", "turn_p95_s", "grounding_violations"} <= set(figures)
+    assert set(figures) == {"tune", "test"}
+    for split in figures.values():
+        assert split["cases"] == 3 and split["expand"] == "off" and split["out_of_catalog"] == 0
+        assert {"turn_p50_s", "turn_p95_s", "grounding_violations", "constraint_satisfaction", "liked_returned",
+                "seen_returned", "disliked_returned", "popularity_fallbacks"} <= set(split)
+    only_test = json.loads(cli(["eval-chat", "--split", "test", "--limit", "2", "--json", *FAST]).stdout)
+    assert set(only_test) == {"test"} and only_test["test"]["cases"] == 2
 
 
 @pytest.mark.parametrize("args, message", [
     (["eval-chat", "--expand", "maybe"], "--expand must be 'on' or 'off'"),
+    (["eval-chat", "--split", "train"], "--split must be tune, test or all"),
     (["eval-chat", "--cases", "/nonexistent.jsonl"], "conversation set not found"),
     (["ask", "hi", "--explain", "poetry"], "--explain must be 'llm' or 'template'"),
     (["ask", "hi", "--session", "bad id!"], "invalid session_id"),
