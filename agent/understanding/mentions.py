@@ -280,7 +280,8 @@ def _segment(span: str, relation: str, match: Matcher, lex: Lexicon,
 
 
 def _connector(word: str, end: bool = False) -> bool:
-    return word.lower() in (("/", "&", "and", "or", "plus", "the", "a", "an") if end else ("/", "&", "and", "or", "plus"))
+    """A list word; at the end of a run articles count too ("blade runner and the")."""
+    return word.lower() in ("/", "&", "and", "or", "plus") or (end and word.lower() in ("the", "a", "an"))
 
 
 def _confident(text: str, match: Matcher, lex: Lexicon, relation: str, min_score: float = 0.0):

@@ -259,13 +259,14 @@ class PreferenceParser:
         spans: list[tuple[int, int]] = []
         positive: list[tuple[int, int, tuple[str, ...]]] = []  # (start, end, genres) in text order
         for start, clause in self._clauses(masked):
-            ops = [(m.end(), "drop" if re.sub(r"\s+", " ", m.group(0)) in lex.drops else "neg", bool(CJK.search(m.group(0))))
-                   for m in lex.operator_re.finditer(clause)]
+            ops = [(m.end(), "drop" if re.sub(r"\s+", " ", m.group(0)) in lex.drops else "neg",
+                    bool(CJK.search(m.group(0)))) for m in lex.operator_re.finditer(clause)]
             afters = [(m.start(), "drop" if m.group(0) in lex.drops_after else "neg")
                       for m in lex.after_operator_re.finditer(clause)]
             for m, genres, audience in self._genre_words(clause):
                 # a Chinese negation stops at 的: "不是爱情片的喜剧" = a comedy that is not a romance
-                before = [kind for end, kind, zh in ops if end <= m.start() and not (zh and "的" in clause[end:m.start()])]
+                before = [kind for end, kind, zh in ops
+                          if end <= m.start() and not (zh and "的" in clause[end:m.start()])]
                 after = [kind for pos, kind in afters if pos >= m.end()]
                 kind = before[-1] if before else (after[0] if after else None)
                 spans.append((start + m.start(), start + m.end()))
