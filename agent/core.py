@@ -25,6 +25,8 @@ from agent.replies import Reply, ReplyItem, StreamEvent
 from agent.session import SessionState, check_session_id, check_user_id
 from agent.storage import Storage
 from agent.understanding import PreferenceParser, clean_message
+from agent.understanding.aliases import AliasIndex
+from agent.understanding.vocabulary import KnownWords
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +46,12 @@ class RecommenderAgent:
         self.storage = storage or Storage(settings.data_dir / "marquee.db")
         years = [it.year for it in self.catalog if it.year] or [1900, 2000]
         self.parser = PreferenceParser(self._match_title, (min(years), max(years)),
-                                       titles=[it.title for it in self.catalog])
+                                       titles=[it.title for it in self.catalog],
+                                       aliases=AliasIndex.for_catalog({it.item_id: it.label for it in self.catalog}))
         wants_llm = self.cfg.rerank or self.cfg.explain == "llm" or self.cfg.expand_query
         self.llm = LLMParts(settings, self.catalog) if wants_llm else None
-        self.pipeline = TurnPipeline(self.catalog, self.service.candidates, self.cfg, self.llm, self.parser)
+        self.pipeline = TurnPipeline(self.catalog, self.service.candidates, self.cfg, self.llm, self.parser,
+                                     known_word=self._known_words(settings))
         self.chain = build_turn_chain(self.pipeline, attach_user=self.attach_user)
         self._sessions: dict[str, SessionState] = {}
         self._locks: dict[str, threading.Lock] = {}
@@ -130,6 +134,7 @@ class RecommenderAgent:
                 return
             reply = Reply(text=turn.reply_text, items=turn.items, understood=turn.preferences.summary(),
                           session_id=sid, notes=turn.notes, state=self.describe(state),
+                          language=turn.preferences.language,
                           search_query=turn.plan.request.query if turn.plan else "")
             self.storage.save_turn(sid, state.user_id, state.model_dump(), user_message=text,
                                    reply=reply.text, items=[i.model_dump() for i in reply.items])
@@ -180,6 +185,7 @@ class RecommenderAgent:
             state = self._state(sid).model_copy(deep=True)
             if genres is not UNCHANGED:
                 state.genres = sorted(self.service.resolve_genres(genres or []))
+                state.genre_mode = "any"  # the panel lists genres: any of them
             if exclude_genres is not UNCHANGED:
                 state.exclude_genres = sorted(self.service.resolve_genres(exclude_genres or []))
             if set(state.genres) & set(state.exclude_genres):
@@ -208,9 +214,11 @@ class RecommenderAgent:
         """The session's preferences with titles, for people and the web page's panel."""
         titled = lambda ids: [{"item_id": i, "title": self.catalog[i].label} for i in ids if i in self.catalog]  # noqa: E731
         return {"session_id": state.session_id, "user_id": state.user_id, "genres": list(state.genres),
+                "genre_mode": state.genre_mode, "audience_genres": list(state.audience_genres),
                 "exclude_genres": list(state.exclude_genres), "year_min": state.year_min, "year_max": state.year_max,
                 "count": state.count or self.cfg.default_count, "moods": list(state.moods), "query": state.query,
-                "liked": titled(state.liked), "disliked": titled(state.disliked), "seen": titled(state.seen),
+                "liked": titled(state.liked), "anchors": titled(state.anchors), "disliked": titled(state.disliked),
+                "seen": titled(state.seen),
                 "shown": len(state.shown), "turns": state.turns}
 
     # ------------------------------------------------------------------ internals
@@ -226,6 +234,15 @@ class RecommenderAgent:
             stored = self.storage.load_session(sid)
             self._sessions[sid] = SessionState.model_validate(stored) if stored else SessionState(session_id=sid)
         return self._sessions[sid]
+
+    def _known_words(self, settings: Settings) -> KnownWords | None:
+        from retrieval.embeddings import ModelMissingError, resolve_model_path
+
+        try:
+            vocab = resolve_model_path(settings.embedding.model) / "vocab.txt"
+        except ModelMissingError:
+            vocab = None
+        return KnownWords.from_files(vocab, [f"{it.title} {it.description}" for it in self.catalog])
 
     def _match_title(self, text: str):
         hits = self.service.titles.match(text, 1)

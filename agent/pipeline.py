@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from agent.llm.explainer import Wishes, template_explanation
 from agent.llm_parts import LLMParts
-from agent.planner import Plan, Profile, guard, plan_and_retrieve, query_text
+from agent.planner import Plan, Profile, guard, plan_and_retrieve, query_text, select_picks
 from agent.replies import ReplyItem
 from agent.session import SessionState
 from agent.understanding import Preferences, PreferenceParser, clean_message, describe_years
@@ -47,6 +47,7 @@ class Turn:
     items: list[ReplyItem] = field(default_factory=list)
     reply_text: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    understood_nothing: bool = False  # nothing usable in the message or before it: the reply helps instead
 
     @property
     def count(self) -> int:
@@ -55,12 +56,14 @@ class Turn:
 
 class TurnPipeline:
     def __init__(self, catalog: Catalog, retrieve, config, llm: LLMParts | None = None,
-                 parser: PreferenceParser | None = None):
+                 parser: PreferenceParser | None = None, known_word=None):
         self.catalog = catalog
         self.retrieve_fn = retrieve  # (CandidateRequest, k) -> list[Candidate]
         self.cfg = config  # retrieval.config.AgentConfig
         self.llm = llm
         self.parser = parser
+        # known_word(word) -> bool: does the free text carry meaning ("robots") or is it noise ("asdfgh")?
+        self.known_word = known_word
 
     # ------------------------------------------------------------------ 1. understand
     def understand(self, turn: Turn) -> Turn:
@@ -75,14 +78,27 @@ class TurnPipeline:
         for mention in p.unknown_titles:
             turn.notes.append(f'I couldn\'t find "{mention}" in the catalog, so I left it out.')
         needed = p.count or turn.state.count or self.cfg.default_count
+        turn.understood_nothing = not self.usable(p) and not turn.state.has_preferences()
         turn.notes += turn.state.apply(p, self.catalog, needed=needed)
         turn.timings["understand"] = time.perf_counter() - t0
         return turn
+
+    def usable(self, p: Preferences) -> bool:
+        """Does the message say anything to recommend from? Free text counts when a word of it is known."""
+        if p.is_empty():
+            return False
+        if p.model_copy(update={"query": ""}).is_empty():
+            words = p.query.split()
+            return self.known_word is None or any(self.known_word(w) for w in words)
+        return True
 
     # ------------------------------------------------------------------ 2. retrieve
     def retrieve(self, turn: Turn) -> Turn:
         t0 = time.perf_counter()
         state = turn.state
+        if turn.understood_nothing and not turn.known_user:
+            turn.timings["retrieve"] = time.perf_counter() - t0
+            return turn  # no silent popularity list: the reply asks instead (see `header`)
         count = min(state.count or self.cfg.default_count, self.cfg.max_count)
         if state.count and state.count > self.cfg.max_count:
             turn.notes.append(f"I show at most {self.cfg.max_count} picks at a time.")
@@ -110,7 +126,8 @@ class TurnPipeline:
             if reranked is not None:
                 turn.candidates = [c for c, _ in reranked]
                 turn.scores = {c.item.item_id: s for c, s in reranked}
-        turn.candidates = turn.candidates[: turn.count]
+        genres, mode = turn.state.genres, turn.state.genre_mode
+        turn.candidates = select_picks(turn.candidates, turn.count, genres, mode)
         turn.timings["rerank"] = time.perf_counter() - t0
         return turn
 
@@ -154,6 +171,8 @@ class TurnPipeline:
 
     def header(self, turn: Turn) -> str:
         n = len(turn.candidates)
+        if turn.plan is None and turn.understood_nothing:
+            return self.parser.lex.help[turn.preferences.language]
         if n == 0:
             return "I couldn't find anything that fits."
         state = turn.state
@@ -163,6 +182,8 @@ class TurnPipeline:
                 f"{' ' + years if years else ''}:")
 
     def footer(self, turn: Turn) -> str:
+        if turn.plan is None and turn.understood_nothing:
+            return ("\n\n" + "\n".join(turn.notes)) if turn.notes else ""  # e.g. the injection note
         lines = []
         understood = turn.preferences.summary()
         if understood:
