@@ -68,7 +68,8 @@ class TurnPipeline:
         # known_word(word) -> bool: does the free text carry meaning ("robots") or is it noise ("asdfgh")?
         self.known_word = known_word
         self.log_evidence = log_evidence  # () -> retrieval.evidence.LogEvidence of the log, built once by the service
-        self.locales = {"en": Locale("en"), "zh": Locale("zh", chinese_names)}
+        self.chinese_names = dict(chinese_names or {})  # item_id -> the Chinese name replies show
+        self.locales = {"en": Locale("en"), "zh": Locale("zh", self.chinese_names)}
 
     # ------------------------------------------------------------------ 1. understand
     def understand(self, turn: Turn) -> Turn:
@@ -149,10 +150,11 @@ class TurnPipeline:
         for n, (cand, evidence) in enumerate(zip(turn.candidates, turn.evidence), start=1):
             item = cand.item
             text, source = next(explanations)
-            turn.items.append(ReplyItem(item_id=item.item_id, title=item.title, title_zh=self.locales["zh"].names.get(
-                                            item.item_id, ""), year=item.year, genres=list(item.genres),
-                                        description=item.description, explanation=text, explanation_source=source,
-                                        score=round(turn.scores.get(item.item_id, cand.score), 6), evidence=evidence))
+            turn.items.append(ReplyItem(item_id=item.item_id, title=item.title,
+                                        title_zh=self.chinese_names.get(item.item_id, ""), year=item.year,
+                                        genres=list(item.genres), description=item.description, explanation=text,
+                                        explanation_source=source, evidence=evidence,
+                                        score=round(turn.scores.get(item.item_id, cand.score), 6)))
             line = loc.text("reply", "item_line", n=n, title=loc.title(item.item_id, item.label), explanation=text)
             parts.append(line)
             yield line
