@@ -494,7 +494,7 @@ def reply_wording() -> list[dict]:
              {**en, "evidence_cites": ["Fargo (1996)"], "liked_titles": ["Fargo (1996)"]})),
         case("wording-en-light-80s", "mood-en", ("something light from the 80s",
              {**en, "year_min": 1980, "year_max": 1989, "count": 5})),
-        case("wording-known-user", "known-user", ("I am user 196", {**en, "count": 5}), user_id=None),
+        case("wording-known-user", "known-user", ("I am user 196", {**en, "count": 5})),
     ]
 
 
