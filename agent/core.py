@@ -25,13 +25,13 @@ from agent.replies import Reply, ReplyItem, StreamEvent
 from agent.session import SessionState, check_session_id, check_user_id
 from agent.storage import Storage
 from agent.understanding import PreferenceParser, clean_message
-from agent.understanding.aliases import AliasIndex
+from agent.locale import Locale, Note
+from agent.understanding.aliases import AliasIndex, shown_names
+from agent.understanding.mentions import CJK
 from agent.understanding.vocabulary import KnownWords
 
 log = logging.getLogger(__name__)
 
-HELP = ("Tell me what you feel like watching: a genre (\"sci-fi and action\"), a decade (\"80s\"), a film you "
-        "loved (\"I loved Alien\"), or what to avoid (\"no horror\"). 中文也可以，比如“90年代的科幻片”.")
 UNCHANGED: Any = ...  # set_preferences: leave this field as it is
 
 
@@ -45,13 +45,14 @@ class RecommenderAgent:
         self.catalog = self.service.catalog
         self.storage = storage or Storage(settings.data_dir / "marquee.db")
         years = [it.year for it in self.catalog if it.year] or [1900, 2000]
+        labels = {it.item_id: it.label for it in self.catalog}
         self.parser = PreferenceParser(self._match_title, (min(years), max(years)),
-                                       titles=[it.title for it in self.catalog],
-                                       aliases=AliasIndex.for_catalog({it.item_id: it.label for it in self.catalog}))
+                                       titles=[it.title for it in self.catalog], aliases=AliasIndex.for_catalog(labels))
         wants_llm = self.cfg.rerank or self.cfg.explain == "llm" or self.cfg.expand_query
         self.llm = LLMParts(settings, self.catalog) if wants_llm else None
         self.pipeline = TurnPipeline(self.catalog, self.service.candidates, self.cfg, self.llm, self.parser,
-                                     known_word=self._known_words(settings))
+                                     known_word=self._known_words(settings), log_evidence=lambda: self.service.evidence,
+                                     chinese_names=shown_names(labels))
         self.chain = build_turn_chain(self.pipeline, attach_user=self.attach_user)
         self._sessions: dict[str, SessionState] = {}
         self._locks: dict[str, threading.Lock] = {}
@@ -112,9 +113,10 @@ class RecommenderAgent:
             committed = self._state(sid)
             state = committed.model_copy(deep=True)
             text, _ = clean_message(message)
-            if not text:
-                yield StreamEvent(kind="text", text=HELP)
-                yield StreamEvent(kind="items", reply=Reply(text=HELP, session_id=sid, state=self.describe(state)))
+            if not text:  # no language to answer in: the line is bilingual
+                hint = Locale("en").text("reply", "empty_message")
+                yield StreamEvent(kind="text", text=hint)
+                yield StreamEvent(kind="items", reply=Reply(text=hint, session_id=sid, state=self.describe(state)))
                 return
             if user_id is not None:
                 state.user_id = check_user_id(user_id)
@@ -127,12 +129,12 @@ class RecommenderAgent:
                         turn = chunk["turn"]
             except Exception:  # a bug must not cost the user their session: keep the committed state
                 log.exception("turn failed in session %s", sid)
-                sorry = "Sorry, something went wrong on my side; your preferences are unchanged. Please try again."
+                sorry = Locale("zh" if CJK.search(text) else "en").text("reply", "sorry")
                 yield StreamEvent(kind="text", text=sorry)
                 yield StreamEvent(kind="items", reply=Reply(text=sorry, session_id=sid,
                                                             state=self.describe(committed)))
                 return
-            reply = Reply(text=turn.reply_text, items=turn.items, understood=turn.preferences.summary(),
+            reply = Reply(text=turn.reply_text, items=turn.items, understood=turn.preferences.summary(turn.locale),
                           session_id=sid, notes=turn.notes, state=self.describe(state),
                           language=turn.preferences.language,
                           search_query=turn.plan.request.query if turn.plan else "")
@@ -273,8 +275,7 @@ class RecommenderAgent:
             turn.user_history = self.user_history(uid)
             turn.recent = self.recent_history(uid)
         elif turn.preferences.user_id:
-            turn.notes.append(f"User {uid} has no viewing history in this catalog; I'll remember your feedback "
-                              "under that name.")
+            turn.notes.append(turn.locale.note(Note("unknown_user", {"user": uid})))
 
 
 __all__ = ["RecommenderAgent", "Reply", "ReplyItem", "StreamEvent"]

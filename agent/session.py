@@ -19,6 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from agent.locale import Note
 from agent.understanding import Preferences, TitleRef
 from agent.understanding.model import GenreMode
 from retrieval.catalog.schema import Catalog
@@ -57,9 +58,9 @@ class SessionState(BaseModel):
         for name in type(self).model_fields:
             setattr(self, name, getattr(fresh, name))
 
-    def apply(self, delta: Preferences, catalog: Catalog, needed: int = 5) -> list[str]:
+    def apply(self, delta: Preferences, catalog: Catalog, needed: int = 5) -> list[Note]:
         """Absorb one message's preferences; returns notes for the reply (e.g. an unresolvable "that one")."""
-        notes: list[str] = []
+        notes: list[Note] = []
         if delta.reset:
             self.reset()
         if delta.user_id:
@@ -99,7 +100,7 @@ class SessionState(BaseModel):
         for ordinal in delta.ordinals:
             item_id = self._resolve_ordinal(ordinal.position)
             if item_id is None or item_id not in catalog:
-                notes.append("I have not shown that pick yet, so I could not tell which one you meant.")
+                notes.append(Note("ordinal_unknown"))
                 continue
             self.mark(item_id, ordinal.relation)
             self.focus = item_id

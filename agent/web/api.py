@@ -44,22 +44,27 @@ def register(agent: Any) -> None:
     """Add the endpoints to the Blocks being built (call inside its `with` block)."""
 
     def chat(message: str, session_id: str = "default") -> dict:
-        """One turn. Returns {"text", "items": [{item_id, title, year, genres, description, explanation,
-        explanation_source, score, description_generated}], "understood", "preferences"}."""
+        """One turn. Returns {"text", "items": [{item_id, title, title_zh, year, genres, description, explanation,
+        explanation_source, score, evidence, description_generated, language}], "understood", "preferences",
+        "language"} ("language": "en" | "zh", the language of the message and of the reply; "evidence": why the
+        item was picked, retrieval/evidence.py)."""
         return _call(views.chat_turn, agent, _sid(session_id), message)
 
     def chat_stream(message: str, session_id: str = "default") -> Iterator[dict]:
-        """The same turn, streamed: each update is {"text": the reply so far, "items": [] until they arrive}.
-        Use `client.submit(...)` and iterate the job."""
+        """The same turn, streamed: each update is {"text": the reply so far, "items": [] until they arrive,
+        "language": "" until then}. Use `client.submit(...)` and iterate the job."""
         sid = _sid(session_id)
-        text, items = "", []
+        text, items, language = "", [], ""
         try:
             for kind, payload in views.stream_turn(agent, sid, message):
                 if kind == "text":
                     text += payload
+                elif kind == "language":
+                    language = payload
+                    continue
                 else:
                     items = payload
-                yield {"text": text, "items": items}
+                yield {"text": text, "items": items, "language": language}
         except views.UserInputError as err:
             raise gr.Error(str(err)) from None
 

@@ -188,7 +188,7 @@ def _wire_chat(page: Page, agent: Any) -> None:
                     # escaped: titles and generated text in the reply are text, not markup
                     history[-1] = {"role": "assistant", "content": escape(reply, quote=False)}
                     yield {page.chatbot: history}
-                else:
+                elif kind == "items":
                     entries = [{"item": item, "status": None} for item in payload[:max_cards]]
                     yield {page.shown: entries, **page.card_updates(entries)}
         except views.UserInputError as err:  # input the person can fix: say what to change

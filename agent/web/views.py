@@ -33,27 +33,32 @@ def default_count(agent: Any) -> int:
 
 
 def stream_turn(agent: Any, session_id: str, message: str) -> Iterator[tuple[str, Any]]:
-    """("text", delta) events while the reply streams, then one ("items", [item dicts])."""
+    """("text", delta) events while the reply streams, then ("language", "en" | "zh") and ("items", [item dicts])."""
     with _user_errors():
         for event in agent.stream(message, session_id=session_id):  # agent.replies.StreamEvent
             if event.kind == "text":
                 if event.text:
                     yield "text", event.text
             else:
-                yield "items", [_item_view(agent, it) for it in event.items]
+                language = event.reply.language if event.reply is not None else "en"
+                yield "language", language
+                yield "items", [_item_view(agent, it, language) for it in event.items]
 
 
 def chat_turn(agent: Any, session_id: str, message: str) -> dict[str, Any]:
     with _user_errors():
         reply = agent.chat(message, session_id=session_id)
-    return {"text": reply.text, "items": [_item_view(agent, it) for it in reply.items],
-            "understood": reply.understood, "preferences": reply.state}
+    return {"text": reply.text, "items": [_item_view(agent, it, reply.language) for it in reply.items],
+            "understood": reply.understood, "preferences": reply.state, "language": reply.language}
 
 
-def _item_view(agent: Any, item: Any) -> dict[str, Any]:
+def _item_view(agent: Any, item: Any, language: str = "en") -> dict[str, Any]:
+    """The item as JSON: its fields (evidence included, as a dict), whether an LLM wrote its description, and
+    the language of the reply it belongs to (the card's labels follow it)."""
     view = item.model_dump()
     catalog_item = agent.catalog.get(view["item_id"])
     view["description_generated"] = bool(catalog_item is not None and catalog_item.description_generated)
+    view["language"] = language
     return view
 
 

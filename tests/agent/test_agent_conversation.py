@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from agent.core import RecommenderAgent
-from agent.llm.explainer import Wishes, template_explanation
+from agent.llm.evidence_text import ExplanationWriter
 
 
 def _labels(reply):
@@ -42,8 +42,12 @@ def test_reply_items_are_real_catalog_rows(agent, sid):
         row = agent.catalog[item.item_id]
         assert (item.title, item.year, tuple(item.genres)) == (row.title, row.year, row.genres)
         assert item.explanation and item.explanation_source == "template"
-        assert item.explanation == template_explanation(row, Wishes(genres=("Western",)))  # the one template
+        assert item.evidence is not None and item.evidence.item_id == item.item_id
         assert item.label in reply.text
+    # the one template: the reply's explanations are the writer's, from each pick's evidence
+    rows = [agent.catalog[i.item_id] for i in reply.items]
+    assert [i.explanation for i in reply.items] == ExplanationWriter().write(list(zip(rows, [i.evidence for i in
+                                                                                             reply.items])))
 
 
 def test_stream_yields_text_then_items(agent, sid):

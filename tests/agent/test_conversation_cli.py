@@ -27,6 +27,10 @@ def test_ask_json_then_continue_the_session(cli):
     data = json.loads(first.stdout)
     assert len(data["items"]) == 3 and data["understood"].startswith("Comedy")
     assert all("Comedy" in i["genres"] and 1980 <= i["year"] <= 1989 for i in data["items"])
+    assert all(i["evidence"]["satisfies"]["genres"] == ["Comedy"] and i["evidence"]["catalog"]["viewers"] > 0
+               for i in data["items"]) and data["language"] == "en"
+    chinese = json.loads(cli(["ask", "80年代的喜剧，三部", "--session", f"{session}-zh", "--json", *FAST]).stdout)
+    assert chinese["language"] == "zh" and chinese["text"].startswith("为你挑了3部喜剧片（1980年代）")
     second = cli(["ask", "no romance", "--session", session, *FAST])
     assert second.exit_code == 0 and second.stdout.startswith("Here are 3 comedy picks from the 1980s")
 

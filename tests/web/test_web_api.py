@@ -41,8 +41,14 @@ def test_chat_feedback_preferences_reset_round_trip(client):
     items = reply["items"]
     assert reply["text"].strip() and len(items) >= 3
     assert all({"Sci-Fi", "Action"} & set(it["genres"]) for it in items)
-    assert set(items[0]) >= {"item_id", "title", "year", "genres", "description", "explanation", "score"}
+    assert set(items[0]) >= {"item_id", "title", "year", "genres", "description", "explanation", "score",
+                             "evidence", "title_zh", "language"}
+    assert reply["language"] == "en" and items[0]["evidence"]["item_id"] == items[0]["item_id"]
+    assert items[0]["evidence"]["catalog"]["popularity_rank"] >= 1
     assert {"Sci-Fi", "Action"} <= set(reply["preferences"]["genres"])
+    chinese = client.predict("我喜欢看电影，尤其是科幻片和动作片", session(), api_name="/chat")
+    assert chinese["language"] == "zh" and chinese["text"].startswith("为你挑了")
+    assert all(it["language"] == "zh" for it in chinese["items"]) and any(it["title_zh"] for it in chinese["items"])
 
     disliked = items[0]
     prefs = client.predict(sid, disliked["item_id"], "dislike", api_name="/feedback")
@@ -66,7 +72,8 @@ def test_stream_endpoint_streams_text_then_items(client):
     texts = [u["text"] for u in updates]
     assert all(later.startswith(earlier) for earlier, later in zip(texts, texts[1:])), "text deltas out of order"
     final = updates[-1]
-    assert final["items"] and final["text"].strip()
+    assert final["items"] and final["text"].strip() and final["language"] == "en"
+    assert all(it["evidence"] for it in final["items"])
     assert all(it["title"] != "Alien" for it in final["items"]), "recommended the film the user already loved"
 
 
