@@ -2,7 +2,8 @@
 
 `RecommenderAgent.stream` runs exactly this chain, so `chain.stream(turn)` is the product's streaming
 path, not a demo: the first three steps pass a `Turn` record along, and `explain` is a generator step
-whose chunks are `{"text": delta}` dicts followed by one `{"items": [...], "turn": turn}` chunk.
+whose chunks are `{"text": delta}` dicts (with `"picked": [item]` on the line of each pick, as soon as its
+explanation is final) followed by one `{"items": [...], "turn": turn}` chunk.
 (Chunks are `AddableDict`s, so `chain.invoke(turn)` returns the whole text plus the items.)
 
     chain = build_turn_chain(agent.pipeline, attach_user=agent.attach_user)
@@ -27,8 +28,11 @@ def build_turn_chain(pipeline: TurnPipeline, attach_user: Callable[[Turn], None]
 
     def explain(turns: Iterator[Turn]) -> Iterator[AddableDict]:
         for turn in turns:
+            shown = 0
             for delta in pipeline.explain(turn):
-                yield AddableDict(text=delta)
+                new, shown = turn.items[shown:], len(turn.items)
+                # the pick whose line this is, as soon as its explanation is final ("picked" lists add up on invoke)
+                yield AddableDict(text=delta, picked=list(new)) if new else AddableDict(text=delta)
             yield AddableDict(items=list(turn.items), turn=turn)
 
     return (RunnableLambda(understand, name="understand")

@@ -92,7 +92,8 @@ class RecommenderAgent:
         return reply
 
     def stream(self, message: str, session_id: str = "default", user_id: str | None = None) -> Iterator[StreamEvent]:
-        """Text deltas (kind="text") as the reply is produced, then one kind="items" event with the Reply."""
+        """Text deltas (kind="text") as the reply is produced, one kind="item" event per pick as soon as its
+        explanation is final, then one kind="items" event with the Reply."""
         if self.tool_mode is not None:
             reply = self.chat(message, session_id=session_id, user_id=user_id)
             yield StreamEvent(kind="text", text=reply.text)
@@ -125,6 +126,8 @@ class RecommenderAgent:
                 for chunk in self.chain.stream(turn):
                     if "text" in chunk:
                         yield StreamEvent(kind="text", text=chunk["text"])
+                        for item in chunk.get("picked", ()):
+                            yield StreamEvent(kind="item", items=[item], language=turn.locale.language)
                     else:
                         turn = chunk["turn"]
             except Exception:  # a bug must not cost the user their session: keep the committed state
@@ -208,6 +211,12 @@ class RecommenderAgent:
             self.storage.save_turn(sid, state.user_id, state.model_dump())
             self._sessions[sid] = state
             return self.describe(state)
+
+    def session_state(self, session_id: str) -> SessionState:
+        """A copy of the session's committed state (what the next turn builds on)."""
+        sid = check_session_id(session_id)
+        with self._lock(sid):
+            return self._state(sid).model_copy(deep=True)
 
     def history(self, session_id: str) -> list[dict]:
         return self.storage.messages(check_session_id(session_id))

@@ -6,9 +6,8 @@ fails, the step reports None and the pipeline keeps the retriever's order / the 
 from __future__ import annotations
 
 import logging
-import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from agent.session import SessionState
 from retrieval.candidates.base import Candidate
@@ -16,8 +15,6 @@ from retrieval.catalog.schema import Catalog, Item
 
 log = logging.getLogger(__name__)
 EXPAND_TOKENS = 48
-# A small model sometimes parrots the prompt's field labels ("Movie: … Genres: …"); that is not an explanation.
-PROMPT_ECHO = re.compile(r"\b(?:Movie|Genres|About|The viewer (?:liked|asked for)|Why it suits you)\s*:", re.IGNORECASE)
 
 
 class LLMParts:
@@ -75,21 +72,27 @@ class LLMParts:
 
         return self._get("explainer", build)
 
-    def explain(self, items: Sequence[Item], state: SessionState, catalog: Catalog,
-                evidence: Sequence | None = None) -> list[tuple[str, str]] | None:
-        """(text, "llm") per item, or (None, "template") where the model's text failed the grounding
-        check (the caller then writes its own template from the evidence). None when the LLM is unavailable."""
+    def explain_stream(self, picks: Sequence, fallbacks: Sequence[str]) -> Iterator[tuple[str, str]] | None:
+        """(text, source) per pick, in order, as the LLM's sentences pass the claim check ("llm") or are replaced
+        by the pick's template ("fallback"); None when the LLM is unavailable. `picks`: agent.llm.pick_facts
+        PickContext per pick; `fallbacks`: their template explanations. If generation fails half-way, the rest
+        get their templates (source "template")."""
         explainer = self.explainer
         if explainer is None:
             return None
-        liked = [catalog[i] for i in state.liked if i in catalog]
+        return self._guarded(explainer.stream(picks, fallbacks), fallbacks)
+
+    @staticmethod
+    def _guarded(stream, fallbacks: Sequence[str]) -> Iterator[tuple[str, str]]:
+        done = 0
         try:
-            results = explainer.explain(list(items), request=request_text(state, ""), liked=liked, evidence=evidence)
-        except Exception as exc:
+            for note in stream:
+                yield note.text, note.source
+                done += 1
+        except Exception as exc:  # the model failed mid-reply: the remaining picks keep their templates
             log.warning("explain failed, using templates: %s", exc)
-            return None
-        return [(r.text, "llm") if r.source == "llm" and not PROMPT_ECHO.search(r.text) else (None, "template")
-                for r in results]
+            for text in fallbacks[done:]:
+                yield text, "template"
 
     # ------------------------------------------------------------------ query expansion
     def expand(self, state: SessionState, catalog: Catalog, history: Sequence[str] = ()) -> str:
@@ -101,11 +104,17 @@ class LLMParts:
             return ""
         from agent.llm.prompting import clean, render_chat
 
+        backend = explainer.backend
+        if getattr(backend, "llm", None) is not None:  # the base model: the explainer's adapter writes explanations
+            from agent.llm.backend import LocalBackend
+            from agent.llm.loading import NO_ADAPTER
+
+            backend = LocalBackend(backend.llm, batch_size=backend.batch_size, adapter=NO_ADAPTER)
         liked = "; ".join(catalog[i].label for i in [*state.liked, *history][-6:] if i in catalog) or "none"
         try:
-            prompt = render_chat(explainer.backend.tokenizer, "expand_query",
+            prompt = render_chat(backend.tokenizer, "expand_query",
                                  request=clean(request_text(state, ""), 300) or "anything good", liked=liked)
-            text, _ = explainer.backend.generate([prompt], EXPAND_TOKENS)[0]
+            text, _ = backend.generate([prompt], EXPAND_TOKENS)[0]
         except Exception as exc:
             log.warning("query expansion failed, searching with the plain query: %s", exc)
             return ""

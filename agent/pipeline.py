@@ -12,7 +12,8 @@ from dataclasses import dataclass, field, replace
 
 from agent.evidence import gather_evidence
 from agent.llm.evidence_text import ExplanationWriter
-from agent.llm_parts import LLMParts
+from agent.llm.pick_facts import PickContext
+from agent.llm_parts import LLMParts, request_text
 from agent.locale import Locale, Note
 from agent.planner import Plan, Profile, guard, plan_and_retrieve, query_text, select_picks
 from agent.replies import ReplyItem
@@ -147,9 +148,13 @@ class TurnPipeline:
         turn.timings["evidence"] = time.perf_counter() - t_evidence
         explanations = self._explanations(turn)
         parts = [header]
+        picks_ready = time.perf_counter()
         for n, (cand, evidence) in enumerate(zip(turn.candidates, turn.evidence), start=1):
             item = cand.item
             text, source = next(explanations)
+            # seconds from the picks (with their evidence) to the first / the last explanation handed on
+            turn.timings.setdefault("first_explanation", time.perf_counter() - picks_ready)
+            turn.timings["explanations"] = time.perf_counter() - picks_ready
             turn.items.append(ReplyItem(item_id=item.item_id, title=item.title,
                                         title_zh=self.chinese_names.get(item.item_id, ""), year=item.year,
                                         genres=list(item.genres), description=item.description, explanation=text,
@@ -174,17 +179,25 @@ class TurnPipeline:
                                known_user=known)
 
     def _explanations(self, turn: Turn) -> Iterator[tuple[str, str]]:
+        """(text, source) per pick in order: the LLM's checked sentences when `explain = "llm"` (English replies;
+        a Chinese reply keeps its Chinese templates), else, and wherever a sentence is rejected, the templates."""
         items = [c.item for c in turn.candidates]
-        generated = None
-        # The LLM writes English only: a Chinese reply keeps its Chinese template explanations.
-        if self.cfg.explain == "llm" and self.llm is not None and items and turn.locale.language == "en":
-            generated = self.llm.explain(items, turn.state, self.catalog, evidence=turn.evidence)
         loc = turn.locale
         writer = ExplanationWriter(loc.language, genre_name=loc.genre, title_name=loc.title)
         templates = writer.write(list(zip(items, turn.evidence)))
-        for n, template in enumerate(templates):
-            text, source = generated[n] if generated else (None, "template")
-            yield (text, source) if text is not None else (template, "template")  # no LLM, or it failed the check
+        if self.cfg.explain == "llm" and self.llm is not None and items and loc.language == "en":
+            state = turn.state
+            liked = tuple(self.catalog[i].label for i in dict.fromkeys([*state.anchors, *state.liked])
+                          if i in self.catalog)
+            picks = [PickContext(item=item, evidence=evidence, request=turn.text, wishes=request_text(state, ""),
+                                 liked=liked, asked_genres=tuple(state.genres))
+                     for item, evidence in zip(items, turn.evidence)]
+            stream = self.llm.explain_stream(picks, templates)
+            if stream is not None:
+                yield from stream
+                return
+        for template in templates:
+            yield template, "template"
 
     def header(self, turn: Turn) -> str:
         if turn.plan is None and turn.understood_nothing:

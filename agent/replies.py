@@ -16,7 +16,9 @@ class ReplyItem(BaseModel):
     genres: list[str] = Field(default_factory=list)
     description: str = ""
     explanation: str = ""
-    explanation_source: Literal["llm", "template"] = "template"
+    # "llm": the LLM's sentence, passed by the claim checker; "template": the evidence template (explain =
+    # "template", a Chinese reply, or no LLM); "fallback": the template, shown because the LLM's sentence was rejected
+    explanation_source: Literal["llm", "template", "fallback"] = "template"
     score: float = 0.0
     evidence: Evidence | None = None  # why it was picked, as data (retrieval/evidence.py); None for tool-mode items
 
@@ -37,10 +39,12 @@ class Reply(BaseModel):
 
 
 class StreamEvent(BaseModel):
-    """`agent.stream()` yields kind="text" events (deltas to append) and finally one kind="items" event
-    carrying the items and the complete `Reply`."""
+    """`agent.stream()` yields kind="text" events (deltas to append); after the text of each pick, one kind="item"
+    event with that pick (`items` holds it alone, its explanation final), in reply order; and finally one
+    kind="items" event carrying every item and the complete `Reply`."""
 
-    kind: Literal["text", "items"]
+    kind: Literal["text", "item", "items"]
     text: str = ""
     items: list[ReplyItem] = Field(default_factory=list)
     reply: Reply | None = None
+    language: Literal["", "en", "zh"] = ""  # "item" events: the reply's language (the card's labels follow it)

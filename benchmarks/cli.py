@@ -24,6 +24,7 @@ class Benchmark(str, enum.Enum):
     hybrid = "hybrid"
     llm = "llm"
     turn = "turn"
+    explain = "explain"
     web = "web"
 
 
@@ -40,7 +41,7 @@ def bench(name: Annotated[Benchmark, typer.Argument(help="which benchmark", case
           quick: Annotated[bool, typer.Option("--quick", help="smaller, faster variant")] = False,
           out: Annotated[Optional[Path], typer.Option("--out", help="results folder (default: benchmarks/results/ "
                                                       "in a source checkout, else <home>/bench/)")] = None) -> None:
-    """Measure one part (index, query, hybrid, llm, turn, web) and record its figures (NAME.json, RESULTS.md)."""
+    """Measure one part (index, query, hybrid, llm, turn, explain, web) and record its figures (NAME.json, RESULTS.md)."""
     try:
         figures, path = run_benchmark(name.value, quick=quick, out=out)
     except ImportError as exc:  # e.g. playwright for `web`: the bench extra

@@ -24,13 +24,17 @@ from pydantic import BaseModel, Field
 
 from retrieval.catalog.schema import Catalog, Interactions
 
-Relation = Literal["anchor", "liked", "history"]  # "more like X" / a title the user liked / a known user's log
-RELATION_ORDER: dict[str, int] = {"anchor": 0, "liked": 1, "history": 2}
+# "more like X" / a title the user liked / a known user's log / (item descriptions) a title the pick's audience loved
+Relation = Literal["anchor", "liked", "history", "audience"]
+RELATION_ORDER: dict[str, int] = {"anchor": 0, "liked": 1, "history": 2, "audience": 3}
+PERSONAL_RELATIONS = ("anchor", "liked", "history")  # connections to titles the user named or loved
 LOVED_FRACTION = 0.75  # of the way from the lowest to the highest rating: 4 on a 1–5 scale
 MIN_FANS = 20  # a connection needs this many fans of the source title ...
 MIN_OVERLAP = 5  # ... and this many of them who also loved the pick, so "100% of 2 viewers" never appears
 WILSON_Z = 1.96  # connections are ranked by the 95% lower bound of their share, which discounts small counts
 NOTABLE_RATINGS = 30  # a mean over fewer ratings is not quoted as a strength of the pick
+TOP_DECILE = 10  # "among the best rated" / "one of the most watched" needs the top 10% of the catalog
+AUDIENCE_MIN_LIFT = 1.5  # a description names a title the pick's audience loved only when it is this characteristic
 
 
 class Connection(BaseModel):
@@ -83,10 +87,23 @@ class CatalogStats(BaseModel):
     popularity_rank: int = 0  # 1 = most interacted-with title (ties share a rank)
     catalog_size: int = 0
     top_percent: int = 100  # ceil(100 * rank / catalog size): "among the top 2%"
+    # the mean rating's standing among titles with at least NOTABLE_RATINGS ratings: ceil(100 * rank / their
+    # number); None below that many ratings (or without ratings)
+    rating_top_percent: int | None = None
 
     @property
     def notable_rating(self) -> bool:
         return self.rating_mean is not None and self.rating_count >= NOTABLE_RATINGS
+
+    @property
+    def top_rated(self) -> bool:
+        """Among the best-rated tenth of the catalog: the only standing that licenses praise ("acclaimed")."""
+        return self.rating_top_percent is not None and self.rating_top_percent <= TOP_DECILE
+
+    @property
+    def most_watched(self) -> bool:
+        """Among the most-watched tenth of the catalog: licenses "popular", "widely seen"."""
+        return self.viewers > 0 and self.top_percent <= TOP_DECILE
 
 
 class Signal(BaseModel):
@@ -122,8 +139,34 @@ class Evidence(BaseModel):
         if self.catalog is not None:
             k = self.catalog
             values += [k.rating_mean, k.rating_count, k.rating_scale, k.viewers, k.popularity_rank,
-                       k.catalog_size, k.top_percent]
+                       k.catalog_size, k.top_percent, k.rating_top_percent]
         return {_number_text(v) for v in values if v is not None}
+
+    def percents(self) -> set[str]:
+        """The numbers a sentence may state as a percentage ("67%", "the top 2%")."""
+        values: list[int | None] = [c.percent for c in self.connections]
+        if self.catalog is not None:
+            values += [self.catalog.top_percent, self.catalog.rating_top_percent]
+        return {_number_text(v) for v in values if v is not None}
+
+    def pairs(self) -> set[tuple[str, str]]:
+        """(a, b) pairs a sentence may state as "a of b" / "a out of b" / "a/b": a connection's (also, fans), the
+        popularity (rank, catalog size), the rating (mean, scale)."""
+        pairs = {(_number_text(c.also), _number_text(c.fans)) for c in self.connections}
+        k = self.catalog
+        if k is not None:
+            pairs.add((_number_text(k.popularity_rank), _number_text(k.catalog_size)))
+            if k.rating_mean is not None and k.rating_scale:
+                pairs.add((_number_text(k.rating_mean), _number_text(k.rating_scale)))
+        return pairs
+
+    def personal(self) -> bool:
+        """Whether it holds something personal to the user or the request (what "cites personal evidence" can
+        mean for this pick): a connection to a title the user named or loved, genres shared with one, or something
+        it meets of the request."""
+        s = self.satisfies
+        return (any(c.relation in PERSONAL_RELATIONS for c in self.connections) or bool(self.shared_genres)
+                or bool(s.genres or s.years or s.mood_genres or s.audience_genres or s.avoided_genres))
 
 
 def _number_text(value: float | int) -> str:
@@ -185,16 +228,35 @@ class LogEvidence:
         # competition ranking ("1224"): an item's rank is 1 + the number of items with more viewers
         order = np.sort(self.viewers)[::-1]
         self.rank = 1 + np.searchsorted(-order, -self.viewers, side="left")
+        # the same competition ranking of mean ratings, among the titles with enough ratings to compare
+        rated_enough = self.rating_count >= NOTABLE_RATINGS
+        means = np.round(self.rating_mean[rated_enough], 1)
+        self.rated_titles = int(rated_enough.sum())
+        self.rating_rank = np.zeros(n_items, dtype=np.int64)
+        if self.rated and self.rated_titles:
+            by_mean = np.sort(means)[::-1]
+            self.rating_rank[rated_enough] = 1 + np.searchsorted(-by_mean, -means, side="left")
 
     # --- catalog standing --------------------------------------------------------------------------
     def stats(self, index: int) -> CatalogStats:
         n = len(self.catalog)
         rank = int(self.rank[index])
         count = int(self.rating_count[index])
+        rating_rank = int(self.rating_rank[index])
         return CatalogStats(rating_mean=round(float(self.rating_mean[index]), 1) if self.rated and count else None,
                             rating_count=count, rating_scale=self.scale if self.rated else None,
                             viewers=int(self.viewers[index]), popularity_rank=rank, catalog_size=n,
-                            top_percent=max(1, math.ceil(100 * rank / n)))
+                            top_percent=max(1, math.ceil(100 * rank / n)),
+                            rating_top_percent=max(1, math.ceil(100 * rating_rank / self.rated_titles))
+                            if rating_rank else None)
+
+    def audience(self, index: int, limit: int = 2) -> list[Connection]:
+        """Titles the pick's audience loved (for an item description: "loved by 40% of the 120 viewers who
+        loved Fargo"): the pick's strongest connections from every title with enough fans, kept only when the
+        share is at least AUDIENCE_MIN_LIFT times the pick's base rate (so not every title names Star Wars)."""
+        sources = [(int(i), "audience") for i in np.flatnonzero(self.fans >= MIN_FANS) if i != index]
+        found = self.connections([index], sources, limit=len(sources))[0]
+        return [c for c in found if c.lift >= AUDIENCE_MIN_LIFT][:limit]
 
     # --- connections -------------------------------------------------------------------------------
     def loved_by(self, user_id: str | None) -> tuple[int, ...]:

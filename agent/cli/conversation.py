@@ -97,7 +97,7 @@ def register(app: typer.Typer) -> None:
             for event in agent.stream(line, session_id=session, user_id=user):
                 if event.kind == "text":
                     console.print(event.text, end="", markup=False, soft_wrap=True)
-                else:
+                elif event.kind == "items":
                     last = event.items
             console.print("\n")
 

@@ -34,9 +34,17 @@ def llm_rows(candidates: list["Candidate"], request: "CandidateRequest", catalog
     else:
         rows = [_row(c, c.score, c.score, None) for c in candidates[:k]]
     if explain and rows:
-        explainer = Explainer.from_config(llm_cfg, home, catalog, adapter=adapter)
-        notes = explainer.explain([catalog[r["item_id"]] for r in rows], request=request.query, liked=liked)
-        for row, note in zip(rows, notes):
+        from agent.llm.evidence_text import ExplanationWriter, item_evidence
+        from agent.llm.pick_facts import PickContext
+
+        explainer = Explainer.from_config(llm_cfg, home, catalog)
+        asked = sorted(request.constraints.include_genres)
+        items = [catalog[r["item_id"]] for r in rows]
+        evidence = [item_evidence(it, asked) for it in items]
+        picks = [PickContext(item=it, evidence=ev, request=request.query, liked=tuple(x.label for x in liked),
+                             asked_genres=tuple(asked)) for it, ev in zip(items, evidence)]
+        templates = ExplanationWriter().write(list(zip(items, evidence)))
+        for row, note in zip(rows, explainer.explain(picks, templates)):
             row.update(explanation=note.text, explanation_source=note.source)
     return rows
 
@@ -51,26 +59,30 @@ def _row(c: "Candidate", score: float, retriever_score: float, llm_score: float 
 def enrich(
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="describe at most N more items")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=64, help="items per generation batch")] = 8,
-    adapter: Annotated[str | None, typer.Option("--adapter", help="LoRA adapter path, or 'none'")] = None,
+    adapter: Annotated[str | None, typer.Option("--adapter", help="the writer's LoRA adapter: 'explain' (default: "
+                                                "the shipped explainer), 'none' (the base model), or a path")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="marquee.toml path")] = None,
 ) -> None:
     """Write 1–2 sentence descriptions for items that have none (skips items already described)."""
     from retrieval.config import Settings
-    from agent.llm.backend import LocalBackend
     from agent.llm.describe import DescriptionWriter
-    from agent.llm.loading import ModelNotAvailable, load_model
+    from agent.llm.loading import ModelNotAvailable
     from retrieval.catalog import load_dataset
     from retrieval.catalog.descriptions import descriptions_path
     from retrieval.catalog.errors import CatalogError
+    from retrieval.evidence import LogEvidence
 
     try:
         settings = Settings.load(config)
-        catalog = load_dataset(settings.catalog, settings.data_dir).catalog
-        llm = load_model(settings.llm, settings.data_dir, adapter=adapter)
+        if adapter is not None:
+            settings = settings.model_copy(update={"llm": settings.llm.model_copy(update={"explain_adapter": adapter})})
+        dataset = load_dataset(settings.catalog, settings.data_dir)
+        catalog = dataset.catalog
+        log = LogEvidence(catalog, dataset.interactions) if len(dataset.interactions) else None
+        writer = DescriptionWriter.from_config(settings.llm, settings.data_dir, catalog, log)
     except (ModelNotAvailable, CatalogError, FileNotFoundError, ValueError) as exc:
         typer.secho(f"Error: {exc}", err=True, fg=typer.colors.RED)
         raise typer.Exit(2) from None
-    writer = DescriptionWriter(LocalBackend(llm, batch_size=batch_size), catalog)
     report = writer.enrich(descriptions_path(settings.data_dir, catalog.name), limit=limit, batch_size=batch_size)
     typer.echo(json.dumps(report.as_dict(), indent=2))
     if report.written:

@@ -26,10 +26,14 @@ class Backend(Protocol):
 
 
 class LocalBackend:
-    def __init__(self, llm: LoadedModel, batch_size: int = 8):
+    """`adapter`: which LoRA adapter of the shared model this backend runs with (`LoadedModel.using`: None = the
+    model's own, i.e. the reranker's; "explain" = the explainer's; NO_ADAPTER = the base model)."""
+
+    def __init__(self, llm: LoadedModel, batch_size: int = 8, adapter: str | None = None):
         self.llm = llm
         self.tokenizer = llm.tokenizer
-        self.model_id = llm.model_id
+        self.adapter = adapter
+        self.model_id = llm.adapter_id(adapter)
         self.batch_size = max(1, batch_size)
 
     def _batch(self, token_lists: Sequence[list[int]]):
@@ -59,7 +63,7 @@ class LocalBackend:
         captured: list = []
         # The hook sits on the shared model: hold the lock while it exists, or a concurrent caller's forward
         # pass (another web session) would append its rows to this caller's `captured`.
-        with self.llm.lock:
+        with self.llm.using(self.adapter):
             hook = head.register_forward_hook(lambda _m, args, _out: captured.append(args[0][:, -1, :].float()))
             try:
                 with torch.inference_mode():
@@ -110,7 +114,7 @@ class LocalBackend:
         tokens = [encode(self.tokenizer, t) for t in texts]
         eos = self.tokenizer.eos_token_id
         results: list[tuple[str, bool]] = []
-        with self.llm.lock, torch.inference_mode():
+        with self.llm.using(self.adapter), torch.inference_mode():
             for start in range(0, len(tokens), self.batch_size):
                 ids, mask, _ = self._batch(tokens[start:start + self.batch_size])
                 out = self.llm.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,

@@ -1,9 +1,12 @@
-"""`marquee enrich`: one or two sentence LLM descriptions for catalog items that only list facts.
+"""`marquee enrich`: one-sentence item descriptions that verbalise catalog facts and collaborative evidence.
 
-Descriptions are written from the item's title, year and genres, pass the same grounding check as explanations
-(a rejected one is dropped and counted, never stored), are marked `generated`, and are appended batch by batch
-to `<home>/catalogs/<name>/descriptions.jsonl` through STORE's `append_descriptions`, so an interrupted run
-resumes where it stopped and `marquee index` embeds them.
+A description says what the catalog and the interaction log hold about an item: its year and genres, the titles its
+audience loved ("loved by 20 of the 29 viewers who loved Ridicule (1996)"), its rating and audience
+(`retrieval.evidence.LogEvidence.audience` / `.stats`). It is written by the explainer's adapter (prompts/describe.txt)
+and must pass the same claim checker as explanations (agent/llm/claims.py): no plot, person or award can reach the
+catalog or, through `marquee index`, the search index. A rejected one is dropped and counted, never stored.
+Descriptions are marked `generated` and appended batch by batch to `<home>/catalogs/<name>/descriptions.jsonl`
+(`retrieval.catalog.descriptions.append_descriptions`), so an interrupted run resumes where it stopped.
 """
 from __future__ import annotations
 
@@ -12,9 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import prompts
-from agent.llm.explainer import NO_SENTENCE, GroundedWriter, item_facts
+from agent.llm.explainer import NO_SENTENCE, SentenceWriter
+from agent.llm.pick_facts import describe_fields
 from retrieval.catalog.descriptions import DescriptionRecord, append_descriptions, read_descriptions
-from retrieval.catalog.schema import Item
+from retrieval.catalog.schema import Catalog, Item
+from retrieval.evidence import Evidence, LogEvidence
 
 
 @dataclass
@@ -31,15 +36,35 @@ class EnrichReport:
                 "skipped": self.skipped, "seconds": round(self.seconds, 1)}
 
 
-class DescriptionWriter(GroundedWriter):
+def item_evidence_of(log: LogEvidence | None, catalog: Catalog, item: Item) -> Evidence:
+    """What a description may say beyond the item's own facts: its audience's other loves, rating and popularity."""
+    if log is None:
+        return Evidence(item_id=item.item_id)
+    index = catalog.index_of(item.item_id)
+    return Evidence(item_id=item.item_id, connections=log.audience(index), catalog=log.stats(index))
+
+
+class DescriptionWriter(SentenceWriter):
     default_max_new_tokens = 64
     default_max_chars = 320
 
+    def __init__(self, backend, catalog: Catalog, log: LogEvidence | None = None, **options):
+        super().__init__(backend, catalog, **options)
+        self.log = log
+
+    @classmethod
+    def from_config(cls, llm_cfg, home, catalog: Catalog, log: LogEvidence | None) -> "DescriptionWriter":
+        return cls(cls.backend_from_config(llm_cfg, home), catalog, log, max_new_tokens=llm_cfg.explain_max_new_tokens)
+
     def describe(self, items: list[Item]) -> list[tuple[Item, str | None, tuple[str, ...]]]:
-        """(item, description or None, problems) per item; one batched generation."""
+        """(item, description or None, problems) per item, in order; one batched generation."""
+        evidence = [item_evidence_of(self.log, self.catalog, it) for it in items]
+        texts: dict[int, str | None] = dict(self.write("describe", [describe_fields(it, ev) for it, ev in
+                                                                     zip(items, evidence)]))
         out = []
-        for item, text in zip(items, self.write("describe", [item_facts(it) for it in items], max_sentences=2)):
-            problems = (NO_SENTENCE,) if text is None else self.checker.check(text, item).problems
+        for n, (item, ev) in enumerate(zip(items, evidence)):
+            text = texts.get(n)
+            problems = (NO_SENTENCE,) if text is None else self.checker.check_claims(text, item, ev).problems
             out.append((item, None if problems else text, problems))
         return out
 

@@ -1,41 +1,44 @@
-"""Grounded one-sentence explanations for the final items: ONE batched greedy generation, then a post-check.
+"""LLM explanations of a reply's picks, streamed pick by pick, each checked before anyone sees it.
 
-Each explanation is generated from the item's catalog facts and the user's stated preferences only. The grounding
-check (`agent.llm.grounding`) rejects any genre, year / decade or catalog title that is not true of the item (or
-asked for by the user); rejected, empty or over-budget text falls back to the template explanation written from the
-pick's evidence (agent/llm/evidence_text.py, the same one the conversation uses). `Explanation.source` records
-which one the user sees.
+Each pick's prompt (prompts/explain.txt) holds its catalog facts and its evidence as numbered facts, and the request
+as quoted data (agent/llm/pick_facts.py). One batched generation writes every pick's sentence with the explainer's
+LoRA adapter (loaded beside the reranker's on the same base model, `agent.llm.loading.attach_adapter`); the rows of
+the batch may not repeat each other's phrases (`Sampling.distinct_ngram`). A sentence is shown only when the claim
+checker (agent/llm/claims.py) passes it and it shares no 5-word sequence with an explanation shown before it in the
+reply; otherwise the pick gets its evidence template (agent/llm/evidence_text.py), marked `fallback`.
+`Explainer.stream` hands explanations over in pick order, each as soon as it and the ones before it are ready.
 """
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from agent.llm.evidence_text import ExplanationWriter, item_evidence
-from agent.llm.grounding import GroundingChecker, canonical_genre
-from agent.llm.prompting import NONE_TEXT, clean, prefill, render_chat
-from retrieval.catalog.schema import Catalog, Item
-from retrieval.evidence import Evidence
+from agent.llm.claims import ClaimChecker, shared_ngram
+from agent.llm.pick_facts import PickContext, explain_fields
+from retrieval.catalog.schema import Catalog
 
 NO_SENTENCE = "no usable sentence (empty, an echo of the prompt, or over the length budget)"
+DISTINCT_NGRAM = 5  # tokens: rows of one reply may not repeat each other's 5-token sequences while they write
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-# A small model sometimes parrots the prompt's field labels ("Movie: … Genres: …"): not an explanation.
-_PROMPT_ECHO = re.compile(r"\b(?:Movie|Genres|About|The viewer (?:liked|asked for)|Why it suits you|Description)\s*:",
+# A small model sometimes parrots the prompt's field labels ("Film: … Genres: …"): not an explanation.
+_PROMPT_ECHO = re.compile(r"\b(?:Movie|Film|Genres|Facts|About|Viewer's request|What the viewer wants|Viewer liked|"
+                          r"Catalog description|The viewer (?:liked|asked for)|Why it suits you|Description)\s*:",
                           re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class Explanation:
     item_id: str
-    text: str
-    source: str  # "llm" | "template"
-    rejected: tuple[str, ...] = ()  # why the model's text was not used (grounding problems, budget)
+    text: str  # what the user sees
+    source: str  # "llm" | "fallback" (the model's sentence was rejected: `text` is the template)
+    rejected: tuple[str, ...] = ()  # why the model's sentence was not shown
+    draft: str | None = None  # the model's sentence (shown or not)
+    personal: bool = False  # the shown LLM sentence cites evidence personal to the user or the request
 
 
 def _without_repeats(sentences: list[str], similarity: float = 85.0) -> list[str]:
-    """Drop sentences that say again what an earlier one said (a small model repeats itself, often reworded:
-    "…because it's a movie about a young Jedi…" then "The movie is about a young Jedi…")."""
+    """Drop sentences that say again what an earlier one said (a small model repeats itself, often reworded)."""
     from rapidfuzz import fuzz
 
     kept: list[str] = []
@@ -58,80 +61,97 @@ def finish_text(text: str, finished: bool, max_chars: int, max_sentences: int) -
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
-def item_facts(item: Item) -> dict[str, str]:
-    return {"label": clean(item.label, 120), "title": clean(item.title, 120),
-            "genres": ", ".join(item.genres) or NONE_TEXT, "description": clean(item.description, 400)}
+class SentenceWriter:
+    """Batched generation of one short text per prompt (prompts/explain.txt, prompts/describe.txt) with a local
+    model (rows handed back as they finish) or an OpenAI-compatible endpoint (all at once)."""
 
-
-def asked_genres(request: str, checker: GroundingChecker, genres: Iterable[str]) -> list[str]:
-    """The catalog `genres` a free-text request names (what a template may say was asked for)."""
-    asked = checker.mentions(request).genres if request else frozenset()
-    return [g for g in genres if canonical_genre(g) in asked]
-
-
-class GroundedWriter:
-    """A batched generator whose every sentence passes the catalog grounding check (explanations, descriptions)."""
-
-    default_max_new_tokens = 36
-    default_max_chars = 280
+    default_max_new_tokens = 64
+    default_max_chars = 320
+    max_sentences = 2
 
     def __init__(self, backend, catalog: Catalog, max_new_tokens: int | None = None, max_chars: int | None = None,
-                 checker: GroundingChecker | None = None):
+                 checker: ClaimChecker | None = None):
         self.backend = backend
         self.catalog = catalog
-        self.checker = checker or GroundingChecker(catalog)
+        self.checker = checker or ClaimChecker(catalog)
         self.max_new_tokens = max_new_tokens or self.default_max_new_tokens
         self.max_chars = max_chars or self.default_max_chars
 
-    def write(self, prompt: str, fields: Sequence[dict[str, str]], max_sentences: int) -> list[str | None]:
-        """One batched generation of prompts/PROMPT.txt per field set; the prompt's prefill ("You might enjoy
-        X because") starts each text. None where `finish_text` finds no usable sentence."""
-        texts = [render_chat(self.backend.tokenizer, prompt, **f) for f in fields]
-        starts = [prefill(prompt, **f) for f in fields]
-        outputs = self.backend.generate(texts, self.max_new_tokens)
-        return [finish_text(f"{start} {raw}".strip(), finished, self.max_chars, max_sentences)
-                for start, (raw, finished) in zip(starts, outputs)]
-
-
-class Explainer(GroundedWriter):
-
-    @classmethod
-    def from_config(cls, llm_cfg, home, catalog: Catalog, adapter: str | None = None) -> "Explainer":
-        from agent.llm.backend import LocalBackend
-        from agent.llm.loading import load_model
-
+    @staticmethod
+    def backend_from_config(llm_cfg, home) -> object:
+        """The explainer's backend: the shared local model with the explainer's adapter attached (peft
+        multi-adapter, no second copy of the base model), or the configured endpoint."""
         if llm_cfg.endpoint:
             from agent.llm.remote import RemoteBackend
 
-            backend = RemoteBackend.from_config(llm_cfg, home)
-        else:
-            backend = LocalBackend(load_model(llm_cfg, home, adapter=adapter), batch_size=llm_cfg.batch_size)
-        return cls(backend, catalog, llm_cfg.explain_max_new_tokens, llm_cfg.explain_max_chars)
+            return RemoteBackend.from_config(llm_cfg, home)
+        from agent.llm.backend import LocalBackend
+        from agent.llm.loading import NO_ADAPTER, attach_adapter, load_model, resolve_adapter
 
-    def fields(self, item: Item, request: str = "", liked: Sequence[Item] = ()) -> dict[str, str]:
-        liked_text = "; ".join(clean(it.label, 80) for it in list(liked)[-5:]) or NONE_TEXT
-        return {**item_facts(item), "request": clean(request, 200) or NONE_TEXT, "liked": liked_text}
+        llm = load_model(llm_cfg, home)
+        path = resolve_adapter(llm_cfg.explain_adapter, home)
+        if path is None:
+            return LocalBackend(llm, batch_size=llm_cfg.batch_size, adapter=NO_ADAPTER)
+        attach_adapter(llm, "explain", path)
+        return LocalBackend(llm, batch_size=llm_cfg.batch_size, adapter="explain")
 
-    def prompt(self, item: Item, request: str = "", liked: Sequence[Item] = ()) -> str:
-        return render_chat(self.backend.tokenizer, "explain", **self.fields(item, request, liked))
+    def write(self, task: str, fields: Sequence[dict[str, str]], distinct: bool = False) -> Iterator[tuple[int, str | None]]:
+        """(index, finished text or None) per field set, in the order the rows finish."""
+        from agent.llm.prompting import constant_prefix, render_chat
 
-    def explain(self, items: Sequence[Item], request: str = "", liked: Sequence[Item] = (),
-                evidence: Sequence[Evidence] | None = None) -> list[Explanation]:
-        """One explanation per item, in order; a single batched generation for all of them. `evidence` (one per
-        item) words the template fallback; without it the fallback uses the item's own facts and the request."""
-        if not items:
-            return []
-        written = self.write("explain", [self.fields(it, request, liked) for it in items], max_sentences=2)
-        if evidence is None:
-            asked = asked_genres(request, self.checker, self.catalog.genres())
-            evidence = [item_evidence(it, asked) for it in items]
-        templates = ExplanationWriter().write(list(zip(items, evidence)))
-        results = []
-        for item, text, template in zip(items, written, templates):
-            problems: tuple[str, ...] = (NO_SENTENCE,) if text is None else \
-                self.checker.check(text, item, allowed_text=request, allowed_items=liked).problems
-            if text is not None and not problems:
-                results.append(Explanation(item.item_id, text, "llm"))
-            else:
-                results.append(Explanation(item.item_id, template, "template", problems))
-        return results
+        tokenizer = self.backend.tokenizer
+        texts = [render_chat(tokenizer, task, **f) for f in fields]
+        llm = getattr(self.backend, "llm", None)
+        if llm is None:  # a remote endpoint: one request, every row at once
+            for n, (raw, finished) in enumerate(self.backend.generate(texts, self.max_new_tokens)):
+                yield n, finish_text(raw, finished, self.max_chars, self.max_sentences)
+            return
+        from agent.llm.generation import Sampling, generate_rows
+
+        sampling = Sampling(distinct_ngram=DISTINCT_NGRAM if distinct else 0)
+        for g in generate_rows(llm, texts, self.max_new_tokens, prefix=constant_prefix(tokenizer, task),
+                               sampling=sampling, adapter=self.backend.adapter):
+            yield g.row, finish_text(g.text, g.finished, self.max_chars, self.max_sentences)
+
+
+class Explainer(SentenceWriter):
+
+    @classmethod
+    def from_config(cls, llm_cfg, home, catalog: Catalog) -> "Explainer":
+        return cls(cls.backend_from_config(llm_cfg, home), catalog, llm_cfg.explain_max_new_tokens,
+                   llm_cfg.explain_max_chars)
+
+    def prompt(self, context: PickContext) -> str:
+        from agent.llm.prompting import render_chat
+
+        return render_chat(self.backend.tokenizer, "explain", **explain_fields(context))
+
+    def stream(self, picks: Sequence[PickContext], fallbacks: Sequence[str]) -> Iterator[Explanation]:
+        """One explanation per pick, in pick order, each as soon as it and every earlier one are ready.
+        `fallbacks`: the template explanation of each pick (shown where the model's sentence is rejected)."""
+        ready: dict[int, str | None] = {}
+        shown: list[str] = []
+        following = 0
+        for index, text in self.write("explain", [explain_fields(p) for p in picks], distinct=True):
+            ready[index] = text
+            while following in ready:
+                note = self._judge(picks[following], ready.pop(following), fallbacks[following], shown)
+                shown.append(note.text)
+                yield note
+                following += 1
+
+    def explain(self, picks: Sequence[PickContext], fallbacks: Sequence[str]) -> list[Explanation]:
+        return list(self.stream(picks, fallbacks))
+
+    def _judge(self, pick: PickContext, text: str | None, fallback: str, shown: Sequence[str]) -> Explanation:
+        item_id = pick.item.item_id
+        if text is None:
+            return Explanation(item_id, fallback, "fallback", (NO_SENTENCE,))
+        verdict = self.checker.check_claims(text, pick.item, pick.evidence, pick.asked_genres)
+        problems = list(verdict.problems)
+        repeated = shared_ngram(text, shown)
+        if repeated:
+            problems.append(f"repeats {' '.join(repeated)!r} from an earlier explanation of the reply")
+        if problems:
+            return Explanation(item_id, fallback, "fallback", tuple(problems), draft=text)
+        return Explanation(item_id, text, "llm", draft=text, personal=verdict.personal)

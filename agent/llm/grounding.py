@@ -106,8 +106,10 @@ class GroundingChecker:
         words = {w: canon for canon, ws in GENRE_WORDS.items() for w in (canon, *ws)}
         words.update({g: g for g in self.catalog_genres})
         self._genre_word = words
-        self._genre_re = re.compile(r"(?<![\w-])(" + "|".join(sorted(map(re.escape, words), key=len, reverse=True))
-                                    + r")(?![\w-])", re.IGNORECASE)
+        # A hyphen does not hide a genre: "comedy-drama" claims Comedy and Drama, "sci-fi-action" Sci-Fi and Action
+        # (whole hyphenated genre words such as "sci-fi", "film-noir" and "action-packed" match first: longest first).
+        self._genre_re = re.compile(r"(?<![\w])(" + "|".join(sorted(map(re.escape, words), key=len, reverse=True))
+                                    + r")(?![\w])", re.IGNORECASE)
         # Titles: multi-word titles match case-insensitively; one-word titles ("Heat", "Alien") only when
         # capitalised as written, so ordinary words are not mistaken for titles.
         self._title_ids: dict[str, set[str]] = {}

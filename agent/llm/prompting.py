@@ -13,6 +13,7 @@ continues a sentence instead of echoing the prompt's fields; the caller keeps th
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,6 +22,9 @@ import prompts
 MAX_CANDIDATES = 20
 LABEL_ALPHABETS = ("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# Chat-template markers ("<|im_start|>", "<|endoftext|>", "[INST]", "<s>"): in untrusted text the tokenizer would read
+# them as the template's own special tokens and let a request open a new system or assistant turn.
+_TEMPLATE_MARKER = re.compile(r"<\|[^<>|]{0,40}\|>|\[/?INST\]|</?s>|<<SYS>>|<</SYS>>", re.IGNORECASE)
 _SECTION = re.compile(r"^<<(system|user|answer|prefill)>>\s*$", re.MULTILINE)
 NONE_TEXT = "none"
 
@@ -30,8 +34,9 @@ class LabelError(ValueError):
 
 
 def clean(text: str, limit: int = 300) -> str:
-    """One line of untrusted text (titles, requests): no control characters, collapsed space, bounded length."""
-    text = " ".join(_CONTROL.sub(" ", str(text)).split())
+    """One line of untrusted text (titles, requests): no control characters or chat-template markers, collapsed
+    space, bounded length."""
+    text = " ".join(_TEMPLATE_MARKER.sub(" ", _CONTROL.sub(" ", str(text))).split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
@@ -52,19 +57,38 @@ def prefill(name: str, **fields) -> str:
     return sections(name).get("prefill", "").format(**fields)
 
 
-def render_chat(tokenizer, name: str, **fields) -> str:
+def render_chat(tokenizer, name: str, examples: Sequence[tuple[dict, str]] = (), **fields) -> str:
     """prompts/NAME.txt filled in and wrapped for the model: chat template when it has one, else plain text;
-    a `<<prefill>>` is appended last (the answer's start, no newline after it)."""
+    a `<<prefill>>` is appended last (the answer's start, no newline after it). `examples`: (fields, answer)
+    pairs shown first as earlier turns of the same prompt (few-shot)."""
     parts = {k: v.format(**fields) for k, v in sections(name).items()}
     start = parts.pop("prefill", "")
+    user = sections(name)["user"]
     if getattr(tokenizer, "chat_template", None):
-        messages = ([{"role": "system", "content": parts["system"]}] if parts.get("system") else []) + \
-                   [{"role": "user", "content": parts["user"]}]
+        messages = [{"role": "system", "content": parts["system"]}] if parts.get("system") else []
+        for shot, answer in examples:
+            messages += [{"role": "user", "content": user.format(**shot)}, {"role": "assistant", "content": answer}]
+        messages.append({"role": "user", "content": parts["user"]})
         text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     else:
-        text = "\n\n".join(p for p in (parts.get("system"), parts["user"], parts.get("answer", "Answer:")) if p)
+        shots = [f"{user.format(**shot)}\n\n{parts.get('answer', 'Answer:')} {answer}" for shot, answer in examples]
+        text = "\n\n".join(p for p in (parts.get("system"), *shots, parts["user"], parts.get("answer", "Answer:")) if p)
     text = text if text.endswith("\n") else text + "\n"
     return text + start
+
+
+def constant_prefix(tokenizer, name: str, examples: Sequence[tuple[dict, str]] = ()) -> str:
+    """The part of every rendering of prompts/NAME.txt that no field changes, cut after its last newline (so
+    its tokens are the same alone as inside a whole prompt): the part a backend may compute once and reuse."""
+    marker = "\x00FIELD\x00"
+    names = {f for _, f, _, _ in string.Formatter().parse(sections(name)["user"]) if f}
+    names |= {f for text in sections(name).values() for _, f, _, _ in string.Formatter().parse(text) if f}
+    text = render_chat(tokenizer, name, examples=examples, **{f: marker for f in names})
+    head = text[:text.index(marker)] if marker in text else text
+    # up to the first newline after the last line's text: a run of newlines at the very end of a text is one token
+    # for many tokenizers, but not when text follows it
+    lines = head[:head.rfind("\n") + 1].rstrip()
+    return head[:len(lines) + 1] if lines else ""
 
 
 def uses_chat_template(tokenizer) -> bool:

@@ -29,7 +29,7 @@ def stream_text(backend, text: str, max_new_tokens: int = 128, timeout_s: float 
 
     def work() -> None:
         try:
-            with llm.lock, torch.inference_mode():
+            with llm.using(getattr(backend, "adapter", None)), torch.inference_mode():
                 llm.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
                                    do_sample=False, streamer=streamer, pad_token_id=backend.tokenizer.pad_token_id)
         except BaseException as exc:  # surfaced in the caller's thread below

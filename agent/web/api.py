@@ -51,8 +51,9 @@ def register(agent: Any) -> None:
         return _call(views.chat_turn, agent, _sid(session_id), message)
 
     def chat_stream(message: str, session_id: str = "default") -> Iterator[dict]:
-        """The same turn, streamed: each update is {"text": the reply so far, "items": [] until they arrive,
-        "language": "" until then}. Use `client.submit(...)` and iterate the job."""
+        """The same turn, streamed: each update is {"text": the reply so far, "items": the picks whose explanation
+        is final so far (one more per pick, in reply order; all of them in the last update), "language": "" until
+        the last update}. Use `client.submit(...)` and iterate the job."""
         sid = _sid(session_id)
         text, items, language = "", [], ""
         try:
@@ -62,6 +63,8 @@ def register(agent: Any) -> None:
                 elif kind == "language":
                     language = payload
                     continue
+                elif kind == "item":
+                    items = [*items, payload]
                 else:
                     items = payload
                 yield {"text": text, "items": items, "language": language}

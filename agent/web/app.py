@@ -17,7 +17,7 @@ from typing import Any
 import gradio as gr
 
 from agent.web import api, views
-from agent.web.render import card_html, empty_cards_html, understood_html
+from agent.web.render import card_html, chat_text, empty_cards_html, understood_html
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ def _layout(genres: list[str], max_cards: int, default_count: int) -> Page:
     with gr.Row(elem_id="mq-main", equal_height=False):
         with gr.Column(scale=3, min_width=0, elem_id="mq-chat-col"):
             chatbot = gr.Chatbot(elem_id="mq-chatbot", height=420, show_label=False, buttons=["copy"],
-                                 feedback_options=None, autoscroll=True,
+                                 feedback_options=None, autoscroll=True, latex_delimiters=[],
                                  placeholder="Ask for films by genre, era, mood or a title you loved.")
             with gr.Row(elem_id="mq-input-row"):
                 message = gr.Textbox(show_label=False, placeholder="e.g. sci-fi and action films", elem_id="mq-input",
@@ -181,13 +181,17 @@ def _wire_chat(page: Page, agent: Any) -> None:
         history = list(history or []) + [{"role": "user", "content": text}, {"role": "assistant", "content": ""}]
         yield {page.message: "", page.chatbot: history, page.session: sid}
         reply = ""
+        arrived: list[dict] = []  # cards of this reply so far: each appears as soon as its explanation is final
         try:
             for kind, payload in views.stream_turn(agent, sid, text):
                 if kind == "text":
                     reply += payload
                     # escaped: titles and generated text in the reply are text, not markup
-                    history[-1] = {"role": "assistant", "content": escape(reply, quote=False)}
+                    history[-1] = {"role": "assistant", "content": chat_text(reply)}
                     yield {page.chatbot: history}
+                elif kind == "item" and len(arrived) < max_cards:
+                    arrived.append({"item": payload, "status": None})
+                    yield {page.shown: list(arrived), **page.card_updates(arrived)}
                 elif kind == "items":
                     entries = [{"item": item, "status": None} for item in payload[:max_cards]]
                     yield {page.shown: entries, **page.card_updates(entries)}

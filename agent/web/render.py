@@ -5,6 +5,7 @@ and generated descriptions are untrusted text, and the page must not run what th
 """
 from __future__ import annotations
 
+import re
 from html import escape
 from typing import Any
 
@@ -14,6 +15,18 @@ MIN_RATINGS_SHOWN = 10  # the card quotes a mean rating only over this many rati
 
 FEEDBACK_LABELS = {"liked": "You liked this", "disliked": "You disliked this — it won't be suggested again",
                    "seen": "Marked as seen — it won't be suggested again"}
+
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+!|~$])")
+
+
+def chat_text(text: str) -> str:
+    """Reply text for the chat bubble (which renders Markdown): HTML-escaped and every Markdown mark
+    backslash-escaped (and "://" too, so no URL becomes a link), so a title such as `![x](http://host/p.png)` shows
+    as those characters and loads nothing.
+    The bubble renders no LaTeX at all (`latex_delimiters=[]` in agent/web/app.py)."""
+    marked = _MARKDOWN.sub(r"\\\1", escape(text, quote=False))
+    return marked.replace("://", ":\\/\\/")  # no autolinked URL either
 
 
 def card_html(item: dict[str, Any], status: str | None = None) -> str:

@@ -33,12 +33,16 @@ def default_count(agent: Any) -> int:
 
 
 def stream_turn(agent: Any, session_id: str, message: str) -> Iterator[tuple[str, Any]]:
-    """("text", delta) events while the reply streams, then ("language", "en" | "zh") and ("items", [item dicts])."""
+    """("text", delta) events while the reply streams, ("item", item dict) for each pick as soon as its explanation
+    is final (in reply order), then ("language", "en" | "zh") and ("items", [item dicts])."""
     with _user_errors():
         for event in agent.stream(message, session_id=session_id):  # agent.replies.StreamEvent
             if event.kind == "text":
                 if event.text:
                     yield "text", event.text
+            elif event.kind == "item":
+                for item in event.items:
+                    yield "item", _item_view(agent, item, event.language or "en")
             else:
                 language = event.reply.language if event.reply is not None else "en"
                 yield "language", language

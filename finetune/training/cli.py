@@ -1,6 +1,8 @@
-"""`marquee finetune`: train the reranker's LoRA adapter (CPU here; `accelerate launch` on GPUs).
+"""`marquee finetune`: train a LoRA adapter (CPU here; `accelerate launch` on GPUs). What is trained is a task of
+the registry in finetune/training/tasks/: `rerank` (default) or `explain`.
 
     marquee finetune --quick                         # tiny slice, a minute or two (CI)
+    marquee finetune --task explain --ship-to agent/llm/adapters/explain   # the explainer (rejection sampling)
     marquee finetune --max-minutes 55                # ML-100k train split → <home>/adapters/finetune
     marquee finetune --resume                        # continue from the last checkpoint of --out
     marquee finetune --ship                          # and make it the default adapter (<home>/adapters/default/)
@@ -31,22 +33,26 @@ def _fail(message: str, code: int = 2) -> None:
 
 def finetune(
     quick: Annotated[bool, typer.Option("--quick", help="tiny slice (few users, few steps) for CI")] = False,
-    out: Annotated[Optional[Path], typer.Option(help="output folder (default: <home>/adapters/finetune, "
-                                                "or <home>/adapters/quick with --quick)")] = None,
+    task: Annotated[Optional[str], typer.Option(help="what to train: rerank (the reranker's adapter) or explain "
+                                                "(the explainer's, by rejection sampling); default: [finetune] task")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="output folder (default: <home>/adapters/finetune for rerank, "
+                                                "<home>/adapters/explain-run for explain; *-quick / quick with --quick)")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="continue from the latest checkpoint in --out")] = False,
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="marquee.toml (its [finetune] "
                                                    "section; default: $MARQUEE_CONFIG or ./marquee.toml)")] = None,
     max_minutes: Annotated[Optional[float], typer.Option(help="wall-clock budget of the whole run")] = None,
-    max_steps: Annotated[Optional[int], typer.Option(help="optimizer steps (overrides epochs)")] = None,
-    retriever: Annotated[Optional[str], typer.Option(help="base retriever (an eval ranker name, e.g. sasrec)")] = None,
-    scorer: Annotated[Optional[Scorer], typer.Option(help="segments (Yes/No per candidate) or listwise "
+    max_steps: Annotated[Optional[int], typer.Option(help="rerank: optimizer steps (overrides epochs)")] = None,
+    retriever: Annotated[Optional[str], typer.Option(help="rerank: base retriever (an eval ranker name, e.g. "
+                                                     "sasrec)")] = None,
+    scorer: Annotated[Optional[Scorer], typer.Option(help="rerank: segments (Yes/No per candidate) or listwise "
                                                       "(label tokens); default: [finetune] scorer")] = None,
-    ship: Annotated[bool, typer.Option("--ship", help="make the result the default adapter: copy it to "
-                                       "<home>/adapters/default/ (preferred over the adapter in the package)")] = False,
+    ship: Annotated[bool, typer.Option("--ship", help="make the result the adapter this home serves: copy it to "
+                                       "<home>/adapters/default/ (rerank) or <home>/adapters/explain/ (explain)")] = False,
     ship_to: Annotated[Optional[Path], typer.Option("--ship-to", help="copy the result to this folder instead, e.g. "
-                                                    "agent/llm/adapters/default in a source checkout")] = None,
+                                                    "agent/llm/adapters/explain in a source checkout")] = None,
 ) -> None:
-    """Train the reranker's LoRA adapter on the train split; writes adapter, marquee.json, card, curve."""
+    """Train a LoRA adapter on the train split (the reranker's, or the explainer's with --task explain); writes
+    adapter, marquee.json, model card, training curve."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if importlib.util.find_spec("accelerate") is None:
@@ -54,16 +60,14 @@ def finetune(
               "   (in a checkout: make setup)")
     from agent.llm.loading import ModelNotAvailable
     from finetune.training.config import load_finetune_settings
+    from finetune.training.tasks import create_task
 
     scorer = scorer.value if scorer is not None else None
     try:
         settings = load_finetune_settings(config, quick=quick, max_minutes=max_minutes, max_steps=max_steps,
-                                          retriever=retriever, scorer=scorer)
-        cfg = settings.finetune
-        from finetune.evaluation.rankers import entry
-
-        if entry(cfg.retriever).reranks:
-            raise ValueError(f"retriever {cfg.retriever!r} is itself a reranker; use e.g. sasrec or ease")
+                                          retriever=retriever, scorer=scorer, task=task)
+        job = create_task(settings.finetune.task)
+        job.check(settings)
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     from retrieval.catalog import CatalogError, load_dataset
@@ -74,26 +78,23 @@ def finetune(
     except CatalogError as exc:
         _fail(f"cannot load the catalog: {exc}")
     command_out = out
-    out = out or home / "adapters" / ("quick" if quick else "finetune")
-    command = _command_line(quick=quick, out=command_out, resume=resume, config=config, max_minutes=max_minutes,
-                            max_steps=max_steps, retriever=retriever, scorer=scorer, ship=ship, ship_to=ship_to)
+    out = out or job.default_out(home, quick)
+    command = _command_line(quick=quick, task=task, out=command_out, resume=resume, config=config,
+                            max_minutes=max_minutes, max_steps=max_steps, retriever=retriever, scorer=scorer,
+                            ship=ship, ship_to=ship_to)
     from finetune.training.trainer import ship as ship_adapter
-    from finetune.training.trainer import train
 
     try:
-        result = train(cfg, settings, dataset, home, out, resume=resume, command=command,
-                       log=lambda m: typer.echo(m, err=True))
+        summary = job.run(settings, dataset, home, out, resume=resume, command=command,
+                          log=lambda m: typer.echo(m, err=True))
     except (ModelNotAvailable, ValueError) as exc:
         _fail(str(exc))
-    final = result.final
-    typer.echo(f"adapter: {out}\nsteps: {result.state.step} ({result.stopped}), {result.seconds / 60:.1f} min\n"
-               f"validation NDCG@10 ({result.stats['tune_users']} users): retriever "
-               f"{final.retriever:.4f}, LLM alone {final.llm_only:.4f}, fused {final.best:.4f} "
-               f"at w={final.best_weight:g}")
+    typer.echo("\n".join(summary))
     if ship or ship_to is not None:
         from agent.llm.loading import home_adapter_dir
 
-        for copied in ship_adapter(out, ship_to if ship_to is not None else home_adapter_dir(home)):
+        dest = ship_to if ship_to is not None else home_adapter_dir(home, job.slot)
+        for copied in ship_adapter(out, dest, job.shipped_files):
             typer.echo(f"shipped {copied} ({copied.stat().st_size / 1e6:.1f} MB)")
 
 

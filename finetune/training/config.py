@@ -17,10 +17,22 @@ QUICK = dict(retriever="ease", max_users=16, targets_per_user=2, max_steps=4, ba
 
 
 def load_finetune_settings(config: str | Path | None = None, quick: bool = False, **flags: Any) -> Settings:
-    """The settings of a `marquee finetune` run; its `.finetune` section holds the quick overlay and the flags
-    (None = not given), validated as the file is. Raises ConfigError (a ValueError) or FileNotFoundError."""
-    overlay = {**(QUICK if quick else {}), **{k: v for k, v in flags.items() if v is not None}}
-    settings = Settings.load(config, source="command line", finetune=overlay)
+    """The settings of a `marquee finetune` run; its `.finetune` section holds the quick overlay (the reranker's,
+    plus the task's own, e.g. [finetune.explain]) and the flags (None = not given), validated as the file is.
+    Raises ConfigError (a ValueError) or FileNotFoundError."""
+    from finetune.training.tasks import UnknownTaskError, task_class
+
+    given = {k: v for k, v in flags.items() if v is not None}
+    settings = Settings.load(config, source="command line", finetune=given)
+    try:
+        task = task_class(settings.finetune.task)
+    except UnknownTaskError as exc:
+        raise ConfigError(f"[finetune] task: {exc}") from None
+    if quick:
+        overlay = {**QUICK, **given}
+        for section, values in task.quick_overlay.items():
+            overlay[section] = {**getattr(settings.finetune, section).model_dump(), **values}
+        settings = Settings.load(config, source="command line", finetune=overlay)
     check_scorer(settings.finetune.scorer)
     return settings
 

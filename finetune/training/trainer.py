@@ -316,12 +316,14 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
     return result
 
 
-def ship(out: Path, dest: Path) -> list[Path]:
-    """Copy a finished run's deliverables (adapter, marquee.json, card, curve) into `dest` as one swap: the
-    files go to a temporary sibling folder first, so a crash leaves the previous adapter whole."""
+def ship(out: Path, dest: Path, files: tuple[str, ...] | None = None) -> list[Path]:
+    """Copy a finished run's deliverables (`files`: by default the reranker's adapter, marquee.json, card, curve)
+    into `dest` as one swap: the files go to a temporary sibling folder first, so a crash leaves the previous
+    adapter whole."""
     from finetune.training.card import SHIPPED_FILES
 
-    missing = [name for name in SHIPPED_FILES if not (Path(out) / name).is_file()]
+    SHIPPED = files or SHIPPED_FILES
+    missing = [name for name in SHIPPED if not (Path(out) / name).is_file()]
     if missing:
         raise FileNotFoundError(f"{out} is not a finished run (missing {', '.join(missing)})")
     dest = Path(dest)
@@ -329,7 +331,7 @@ def ship(out: Path, dest: Path) -> list[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     old = dest.parent / f".{dest.name}.old"
     try:
-        for name in SHIPPED_FILES:
+        for name in SHIPPED:
             shutil.copyfile(Path(out) / name, tmp / name)
         shutil.rmtree(old, ignore_errors=True)
         if dest.exists():
@@ -343,4 +345,4 @@ def ship(out: Path, dest: Path) -> list[Path]:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(old, ignore_errors=True)
-    return [dest / name for name in SHIPPED_FILES]
+    return [dest / name for name in SHIPPED]

@@ -18,11 +18,65 @@ from pydantic import Field, model_validator
 
 from retrieval.config.sections import Section
 
-LOSSES = ("labels", "token")  # softmax over the candidates' label tokens | full-vocabulary CE on the label token
+LOSSES = ("labels", "token")
+TASKS = ("rerank", "explain")  # checked against finetune.training.tasks' registry where a run starts  # softmax over the candidates' label tokens | full-vocabulary CE on the label token
 SCHEDULES = ("cosine", "linear", "constant")
 
 
+class ExplainTrainConfig(Section):
+    """`[finetune.explain]`: the explainer's self-training (`marquee finetune --task explain`,
+    finetune/training/tasks/explain.py)."""
+
+    # --- cases (finetune/data/explain_cases.py): replies of the chat on the train split, users split once ---
+    train_replies: int = 1000
+    heldout_users: int = 150  # never in training: `marquee bench explain` draws its held-out triples from them
+    train_items: int = 400  # items to describe in training ...
+    heldout_items: int = 150  # ... and items held out for `marquee bench explain`
+    # --- rejection sampling: one entry per round (round 1 from the base model, later ones from the adapter) ---
+    cases_per_round: list[int] = Field(default_factory=lambda: [900, 700])
+    items_per_round: list[int] = Field(default_factory=lambda: [200, 200])
+    samples: int = 4
+    temperature: list[float] = Field(default_factory=lambda: [0.6, 0.7])
+    top_p: float = 0.95
+    max_new_tokens: int = 64
+    batch_cases: int = 8
+    keep_per_case: int = 2
+    validation_cases: int = 120  # train-split cases never sampled for training: loss and claim-check pass rate
+    # --- LoRA ---
+    lora_rank: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_layers: int = 8
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
+                                                               "up_proj", "down_proj"])
+    epochs: float = 3.0  # per round, over that round's training set
+    learning_rate: float = 1e-3
+    batch_size: int = 8
+    eval_every: int = 25
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ExplainTrainConfig":
+        problems = []
+        rounds = len(self.cases_per_round)
+        if rounds < 1 or len(self.items_per_round) != rounds or len(self.temperature) != rounds:
+            problems.append("cases_per_round, items_per_round and temperature need one entry per round")
+        if self.samples < 1 or self.keep_per_case < 1 or self.batch_cases < 1 or self.batch_size < 1:
+            problems.append("samples, keep_per_case, batch_cases and batch_size must be ≥ 1")
+        if any(t < 0 for t in self.temperature) or not 0 < self.top_p <= 1:
+            problems.append("temperature must be ≥ 0 and top_p in (0, 1]")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def rounds(self) -> int:
+        return len(self.cases_per_round)
+
+
 class FinetuneConfig(Section):
+    # "rerank" (the reranker's adapter) | "explain" (the explainer's self-training, [finetune.explain])
+    task: str = "rerank"
+    explain: ExplainTrainConfig = ExplainTrainConfig()
     # --- data (finetune.data.instructions) ---
     retriever: str = "sasrec"
     retriever_params: dict[str, Any] = Field(default_factory=dict)

@@ -77,8 +77,12 @@ class LLMConfig(Section):
     history_items: int = Field(10, ge=0, description="history titles shown per list in the prompt")
     batch_size: int = Field(8, ge=1, description="prompts per forward pass / generation batch")
     # explanations and descriptions (agent.llm.explainer / describe)
-    explain_max_new_tokens: int = Field(36, ge=8)
-    explain_max_chars: int = Field(280, ge=40, description="longer explanations fall back to the template")
+    explain_adapter: str | None = Field("explain", description="the explainer's LoRA adapter, loaded beside "
+                                        "`adapter` on the same base model: 'explain' (<home>/adapters/explain/ if "
+                                        "`marquee finetune --task explain --ship` put one there, else the package's), "
+                                        "'none' (the base model), or a path")
+    explain_max_new_tokens: int = Field(64, ge=8)
+    explain_max_chars: int = Field(320, ge=40, description="longer explanations fall back to the template")
 
 
 class AgentConfig(Section):

@@ -50,7 +50,7 @@ def test_model_folder_without_config_is_rejected(tmp_path):
 
 def test_adapter_resolution(tmp_path, monkeypatch, caplog):
     assert loading.resolve_adapter("none") is None and loading.resolve_adapter(None) is None
-    monkeypatch.setattr(loading, "default_adapter_dir", lambda: tmp_path / "absent")
+    monkeypatch.setattr(loading, "default_adapter_dir", lambda slot="default": tmp_path / "absent")
     with caplog.at_level(logging.INFO, logger="agent.llm.loading"):
         assert loading.resolve_adapter("default", tmp_path / "home") is None
     assert "using the base model" in caplog.text

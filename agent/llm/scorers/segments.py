@@ -129,7 +129,7 @@ def score_segments(backend, prompts: Sequence[SegmentPrompt]) -> list[np.ndarray
     yes_no = answer_tokens(backend.tokenizer)
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     out: list[np.ndarray | None] = [None] * len(prompts)
-    with llm.lock, torch.inference_mode():
+    with llm.using(getattr(backend, "adapter", None)), torch.inference_mode():
         for start in range(0, len(order), backend.batch_size):
             rows = order[start:start + backend.batch_size]
             batch = collate([prompts[i] for i in rows], backend.tokenizer.pad_token_id, llm.device)

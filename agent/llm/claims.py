@@ -1,0 +1,425 @@
+"""The strict claim check: ONE gate for every generated sentence shown to people (LLM explanations, item
+descriptions) and for the training data of the explainer (finetune's rejection sampling).
+
+A sentence about a pick may state only what the pick's evidence (retrieval/evidence.py) and catalog facts hold:
+- every genre word, compounds and hyphenations included ("comedy-drama", "sci-fi action", "rom-com"), is a genre
+  of the pick; every year or decade is its year (or the years asked for); every title is the pick's or one its
+  evidence names; every number is the evidence's, percentages and "a of b" pairs included (agent/llm/grounding.py
+  finds these mentions);
+- every other word is in a closed vocabulary of words about viewers, ratings, popularity and the request
+  (agent/llm/claims.toml), or in a description the catalog itself holds: so a plot, a person, a place or an
+  award, which no evidence states, cannot pass; praise needs a top-decile rating, "popular" a top-decile audience;
+- it has 12–40 words, no generic phrase, no markup, and cites at least one piece of the evidence.
+
+`ClaimVerdict.cited` says which pieces it uses and `personal` whether one of them is personal to the user or the
+request (a liked or anchor title, the viewer's history, something asked for): what `marquee bench explain` counts.
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+
+from agent.llm.grounding import GroundingChecker, _mask_titles, canonical_genre
+from retrieval.catalog.schema import Catalog, Item
+from retrieval.evidence import PERSONAL_RELATIONS, Evidence
+
+MIN_WORDS = 12
+MAX_WORDS = 40
+NGRAM = 5  # two explanations of one reply may not share a sequence of this many words
+_MASK_NUMBER = "N"
+_WORD = re.compile(r"(?<![\w'])[A-Za-z][A-Za-z'\-]*")  # letters glued to a number ("1990s", "3rd") are the number's
+_COUNTED = re.compile(r"[\w'’\-.,/%]+")
+# a number as a sentence states it: "1,682", "4.2", "67%", "3rd"
+_NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(st|nd|rd|th)?(?![\w])")
+_PAIR = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s*(?:of(?: the| its| their)?|out of|/|in)\s*"
+                   r"(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\w]|[.,]\d)")
+_WHOLE_SET = re.compile(r"\b(?:the|its|their|all)\s+(\d{1,3}(?:,\d{3})+|\d+)\s+(?:fans|viewers|people|admirers|"
+                        r"ratings|votes|users|watchers)\b", re.IGNORECASE)
+_PERCENT = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*(?:%|percent\b|per cent\b)")
+_MARKUP = re.compile(r"[<>`\[\]{}$\\|*_~^]|https?:|www\.|!\[|&[a-z]+;|#(?!\d)")
+_SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s+|[\"“(]\s*)$")
+_YEAR_WORDS = re.compile(r"\b(years?|decades?|eras?|period|time range|window|dates?|(?:1[89]|20)\d0s|'?\d0s)\b",
+                         re.IGNORECASE)
+
+
+_LIKE_VERBS = ("liked", "loved", "enjoyed", "adored", "like", "love", "enjoy")
+_USER_VERB = re.compile(r"\byou(?:'ve| have| had)?\s+(?:also\s+|really\s+)?(rated|liked|loved|enjoyed|adored|saw|watched|"
+                        r"like|love|enjoy|want(?:ed)? more like|asked for more like|want(?:ed)? more of|"
+                        r"asked for something similar to)\b")
+
+
+_OWN_RATING = re.compile(r"\b(?:your (?:own )?(?:rating|score|vote|grade)|you (?:gave|scored|rated) (?:it|this)\b(?! highly))")
+_AFTER_TITLE = re.compile(r"(?:\s*\(\d{4}\))?\s*,?\s*(?:which|that|a film|one|a title)\s+(?:[a-z]+\s+){0,2}?you\s+"
+                          r"(?:have\s+|had\s+|also\s+)?(rated|liked|loved|enjoyed|adored|saw|watched|named|mentioned|"
+                          r"asked for)\b")
+
+
+def _bare(title: str) -> str:
+    """"Heat (1995)" -> "Heat"."""
+    return re.sub(r"\s*\(\d{4}\)$", "", title)
+
+
+@dataclass(frozen=True)
+class ClaimWords:
+    """The word lists of agent/llm/claims.toml."""
+
+    vocabulary: frozenset[str]
+    top_rated: frozenset[str]
+    most_watched: frozenset[str]
+    audience: frozenset[str]
+    awards: frozenset[str]
+    generic: tuple[str, ...]
+    request_references: tuple[str, ...]
+    genre_words: dict[str, tuple[str, ...]]
+
+    @classmethod
+    @lru_cache(maxsize=None)
+    def load(cls) -> "ClaimWords":
+        table = tomllib.loads(resources.files(__package__).joinpath("claims.toml").read_text(encoding="utf-8"))
+        vocab = table["vocabulary"]
+        words = {w for group in vocab.values() for phrase in group for w in phrase.split()}
+        praise = table["praise"]
+        return cls(vocabulary=frozenset(words), top_rated=frozenset(praise["top_rated"]),
+                   most_watched=frozenset(praise["most_watched"]), audience=frozenset(praise["audience"]),
+                   awards=frozenset(praise["awards"]), generic=tuple(table["generic"]["phrases"]),
+                   request_references=tuple(table["request"]["references"]),
+                   genre_words={k.lower(): tuple(v) for k, v in table["genre_words"].items()})
+
+
+@dataclass(frozen=True)
+class ClaimVerdict:
+    ok: bool
+    problems: tuple[str, ...] = ()
+    cited: tuple[str, ...] = ()  # pieces of evidence used: connection, shared, request, rating, popularity
+    personal: bool = False  # one of them is personal to the user or the request
+    generic: tuple[str, ...] = ()  # generic phrases found
+    words: int = 0
+
+
+def word_count(text: str) -> int:
+    return len([w for w in _COUNTED.findall(text) if re.search(r"[A-Za-z0-9]", w)])
+
+
+def words_of(text: str) -> list[str]:
+    """Lower-case words, punctuation dropped (for n-gram comparisons)."""
+    return re.findall(r"[a-z0-9]+(?:['’][a-z]+)?", text.lower().replace("’", "'"))
+
+
+def ngrams(text: str, n: int = NGRAM) -> set[tuple[str, ...]]:
+    words = words_of(text)
+    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+
+
+def shared_ngram(text: str, others: Iterable[str], n: int = NGRAM) -> tuple[str, ...] | None:
+    """The first `n`-word sequence `text` shares with any of `others`, or None."""
+    mine = ngrams(text, n)
+    for other in others:
+        common = mine & ngrams(other, n)
+        if common:
+            return sorted(common)[0]
+    return None
+
+
+def generic_phrases(text: str, words: ClaimWords | None = None) -> tuple[str, ...]:
+    words = words or ClaimWords.load()
+    low = " ".join(text.lower().replace("’", "'").split())
+    return tuple(p for p in words.generic if re.search(r"(?<![\w-])" + re.escape(p) + r"(?![\w-])", low))
+
+
+def _number(text: str) -> str:
+    value = float(text.replace(",", ""))
+    return str(int(value)) if value.is_integer() else f"{value:g}"
+
+
+class ClaimChecker(GroundingChecker):
+    """`check_claims(text, item, evidence)`: the strict check of one generated sentence about one pick."""
+
+    def __init__(self, catalog: Catalog | Iterable[Item], min_title_chars: int = 4, words: ClaimWords | None = None):
+        super().__init__(catalog, min_title_chars)
+        self.words = words or ClaimWords.load()
+        self._by_label = {it.label: it for it in self._items}
+        implied = sorted(self.words.genre_words, key=len, reverse=True)
+        self._implied_re = re.compile(r"(?<![\w])(" + "|".join(map(re.escape, implied)) + r")(?![\w])",
+                                      re.IGNORECASE)
+
+    # ------------------------------------------------------------------ the check
+    def check_claims(self, text: str, item: Item, evidence: Evidence, asked_genres: Sequence[str] = (),
+                     min_words: int = MIN_WORDS, max_words: int = MAX_WORDS) -> ClaimVerdict:
+        """Every claim of `text` must be supported by `item`'s catalog facts or its `evidence`; `asked_genres`
+        (the request's genres, catalog names) may be named only in a contrast ("not the horror you asked for")."""
+        text = " ".join(text.replace("’", "'").replace("“", '"').replace("”", '"').split())
+        problems: list[str] = []
+        count = word_count(text)
+        if not min_words <= count <= max_words:
+            problems.append(f"{count} words (a sentence needs {min_words}-{max_words})")
+        titled = [item] + [self._by_label[label] for _, label in evidence.titles() if label in self._by_label]
+        s = evidence.satisfies
+        asked = list(dict.fromkeys([*asked_genres, *s.genres, *s.avoided_genres]))
+        years = " ".join(str(y) for y in (s.year_min, s.year_max) if y is not None)
+        base = self.check(text, item, allowed_text=" ".join(asked) + (" " + years if years else ""),
+                          allowed_items=titled[1:], evidence=evidence)
+        problems += base.problems
+        masked = _mask_titles(text, titled)
+        problems += self._implied_genres(masked, item, asked)
+        problems += self._numbers(masked, item, evidence)
+        markup = _MARKUP.search(masked)
+        if markup:
+            problems.append(f"markup or a link in the text: {markup.group(0)!r}")
+        generic = generic_phrases(text, self.words)
+        problems += [f"generic phrase {p!r}" for p in generic]
+        problems += self._unsupported_words(masked, item, evidence)
+        problems += self._request_claims(masked, evidence, asked)
+        problems += self._unattributed(text, masked, evidence)
+        problems += self._user_claims(text, item, evidence)
+        problems += self._repeats(text)
+        cited = self.cited(text, masked, evidence, titled)
+        if not cited:
+            problems.append("cites none of the pick's evidence")
+        personal = "request" in cited or "shared" in cited or any(
+            c.relation in PERSONAL_RELATIONS for c in self._cited_connections(text, masked, evidence))
+        problems = list(dict.fromkeys(problems))
+        return ClaimVerdict(ok=not problems, problems=tuple(problems), cited=cited, personal=personal,
+                            generic=generic, words=count)
+
+    # ------------------------------------------------------------------ parts
+    def _implied_genres(self, masked: str, item: Item, asked: Sequence[str]) -> list[str]:
+        """Words that claim a genre without naming it ("rom-com", "whodunit", "funny"): the pick must have it."""
+        has = {canonical_genre(g) for g in item.genres}
+        contrast_ok = {canonical_genre(g) for g in asked}
+        problems = []
+        for sentence in re.split(r"(?<=[.!?;])\s+", masked):
+            contrast = re.search(r"\b(not|no|without|instead|rather than|but|isn't|avoid\w*|skip\w*)\b", sentence,
+                                 re.IGNORECASE)
+            for m in self._implied_re.finditer(sentence):
+                missing = {canonical_genre(g) for g in self.words.genre_words[m.group(1).lower()]} - has
+                if contrast:
+                    missing -= contrast_ok
+                if missing:
+                    problems.append(f"{m.group(1)!r} claims {', '.join(sorted(missing))}, not a genre of {item.label}")
+        return problems
+
+    def _request_claims(self, masked: str, evidence: Evidence, asked: Sequence[str]) -> list[str]:
+        """What a sentence says was asked for must be what was asked: in a clause that refers to the request, every
+        genre named was asked for (or, in a negation, avoided) and years are named only when the request set some."""
+        s = evidence.satisfies
+        wanted = {canonical_genre(g) for g in [*asked, *s.genres, *s.mood_genres, *s.audience_genres]}
+        avoided = {canonical_genre(g) for g in s.avoided_genres}
+        problems = []
+        for clause in re.split(r"[.;:!?,]", masked):
+            low = clause.lower()
+            if not any(re.search(r"(?<![\w])" + re.escape(r) + r"(?![\w])", low) for r in self.words.request_references):
+                continue
+            named = set(self.mentions(clause).genres)
+            named |= {canonical_genre(g) for m in self._implied_re.finditer(clause)
+                      for g in self.words.genre_words[m.group(1).lower()]}
+            negated = re.search(r"\b(no|not|none|without|avoid\w*|skip\w*|exclud\w*|rule\w* out)\b", low)
+            extra = named - wanted - (avoided if negated else set())
+            if extra:
+                problems.append(f"says you asked for {', '.join(sorted(extra))}, which the request did not name")
+            if not s.years and _YEAR_WORDS.search(clause):
+                problems.append("says you asked for years or an era, which the request did not set")
+        return problems
+
+    def _unattributed(self, text: str, masked: str, evidence: Evidence) -> list[str]:
+        """A connection's counts belong to its title: "18 of its 23 fans" needs the title those fans loved."""
+        numbers = {_number(m.group(1)) for m in _NUMBER.finditer(masked)}
+        low = text.lower()
+        problems = []
+        for c in evidence.connections:
+            stated = {str(c.also), str(c.fans)} <= numbers or (str(c.percent) in numbers and f"{c.percent}%" in text)
+            if stated and c.title.lower() not in low and _bare(c.title).lower() not in low:
+                problems.append(f"states the counts of the fans of {c.title} without naming it")
+        return problems
+
+    def _user_claims(self, text: str, item: Item, evidence: Evidence) -> list[str]:
+        """What the viewer did is what the evidence says: a title "you rated / liked / loved" is one of their own
+        connections (never the pick itself), "more like X" an anchor they named, "you mentioned X" a title they
+        named; the viewer's own rating of the pick is never known; "like X, it is G" needs X to be G too."""
+        relation = {}
+        for c in evidence.connections:
+            relation[c.title.lower()] = relation[_bare(c.title).lower()] = c.relation
+        named = {t.lower() for s in evidence.shared_genres for t in (s.title, _bare(s.title))}
+        own = {item.label.lower(), item.title.lower()}
+        low = text.lower()
+        problems = []
+        if _OWN_RATING.search(low):
+            problems.append("states the viewer's own rating of the pick, which the evidence does not hold")
+        for clause in re.split(r"[.;:!?]|,\s*(?:and|but|while)\b", low):
+            verb = _USER_VERB.search(clause)
+            if verb:
+                after = clause[verb.end():]
+                if any(t in after for t in own):
+                    problems.append(f"says you {verb.group(1)} {item.label} itself")
+                for title, rel in relation.items():
+                    if title not in after:
+                        continue
+                    if rel not in PERSONAL_RELATIONS:
+                        problems.append(f"says you {verb.group(1)} {title}, which you did not name")
+                    elif re.search(r"more like|similar to|more of", verb.group(0)) and rel != "anchor":
+                        problems.append(f"says you asked for more like {title}, which you did not")
+        titles = [(t, "own") for t in own] + [(t, rel) for t, rel in relation.items()] + [(t, "liked") for t in named]
+        for title, rel in titles:
+            for m in re.finditer(re.escape(title), low):
+                tail = _AFTER_TITLE.match(low, m.end())
+                if not tail:
+                    continue
+                verb = tail.group(1)
+                if rel == "own":
+                    problems.append(f"says you {verb} {item.label} itself")
+                elif rel not in PERSONAL_RELATIONS:
+                    problems.append(f"says you {verb} {title}, which you did not name")
+                elif verb in ("named", "mentioned", "asked for") and rel == "history":
+                    problems.append(f"says you {verb} {title}, which comes from your history, not the request")
+        problems += self._likeness(low, item, evidence)
+        return list(dict.fromkeys(problems))
+
+    def _likeness(self, low: str, item: Item, evidence: Evidence) -> list[str]:
+        """"Like X, it is a comedy" / "X …, and this film shares its comedy": the genres said to be shared must be
+        genres of the pick and of the titles the sentence names."""
+        problems = []
+        others = [it for it in self._items if it.label in {t for _, t in evidence.titles()}]
+        mine = {canonical_genre(g) for g in item.genres}
+        for sentence in re.split(r"(?<=[.!?;])\s+", low):
+            named = [o for o in others if o.label.lower() in sentence or o.title.lower() in sentence]
+            if not named:
+                continue
+            cue = re.search(r"\b(?:like|as with|just like|similar to|shar(?:e|es|ed|ing)|same|also)\b", sentence)
+            if not cue:
+                continue
+            said = set(self.mentions(_mask_titles(sentence[cue.start():], [*named, item])).genres)
+            theirs = {canonical_genre(g) for o in named for g in o.genres}
+            wrong = said - (mine & theirs)
+            if wrong:
+                problems.append(f"says {', '.join(o.label for o in named)} and the pick share "
+                                f"{', '.join(sorted(wrong))}")
+        return problems
+
+    @staticmethod
+    def _repeats(text: str) -> list[str]:
+        """A sentence that says the same thing twice ("and you loved both, and you loved both") is no sentence."""
+        words = [w for w in words_of(text) if not w[0].isdigit()]
+        seen: set[tuple[str, ...]] = set()
+        for i in range(len(words) - 2):
+            gram = tuple(words[i:i + 3])
+            if gram in seen:
+                return [f"repeats itself: {' '.join(gram)!r}"]
+            seen.add(gram)
+        listed = re.search(r"\b(\w+), \1\b", text.lower())
+        return [f"repeats itself: {listed.group(0)!r}"] if listed else []
+
+    @staticmethod
+    def _numbers(masked: str, item: Item, evidence: Evidence) -> list[str]:
+        """Ordinals, percentages and "a of b" pairs must be the evidence's own (plain numbers: grounding.py)."""
+        allowed = evidence.numbers() | ({str(item.year)} if item.year else set())
+        problems = []
+        for m in _NUMBER.finditer(masked):
+            if m.group(2) and _number(m.group(1)) not in allowed:
+                problems.append(f"rank {m.group(0)} is not in the evidence of {item.label}")
+        percents = evidence.percents()
+        for m in _PERCENT.finditer(masked):
+            if _number(m.group(1)) not in percents:
+                problems.append(f"{m.group(0)} is not a percentage in the evidence of {item.label}")
+        totals = {str(c.fans) for c in evidence.connections}
+        if evidence.catalog is not None:
+            k = evidence.catalog
+            totals |= {str(k.viewers), str(k.rating_count), str(k.catalog_size)}
+        for m in _WHOLE_SET.finditer(masked):  # "the 118 fans", "its 508 ratings": the whole group, not a part of it
+            if _number(m.group(1)) not in totals:
+                problems.append(f"'{m.group(0)}' is not the size of any group in the evidence of {item.label}")
+        pairs = evidence.pairs()
+        for m in _PAIR.finditer(masked):
+            a, b = _number(m.group(1)), _number(m.group(2))
+            if (a, b) not in pairs and not (item.year and b == str(item.year)):
+                problems.append(f"'{m.group(0)}' pairs numbers the evidence does not pair")
+        return problems
+
+    def _allowed_words(self, item: Item, evidence: Evidence) -> set[str]:
+        w = self.words
+        allowed = set(w.vocabulary)
+        k, s = evidence.catalog, evidence.satisfies
+        if k is not None and k.top_rated:
+            allowed |= w.top_rated
+        if k is not None and k.most_watched:
+            allowed |= w.most_watched
+        if s.audience_genres:
+            allowed |= w.audience
+        if s.mood_genres:
+            allowed |= {part for mood in s.moods for part in re.split(r"[\s\-]+", mood.lower())}
+        for it in [item] + [self._by_label[label] for _, label in evidence.titles() if label in self._by_label]:
+            allowed |= {x.lower() for x in _WORD.findall(it.title) for x in x.split("-")}
+        if item.description and not item.description_generated:  # plot words only from the catalog's own text
+            allowed |= {x.lower() for x in _WORD.findall(item.description) for x in x.split("-")}
+        return allowed
+
+    def _unsupported_words(self, masked: str, item: Item, evidence: Evidence) -> list[str]:
+        """Words outside the vocabulary, genre words and the pick's own texts: plots, people, places, awards."""
+        allowed = self._allowed_words(item, evidence)
+        genre_words = set(self._genre_word) | set(self.words.genre_words)
+        blank = lambda m: " " * len(m.group(0))  # noqa: E731  (keeps the offsets of `masked`)
+        masked = re.sub(r"this film", blank, masked)
+        low = masked.lower()
+        for phrase in sorted(genre_words, key=len, reverse=True):
+            if " " in phrase:  # multi-word genre words ("science fiction") are checked as genres, not words
+                low = re.sub(r"(?<!\w)" + re.escape(phrase) + r"(?!\w)", blank, low)
+        problems: list[str] = []
+        names: list[str] = []
+        for m in _WORD.finditer(masked):
+            raw = m.group(0).strip("'-")
+            word = raw.lower()
+            if not word or low[m.start():m.end()].strip() == "":
+                continue
+            word = re.sub(r"'s$|'$", "", word)
+            parts = [p for p in word.split("-") if p]
+            if word in genre_words or all(p in allowed or p in genre_words for p in parts):
+                continue
+            if word in self.words.awards or any(p in self.words.awards for p in parts):
+                problems.append(f"award claim {raw!r}: no evidence states awards")
+            elif word in self.words.top_rated:
+                problems.append(f"praise {raw!r} needs a top-10% rating in the evidence")
+            elif word in self.words.most_watched:
+                problems.append(f"{raw!r} needs a top-10% audience in the evidence")
+            elif word in self.words.audience:
+                problems.append(f"{raw!r} is about the audience, which the request did not name")
+            elif raw[:1].isupper() and not _SENTENCE_START.search(masked[:m.start()]):
+                names.append(raw)
+            else:
+                problems.append(f"unsupported word {raw!r} (a plot, person or fact the evidence does not hold)")
+        if names:
+            problems.append(f"names someone or something not in the evidence: {' '.join(dict.fromkeys(names))!r}")
+        return problems
+
+    # ------------------------------------------------------------------ what it cites
+    def _cited_connections(self, text: str, masked: str, evidence: Evidence) -> list:
+        numbers = {_number(m.group(1)) for m in _NUMBER.finditer(masked)}
+        low = text.lower()
+        return [c for c in evidence.connections
+                if c.title.lower() in low or _bare(c.title).lower() in low or {str(c.also), str(c.fans)} <= numbers]
+
+    def cited(self, text: str, masked: str, evidence: Evidence, titled: Sequence[Item]) -> tuple[str, ...]:
+        """The kinds of evidence `text` states."""
+        low = text.lower()
+        numbers = {_number(m.group(1)) for m in _NUMBER.finditer(masked)}
+        kinds = []
+        if self._cited_connections(text, masked, evidence):
+            kinds.append("connection")
+        if any(sg.title.lower() in low or _bare(sg.title).lower() in low for sg in evidence.shared_genres):
+            kinds.append("shared")
+        s = evidence.satisfies
+        if (s.genres or s.years or s.mood_genres or s.audience_genres or s.avoided_genres) and any(
+                re.search(r"(?<![\w])" + re.escape(r) + r"(?![\w])", low) for r in self.words.request_references):
+            kinds.append("request")
+        k = evidence.catalog
+        if k is not None:
+            if k.rating_mean is not None and _number(str(k.rating_mean)) in numbers:
+                kinds.append("rating")
+            words = set(words_of(low))
+            if ({str(k.popularity_rank), str(k.viewers), str(k.top_percent)} & numbers
+                    or (k.most_watched and words & self.words.most_watched)):
+                kinds.append("popularity")
+            elif k.top_rated and words & self.words.top_rated and "rating" not in kinds:
+                kinds.append("rating")
+        return tuple(kinds)

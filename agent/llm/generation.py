@@ -1,0 +1,230 @@
+"""Batched generation that hands each row back the moment it is finished, for a local model with LoRA adapters.
+
+- A prompt's constant head (`agent.llm.prompting.constant_prefix`: system text and instructions) is computed once
+  per adapter and reused by every call, so a turn runs only the pick-specific part of each prompt.
+- Rows end at the end-of-text token and leave the batch as they finish; `generate_rows` yields `Generated` rows
+  in the order they finish (the reply streams explanation by explanation).
+- `samples` > 1 draws that many continuations per prompt (temperature / top-p) from ONE prefill of the prompt:
+  the cache is repeated after it, which is how the rejection sampling of `marquee finetune --task explain`
+  affords several candidates per case.
+- `distinct_ngram` bans, for each row, a token that would repeat an n-token sequence another row of the same call
+  has written, so the picks of one reply do not share phrases.
+
+The loop runs in a worker thread that holds the model's lock and selects the adapter for the whole generation
+(`LoadedModel.using`), so concurrent callers queue, each with its own adapter; the caller's thread only reads
+a queue (Gradio may resume a generator on any thread, and a lock cannot be released by another thread).
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from agent.llm.loading import LoadedModel
+from agent.llm.prompting import encode
+
+_DONE = object()
+
+
+@dataclass(frozen=True)
+class Generated:
+    row: int  # index of the prompt
+    sample: int  # 0..samples-1
+    text: str
+    finished: bool  # ended by the model (False: cut by max_new_tokens)
+    tokens: int
+
+
+@dataclass(frozen=True)
+class Sampling:
+    temperature: float = 0.0  # 0 = greedy
+    top_p: float = 1.0
+    samples: int = 1
+    seed: int = 0
+    distinct_ngram: int = 0  # > 0: rows may not repeat each other's token n-grams of this length
+
+
+GREEDY = Sampling()
+
+
+class PrefixCache:
+    """The key/value states of constant prompt heads, per (adapter, text); built on first use."""
+
+    def __init__(self) -> None:
+        self._states: dict[tuple[str | None, str], tuple[list[int], tuple]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, llm: LoadedModel, adapter: str | None, text: str):
+        """(token ids, per-layer (key, value)) of `text`; call with the model's lock held and `adapter` active."""
+        import torch
+
+        key = (adapter, text)
+        with self._lock:
+            if key in self._states:
+                return self._states[key]
+        ids = encode(llm.tokenizer, text)
+        with torch.inference_mode():
+            out = llm.model(input_ids=torch.tensor([ids], device=llm.device), use_cache=True)
+        states = tuple((layer.keys, layer.values) for layer in out.past_key_values.layers)
+        with self._lock:
+            self._states[key] = (ids, states)
+        return ids, states
+
+    def clear(self) -> None:
+        with self._lock:
+            self._states.clear()
+
+
+PREFIXES = PrefixCache()
+
+
+def generate_rows(llm: LoadedModel, texts: Sequence[str], max_new_tokens: int, prefix: str = "",
+                  sampling: Sampling = GREEDY, adapter: str | None = None,
+                  cache: PrefixCache = PREFIXES) -> Iterator[Generated]:
+    """Continue every text (each starting with `prefix`, which may be ""); yields rows as they finish.
+    `adapter`: the LoRA adapter to generate with (None: the model's own default; see LoadedModel.using)."""
+    if not texts:
+        return
+    results: queue.Queue = queue.Queue()
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            with llm.using(adapter):
+                for item in _generate(llm, list(texts), max_new_tokens, prefix, sampling, adapter, cache, stop):
+                    results.put(item)
+        except BaseException as exc:  # surfaced in the caller's thread
+            results.put(exc)
+        finally:
+            results.put(_DONE)
+
+    worker = threading.Thread(target=work, name="llm-generate", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = results.get()
+            if item is _DONE:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()  # an abandoned generator stops the loop at its next step
+        worker.join()
+
+
+def _generate(llm: LoadedModel, texts: list[str], max_new_tokens: int, prefix: str, sampling: Sampling,
+              adapter: str | None, cache: PrefixCache, stop: threading.Event) -> Iterator[Generated]:
+    import torch
+    from transformers import DynamicCache
+
+    tok = llm.tokenizer
+    device = llm.device
+    if prefix and all(t.startswith(prefix) for t in texts) and _splits_cleanly(tok, prefix, texts[0]):
+        head, states = cache.get(llm, adapter, prefix)
+        tails = [encode(tok, t[len(prefix):]) for t in texts]
+    else:
+        head, states, tails = [], (), [encode(tok, t) for t in texts]
+    n, width, start = len(texts), max(len(t) for t in tails), len(head)
+    pad = tok.pad_token_id
+    ids = torch.full((n, width), pad, dtype=torch.long)
+    mask = torch.zeros((n, start + width), dtype=torch.long)
+    mask[:, :start] = 1
+    positions = torch.zeros((n, width), dtype=torch.long)
+    for r, toks in enumerate(tails):
+        ids[r, width - len(toks):] = torch.tensor(toks)
+        mask[r, start + width - len(toks):] = 1
+        positions[r, width - len(toks):] = torch.arange(start, start + len(toks))
+    past = DynamicCache([(k.expand(n, -1, -1, -1).contiguous(), v.expand(n, -1, -1, -1).contiguous())
+                         for k, v in states]) if states else DynamicCache()
+    generator = torch.Generator().manual_seed(sampling.seed)
+    eos = tok.eos_token_id
+    with torch.inference_mode():
+        out = llm.model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
+                        cache=past, use_cache=True, logits_to_keep=1)
+        past, logits = out.past_key_values, out.logits[:, -1].float()
+        next_pos = torch.tensor([start + len(t) for t in tails])
+        k = max(1, sampling.samples)
+        if k > 1:
+            past.batch_repeat_interleave(k)
+            logits, mask, next_pos = (x.repeat_interleave(k, 0) for x in (logits, mask, next_pos))
+        rows = [(r, s) for r in range(n) for s in range(k)]
+        written: list[list[int]] = [[] for _ in rows]
+        active = list(range(len(rows)))
+        for step in range(max_new_tokens):
+            if stop.is_set():
+                return
+            if sampling.distinct_ngram:
+                chosen = _choose_distinct(logits, active, written, sampling, generator)
+            else:
+                chosen = _choose(logits, sampling, generator)
+            keep, finished = [], []
+            for j, row in enumerate(active):
+                token = int(chosen[j])
+                if token == eos:
+                    finished.append(row)
+                else:
+                    written[row].append(token)
+                    keep.append(j)
+            last = step == max_new_tokens - 1
+            for row in finished + ([active[j] for j in keep] if last else []):
+                r, s = rows[row]
+                yield Generated(r, s, tok.decode(written[row], skip_special_tokens=True).strip(),
+                                finished=row in finished, tokens=len(written[row]))
+            if last or not keep:
+                return
+            if len(keep) < len(active):
+                index = torch.tensor(keep)
+                past.batch_select_indices(index.to(device))
+                mask, next_pos, chosen = mask[index], next_pos[index], chosen[index]
+                active = [active[j] for j in keep]
+            mask = torch.cat([mask, torch.ones((len(active), 1), dtype=torch.long)], dim=1)
+            out = llm.model(input_ids=chosen[:, None].to(device), attention_mask=mask.to(device),
+                            position_ids=next_pos[:, None].to(device), cache=past, use_cache=True)
+            past, logits = out.past_key_values, out.logits[:, -1].float()
+            next_pos = next_pos + 1
+
+
+def _splits_cleanly(tokenizer, prefix: str, text: str) -> bool:
+    """Whether the prefix's tokens followed by the rest's are the tokens of the whole text (a prefix cut inside
+    what the tokenizer would merge would change the prompt the model sees)."""
+    return encode(tokenizer, prefix) + encode(tokenizer, text[len(prefix):]) == encode(tokenizer, text)
+
+
+def _choose(logits, sampling: Sampling, generator):
+    import torch
+
+    if sampling.temperature <= 0:
+        return logits.argmax(-1).cpu()
+    probs = torch.softmax(logits / sampling.temperature, dim=-1).cpu()
+    if sampling.top_p < 1.0:
+        ordered, index = probs.sort(dim=-1, descending=True)
+        outside = ordered.cumsum(-1) - ordered > sampling.top_p  # keep the smallest set reaching top_p
+        ordered[outside] = 0.0
+        probs = torch.zeros_like(probs).scatter(-1, index, ordered)
+    return torch.multinomial(probs, 1, generator=generator)[:, 0]
+
+
+def _choose_distinct(logits, active: list[int], written: list[list[int]], sampling: Sampling, generator):
+    """Row by row: a row may not take the token that completes an n-gram another row has written, counting the
+    tokens the rows before it took at this very step (rows that write in lockstep would otherwise never clash)."""
+    import torch
+
+    n = sampling.distinct_ngram
+    draft = [list(toks) for toks in written]
+    chosen = []
+    for j, row in enumerate(active):
+        toks = draft[row]
+        if len(toks) >= n - 1:
+            context = tuple(toks[-(n - 1):])
+            for other, others in enumerate(draft):
+                if other == row:
+                    continue
+                for i in range(len(others) - n + 1):
+                    if tuple(others[i:i + n - 1]) == context:
+                        logits[j, others[i + n - 1]] = float("-inf")
+        token = int(_choose(logits[j:j + 1], sampling, generator)[0])
+        chosen.append(token)
+        draft[row] = toks + [token]
+    return torch.tensor(chosen)

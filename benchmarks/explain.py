@@ -1,0 +1,254 @@
+"""`marquee bench explain`: explanations and item descriptions on held-out cases, template vs base model vs LoRA.
+
+Held-out cases are replies of the chat on the train split for users that `marquee finetune --task explain` never
+uses (`[finetune.explain] heldout_users`, the same seeded split: finetune/data/explain_cases.py), five picks each
+(≥ 300 triples in the full run), and held-out items to describe. For each system:
+- `pass_rate_before_fallback`: share of the model's sentences the claim checker (agent/llm/claims.py) passes;
+- `unsupported_shown`: explanations shown after fallback with a claim the checker rejects (length aside);
+- `generic_rate`: sentences with a phrase of agent/llm/claims.toml [generic] (before fallback, and shown);
+- `overlap_replies`: replies in which two shown explanations share a 5-word sequence;
+- `personal_share`: of the picks that have evidence personal to the user or the request, the share whose shown
+  explanation cites it;
+- latency per reply from the picks to the first explanation and to all of them (p50 / p95), and peak RSS.
+It also writes `benchmarks/results/explain-samples.md`: five example replies side by side and the 50 LoRA sentences
+of the manual audit (a seeded sample, each with its evidence).
+
+    marquee bench explain [--quick]
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+TARGETS = {
+    "lora.pass_rate_before_fallback": "≥ 0.98",
+    "lora.unsupported_shown": "0",
+    "lora.generic_rate": "≤ 0.05",
+    "lora.overlap_replies": "0",
+    "lora.personal_share": "≥ 0.90",
+    "lora.first_explanation_s.p95": "≤ 0.8 s (2-core CPU)",
+    "lora.all_explanations_s.p95": "≤ 1.5 s (2-core CPU)",
+    "peak_rss_mb": "≤ 2000 MB",
+    "descriptions.lora.pass_rate": "≥ 0.95",
+}
+AUDIT = 50
+EXAMPLES = 5
+
+
+def _percentiles(samples: Sequence[float]) -> dict:
+    ordered = sorted(samples)
+    if not ordered:
+        return {}
+    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    return {"p50": round(statistics.median(ordered), 3), "p95": round(p95, 3), "max": round(ordered[-1], 3)}
+
+
+class Measured:
+    """Every reply of one system: the explanations shown, the model's drafts, timings."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.replies: list[list] = []  # per reply: [(case, shown text, source, draft)]
+        self.first: list[float] = []
+        self.all: list[float] = []
+
+
+def run_system(name: str, explainer, replies: dict, contexts: dict, templates: dict) -> Measured:
+    measured = Measured(name)
+    for reply_id, members in replies.items():
+        picks = [contexts[c.case_id] for c in members]
+        fallbacks = [templates[c.case_id] for c in members]
+        rows = []
+        if explainer is None:  # the template system
+            rows = [(c, fallbacks[n], "template", fallbacks[n]) for n, c in enumerate(members)]
+        else:
+            started = time.perf_counter()
+            for n, note in enumerate(explainer.stream(picks, fallbacks)):
+                if n == 0:
+                    measured.first.append(time.perf_counter() - started)
+                rows.append((members[n], note.text, note.source, note.draft))
+            measured.all.append(time.perf_counter() - started)
+        measured.replies.append(rows)
+    return measured
+
+
+def figures(measured: Measured, checker, contexts: dict) -> dict:
+    from agent.llm.claims import generic_phrases, shared_ngram
+
+    drafts = passed = generic = generic_shown = unsupported = personal_cases = personal_cited = 0
+    llm_shown = overlap_drafts = overlap_shown = 0
+    for rows in measured.replies:
+        shown_texts, draft_texts = [], []
+        for case, text, source, draft in rows:
+            ctx = contexts[case.case_id]
+            drafts += 1
+            if draft:
+                verdict = checker.check_claims(draft, ctx.item, ctx.evidence, ctx.asked_genres)
+                passed += verdict.ok
+                generic += bool(generic_phrases(draft))
+                draft_texts.append(draft)
+            shown = checker.check_claims(text, ctx.item, ctx.evidence, ctx.asked_genres, min_words=0, max_words=10_000)
+            unsupported += not shown.ok
+            generic_shown += bool(shown.generic)
+            llm_shown += source == "llm"
+            if ctx.evidence.personal():
+                personal_cases += 1
+                personal_cited += shown.personal
+            shown_texts.append(text)
+        overlap_shown += any(shared_ngram(t, shown_texts[:i]) for i, t in enumerate(shown_texts))
+        overlap_drafts += any(shared_ngram(t, draft_texts[:i]) for i, t in enumerate(draft_texts))
+    out = {"picks": drafts, "replies": len(measured.replies),
+           "pass_rate_before_fallback": round(passed / drafts, 4) if drafts else 0.0,
+           "shown_llm_share": round(llm_shown / drafts, 4) if drafts else 0.0,
+           "unsupported_shown": unsupported,
+           "generic_rate": round(generic / drafts, 4) if drafts else 0.0,
+           "generic_rate_shown": round(generic_shown / drafts, 4) if drafts else 0.0,
+           "overlap_replies": overlap_shown, "overlap_replies_before_fallback": overlap_drafts,
+           "personal_share": round(personal_cited / personal_cases, 4) if personal_cases else 0.0,
+           "picks_with_personal_evidence": personal_cases}
+    if measured.first:
+        out["first_explanation_s"] = _percentiles(measured.first)
+        out["all_explanations_s"] = _percentiles(measured.all)
+    return out
+
+
+def describe_figures(writer, cases, catalog) -> dict:
+    from agent.llm.claims import generic_phrases
+    from retrieval.evidence import Evidence
+
+    items = [catalog[c.item_id] for c in cases]
+    written = passed = generic = 0
+    texts = []
+    started = time.perf_counter()
+    for at in range(0, len(items), 8):
+        batch = items[at:at + 8]
+        evidence = [Evidence.model_validate(c.evidence) for c in cases[at:at + 8]]
+        drafts = dict(writer.write("describe", [_describe_fields(it, ev) for it, ev in zip(batch, evidence)]))
+        for n, (item, ev) in enumerate(zip(batch, evidence)):
+            text = drafts.get(n)
+            written += text is not None
+            if text:
+                verdict = writer.checker.check_claims(text, item, ev)
+                passed += verdict.ok
+                generic += bool(generic_phrases(text))
+                texts.append((item.label, text, verdict.ok, verdict.problems))
+    return {"items": len(items), "pass_rate": round(passed / len(items), 4) if items else 0.0,
+            "generic_rate": round(generic / len(items), 4) if items else 0.0,
+            "seconds_per_item": round((time.perf_counter() - started) / max(1, len(items)), 2)}, texts
+
+
+def _describe_fields(item, evidence):
+    from agent.llm.pick_facts import describe_fields
+
+    return describe_fields(item, evidence)
+
+
+def run(quick: bool = False) -> dict:
+    import numpy as np
+
+    from agent.llm.backend import LocalBackend
+    from agent.llm.claims import ClaimChecker
+    from agent.llm.describe import DescriptionWriter
+    from agent.llm.evidence_text import ExplanationWriter
+    from agent.llm.explainer import Explainer
+    from agent.llm.loading import NO_ADAPTER, attach_adapter, load_model, resolve_adapter
+    from benchmarks.harness import in_checkout, peak_rss_mb
+    from finetune.data.explain_cases import build_cases, build_describe_cases, replies
+    from retrieval.catalog import load_dataset
+    from retrieval.config import Settings
+    from retrieval.evidence import Evidence
+
+    home = Path(os.environ.get("MARQUEE_HOME") or tempfile.mkdtemp(prefix="marquee-bench-"))
+    settings = Settings.load(home=home)
+    dataset = load_dataset(settings.catalog, settings.data_dir)
+    catalog = dataset.catalog
+    ecfg = settings.finetune.explain
+    n_replies, n_items = (12, 16) if quick else (80, 60)
+    cases = build_cases(settings, dataset, train_replies=0, heldout_replies=n_replies, seed=settings.finetune.seed,
+                        heldout_users=ecfg.heldout_users, log=lambda m: None)
+    grouped = replies(cases)
+    contexts = {c.case_id: c.context(catalog) for c in cases}
+    templates = {}
+    for members in grouped.values():
+        texts = ExplanationWriter().write([(catalog[c.item_id], Evidence.model_validate(c.evidence)) for c in members])
+        templates.update({c.case_id: t for c, t in zip(members, texts)})
+    checker = ClaimChecker(catalog)
+    llm = load_model(settings.llm, home)
+    adapter = resolve_adapter(settings.llm.explain_adapter, home)
+    if adapter is None:
+        raise RuntimeError("no explainer adapter to measure: train one with `marquee finetune --task explain --ship`")
+    attach_adapter(llm, "explain", adapter)
+    systems = {"template": None,
+               "base": Explainer(LocalBackend(llm, adapter=NO_ADAPTER), catalog, checker=checker),
+               "lora": Explainer(LocalBackend(llm, adapter="explain"), catalog, checker=checker)}
+    first = next(iter(grouped.values()))
+    systems["lora"].explain([contexts[c.case_id] for c in first], [templates[c.case_id] for c in first])  # warm-up
+    measured = {name: run_system(name, explainer, grouped, contexts, templates) for name, explainer in systems.items()}
+    out: dict = {"heldout_replies": len(grouped), "heldout_triples": len(cases), "adapter": str(adapter),
+                 "load_avg_1m_at_start": round(os.getloadavg()[0], 2)}
+    for name, m in measured.items():
+        out[name] = figures(m, checker, contexts)
+    items = [c for c in build_describe_cases(dataset, ecfg.train_items, ecfg.heldout_items,
+                                             seed=settings.finetune.seed) if c.split == "heldout"][:n_items]
+    described = {}
+    out["descriptions"] = {}
+    for name, backend_adapter in (("base", NO_ADAPTER), ("lora", "explain")):
+        writer = DescriptionWriter(LocalBackend(llm, adapter=backend_adapter), catalog, checker=checker)
+        out["descriptions"][name], described[name] = describe_figures(writer, items, catalog)
+    out["peak_rss_mb"] = peak_rss_mb()
+    out["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
+    if in_checkout() and not quick:
+        write_samples(Path(__file__).parent / "results" / "explain-samples.md", measured, contexts, grouped,
+                      np.random.default_rng(0), described)
+    return out
+
+
+def write_samples(path: Path, measured: dict, contexts: dict, grouped: dict, rng, described: dict) -> None:
+    """Five example replies (template / base / LoRA side by side) and the audit sample of 50 shown LoRA sentences."""
+    from agent.llm.pick_facts import fact_lines
+
+    lines = ["# Explanations: examples and audit sample", "",
+             "Written by `marquee bench explain` (benchmarks/explain.py) from held-out replies; the audit verdicts are",
+             "in `benchmarks/results/explain-audit.md`.", ""]
+    reply_ids = list(grouped)
+    chosen = [reply_ids[int(i)] for i in sorted(rng.choice(len(reply_ids), size=min(EXAMPLES, len(reply_ids)),
+                                                           replace=False))]
+    index = {name: {rows[0][0].reply_id: rows for rows in m.replies if rows} for name, m in measured.items()}
+    for reply_id in chosen:
+        case0 = grouped[reply_id][0]
+        lines += [f"## {reply_id}: “{case0.request}”" + (f" (catalog user {case0.user_id})" if case0.user_id else ""),
+                  ""]
+        for n, case in enumerate(grouped[reply_id], start=1):
+            ctx = contexts[case.case_id]
+            lines.append(f"{n}. **{ctx.item.label}** ({', '.join(ctx.item.genres)})")
+            for name in ("template", "base", "lora"):
+                _, text, source, draft = index[name][reply_id][n - 1]
+                shown = text if name == "template" else f"{text} *[{source}]*"
+                lines.append(f"   - {name}: {shown}")
+                if name != "template" and source != "llm" and draft:
+                    lines.append(f"     (model's rejected sentence: {draft})")
+        lines.append("")
+    shown = [(rows[n][0], rows[n][1]) for rows in measured["lora"].replies for n in range(len(rows))
+             if rows[n][2] == "llm"]
+    picked = [shown[int(i)] for i in sorted(rng.choice(len(shown), size=min(AUDIT, len(shown)), replace=False))] \
+        if shown else []
+    lines += ["## Audit sample: 50 shown LoRA explanations with their evidence", ""]
+    for n, (case, text) in enumerate(picked, start=1):
+        ctx = contexts[case.case_id]
+        facts = " / ".join(fact_lines(ctx.evidence, ctx.item))
+        lines += [f"{n}. `{case.case_id}` **{ctx.item.label}** ({', '.join(ctx.item.genres)}); request “{case.request}”",
+                  f"   - sentence: {text}", f"   - evidence: {facts}", ""]
+    lines += ["## Held-out item descriptions (LoRA)", ""]
+    for label, text, ok, problems in described.get("lora", [])[:20]:
+        lines.append(f"- **{label}**: {text}" + ("" if ok else f" — rejected: {'; '.join(problems[:2])}"))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":  # python -m benchmarks.explain [--quick] [--out DIR]
+    from benchmarks.cli import main
+
+    main("explain")

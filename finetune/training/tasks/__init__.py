@@ -1,0 +1,69 @@
+"""Training tasks of `marquee finetune`, registered by name (as the LLM scorers are, agent/llm/scorers):
+`--task rerank` trains the reranker's adapter, `--task explain` the explainer's. A task module owns what depends on
+it (its data, its loop, its outputs, the shipped adapter slot it fills), so the command never branches on a name.
+
+    from finetune.training.tasks import create_task
+    task = create_task("explain")
+    task.check(settings)                       # problems before any work (a ValueError)
+    summary = task.run(settings, dataset, home, out, resume=False)   # lines for the terminal
+
+Adding a task: a module here with a `Task` subclass decorated `@register_task("name")`, imported below.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+TASKS: dict[str, type["Task"]] = {}
+
+
+class UnknownTaskError(ValueError):
+    """A task name that is not registered; the message lists the registered ones."""
+
+
+def register_task(name: str) -> Callable[[type["Task"]], type["Task"]]:
+    def decorate(cls: type[Task]) -> type[Task]:
+        if not (isinstance(cls, type) and issubclass(cls, Task)):
+            raise TypeError(f"@register_task({name!r}) needs a Task subclass, got {cls!r}")
+        if name in TASKS and TASKS[name] is not cls:
+            raise ValueError(f"a task named {name!r} is already registered ({TASKS[name].__qualname__})")
+        cls.name = name
+        TASKS[name] = cls
+        return cls
+
+    return decorate
+
+
+def task_class(name: str) -> type["Task"]:
+    try:
+        return TASKS[name]
+    except (KeyError, TypeError):
+        raise UnknownTaskError(f"unknown task {name!r}; registered tasks: {', '.join(sorted(TASKS))}") from None
+
+
+def create_task(name: str) -> "Task":
+    return task_class(name)()
+
+
+class Task(ABC):
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    slot: ClassVar[str] = "default"  # the shipped adapter it makes: agent/llm/adapters/<slot>/, <home>/adapters/<slot>/
+    shipped_files: ClassVar[tuple[str, ...]] = ()  # what `--ship` copies from a finished run
+    quick_overlay: ClassVar[dict[str, Any]] = {}  # `--quick`: a tiny slice for CI
+
+    def default_out(self, home: Path, quick: bool) -> Path:
+        return Path(home) / "adapters" / (f"{self.name}-quick" if quick else f"{self.name}-run")
+
+    def check(self, settings) -> None:
+        """Raise ValueError for a configuration this task cannot run."""
+
+    @abstractmethod
+    def run(self, settings, dataset, home: Path, out: Path, resume: bool = False, command: str = "",
+            log: Callable[[str], None] = print, progress: bool = True) -> list[str]:
+        """Train; write the adapter and its card into `out`; return summary lines."""
+
+
+from finetune.training.tasks import explain, rerank  # noqa: E402,F401  (registers the tasks)

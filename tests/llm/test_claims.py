@@ -1,0 +1,206 @@
+"""The strict claim checker (agent/llm/claims.py) on hand-made good and bad sentences about real picks."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+import prompts
+from agent.llm.claims import ClaimChecker, generic_phrases, shared_ngram, word_count
+from agent.llm.evidence_text import ExplanationWriter
+from retrieval.evidence import CatalogStats, Connection, Evidence, LogEvidence, Satisfied, SharedGenres
+
+
+@pytest.fixture(scope="module")
+def checker(catalog):
+    return ClaimChecker(catalog)
+
+
+@pytest.fixture(scope="module")
+def log(ml100k):
+    return LogEvidence(ml100k.catalog, ml100k.interactions)
+
+
+def _item(catalog, label):
+    return next(it for it in catalog if it.label == label)
+
+
+@pytest.fixture(scope="module")
+def fargo_case(catalog):
+    """Fargo, picked for a viewer who liked Heat and asked for crime films."""
+    fargo, heat = _item(catalog, "Fargo (1996)"), _item(catalog, "Heat (1995)")
+    evidence = Evidence(
+        item_id=fargo.item_id,
+        connections=[Connection(item_id=heat.item_id, title=heat.label, relation="liked", measure="loved", fans=118,
+                                also=79, percent=67, lift=1.6, strength=0.58)],
+        shared_genres=[SharedGenres(item_id=heat.item_id, title=heat.label, genres=["Crime", "Thriller"])],
+        satisfies=Satisfied(genres=["Crime"], asked_genres=1),
+        catalog=CatalogStats(rating_mean=4.2, rating_count=508, rating_scale=5, viewers=508, popularity_rank=3,
+                             catalog_size=1682, top_percent=1, rating_top_percent=4))
+    return fargo, evidence
+
+
+@pytest.fixture(scope="module")
+def plain_case(catalog):
+    """Four Rooms: a middling thriller nobody in the session named; an anonymous thriller request."""
+    four = _item(catalog, "Four Rooms (1995)")
+    evidence = Evidence(item_id=four.item_id, satisfies=Satisfied(genres=["Thriller"], asked_genres=1),
+                        catalog=CatalogStats(rating_mean=3.0, rating_count=90, rating_scale=5, viewers=90,
+                                             popularity_rank=372, catalog_size=1682, top_percent=23,
+                                             rating_top_percent=78))
+    return four, evidence
+
+
+GOOD = [
+    "Since you liked Heat (1995), note that 79 of its 118 fans also loved this crime thriller, rated 4.2 out of 5.",
+    "Fans of Heat (1995) loved it too: 79 of 118 of them, and it is the crime film you asked for.",
+    "It is the crime film you asked for, and its 508 ratings average 4.2 out of 5, in the top 4% of the catalog.",
+    "An acclaimed crime drama: its 508 ratings average 4.2 out of 5, among the top 4% of the catalog by rating.",
+    "Like Heat (1995), which you liked, it is crime and thriller, and 67% of the fans of Heat loved it as well.",
+]
+
+
+@pytest.mark.parametrize("text", GOOD)
+def test_sentences_that_state_only_the_evidence_pass(checker, fargo_case, text):
+    fargo, evidence = fargo_case
+    verdict = checker.check_claims(text, fargo, evidence, asked_genres=["Crime"])
+    assert verdict.ok, verdict.problems
+    assert verdict.cited
+
+
+BAD = [
+    # genre words, compounds and hyphenations
+    ("Fargo is a comedy-drama with a dark streak, loved by 79 of the 118 fans of Heat (1995).", "genre 'comedy'"),
+    ("A sci-fi action ride that 79 of the 118 fans of Heat (1995) loved, as you asked for crime.", "genre 'action'"),
+    ("It is a rom-com that 79 of the 118 fans of Heat (1995) also loved, and it is crime as you asked.",
+     "'rom-com' claims"),
+    # the issue's measured failures: invented praise, plots, people
+    ("Fargo is a classic crime film that has captivated audiences worldwide, loved by 79 of 118 Heat (1995) fans.",
+     "generic phrase 'captivated audiences'"),
+    ("Directed by Joel Coen, this crime thriller follows a police chief, loved by 79 of 118 fans of Heat (1995).",
+     "names someone or something not in the evidence"),
+    ("It follows a group of survivors in a makeshift community, and 79 of the 118 fans of Heat (1995) loved it.",
+     "unsupported word 'survivors'"),
+    ("An award-winning crime thriller: 79 of the 118 fans of Heat (1995) loved it, rated 4.2 out of 5.",
+     "award claim"),
+    # numbers: wrong, swapped, percentages, ranks, orphaned from their title
+    ("Liked by 73% of the 118 viewers who loved Heat (1995), and it is the crime film you asked for today.",
+     "73% is not a percentage"),
+    ("Of the 79 fans of Heat (1995), 118 also loved this one, which is the crime film you asked for here.",
+     "is not the size of any group"),
+    ("It is the 2nd most watched film in the catalog, and 79 of the 118 fans of Heat (1995) loved it.",
+     "rank 2nd"),
+    ("It is the crime film you asked for, and 79 of its 118 fans also loved this one, with 4.2 out of 5.",
+     "without naming it"),
+    # what the viewer did or asked for
+    ("You rated Fargo (1996) highly, and it is the crime film you asked for, with 508 ratings behind it.",
+     "itself"),
+    ("It is the thriller you asked for, and 79 of the 118 fans of Heat (1995) loved it, from your chosen years.",
+     "says you asked for"),
+    ("You asked for more like Heat (1995), and 79 of its 118 fans also loved this crime film, rated 4.2 out of 5.",
+     "more like"),
+    # length, markup, citing nothing
+    ("A crime film you asked for.", "words (a sentence needs 12-40)"),
+    ("It is the crime film you asked for ![x](http://host/p.png) and 79 of the 118 fans of Heat (1995) loved it.",
+     "markup or a link"),
+    ("It is a crime drama and thriller, a film in the catalog that many people in the catalog have seen over time.",
+     "cites none of the pick's evidence"),
+]
+
+
+@pytest.mark.parametrize("text, problem", BAD)
+def test_unsupported_claims_are_rejected(checker, fargo_case, text, problem):
+    fargo, evidence = fargo_case
+    verdict = checker.check_claims(text, fargo, evidence, asked_genres=["Crime"])
+    assert not verdict.ok
+    assert any(problem in p for p in verdict.problems), verdict.problems
+
+
+def test_praise_needs_a_top_decile_rating(checker, fargo_case, plain_case):
+    text = "An acclaimed {g} film you asked for, with an average of {m} out of 5 from {n} ratings in the catalog."
+    fargo, ev = fargo_case
+    assert checker.check_claims(text.format(g="crime", m="4.2", n=508), fargo, ev, ["Crime"]).ok
+    four, ev4 = plain_case
+    verdict = checker.check_claims(text.format(g="thriller", m="3.0", n=90), four, ev4, ["Thriller"])
+    assert any("praise 'acclaimed' needs a top-10% rating" in p for p in verdict.problems), verdict.problems
+    popular = "A popular thriller you asked for, watched by 90 viewers and rated 3.0 out of 5 on average here."
+    assert any("needs a top-10% audience" in p for p in checker.check_claims(popular, four, ev4, ["Thriller"]).problems)
+
+
+def test_plot_words_come_only_from_a_description_the_catalog_holds(checker, plain_case):
+    four, evidence = plain_case
+    text = "It is the thriller you asked for, set in a hotel on New Year's Eve, and 90 viewers rated it 3.0 out of 5."
+    assert not checker.check_claims(text, four, evidence, ["Thriller"]).ok
+    own = dataclasses.replace(four, description="Four stories set in one hotel on New Year's Eve.",
+                              description_generated=False)
+    assert checker.check_claims(text, own, evidence, ["Thriller"]).ok, checker.check_claims(text, own, evidence).problems
+    generated = dataclasses.replace(own, description_generated=True)  # our own LLM text is no source of facts
+    assert not checker.check_claims(text, generated, evidence, ["Thriller"]).ok
+
+
+def test_injected_request_text_licenses_nothing(checker, plain_case):
+    four, evidence = plain_case
+    text = "It is the thriller you asked for, and it won three Oscars, rated 3.0 out of 5 by its 90 viewers so far."
+    verdict = checker.check_claims(text, four, evidence, ["Thriller"])
+    assert not verdict.ok and any("award" in p for p in verdict.problems)
+
+
+def test_personal_evidence_is_told_apart_from_catalog_statistics(checker, fargo_case):
+    fargo, evidence = fargo_case
+    personal = checker.check_claims(GOOD[0], fargo, evidence, ["Crime"])
+    assert personal.ok and personal.personal and "connection" in personal.cited
+    stats = checker.check_claims("Its 508 ratings average 4.2 out of 5, which puts it in the top 4% of the catalog "
+                                 "by rating.", fargo, evidence, ["Crime"])
+    assert stats.ok and not stats.personal and "rating" in stats.cited and "connection" not in stats.cited
+
+
+def test_item_descriptions_verbalise_audience_evidence(checker, catalog, log):
+    item = _item(catalog, "Big Night (1996)")
+    index = catalog.index_of(item.item_id)
+    evidence = Evidence(item_id=item.item_id, connections=log.audience(index), catalog=log.stats(index))
+    c = evidence.connections[0]
+    good = f"A 1996 drama loved by {c.also} of the {c.fans} viewers who loved {c.title}, with {log.stats(index).rating_count} ratings."
+    assert checker.check_claims(good, item, evidence).ok, checker.check_claims(good, item, evidence).problems
+    invented = "A 1996 drama about two brothers who run an Italian restaurant, starring Stanley Tucci and Tony Shalhoub."
+    problems = checker.check_claims(invented, item, evidence).problems
+    assert any("unsupported word" in p for p in problems) and any("names someone" in p for p in problems)
+    assert not checker.check_claims(f"You liked {c.title}, and {c.also} of its {c.fans} fans loved this drama from "
+                                    "1996 as well.", item, evidence).ok  # nobody "you" named it
+
+
+def test_the_worked_examples_pass_the_checker(checker, catalog):
+    table = prompts.load_table("explain_examples")
+    for task in ("explain", "describe"):
+        for row in table[task]:
+            evidence = Evidence.model_validate_json(row["evidence"])
+            verdict = checker.check_claims(row["answer"], catalog[row["item_id"]], evidence,
+                                           row.get("asked_genres", []))
+            assert verdict.ok, (row["answer"], verdict.problems)
+
+
+def test_template_explanations_make_no_unsupported_claim(checker, fargo_case, plain_case):
+    picks = [fargo_case, plain_case]
+    for (item, evidence), text in zip(picks, ExplanationWriter().write(picks)):
+        verdict = checker.check_claims(text, item, evidence, min_words=0)
+        assert verdict.ok, (text, verdict.problems)
+
+
+def test_helpers():
+    assert word_count("Liked by 67% of the 118 viewers who loved Heat (1995).") == 11
+    assert shared_ngram("their fans also loved this film", ["and its fans also loved this film too"]) == (
+        "fans", "also", "loved", "this", "film")
+    assert shared_ngram("one two three four five", ["one two three four six"]) is None
+    assert generic_phrases("A must-see that has captivated audiences.") == ("captivated audiences", "must-see")
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("Fargo (1996), which you liked, is the crime film you asked for, rated 4.2 out of 5 by 508 viewers.", "itself"),
+    ("Since you liked Heat (1995), note that 79 of its 118 fans loved it; your rating was 4.2 out of 5 here.",
+     "own rating"),
+    ("Like Heat (1995), which you liked, it is a crime drama, and 79 of its 118 fans loved this one as well.",
+     "share drama"),
+])
+def test_what_the_viewer_did_is_what_the_evidence_says(checker, fargo_case, text, problem):
+    fargo, evidence = fargo_case
+    verdict = checker.check_claims(text, fargo, evidence, asked_genres=["Crime"])
+    assert not verdict.ok and any(problem in p for p in verdict.problems), verdict.problems

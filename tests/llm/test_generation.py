@@ -1,0 +1,151 @@
+"""The row-streaming generation loop (agent/llm/generation.py) against transformers' own `generate`, and the adapters
+of one base model (agent/llm/loading.py `attach_adapter` / `LoadedModel.using`) under concurrent callers."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+
+from agent.llm.generation import PrefixCache, Sampling, generate_rows
+from agent.llm.loading import NO_ADAPTER, PRIMARY, attach_adapter, load_model_uncached
+from agent.llm.prompting import constant_prefix, encode, render_chat
+
+pytestmark = pytest.mark.slow
+
+FIELDS = [dict(label='"Fargo (1996)"', title="Fargo", genres="Crime, Drama, Thriller", description="",
+               request='"crime films"', wishes="genres: Crime", liked="",
+               facts="1. It is Crime, as you asked.\n2. Average rating 4.2 out of 5 from 508 ratings."),
+          dict(label='"Toy Story (1995)"', title="Toy Story", genres="Animation, Children's, Comedy", description="",
+               request='"More like Fargo, please."', wishes="none", liked='\nViewer liked: "Fargo (1996)"',
+               facts="1. You asked for more like Fargo (1996); 176 of its 399 fans also loved this film (44%).")]
+
+
+@pytest.fixture(scope="module")
+def fp32(shared_home):
+    """A float32 copy: greedy choices then do not depend on how a batch is shaped."""
+    return load_model_uncached(home=shared_home, adapter="none", dtype="float32")
+
+
+def _reference(llm, text: str, new: int) -> str:
+    ids = torch.tensor([encode(llm.tokenizer, text)])
+    with torch.inference_mode():
+        out = llm.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=new,
+                                 do_sample=False, pad_token_id=llm.tokenizer.pad_token_id)
+    row = out[0, ids.shape[1]:].tolist()
+    eos = llm.tokenizer.eos_token_id
+    return llm.tokenizer.decode(row[:row.index(eos)] if eos in row else row, skip_special_tokens=True).strip()
+
+
+def test_greedy_rows_equal_transformers_generate_with_and_without_the_shared_prefix(fp32):
+    tok = fp32.tokenizer
+    texts = [render_chat(tok, "explain", **f) for f in FIELDS]
+    prefix = constant_prefix(tok, "explain")
+    assert all(t.startswith(prefix) for t in texts) and prefix.endswith("\n")
+    assert encode(tok, prefix) + encode(tok, texts[0][len(prefix):]) == encode(tok, texts[0])
+    expected = [_reference(fp32, t, 20) for t in texts]
+    for head in (prefix, ""):
+        got = {g.row: g.text for g in generate_rows(fp32, texts, 20, prefix=head, cache=PrefixCache())}
+        assert [got[0], got[1]] == expected
+
+
+def test_rows_come_back_as_they_finish(fp32):
+    tok = fp32.tokenizer
+    texts = [render_chat(tok, "explain", **f) for f in FIELDS] * 2
+    rows = list(generate_rows(fp32, texts, 48, prefix=constant_prefix(tok, "explain")))
+    assert sorted(g.row for g in rows) == [0, 1, 2, 3]
+    ended = [g.tokens for g in rows if g.finished]
+    assert ended == sorted(ended)  # a row that ends earlier is handed back earlier
+
+
+def test_samples_share_one_prefill_and_are_reproducible(fp32):
+    tok = fp32.tokenizer
+    texts = [render_chat(tok, "explain", **f) for f in FIELDS]
+    sampling = Sampling(temperature=1.0, top_p=0.95, samples=3, seed=7)
+    first = sorted((g.row, g.sample, g.text) for g in generate_rows(fp32, texts, 12, sampling=sampling))
+    again = sorted((g.row, g.sample, g.text) for g in generate_rows(fp32, texts, 12, sampling=sampling))
+    assert first == again and len(first) == 6
+    assert len({text for row, _, text in first if row == 0}) > 1  # three draws, not one repeated
+
+
+def test_rows_of_one_call_do_not_repeat_each_other(fp32):
+    tok = fp32.tokenizer
+    text = render_chat(tok, "explain", **FIELDS[0])
+    plain = [g.text for g in generate_rows(fp32, [text, text], 24)]
+    assert plain[0] == plain[1]  # the same prompt twice: the same greedy sentence
+    rows = {}
+    for g in generate_rows(fp32, [text, text], 24, sampling=Sampling(distinct_ngram=4)):
+        rows[g.row] = encode(tok, g.text)
+    grams = [{tuple(ids[i:i + 4]) for i in range(len(ids) - 3)} for ids in (rows[0], rows[1])]
+    assert not grams[0] & grams[1]
+
+
+def test_an_abandoned_generation_stops_and_frees_the_model(fp32):
+    tok = fp32.tokenizer
+    texts = [render_chat(tok, "explain", **f) for f in FIELDS]
+    stream = generate_rows(fp32, texts, 200)
+    next(stream)
+    stream.close()
+    assert fp32.lock.acquire(timeout=5)
+    fp32.lock.release()
+
+
+@pytest.fixture(scope="module")
+def two_adapters(shared_home, tmp_path_factory):
+    """The base model with two random (non-zero) LoRA adapters: one loaded with it, one attached by name."""
+    from peft import LoraConfig, get_peft_model
+
+    folders = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        base = load_model_uncached(home=shared_home, adapter="none", dtype="float32")
+        model = get_peft_model(base.model, LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"],
+                                                      init_lora_weights=False))
+        model.peft_config["default"].base_model_name_or_path = "HuggingFaceTB/SmolLM2-135M-Instruct"
+        folder = tmp_path_factory.mktemp(f"adapter{seed}")
+        model.save_pretrained(folder)
+        folders.append(folder)
+    llm = load_model_uncached(home=shared_home, adapter=folders[0], dtype="float32")
+    attach_adapter(llm, "explain", folders[1])
+    return llm, folders
+
+
+def _greedy(llm, adapter, text):
+    return next(iter(generate_rows(llm, [text], 16, adapter=adapter, cache=PrefixCache()))).text
+
+
+def test_each_adapter_answers_as_if_it_were_alone(two_adapters, shared_home):
+    from peft import PeftModel
+
+    llm, folders = two_adapters
+    text = render_chat(llm.tokenizer, "explain", **FIELDS[0])
+    got = {name: _greedy(llm, name, text) for name in (PRIMARY, "explain", NO_ADAPTER)}
+    assert len(set(got.values())) == 3  # three different models
+    for name, folder in ((PRIMARY, folders[0]), ("explain", folders[1]), (NO_ADAPTER, None)):
+        alone = load_model_uncached(home=shared_home, adapter=folder or "none", dtype="float32")
+        assert _greedy(alone, None, text) == got[name], name
+    base_weight = llm.model.get_base_model().model.layers[0].mlp.up_proj.weight
+    assert sum(p.data_ptr() == base_weight.data_ptr() for p in llm.model.parameters()) == 1  # one base copy
+
+
+def test_two_threads_with_different_adapters_get_their_own_answers(two_adapters):
+    llm, _ = two_adapters
+    text = render_chat(llm.tokenizer, "explain", **FIELDS[1])
+    expected = {name: _greedy(llm, name, text) for name in (PRIMARY, "explain")}
+    results: dict[str, list[str]] = {PRIMARY: [], "explain": []}
+    errors: list[BaseException] = []
+
+    def work(name: str) -> None:
+        try:
+            for _ in range(3):
+                results[name].append(_greedy(llm, name, text))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(name,)) for name in results]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert results == {name: [expected[name]] * 3 for name in results}
