@@ -142,15 +142,35 @@ class RetrievalService:
 
     # --- operations -----------------------------------------------------------------------------
     def ensure_index(self, progress: bool = True):
-        """Bring the Chroma index up to date with the catalog (incremental: only changed items are
-        embedded). Checked once per service; returns the store's report, or None when already checked."""
+        """Check the Chroma index and bring it up to date with the catalog (incremental: only changed items
+        are embedded). Checked once per service; returns the store's report, or None when nothing was built.
+
+        A damaged index never serves: the start-up check (`ItemStore.verify`: files, count, probe searches)
+        finds it and the index is rebuilt here into a new snapshot, with a warning naming the damage; the
+        damaged files go to `<home>/quarantine/`. Why rebuild rather than refuse to start: the index is
+        derived data (catalog + descriptions), the rebuild is the same atomic build `marquee index` does
+        (~20 s for MovieLens-100k on 2 cores), and nothing is deleted. If the rebuilt index still fails the
+        check, starting fails with the damage and the fix.
+        """
+        from retrieval.indexing import IndexDamagedError
+        from retrieval.store_check import REPAIR_FIX
+
         with self._lock:
             if self._index_checked:
                 return None
-            # Read-only check first: an up-to-date index needs no build lock (another process may
+            # Read-only check first: an intact, up-to-date index needs no build lock (another process may
             # be serving from it, or indexing, right now).
             report = None
-            if self.store.status(self.catalog).stale:
+            health = self.store.verify(self.catalog)
+            if not health.ok:
+                # index() checks again under the build lock (another process may have repaired it meanwhile)
+                report = self.store.index(self.catalog, progress=progress)
+                after = self.store.verify(self.catalog)
+                if not after.ok:
+                    raise IndexDamagedError(f"the search index in {self.store.location} is still damaged after a "
+                                            f"rebuild ({after.summary()}). Fix: {REPAIR_FIX}")
+                log.warning("search index rebuilt: %s", report.summary())
+            elif health.status.stale:
                 log.info("search index missing or stale: indexing %d items", len(self.catalog))
                 report = self.store.index(self.catalog, progress=progress)
             self._index_checked = True
