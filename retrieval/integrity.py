@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 import sqlite3
 import struct
@@ -27,6 +26,7 @@ log = logging.getLogger(__name__)
 
 QUARANTINE_DIR = "quarantine"
 SQLITE_MAGIC = b"SQLite format 3\x00"
+MANIFEST = "marquee-files.json"  # size + sha256 of every file of a folder Marquee wrote (e.g. the converted LLM)
 
 
 def quarantine(home: Path | str, paths: Iterable[Path | str], stamp: str | None = None) -> list[Path]:
@@ -134,15 +134,33 @@ def json_problem(path: Path | str) -> str | None:
     return None
 
 
-def fsync_dir(path: Path | str) -> None:
-    """Make a rename inside `path` durable (best effort: not every file system supports it)."""
+def write_manifest(folder: Path | str) -> Path:
+    """Record the size and sha256 of every file in `folder` (written last, atomically)."""
+    folder = Path(folder)
+    files = {p.name: {"size": p.stat().st_size, "sha256": sha256(p)}
+             for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST and not p.name.startswith(".")}
+    tmp = folder / f".{MANIFEST}.tmp"
+    tmp.write_text(json.dumps({"files": files}, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(folder / MANIFEST)
+    return folder / MANIFEST
+
+
+def manifest_problem(folder: Path | str, hashes: bool = True) -> str | None:
+    """Why `folder` no longer matches its manifest (a file missing, resized or changed), or None. A folder
+    without a manifest has nothing to compare: None (the caller checks its structure instead)."""
+    folder = Path(folder)
+    if not (folder / MANIFEST).is_file():
+        return None
     try:
-        fd = os.open(str(path), os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        files = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["files"]
+        for name, want in files.items():
+            path = folder / name
+            if not path.is_file():
+                return f"{name} is missing"
+            if path.stat().st_size != int(want["size"]):
+                return f"{name} has {path.stat().st_size} bytes, {want['size']} were written"
+            if hashes and sha256(path) != want["sha256"]:
+                return f"{name} has changed since it was written (sha256 differs)"
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"{MANIFEST} is unreadable ({exc.__class__.__name__})"
+    return None

@@ -89,7 +89,7 @@ class SnapshotBuilder:
         """
         started = time.perf_counter()
         with self._build_lock():
-            damage, moved = [*damage, *self._file_damage()], []
+            damage, moved = list(dict.fromkeys([*damage, *self._file_damage()])), []
             stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
             if not any(d.whole_store for d in damage):
                 try:

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from retrieval.catalog.schema import Catalog, Interactions
+from retrieval.integrity import sha256
 from retrieval.recommender import Recommender, UserContext, register, take_candidates
 
 log = logging.getLogger(__name__)
@@ -211,6 +212,8 @@ class SASRec(Recommender):
             meta = json.loads(self._sidecar(cache).read_text(encoding="utf-8"))
             if meta.get("format") != CACHE_FORMAT or meta.get("config") != self.config:
                 raise ValueError(f"sidecar is for format {meta.get('format')!r} / another config")
+            if "sha256" in meta and sha256(cache) != meta["sha256"]:  # garbled bytes still parse as weights
+                raise ValueError("the weights changed since they were written (sha256 differs)")
             self.net.load_state_dict(load_file(str(cache)), strict=True)
             curve, best_epoch = list(meta["curve"]), int(meta["best_epoch"])
         except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError, SafetensorError) as exc:
@@ -233,7 +236,8 @@ class SASRec(Recommender):
         sidecar = self._sidecar(cache)
         tmp = sidecar.with_name(sidecar.name + ".tmp")
         tmp.write_text(json.dumps({"format": CACHE_FORMAT, "config": self.config, "curve": self.curve,
-                                   "best_epoch": self.best_epoch}, indent=1) + "\n", encoding="utf-8")
+                                   "best_epoch": self.best_epoch, "sha256": sha256(cache)}, indent=1) + "\n",
+                       encoding="utf-8")
         tmp.replace(sidecar)
 
     def _train(self, sequences, validation, progress) -> None:
