@@ -5,14 +5,17 @@
     for event in agent.stream("something older", session_id="s1"): ...   # text deltas, then items
     agent.feedback("s1", item_id, liked=True); agent.reset("s1")
 
-Sessions are isolated: each has its own lock, a turn works on a copy of the session state and
-commits it (memory + SQLite, one transaction) only when the reply is complete, so an error or an
-abandoned stream leaves the previous state intact.
+Sessions are isolated: each has its own lock (`agent.session_locks`: bounded waits, and a paused stream
+cannot keep it forever), a turn works on a copy of the session state and commits it (SQLite, one
+transaction, then memory) only when the reply is complete, so an error or an abandoned stream leaves the
+previous state intact. At most `[agent] session_cache` sessions stay in memory (least recently used
+dropped first); SQLite has them all, and a dropped session is read back from it when it returns.
 """
 from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +26,7 @@ from agent.pipeline import Turn, TurnPipeline
 from agent.planner import Profile
 from agent.replies import Reply, ReplyItem, StreamEvent
 from agent.session import SessionState, check_session_id, check_user_id
+from agent.session_locks import SessionBusyError, SessionLocks
 from agent.storage import Storage
 from agent.understanding import PreferenceParser, clean_message
 
@@ -49,9 +53,9 @@ class RecommenderAgent:
         self.llm = LLMParts(settings, self.catalog) if wants_llm else None
         self.pipeline = TurnPipeline(self.catalog, self.service.candidates, self.cfg, self.llm, self.parser)
         self.chain = build_turn_chain(self.pipeline, attach_user=self.attach_user)
-        self._sessions: dict[str, SessionState] = {}
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
+        self._sessions: OrderedDict[str, SessionState] = OrderedDict()  # LRU of committed states
+        self._locks = SessionLocks(wait_s=self.cfg.session_wait_s, lease_s=self.cfg.stream_pause_s)
+        self._guard = threading.Lock()  # guards the _sessions dict (never held across I/O)
         self._histories: dict[str, frozenset[str]] = {}
         self.tool_mode = None
         if self.cfg.mode == "tools":
@@ -105,12 +109,18 @@ class RecommenderAgent:
 
     def _stream_planner(self, message: str, session_id: str, user_id: str | None) -> Iterator[StreamEvent]:
         sid = check_session_id(session_id)
-        with self._lock(sid):
+        with self._locks.hold(sid) as token:
+            def emit(event: StreamEvent):
+                """Yield with the session lock marked paused (see agent.session_locks), then check it is ours."""
+                self._locks.pause(sid, token)
+                yield event
+                self._locks.resume(sid, token)
+
             committed = self._state(sid)
             state = committed.model_copy(deep=True)
             text, _ = clean_message(message)
             if not text:
-                yield StreamEvent(kind="text", text=HELP)
+                yield from emit(StreamEvent(kind="text", text=HELP))
                 yield StreamEvent(kind="items", reply=Reply(text=HELP, session_id=sid, state=self.describe(state)))
                 return
             if user_id is not None:
@@ -119,14 +129,17 @@ class RecommenderAgent:
             try:
                 for chunk in self.chain.stream(turn):
                     if "text" in chunk:
-                        yield StreamEvent(kind="text", text=chunk["text"])
+                        yield from emit(StreamEvent(kind="text", text=chunk["text"]))
                     else:
                         turn = chunk["turn"]
-            except Exception:  # a bug must not cost the user their session: keep the committed state
+            except (SessionBusyError, GeneratorExit):
+                raise
+            except Exception as exc:  # a bug must not cost the user their session: keep the committed state
                 log.exception("turn failed in session %s", sid)
                 sorry = "Sorry, something went wrong on my side; your preferences are unchanged. Please try again."
-                yield StreamEvent(kind="text", text=sorry)
-                yield StreamEvent(kind="items", reply=Reply(text=sorry, session_id=sid,
+                error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                yield from emit(StreamEvent(kind="text", text=sorry))
+                yield StreamEvent(kind="items", reply=Reply(text=sorry, session_id=sid, error=error,
                                                             state=self.describe(committed)))
                 return
             reply = Reply(text=turn.reply_text, items=turn.items, understood=turn.preferences.summary(),
@@ -134,7 +147,7 @@ class RecommenderAgent:
                           search_query=turn.plan.request.query if turn.plan else "")
             self.storage.save_turn(sid, state.user_id, state.model_dump(), user_message=text,
                                    reply=reply.text, items=[i.model_dump() for i in reply.items])
-            self._sessions[sid] = state
+            self._remember(sid, state)
             yield StreamEvent(kind="items", items=reply.items, reply=reply)
 
     # ------------------------------------------------------------------ feedback and state
@@ -154,7 +167,7 @@ class RecommenderAgent:
                 state.mark(item_id, kind)
             for kind in kinds:
                 self.storage.add_feedback(sid, state.user_id, item_id, kind, state=state.model_dump())
-            self._sessions[sid] = state
+            self._remember(sid, state)
             return self.describe(state)
 
     def reset(self, session_id: str) -> dict:
@@ -164,7 +177,7 @@ class RecommenderAgent:
             state = self._state(sid).model_copy(deep=True)
             state.reset()
             self.storage.save_turn(sid, state.user_id, state.model_dump())
-            self._sessions[sid] = state
+            self._remember(sid, state)
             return self.describe(state)
 
     def get_state(self, session_id: str) -> dict:
@@ -199,7 +212,7 @@ class RecommenderAgent:
             if user_id is not UNCHANGED:
                 state.user_id = None if user_id in (None, "") else check_user_id(user_id)
             self.storage.save_turn(sid, state.user_id, state.model_dump())
-            self._sessions[sid] = state
+            self._remember(sid, state)
             return self.describe(state)
 
     def history(self, session_id: str) -> list[dict]:
@@ -215,18 +228,29 @@ class RecommenderAgent:
                 "shown": len(state.shown), "turns": state.turns}
 
     # ------------------------------------------------------------------ internals
-    def _lock(self, sid: str) -> threading.Lock:
-        # A plain Lock, not an RLock: `stream` holds it across yields, and Gradio resumes a generator on
-        # whichever worker thread is free; an RLock may only be released by the thread that acquired it.
-        with self._guard:
-            return self._locks.setdefault(sid, threading.Lock())
+    def _lock(self, sid: str):
+        """The session's lock for one call (raises SessionBusyError after `[agent] session_wait_s`)."""
+        return self._locks.hold(sid)
 
     def _state(self, sid: str) -> SessionState:
         """The committed state (memory, else SQLite, else new). Call with the session's lock held."""
-        if sid not in self._sessions:
-            stored = self.storage.load_session(sid)
-            self._sessions[sid] = SessionState.model_validate(stored) if stored else SessionState(session_id=sid)
-        return self._sessions[sid]
+        with self._guard:
+            state = self._sessions.get(sid)
+            if state is not None:
+                self._sessions.move_to_end(sid)
+                return state
+        stored = self.storage.load_session(sid)
+        state = SessionState.model_validate(stored) if stored else SessionState(session_id=sid)
+        self._remember(sid, state)
+        return state
+
+    def _remember(self, sid: str, state: SessionState) -> None:
+        """Cache a committed state (already in SQLite), dropping the least recently used beyond the bound."""
+        with self._guard:
+            self._sessions[sid] = state
+            self._sessions.move_to_end(sid)
+            while len(self._sessions) > self.cfg.session_cache:
+                self._sessions.popitem(last=False)
 
     def _match_title(self, text: str):
         hits = self.service.titles.match(text, 1)

@@ -117,9 +117,11 @@ def warm_up(agent: Any) -> None:
 @contextmanager
 def _user_errors():
     """The agent raises ValueError for input a person can fix (its messages list the valid choices)."""
+    from agent.session_locks import SessionBusyError
+
     try:
         yield
     except UserInputError:
         raise
-    except ValueError as err:
+    except (ValueError, SessionBusyError) as err:  # busy: the person can retry in a moment
         raise UserInputError(str(err)) from err

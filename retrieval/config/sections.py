@@ -98,6 +98,12 @@ class AgentConfig(Section):
                                    "'openai:gpt-4o-mini' (init_chat_model spec); base URL from chat_base_url")
     chat_base_url: str | None = Field(None, description="OpenAI-compatible endpoint for chat_model")
     chat_api_key_env: str = Field("OPENAI_API_KEY", description="env var holding the chat model's API key")
+    session_cache: int = Field(1000, ge=1, description="sessions kept in memory; the least recently used are "
+                               "dropped first and read back from SQLite when they return")
+    session_wait_s: float = Field(60.0, gt=0, description="how long a request waits for another request of the "
+                                  "same session before failing with 'this session is busy'")
+    stream_pause_s: float = Field(30.0, gt=0, description="a stream paused this long at a yield (its consumer "
+                                  "stopped reading) loses its session lock to a waiting request")
 
 
 class ServerConfig(Section):
