@@ -181,8 +181,10 @@ def hnsw_problem(folder: Path) -> str | None:
                 f"{count} elements need {count * per_element} (truncated)")
     if sizes["length.bin"] < count * 4:
         return f"{folder.name}/length.bin has {sizes['length.bin']} bytes, {count} elements need {count * 4} (truncated)"
-    lengths = np.fromfile(folder / "length.bin", dtype="<f4", count=count)
-    if not (np.isfinite(lengths) & (np.abs(lengths - 1.0) < 1e-2)).all():  # our encoder writes unit vectors
+    lengths = np.fromfile(folder / "length.bin", dtype="<f4", count=count).astype(np.float64)
+    with np.errstate(all="ignore"):  # garbage bytes may be NaN or inf: that is the finding, not a warning
+        unit = np.isfinite(lengths) & (np.abs(lengths - 1.0) < 1e-2)
+    if not unit.all():  # our encoder writes unit vectors
         return f"{folder.name}/length.bin is damaged (vector lengths that are not 1)"
     problem = _upper_levels_problem(folder / "link_lists.bin", count, max_m, max_level)
     if problem:
@@ -233,8 +235,9 @@ def _level0_problem(path: Path, count: int, max_m0: int, dim: int) -> str | None
         used = np.arange(max_m0)[None, :] < n_links[:, None]
         if (rows["ids"][used] >= count).any():
             return "is damaged (links to elements that do not exist)"
-        norms = np.linalg.norm(np.asarray(rows["vector"], dtype=np.float64), axis=1)
-        bad = int((~np.isfinite(norms) | (np.abs(norms - 1.0) > 1e-2)).sum())
+        with np.errstate(all="ignore"):
+            norms = np.linalg.norm(np.asarray(rows["vector"], dtype=np.float64), axis=1)
+            bad = int((~np.isfinite(norms) | (np.abs(norms - 1.0) > 1e-2)).sum())
         if bad:  # a cosine index stores unit vectors: anything else is overwritten bytes
             return f"is damaged ({bad} of {count} stored vectors are not unit length)"
         if len(np.unique(rows["label"])) != count:

@@ -6,7 +6,9 @@ Later rows for the same item win, so re-enriching an item is an append.
 
 Appends are atomic: the new file (old rows + new rows) is written to a temporary file, fsynced and
 `os.replace`d over the old one under an exclusive lock, so a crash mid-write leaves the previous file
-intact and two concurrent writers never lose each other's rows.
+intact (the next append removes the crashed writer's temporary file) and two concurrent writers never
+lose each other's rows. A file damaged some other way is reported with its bad lines, and
+`keep_good_rows` (`marquee doctor --repair`) keeps the good ones and moves the original aside.
 """
 from __future__ import annotations
 
@@ -116,6 +118,8 @@ def append_descriptions(path: Path, records: Iterable[DescriptionRecord | Mappin
         return 0
     payload = "".join(json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in rows).encode("utf-8")
     with _locked(path):
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a writer killed mid-append (lock held)
+            stale.unlink(missing_ok=True)
         old = path.read_bytes() if path.is_file() else b""
         if old and not old.endswith(b"\n"):
             old += b"\n"
