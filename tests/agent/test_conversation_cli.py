@@ -68,3 +68,21 @@ def test_eval_chat_runs_chosen_cases_by_id(cli):
 def test_bad_flags_get_clear_errors(cli, args, message):
     result = cli(args)
     assert result.exit_code == 2 and message in result.output
+
+
+def test_a_failed_turn_exits_non_zero_with_one_line(cli, monkeypatch):
+    """Finding: `ask` printed "Sorry, something went wrong" and exited 0. A failed turn is a failure."""
+    from agent.pipeline import TurnPipeline
+
+    def broken(self, turn):
+        raise RuntimeError("retriever exploded")
+
+    monkeypatch.setattr(TurnPipeline, "retrieve", broken)
+    session = f"cli-{uuid.uuid4().hex[:8]}"
+    result = cli(["ask", "westerns", "--session", session, *FAST])
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.strip() == ("error: the turn failed (RuntimeError: retriever exploded); "
+                                     "the session is unchanged")
+    chat = cli(["chat", "--session", session, *FAST], stdin="westerns\n/state\n")
+    assert chat.exit_code == 1 and "error: the turn failed (RuntimeError: retriever exploded)" in chat.stderr
+    assert '"turns": 0' in chat.stdout  # the REPL went on; the session is unchanged
