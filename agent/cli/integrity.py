@@ -159,7 +159,7 @@ def repair_index(settings, progress: bool = False) -> list[str]:
         return [f"search index: not checked, the catalog does not load ({str(exc).splitlines()[0]})"]
     store = ItemStore(settings.store, SentenceEncoder(settings.embedding), settings.home)
     health = store.verify(catalog, thorough=True)
-    if health.ok and not health.status.stale and not health.leftovers:
+    if health.ok and not health.leftovers:  # a missing or stale index is `marquee index`'s job, not a repair
         return []
     report = store.index(catalog, progress=progress, damage=health.damage)
     after = store.verify(catalog, thorough=True)
