@@ -215,6 +215,14 @@ class RecommenderAgent:
             self._remember(sid, state)
             return self.describe(state)
 
+    def stats(self) -> dict:
+        """What the agent holds in memory (for monitoring and `marquee bench soak`): cached sessions and
+        their bound, sessions whose lock is held or awaited right now."""
+        with self._guard:
+            cached = len(self._sessions)
+        return {"sessions_cached": cached, "session_cache_max": self.cfg.session_cache,
+                "sessions_locked": len(self._locks)}
+
     def history(self, session_id: str) -> list[dict]:
         return self.storage.messages(check_session_id(session_id))
 

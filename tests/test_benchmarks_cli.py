@@ -50,3 +50,14 @@ def test_default_results_folder_is_the_checkout_or_marquee_home(tmp_path, monkey
     assert not harness.in_checkout()
     assert harness.default_results_dir() == tmp_path / "home" / "bench"
     assert harness.results_md_for(tmp_path / "home" / "bench") == tmp_path / "home" / "bench" / "RESULTS.md"
+
+
+def test_minutes_reach_the_soak_benchmark_and_only_it(tmp_path, monkeypatch):
+    fake = types.ModuleType("benchmarks.soak")
+    fake.run = lambda quick=False, minutes=None: {"minutes": minutes, "quick": quick}
+    monkeypatch.setitem(__import__("sys").modules, "benchmarks.soak", fake)
+    result = CliRunner().invoke(build(), ["bench", "soak", "--minutes", "0.5", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"minutes": 0.5, "quick": False}
+    wrong = CliRunner().invoke(build(), ["bench", "index", "--minutes", "2", "--out", str(tmp_path)])
+    assert wrong.exit_code == 2 and "--minutes applies to soak only" in wrong.stderr

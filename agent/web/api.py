@@ -81,5 +81,9 @@ def register(agent: Any) -> None:
         """Forget the session's preferences and shown items."""
         return _call(views.reset, agent, _sid(session_id))
 
-    for fn in (chat, chat_stream, feedback, preferences, set_preferences, reset):
+    def stats() -> dict:
+        """The server's memory bookkeeping: {"sessions_cached", "session_cache_max", "sessions_locked"}."""
+        return agent.stats()
+
+    for fn in (chat, chat_stream, feedback, preferences, set_preferences, reset, stats):
         gr.api(fn, api_name=fn.__name__, concurrency_id=API_QUEUE)

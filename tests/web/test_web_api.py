@@ -11,7 +11,7 @@ from gradio_client.exceptions import AppError
 
 pytestmark = pytest.mark.slow  # talks to the real server over HTTP (no browser)
 
-ENDPOINTS = {"/chat", "/chat_stream", "/feedback", "/preferences", "/set_preferences", "/reset"}
+ENDPOINTS = {"/chat", "/chat_stream", "/feedback", "/preferences", "/set_preferences", "/reset", "/stats"}
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +33,12 @@ def session() -> str:
 def test_api_lists_exactly_the_documented_endpoints(client):
     named = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
     assert named == ENDPOINTS  # the page's own UI events stay private
+
+
+def test_stats_report_the_bounded_session_cache(client):
+    client.predict("westerns", session(), api_name="/chat")
+    stats = client.predict(api_name="/stats")
+    assert 1 <= stats["sessions_cached"] <= stats["session_cache_max"] and stats["sessions_locked"] == 0
 
 
 def test_chat_feedback_preferences_reset_round_trip(client):
