@@ -245,3 +245,18 @@ def test_a_finished_rebuild_removes_the_old_snapshot_folder(home, ml100k):
     assert orphan_segment_dirs(home / "chroma") == []
     assert [p.name for p in (home / "chroma").iterdir() if p.is_dir()] == [live_folder(home).name]
     assert segment_dir(home / "chroma", report.collection) == live_folder(home)
+
+
+def test_an_index_still_damaged_after_the_rebuild_stops_the_start_with_the_fix(home, ml100k, monkeypatch):
+    """If the check keeps failing (say, the disk keeps corrupting what is written), serving does not start on
+    it: the error names the damage and the fix."""
+    from retrieval.indexing import IndexDamagedError
+    from retrieval.store_check import Damage, IndexHealth
+
+    def always_damaged(self, catalog=None, thorough=False):
+        return IndexHealth(self.location, damage=[Damage("probe searches failed ('Toy Story (1995)' ...)")])
+
+    monkeypatch.setattr(ItemStore, "verify", always_damaged)
+    service = new_service(home)
+    with pytest.raises(IndexDamagedError, match=r"still damaged after a rebuild .*Fix: marquee doctor --repair"):
+        service.ensure_index(progress=False)
