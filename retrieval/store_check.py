@@ -181,9 +181,9 @@ def hnsw_problem(folder: Path) -> str | None:
                 f"{count} elements need {count * per_element} (truncated)")
     if sizes["length.bin"] < count * 4:
         return f"{folder.name}/length.bin has {sizes['length.bin']} bytes, {count} elements need {count * 4} (truncated)"
-    lengths = np.fromfile(folder / "length.bin", dtype="<f4", count=count).astype(np.float64)
+    lengths = np.fromfile(folder / "length.bin", dtype="<f4", count=count)
     with np.errstate(all="ignore"):  # garbage bytes may be NaN or inf: that is the finding, not a warning
-        unit = np.isfinite(lengths) & (np.abs(lengths - 1.0) < 1e-2)
+        unit = np.isfinite(lengths) & (np.abs(lengths.astype(np.float64) - 1.0) < 1e-2)
     if not unit.all():  # our encoder writes unit vectors
         return f"{folder.name}/length.bin is damaged (vector lengths that are not 1)"
     problem = _upper_levels_problem(folder / "link_lists.bin", count, max_m, max_level)
