@@ -113,18 +113,21 @@ class RecommenderAgent:
     def _stream_planner(self, message: str, session_id: str, user_id: str | None) -> Iterator[StreamEvent]:
         sid = check_session_id(session_id)
         with self._locks.hold(sid) as token:
-            def emit(event: StreamEvent):
-                """Yield with the session lock marked paused (see agent.session_locks), then check it is ours."""
+            def emit(event: StreamEvent, last: bool = False):
+                """Yield with the session lock marked paused (see agent.session_locks), then check it is still
+                ours; after the last event (the turn is committed) there is nothing left to check."""
                 self._locks.pause(sid, token)
                 yield event
-                self._locks.resume(sid, token)
+                if not last:
+                    self._locks.resume(sid, token)
 
             committed = self._state(sid)
             state = committed.model_copy(deep=True)
             text, _ = clean_message(message)
             if not text:
                 yield from emit(StreamEvent(kind="text", text=HELP))
-                yield StreamEvent(kind="items", reply=Reply(text=HELP, session_id=sid, state=self.describe(state)))
+                yield from emit(StreamEvent(kind="items", reply=Reply(text=HELP, session_id=sid,
+                                                                      state=self.describe(state))), last=True)
                 return
             if user_id is not None:
                 state.user_id = check_user_id(user_id)
@@ -142,8 +145,8 @@ class RecommenderAgent:
                 sorry = "Sorry, something went wrong on my side; your preferences are unchanged. Please try again."
                 error = f"{type(exc).__name__}: {exc}".splitlines()[0]
                 yield from emit(StreamEvent(kind="text", text=sorry))
-                yield StreamEvent(kind="items", reply=Reply(text=sorry, session_id=sid, error=error,
-                                                            state=self.describe(committed)))
+                yield from emit(StreamEvent(kind="items", reply=Reply(text=sorry, session_id=sid, error=error,
+                                                                      state=self.describe(committed))), last=True)
                 return
             reply = Reply(text=turn.reply_text, items=turn.items, understood=turn.preferences.summary(),
                           session_id=sid, notes=turn.notes, state=self.describe(state),
@@ -152,7 +155,7 @@ class RecommenderAgent:
             self.storage.save_turn(sid, state.user_id, state.model_dump(), user_message=text,
                                    reply=reply.text, items=[i.model_dump() for i in reply.items])
             self._remember(sid, state)
-            yield StreamEvent(kind="items", items=reply.items, reply=reply)
+            yield from emit(StreamEvent(kind="items", items=reply.items, reply=reply), last=True)
 
     # ------------------------------------------------------------------ feedback and state
     def feedback(self, session_id: str, item_id: str, liked: bool | None = True, seen: bool = False) -> dict:

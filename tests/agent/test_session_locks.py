@@ -99,6 +99,14 @@ def test_a_paused_stream_does_not_block_its_session(agent, sid, short_locks):
     assert [m["role"] for m in agent.history(sid)] == ["user", "assistant"]  # only the first turn was stored
 
 
+def test_a_stream_left_after_its_last_event_does_not_block_its_session(agent, sid, short_locks):
+    stream = agent.stream("westerns", session_id=sid)
+    while next(stream).kind != "items":  # read up to the reply, then stop without exhausting or closing
+        pass
+    assert agent.get_state(sid)["genres"] == ["Western"]  # committed; the session is free after the lease
+    assert list(stream) == [] and len(short_locks) == 0  # finishing it later is fine: nothing to undo
+
+
 def test_a_running_turn_makes_a_second_request_of_its_session_fail_clearly(agent, sid, short_locks, monkeypatch):
     started, release = threading.Event(), threading.Event()
     original = agent.pipeline.understand
