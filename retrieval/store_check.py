@@ -25,6 +25,7 @@ import pickletools
 import re
 import sqlite3
 import struct
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,8 @@ UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 PROBES_CHEAP = 5
 PROBES_THOROUGH = 25
 MIN_PROBE_COSINE = 0.98  # an item's stored vector vs its document embedded now (bf16/fp32 differ by ~1e-3)
+NEIGHBOURS = 10  # an item must be among the nearest this many of its own vector (HNSW search is approximate)
+MISSED_SHARE = 0.002  # a thorough self-search tolerates this share of misses (approximate search), never more
 REPAIR_FIX = "marquee doctor --repair   (moves the damaged files to <home>/quarantine/ and rebuilds the index)"
 
 
@@ -147,13 +150,32 @@ def chroma_file_damage(chroma_dir: Path, collection: str) -> tuple[list[Damage],
     if name is None or segment is None or not persisted:
         return [], passed  # nothing built yet, or every vector is still in Chroma's log (checked by probes)
     folder = chroma_dir / segment
-    problem = hnsw_problem(folder)
+    problem = stable_hnsw_problem(folder)
     if problem is not None:
         return [Damage(f"snapshot {name}: {problem}", (folder,))], passed
     return [], passed + ["HNSW files"]
 
 
 # ------------------------------------------------------------------------------------- HNSW files
+
+
+def _signature(folder: Path) -> tuple:
+    try:
+        return tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir()))
+    except OSError:
+        return ()
+
+
+def stable_hnsw_problem(folder: Path, tries: int = 3) -> str | None:
+    """`hnsw_problem`, re-checked while the files change under it (a Chroma writer in another process): only
+    a problem found on files that stayed the same during the check counts."""
+    for attempt in range(tries):
+        before = _signature(folder)
+        problem = hnsw_problem(folder)
+        if problem is None or _signature(folder) == before:
+            return problem
+        time.sleep(0.2 * (attempt + 1))
+    return problem
 
 
 def hnsw_problem(folder: Path) -> str | None:
@@ -260,36 +282,46 @@ def probe_items(item_ids: Sequence[str], n: int) -> list[str]:
 
 
 def probe_problems(collection, encoder, catalog, item_ids: Sequence[str]) -> list[str]:
-    """Each item's document, embedded now, must find that item first (or an item with the same document)
-    with a cosine close to 1; returns what failed."""
+    """Each item's document, embedded now, must match the vector stored under its id (an exact look-up: a
+    vector under the wrong id, or none, fails) and must find that item among its nearest neighbours (or an
+    item with the same document: the catalog has duplicates). Returns what failed."""
     if not item_ids:
         return []
     items = [catalog[i] for i in item_ids]
     docs = [it.document() for it in items]
-    res = collection.query(query_embeddings=encoder.encode(docs), n_results=min(3, collection.count()),
-                           include=["documents", "distances"])
+    wanted = encoder.encode(docs)
+    got = collection.get(ids=list(item_ids), include=["embeddings"])
+    stored = dict(zip(got["ids"], got["embeddings"]))
+    res = collection.query(query_embeddings=wanted, n_results=min(NEIGHBOURS, collection.count()),
+                           include=["documents"])
     problems = []
-    for item, doc, ids, found, dists in zip(items, docs, res["ids"], res["documents"], res["distances"]):
-        if not ids or (ids[0] != item.item_id and found[0] != doc):
+    for item, doc, vector, ids, found in zip(items, docs, wanted, res["ids"], res["documents"]):
+        mine = stored.get(item.item_id)
+        cosine = float(np.dot(vector, mine)) if mine is not None and np.all(np.isfinite(mine)) else float("nan")
+        if mine is None:
+            problems.append(f"{item.label!r} has no stored vector")
+        elif not cosine >= MIN_PROBE_COSINE:
+            problems.append(f"{item.label!r}'s stored vector does not match its document (cosine {cosine:.3f})")
+        elif item.item_id not in ids and doc not in found:
             problems.append(f"{item.label!r} does not find itself (first hit: {ids[0] if ids else 'nothing'})")
-        elif 1.0 - dists[0] < MIN_PROBE_COSINE:
-            problems.append(f"{item.label!r}'s stored vector does not match its document (cosine {1 - dists[0]:.3f})")
     return problems
 
 
 def self_query_problems(collection, page: int = 1000, limit: int = 50_000) -> tuple[list[str], int]:
-    """Every stored vector (up to `limit`) must find its own item first; returns (failures, items checked)."""
+    """Every stored vector (up to `limit`) must find its own item among its nearest neighbours (HNSW is
+    approximate, so not always first; identical documents give identical vectors, hence a tie at distance 0
+    also counts); returns (items not found, items checked)."""
     failures, checked = [], 0
     total = min(collection.count(), limit)
     for offset in range(0, total, page):
         got = collection.get(include=["embeddings"], limit=min(page, total - offset), offset=offset)
         if not got["ids"]:
             break
-        res = collection.query(query_embeddings=np.asarray(got["embeddings"], dtype=np.float32), n_results=2,
+        vectors = np.asarray(got["embeddings"], dtype=np.float32)
+        res = collection.query(query_embeddings=vectors, n_results=min(NEIGHBOURS, collection.count()),
                                include=["distances"])
         for own, ids, dists in zip(got["ids"], res["ids"], res["distances"]):
-            tie = own in ids and abs(dists[ids.index(own)] - dists[0]) < 1e-6  # identical documents tie
-            if not ids or (ids[0] != own and not tie):
+            if own not in ids and not (dists and dists[0] < 1e-5):
                 failures.append(own)
         checked += len(got["ids"])
     return failures, checked
@@ -339,9 +371,10 @@ class SnapshotChecker:
                 health.passed.append(f"{len(probes)} probe searches")
         if thorough and not health.damage:
             lost, checked = self_query_problems(live.collection)
-            if lost:
+            if len(lost) > MISSED_SHARE * checked:
                 health.damage.append(Damage(f"snapshot {live.name}: {len(lost)} of {checked} stored vectors do "
                                             f"not find their own item (e.g. {lost[0]})", paths))
             else:
-                health.passed.append(f"all {checked} vectors findable")
+                health.passed.append(f"all {checked} vectors findable" if not lost else
+                                     f"{checked - len(lost)} of {checked} vectors findable (approximate search)")
         return health

@@ -229,11 +229,7 @@ def resolve_adapter(adapter: str | Path | None, home: Path | str | None = None) 
     if str(adapter) == "default":
         for path in (home_adapter_dir(_home(home)), default_adapter_dir()):
             if (path / "adapter_config.json").is_file():
-                problem = adapter_problem(path)
-                if problem is None:
-                    return path
-                log.warning("the adapter in %s is damaged (%s); not using it. Fix: marquee doctor --repair (moves it "
-                            "aside), then ship a good one again (marquee finetune --ship)", path, problem)
+                return path
         log.info("no adapter at %s or %s: using the base model", home_adapter_dir(_home(home)),
                  default_adapter_dir())
         return None
@@ -241,11 +237,24 @@ def resolve_adapter(adapter: str | Path | None, home: Path | str | None = None) 
     if not (path / "adapter_config.json").is_file():
         raise ModelNotAvailable(f"LoRA adapter not found: {path} has no adapter_config.json. "
                                 "Train one with `marquee finetune`, or pass --adapter none.")
-    problem = adapter_problem(path)
-    if problem is not None:
-        raise ModelNotAvailable(f"LoRA adapter {path} is damaged ({problem}). Train or ship it again "
-                                "(`marquee finetune`), or pass --adapter none.")
     return path
+
+
+def usable_adapter(path: Path, home: Path | str | None = None) -> Path | None:
+    """`path` when its files are intact. A damaged shipped default (`<home>/adapters/default/`) gives way to
+    the packaged adapter, with a warning naming the fix; any other damaged adapter is an error."""
+    problem = adapter_problem(path)
+    if problem is None:
+        return path
+    if path == home_adapter_dir(_home(home)):
+        packaged = default_adapter_dir()
+        fallback = packaged if (packaged / "adapter_config.json").is_file() else None
+        log.warning("the adapter in %s is damaged (%s); using %s instead. Fix: marquee doctor --repair (moves it "
+                    "aside), then ship a good one again (marquee finetune --ship)", path, problem,
+                    fallback or "the base model")
+        return fallback
+    raise ModelNotAvailable(f"LoRA adapter {path} is damaged ({problem}). Train or ship it again "
+                            "(`marquee finetune`), or pass --adapter none.")
 
 
 def adapter_problem(folder: Path) -> str | None:
@@ -296,9 +305,11 @@ def load_model_uncached(model: str = EMBEDDED_MODEL, home: Path | None = None, a
     adapter_path = resolve_adapter(adapter, home)
     meta: dict = {}
     if adapter_path is not None:
+        check_adapter_base(adapter_path, model)
+        adapter_path = usable_adapter(adapter_path, home)
+    if adapter_path is not None:
         from peft import PeftModel
 
-        check_adapter_base(adapter_path, model)
         net = PeftModel.from_pretrained(net, adapter_path, is_trainable=False)
         meta_file = adapter_path / ADAPTER_META
         meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}

@@ -180,7 +180,8 @@ def test_serving_start_rebuilds_a_damaged_index_and_answers_as_before(home, ml10
         got = service.store.search(query, 10)
         assert [i for i, _ in got] == [i for i, _ in hits]
         assert np.allclose([s for _, s in got], [s for _, s in hits], atol=1e-3)
-    assert service.store.verify(ml100k.catalog, thorough=True).ok
+    health = service.store.verify(ml100k.catalog, thorough=True)
+    assert health.ok, health.summary()
     assert orphan_segment_dirs(home / "chroma") == []
 
 
