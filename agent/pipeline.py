@@ -15,6 +15,7 @@ from agent.planner import Plan, Profile, guard, plan_and_retrieve, query_text
 from agent.replies import ReplyItem
 from agent.session import SessionState
 from agent.understanding import Preferences, PreferenceParser, clean_message, describe_years
+from agent.understanding.limits import RangeCheck
 from agent.understanding.parser import MAX_MESSAGE_CHARS
 from retrieval.candidates.base import Candidate
 from retrieval.catalog.schema import Catalog, Item
@@ -54,12 +55,13 @@ class Turn:
 
 class TurnPipeline:
     def __init__(self, catalog: Catalog, retrieve, config, llm: LLMParts | None = None,
-                 parser: PreferenceParser | None = None):
+                 parser: PreferenceParser | None = None, ranges: RangeCheck | None = None):
         self.catalog = catalog
         self.retrieve_fn = retrieve  # (CandidateRequest, k) -> list[Candidate]
         self.cfg = config  # retrieval.config.AgentConfig
         self.llm = llm
         self.parser = parser
+        self.ranges = ranges  # out-of-range counts and years: clamped or cleared, with a note
 
     # ------------------------------------------------------------------ 1. understand
     def understand(self, turn: Turn) -> Turn:
@@ -73,6 +75,8 @@ class TurnPipeline:
             turn.notes.append(INJECTION_NOTE)
         for mention in p.unknown_titles:
             turn.notes.append(f'I couldn\'t find "{mention}" in the catalog, so I left it out.')
+        if self.ranges is not None:
+            turn.notes += self.ranges.apply(turn.text, p)
         needed = p.count or turn.state.count or self.cfg.default_count
         turn.notes += turn.state.apply(p, self.catalog, needed=needed)
         turn.timings["understand"] = time.perf_counter() - t0

@@ -4,6 +4,10 @@
     echo "sci-fi from the 80s" | marquee chat # works without a terminal: one line per turn
     marquee ask "no war films" --session me --json
     marquee eval-chat --expand off            # constraint satisfaction, grounding, turn latency
+
+Arguments are checked by agent.validation before anything loads: a bad --session or --user exits with
+code 2 and one line. In the REPL a bad line (too long, say) is answered with one `error: …` line on
+stderr and the conversation goes on; undecodable bytes on stdin read as U+FFFD.
 """
 from __future__ import annotations
 
@@ -55,6 +59,20 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def _check_ids(session: str, user: str | None) -> None:
+    """Exit 2 with one line for a bad --session / --user, before the agent (seconds) is loaded."""
+    from agent.validation import InputError, SessionRequest, validate
+
+    try:
+        validate(SessionRequest, {"session_id": session, "user_id": user})
+    except InputError as exc:
+        _fail(str(exc).replace("invalid session_id", "invalid --session").replace("invalid user_id", "invalid --user"))
+
+
+def _say_error(message: str) -> None:
+    typer.secho(f"error: {message}", fg="red", err=True)
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def chat(session: Annotated[str, typer.Option("--session", "-s", help="session id (resumes it)")] = "cli",
@@ -65,6 +83,9 @@ def register(app: typer.Typer) -> None:
 
         console = Console(highlight=False)
         interactive = sys.stdin.isatty()
+        _check_ids(session, user)
+        if hasattr(sys.stdin, "reconfigure"):
+            sys.stdin.reconfigure(errors="replace")  # bytes that are not UTF-8 become U+FFFD, not a crash
         try:
             agent = build_agent(config, rerank, explain)
         except (ValueError, FileNotFoundError, RuntimeError) as exc:  # bad input, missing model
@@ -82,13 +103,18 @@ def register(app: typer.Typer) -> None:
             line = line.strip()
             if line in ("/quit", "/exit", "/q"):
                 break
-            if line.startswith("/"):
-                last = _command(agent, session, line, last, console)
-                continue
-            if not line:
+            try:
+                if line.startswith("/"):
+                    last = _command(agent, session, line, last, console)
+                    continue
+                if not line:
+                    continue
+                events = agent.stream(line, session_id=session, user_id=user)  # checks the line first
+            except ValueError as exc:  # agent.validation.InputError: say what to change, keep talking
+                _say_error(str(exc))
                 continue
             console.print("[bold blue]marquee>[/bold blue] ", end="")
-            for event in agent.stream(line, session_id=session, user_id=user):
+            for event in events:
                 if event.kind == "text":
                     console.print(event.text, end="", markup=False, soft_wrap=True)
                 else:
@@ -102,6 +128,13 @@ def register(app: typer.Typer) -> None:
             as_json: Annotated[bool, typer.Option("--json", help="print the reply as JSON")] = False,
             config: ConfigOpt = None, rerank: RerankOpt = None, explain: ExplainOpt = None) -> None:
         """One turn: print the reply (or its JSON: text, items, understood, notes, state)."""
+        _check_ids(session, user)
+        from agent.validation import ChatRequest, InputError, validate
+
+        try:
+            validate(ChatRequest, {"message": message, "session_id": session, "user_id": user})
+        except InputError as exc:
+            _fail(str(exc))
         try:
             agent = build_agent(config, rerank, explain)
             reply = agent.chat(message, session_id=session, user_id=user)

@@ -50,7 +50,17 @@ def build_request(service: "RetrievalService", query: str = "", genres: list[str
     from retrieval.candidates.base import CandidateRequest, Constraints
     from retrieval.service import UnknownGenreError
 
-    query = " ".join((query or "").split())  # control characters and runs of whitespace → one space
+    from agent.validation import MAX_MESSAGE_CHARS, clean_text
+
+    if len(query or "") > MAX_MESSAGE_CHARS:
+        raise SearchInputError(f"query too long: {len(query)} characters, at most {MAX_MESSAGE_CHARS}")
+
+    # control characters and runs of whitespace → one space; bytes that were not UTF-8 (the shell hands them
+    # over as lone surrogates) → U+FFFD, which the tokenizer accepts
+    query = " ".join(clean_text(query or "").split())
+    likes = [clean_text(title) for title in likes or []]
+    genres = [clean_text(name) for name in genres or []]
+    exclude_genres = [clean_text(name) for name in exclude_genres or []]
     if not query and not genres and not likes and year_min is None and year_max is None:
         raise SearchInputError('nothing to search for: give a query (e.g. marquee search "space opera"), '
                                "--genre, --year-min/--year-max or --like TITLE")

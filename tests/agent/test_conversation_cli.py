@@ -63,7 +63,8 @@ def test_eval_chat_runs_chosen_cases_by_id(cli):
     (["eval-chat", "--cases", "/nonexistent.jsonl"], "conversation set not found"),
     (["eval-chat", "--case", "no-such-case"], "no case 'no-such-case' in conversations.jsonl; ids: scifi-action,"),
     (["ask", "hi", "--explain", "poetry"], "'poetry' is not one of 'llm', 'template'"),
-    (["ask", "hi", "--session", "bad id!"], "invalid session_id"),
+    (["ask", "hi", "--session", "bad id!"], "invalid --session: use 1-128 letters"),
+    (["chat", "--user", "../x"], "invalid --user: use 1-128 letters"),
 ])
 def test_bad_flags_get_clear_errors(cli, args, message):
     result = cli(args)
