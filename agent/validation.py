@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr,
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr,
                       ValidationError, ValidationInfo, field_validator, model_validator)
 from pydantic_core import PydanticCustomError
 
@@ -58,13 +58,19 @@ def _check_message(text: str) -> str:
     if len(text) > MAX_MESSAGE_CHARS:
         raise PydanticCustomError("marquee_too_long", "too long: {length} characters, at most {limit}",
                                   {"length": len(text), "limit": MAX_MESSAGE_CHARS})
-    return clean_text(text)
+    return text
 
 
-Message = Annotated[StrictStr, AfterValidator(_check_message)]
-Identifier = Annotated[StrictStr, AfterValidator(_check_id)]
-ItemId = Annotated[StrictStr, Field(min_length=1, max_length=MAX_ITEM_ID_CHARS), AfterValidator(clean_text)]
-GenreName = Annotated[StrictStr, Field(max_length=64), AfterValidator(clean_text)]
+def _clean(value: Any) -> Any:
+    # before pydantic's own checks: it cannot even measure a str with lone surrogates
+    return clean_text(value) if isinstance(value, str) else value
+
+
+Clean = BeforeValidator(_clean)
+Message = Annotated[StrictStr, Clean, AfterValidator(_check_message)]
+Identifier = Annotated[StrictStr, Clean, AfterValidator(_check_id)]
+ItemId = Annotated[StrictStr, Clean, Field(min_length=1, max_length=MAX_ITEM_ID_CHARS)]
+GenreName = Annotated[StrictStr, Clean, Field(max_length=64)]
 
 
 def year_bounds(years: Iterable[int | None], today: datetime.date | None = None) -> tuple[int, int]:
@@ -242,5 +248,8 @@ def describe(err: ValidationError) -> str:
 
 
 def _shown(value: Any, limit: int = 40) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an int with more digits than Python will print
+        return "a number too long to show"
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -33,8 +34,10 @@ class Switch(str, enum.Enum):
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="marquee.toml to use")]
 RerankOpt = Annotated[Optional[bool], typer.Option("--rerank/--no-rerank", help="LLM reranking (default: config)")]
 ExplainOpt = Annotated[Optional[Explain], typer.Option("--explain", help="explanations (default: config)")]
-REPL_HELP = ("Commands: /like N, /dislike N, /seen N (N = number in the last list), /reset, /state, /help, /quit. "
+REPL_HELP = ("Commands: /like N, /dislike N, /seen N (N = number in the last list), /set KEY=VALUE … (genres, "
+             "exclude_genres, year_min, year_max, count; none clears), /reset, /state, /help, /quit. "
              "Anything else is a message.")
+SETTABLE = ("genres", "exclude_genres", "year_min", "year_max", "count")
 
 
 def build_agent(config: Path | None, rerank: bool | None = None, explain: Explain | str | None = None,
@@ -195,6 +198,26 @@ def register(app: typer.Typer) -> None:
             console.print(f"[red]✗[/red] {failure}", markup=True, highlight=False)
 
 
+def parse_set(text: str) -> dict:
+    """`/set genres=Comedy,Drama year_min=1990 count=none` → keyword arguments of `set_preferences`:
+    digits become whole numbers, `none` or nothing clears, genres split at commas; anything else stays
+    text, which the agent's validation then names (e.g. "year_min: must be a whole number, got '1990.5'")."""
+    edits: dict = {}
+    for token in text.split():
+        key, sep, value = token.partition("=")
+        if not sep or key not in SETTABLE:
+            raise ValueError(f"/set expects KEY=VALUE with KEY one of {', '.join(SETTABLE)}; got {token[:40]!r}")
+        if value.lower() in ("", "none"):
+            edits[key] = None
+        elif key.endswith("genres"):
+            edits[key] = [g.strip() for g in value.split(",") if g.strip()]
+        else:
+            edits[key] = int(value) if re.fullmatch(r"[+-]?\d{1,4000}", value) else value
+    if not edits:
+        raise ValueError(f"/set needs at least one KEY=VALUE (keys: {', '.join(SETTABLE)})")
+    return edits
+
+
 def _command(agent, session: str, line: str, last: list, console) -> list:
     """REPL slash commands; returns the (possibly unchanged) last shown items."""
     parts = line.split()
@@ -207,8 +230,13 @@ def _command(agent, session: str, line: str, last: list, console) -> list:
         return []
     elif name == "/state":
         console.print_json(json.dumps(agent.get_state(session), ensure_ascii=False))
+    elif name == "/set":
+        state = agent.set_preferences(session, **parse_set(line[len(parts[0]):]))
+        shown = {key: state[key] for key in SETTABLE}
+        console.print("Saved: " + "; ".join(f"{k} {', '.join(v) if isinstance(v, list) else v}"
+                                            for k, v in shown.items() if v not in (None, [])), markup=False)
     elif name in ("/like", "/dislike", "/seen"):
-        if not arg.isdigit() or not 1 <= int(arg) <= len(last):
+        if not arg.isdecimal() or not 1 <= int(arg) <= len(last):
             console.print(f"Usage: {name} N, where N is 1..{len(last)} from the last list" if last
                           else "Nothing shown yet: ask for recommendations first.")
             return last

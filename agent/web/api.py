@@ -14,6 +14,8 @@ Arguments are checked by `agent.validation` (the same rules as the Python API); 
 """
 from __future__ import annotations
 
+import json
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -23,6 +25,7 @@ import gradio as gr
 from agent.validation import InputError, SessionRequest, validate
 from agent.web import views
 
+ENDPOINTS = ("chat", "chat_stream", "feedback", "preferences", "set_preferences", "reset")
 API_QUEUE = "agent"  # the page's concurrency group: API callers and browser tabs queue together
 PREFIX = "api:"
 MAX_SESSION_ID = 128 - len(PREFIX)  # the agent allows 128 characters
@@ -103,3 +106,61 @@ def register(agent: Any) -> None:
 
     for fn in (chat, chat_stream, feedback, preferences, set_preferences, reset):
         gr.api(fn, api_name=fn.__name__, concurrency_id=API_QUEUE)
+
+
+_CALL = re.compile(r"^/gradio_api/(?:call|run|api)/([^/]+)/?$")
+_JOIN = "/gradio_api/queue/join"
+
+
+class MissingArguments:
+    """ASGI middleware: a raw HTTP call to one of ENDPOINTS that leaves out trailing arguments gets them as
+    null, so the endpoint answers for itself (a fresh session for /chat, "session_id is required"
+    elsewhere) instead of Gradio failing the event with a server-side traceback. `gradio_client` always
+    sends every argument; this is for `curl` and other plain HTTP clients."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        path = scope.get("path", "")
+        if scope["type"] != "http" or scope.get("method") != "POST" or not (path == _JOIN or _CALL.match(path)):
+            return await self.app(scope, receive, send)
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            body += message.get("body", b"")  # bounded: agent.web.guard.HttpGuard runs first
+            more = message.get("more_body", False)
+        body = _padded(scope, body)
+        headers = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        sent = False
+
+        async def receive_once():
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return await self.app({**scope, "headers": headers}, receive_once, send)
+
+
+def _padded(scope, body: bytes) -> bytes:
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return body  # Gradio answers 422 itself
+    if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
+        return body
+    match = _CALL.match(scope["path"])
+    fns = scope["app"].get_blocks().fns
+    if match:
+        fn = next((f for f in fns.values() if f.api_name == match.group(1)), None)
+    else:
+        fn = fns.get(payload.get("fn_index")) if isinstance(payload.get("fn_index"), int) else None
+    if fn is None or fn.api_name not in ENDPOINTS or len(payload["data"]) >= len(fn.inputs):
+        return body
+    payload["data"] = payload["data"] + [None] * (len(fn.inputs) - len(payload["data"]))
+    return json.dumps(payload).encode()

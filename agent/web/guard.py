@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 
-# Gradio's page needs inline scripts and styles (its config is an inline <script>); nothing else is allowed
-# from anywhere but this server. connect-src 'self' covers the queue's fetch/SSE calls.
+# What Gradio 6's page needs, and nothing from anywhere but this server: inline scripts and styles (its
+# config is an inline <script>), and 'unsafe-eval' because gr.HTML renders its template through
+# `new Function` (the cards stay blank without it; tests/web/test_web_hostile.py checks the page works
+# under this policy). connect-src 'self' covers the queue's fetch/SSE calls.
 CONTENT_SECURITY_POLICY = "; ".join([
-    "default-src 'self'", "script-src 'self' 'unsafe-inline'", "style-src 'self' 'unsafe-inline'",
+    "default-src 'self'", "script-src 'self' 'unsafe-inline' 'unsafe-eval'", "style-src 'self' 'unsafe-inline'",
     "img-src 'self' data: blob:", "font-src 'self' data:", "media-src 'self' data: blob:", "connect-src 'self'",
     "worker-src 'self' blob:", "frame-src 'self'", "object-src 'none'", "base-uri 'self'", "form-action 'self'",
     "frame-ancestors 'self'",

@@ -77,14 +77,16 @@ def build(settings):
 
 
 def launch(demo, host: str, port: int, auth: tuple[str, str] | None, max_request_bytes: int = DEFAULT_MAX_BYTES) -> None:
-    """Gradio's server with our middleware in front (agent.web.guard: body size limit and security headers;
-    agent.web.login: login backoff and HTTP Basic)."""
+    """Gradio's server with our middleware in front, outermost first: agent.web.guard (body size limit,
+    security headers), agent.web.login (login backoff, HTTP Basic), agent.web.api (missing arguments)."""
     from starlette.middleware import Middleware
 
+    from agent.web.api import MissingArguments
     from agent.web.app import css, head, theme
     from agent.web.login import LoginGuard
 
-    middleware = [Middleware(HttpGuard, max_bytes=max_request_bytes), Middleware(LoginGuard)]
+    middleware = [Middleware(HttpGuard, max_bytes=max_request_bytes), Middleware(LoginGuard),
+                  Middleware(MissingArguments)]
     demo.launch(server_name=host, server_port=port, auth=auth, share=False, prevent_thread_lock=True, quiet=True,
                 app_kwargs={"middleware": middleware},
                 show_error=False, inbrowser=False, theme=theme(), css=css(), head=head(), footer_links=["api"],

@@ -37,7 +37,7 @@ from retrieval.catalog.schema import Catalog, Dataset, Interactions, Item
 CATALOG_REQUIRED = ("item_id", "title")
 CATALOG_KNOWN = (*CATALOG_REQUIRED, "year", "genres", "description")
 INTERACTIONS_REQUIRED = ("user_id", "item_id")
-_YEAR = re.compile(r"^\d{1,4}$")
+_YEAR = re.compile(r"^[+-]?\d{1,30}$")  # digits: a whole number (its range is checked after)
 _SURROGATE = re.compile(r"[\udc80-\udcff]")  # bytes that were not UTF-8 (decoded with surrogateescape)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 MAX_YEAR = 9999
@@ -93,8 +93,8 @@ def _records(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
                 continue
             try:
                 row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield line_no, None, f"invalid JSON ({exc.msg})"
+            except ValueError as exc:  # JSONDecodeError, or a number too long to convert
+                yield line_no, None, f"invalid JSON ({getattr(exc, 'msg', None) or exc})"
                 continue
             if not isinstance(row, dict):
                 yield line_no, None, "expected a JSON object per line"
@@ -170,7 +170,10 @@ def _text(value) -> str:
 
 
 def _shown(value, limit: int = 40) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an int with more digits than Python will print
+        return "a number too long to show"
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -189,16 +192,15 @@ def _parse_year(value) -> int | None:
     not_whole = f"year is not a whole number: {_shown(value)}"
     if isinstance(value, bool) or isinstance(value, (float, list, dict)):
         raise ValueError(not_whole)
-    if isinstance(value, int):
-        if not 0 <= value <= MAX_YEAR:
-            raise ValueError(f"year is out of range (0 to {MAX_YEAR}): {_shown(value)}")
-        return value
-    text = _text(value)
-    if not text:
+    text = "" if isinstance(value, int) else _text(value)
+    if not text and not isinstance(value, int):
         return None
-    if not _YEAR.match(text):
+    if not isinstance(value, int) and not _YEAR.match(text):
         raise ValueError(not_whole)
-    return int(text)
+    year = value if isinstance(value, int) else int(text)
+    if not 0 <= year <= MAX_YEAR:
+        raise ValueError(f"year is out of range (0 to {MAX_YEAR}): {_shown(value)}")
+    return year
 
 
 def _finish(path: Path, problems: list[RowProblem], skip_bad_rows: bool, what: str) -> LoadReport:
