@@ -30,6 +30,7 @@ import tempfile
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -435,9 +436,9 @@ class CliInterface:
         outcomes += self._repl(repl)
         for kind in ("catalog", "interactions"):
             outcomes += self._rows([(c, s) for c, s in live if s.kind == kind], kind == "interactions")
-        for case, spec in live:
-            if spec.kind in ("session_id", "user_id", "config", "argv"):
-                outcomes.append(self._process(case, spec))
+        singles = [(c, s) for c, s in live if s.kind in ("session_id", "user_id", "config", "argv")]
+        with ThreadPoolExecutor(max_workers=2) as pool:  # each waits on its own process
+            outcomes += pool.map(lambda pair: self._process(*pair), singles)
         return outcomes
 
     # one process per case: command lines, ids and configuration

@@ -29,7 +29,6 @@ def load_service(config: Path | None, **candidate_overrides: Any) -> "RetrievalS
     """The retrieval stack from settings; `candidate_overrides` (e.g. mmr_lambda=0.7) are validated like
     the [candidates] section of marquee.toml (a bad value raises ValueError)."""
     from retrieval.config import CandidateConfig, Settings
-    from retrieval.service import RetrievalService
 
     settings = Settings.load(config)
     overrides = {key: value for key, value in candidate_overrides.items() if value is not None}
@@ -40,6 +39,8 @@ def load_service(config: Path | None, **candidate_overrides: Any) -> "RetrievalS
             flag = {"mmr_lambda": "--mmr", "long_tail": "--long-tail"}
             raise SearchInputError("; ".join(f"{flag.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}"
                                              for e in getattr(exc, "errors", lambda: [])()) or str(exc)) from None
+    from retrieval.service import RetrievalService  # heavy: after the flags are known to be good
+
     return RetrievalService.from_config(settings)
 
 

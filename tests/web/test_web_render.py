@@ -29,3 +29,11 @@ def test_understood_panel_escapes_titles_and_counts_turns():
                             "seen": [{"item_id": "2", "title": "Alien (1979)"}]}, turns=3)
     assert "<script>" not in html and html.count("&lt;script&gt;") == 2 and 'data-turns="3"' in html
     assert "Alien (1979)" in html
+
+
+def test_chat_text_is_escaped_with_its_line_breaks_and_no_markup_survives():
+    from agent.web.render import status_html, text_html
+
+    html = text_html("1. ![x](http://h/p.png) <img src=x>\n2. $$\\href{http://h}{x}$$ & more")
+    assert html == ("1. ![x](http://h/p.png) &lt;img src=x&gt;<br>2. $$\\href{http://h}{x}$$ &amp; more")
+    assert "<img" not in status_html('⚠️ unknown genre "<img src=x>"')
