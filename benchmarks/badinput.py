@@ -395,7 +395,6 @@ def _json_safe(data) -> bool:
 
 # ------------------------------------------------------------------------------------------- CLI
 REPL_KINDS = ("message", "preferences", "feedback", "repl")
-SETTABLE = ("genres", "exclude_genres", "year_min", "year_max", "count")
 
 
 def repl_line(spec: Case) -> bytes | None:

@@ -22,13 +22,13 @@ from typing import Any
 
 import gradio as gr
 
-from agent.validation import InputError, SessionRequest, validate
+from agent.validation import MAX_ID_CHARS, InputError, SessionRequest, validate
 from agent.web import views
 
 ENDPOINTS = ("chat", "chat_stream", "feedback", "preferences", "set_preferences", "reset")
 API_QUEUE = "agent"  # the page's concurrency group: API callers and browser tabs queue together
 PREFIX = "api:"
-MAX_SESSION_ID = 128 - len(PREFIX)  # the agent allows 128 characters
+MAX_SESSION_ID = MAX_ID_CHARS - len(PREFIX)  # the prefixed id must still be a valid agent id
 REQUIRED = ("session_id is required: pass the session_id your first /chat reply returned "
             "(or a random id of your own, e.g. uuid.uuid4().hex)")
 
