@@ -13,7 +13,6 @@ Rules (why: a refinement should keep everything said before unless it contradict
 """
 from __future__ import annotations
 
-import re
 import statistics
 from typing import Literal
 
@@ -26,7 +25,6 @@ from retrieval.catalog.schema import Catalog
 from retrieval.constraints import Constraints
 
 FeedbackKind = Literal["like", "anchor", "dislike", "seen"]
-SESSION_ID = re.compile(r"[\w.:@-]{1,128}")  # session and user ids: safe in URLs, logs and SQL keys
 
 
 class SessionState(BaseModel):
@@ -193,16 +191,3 @@ def _ordinal_words(position: int | None) -> str:
 def _union(a: list[str], b: list[str]) -> list[str]:
     return a + [x for x in b if x not in a]
 
-
-def check_session_id(session_id: object) -> str:
-    sid = str(session_id) if session_id is not None else ""
-    if not SESSION_ID.fullmatch(sid):
-        raise ValueError(f"invalid session_id {sid[:40]!r}: use 1-128 letters, digits or . : @ _ -")
-    return sid
-
-
-def check_user_id(user_id: object) -> str:
-    uid = str(user_id).strip()
-    if not SESSION_ID.fullmatch(uid):
-        raise ValueError(f"invalid user id {uid[:40]!r}: use 1-128 letters, digits or . : @ _ -")
-    return uid

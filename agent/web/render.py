@@ -1,7 +1,9 @@
 """HTML fragments of the chat page, built from catalog text and agent output.
 
 Every string that comes from the catalog, the LLM or the user passes through `html.escape`: titles
-and generated descriptions are untrusted text, and the page must not run what they contain (XSS).
+and generated descriptions are untrusted text, and the page must not run what they contain (XSS). None
+of these fragments goes through a Markdown or LaTeX renderer (gr.HTML, and a Chatbot with
+render_markdown off), so `![x](http://host/pixel.png)` stays those characters and loads nothing.
 """
 from __future__ import annotations
 
@@ -93,6 +95,16 @@ def understood_html(prefs: dict[str, Any], turns: int = 0) -> str:
             ("Seen", _title_list(prefs.get("seen") or []))]
     body = "".join(f"<dt>{label}</dt><dd>{value}</dd>" for label, value in rows)
     return f'<dl class="mq-understood" data-turns="{int(turns)}">{body}</dl>'
+
+
+def text_html(text: str) -> str:
+    """Plain text for the chat (which renders HTML, not Markdown): escaped, line breaks kept."""
+    return escape(str(text), quote=False).replace("\n", "<br>")
+
+
+def status_html(text: str) -> str:
+    """The preference panel's one-line status."""
+    return f'<p class="mq-prefs-status">{escape(str(text))}</p>'
 
 
 def empty_cards_html() -> str:

@@ -98,7 +98,11 @@ def test_empty_message_gets_help_not_an_error(client):
     (("s", {"year_min": 2000, "year_max": 1990}), "/set_preferences", "after year_max"),
     (("s", {"count": 2.5}), "/set_preferences", "whole number"),
     (("s", {"colour": "red"}), "/set_preferences", "unknown preference field"),
-    (("", ), "/preferences", "invalid session_id"),
+    (("", ), "/preferences", "session_id is required"),
+    (("s", {"genres": [1, 2]}), "/set_preferences", "invalid genres.0: must be text"),
+    (("s", {"year_min": 10 ** 20}), "/set_preferences", "invalid year_min: must be a whole number between"),
+    (("s", "1", ["like"]), "/feedback", "unknown feedback action"),
+    ((5, ), "/preferences", "invalid session_id: must be text"),
     (("a b/c", ), "/preferences", "invalid session_id"),
 ])
 def test_bad_input_gets_a_clear_error(client, args, api_name, message):
