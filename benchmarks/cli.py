@@ -27,6 +27,7 @@ class Benchmark(str, enum.Enum):
     turn = "turn"
     web = "web"
     soak = "soak"
+    badinput = "badinput"
 
 
 TIMED = {"soak"}  # benchmarks whose `run` takes `minutes`
@@ -48,7 +49,8 @@ def bench(name: Annotated[Benchmark, typer.Argument(help="which benchmark", case
                                                       "in a source checkout, else <home>/bench/)")] = None,
           minutes: Annotated[Optional[float], typer.Option("--minutes", min=0.1, help="soak: how long the load "
                                                            "runs (default 5, --quick 1)")] = None) -> None:
-    """Measure one part (index, query, hybrid, llm, turn, web, soak) and record its figures (NAME.json, RESULTS.md)."""
+    """Measure one part (index, query, hybrid, llm, turn, web, soak, badinput) and record its figures (NAME.json,
+    RESULTS.md)."""
     if minutes is not None and name.value not in TIMED:
         typer.secho(f"error: --minutes applies to {', '.join(sorted(TIMED))} only, not {name.value!r}",
                     fg=typer.colors.RED, err=True)
