@@ -5,9 +5,11 @@
     for event in agent.stream("something older", session_id="s1"): ...   # text deltas, then items
     agent.feedback("s1", item_id, liked=True); agent.reset("s1")
 
-Sessions are isolated: each has its own lock, a turn works on a copy of the session state and
-commits it (memory + SQLite, one transaction) only when the reply is complete, so an error or an
-abandoned stream leaves the previous state intact.
+Sessions are isolated: each has its own lock, a turn works on a copy of the stored session state and
+commits it (one database transaction, agent.storage) only when the reply is complete, so an error or an
+abandoned stream leaves the previous state intact. The database, not this process, holds the state: several
+replicas can serve one session, and a turn that finds the stored state changed by another replica meanwhile
+merges into it (agent.session.merge) instead of overwriting it (docs/ARCHITECTURE.md §8).
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from agent.llm_parts import LLMParts
 from agent.pipeline import Turn, TurnPipeline
 from agent.planner import Profile
 from agent.replies import Reply, ReplyItem, StreamEvent
-from agent.session import SessionState, check_session_id, check_user_id
+from agent.session import SessionState, check_session_id, check_user_id, merge
 from agent.storage import Storage
 from agent.understanding import PreferenceParser, clean_message
 
@@ -41,7 +43,7 @@ class RecommenderAgent:
         self.cfg = settings.agent
         self.service = service or RetrievalService.from_config(settings)
         self.catalog = self.service.catalog
-        self.storage = storage or Storage(settings.data_dir / "marquee.db")
+        self.storage = storage or Storage.from_settings(settings)
         years = [it.year for it in self.catalog if it.year] or [1900, 2000]
         self.parser = PreferenceParser(self._match_title, (min(years), max(years)),
                                        titles=[it.title for it in self.catalog])
@@ -49,7 +51,6 @@ class RecommenderAgent:
         self.llm = LLMParts(settings, self.catalog) if wants_llm else None
         self.pipeline = TurnPipeline(self.catalog, self.service.candidates, self.cfg, self.llm, self.parser)
         self.chain = build_turn_chain(self.pipeline, attach_user=self.attach_user)
-        self._sessions: dict[str, SessionState] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._histories: dict[str, frozenset[str]] = {}
@@ -74,27 +75,33 @@ class RecommenderAgent:
         return cls(settings)
 
     # ------------------------------------------------------------------ conversation
-    def chat(self, message: str, session_id: str = "default", user_id: str | None = None) -> Reply:
+    # `user_id` (Python API, CLI --user): the caller vouches for the user, who owns the stored profile and, when
+    # the catalog knows them, personalises from their history. `account` (web --auth): the signed-in user, who
+    # owns the stored profile. A user claimed in a message ("I am user 196") only personalises this session.
+    def chat(self, message: str, session_id: str = "default", user_id: str | None = None,
+             account: str | None = None) -> Reply:
         if self.tool_mode is not None:
             return self.tool_mode.chat(message, session_id=session_id, user_id=user_id)
-        return self.planner_chat(message, session_id=session_id, user_id=user_id)
+        return self.planner_chat(message, session_id=session_id, user_id=user_id, account=account)
 
-    def planner_chat(self, message: str, session_id: str = "default", user_id: str | None = None) -> Reply:
+    def planner_chat(self, message: str, session_id: str = "default", user_id: str | None = None,
+                     account: str | None = None) -> Reply:
         """One turn through the deterministic planner (what the `recommend` tool runs in tool mode)."""
         reply = None
-        for event in self._stream_planner(message, session_id, user_id):
+        for event in self._stream_planner(message, session_id, user_id, account):
             if event.kind == "items":
                 reply = event.reply
         return reply
 
-    def stream(self, message: str, session_id: str = "default", user_id: str | None = None) -> Iterator[StreamEvent]:
+    def stream(self, message: str, session_id: str = "default", user_id: str | None = None,
+               account: str | None = None) -> Iterator[StreamEvent]:
         """Text deltas (kind="text") as the reply is produced, then one kind="items" event with the Reply."""
         if self.tool_mode is not None:
             reply = self.chat(message, session_id=session_id, user_id=user_id)
             yield StreamEvent(kind="text", text=reply.text)
             yield StreamEvent(kind="items", items=reply.items, reply=reply)
             return
-        yield from self._stream_planner(message, session_id, user_id)
+        yield from self._stream_planner(message, session_id, user_id, account)
 
     def use_chat_model(self, model, checkpointer=None) -> None:
         """Switch to tool-calling mode: `model` (a LangChain chat model with tool calling) drives the
@@ -103,18 +110,18 @@ class RecommenderAgent:
 
         self.tool_mode = None if model is None else ToolCallingChat(self, model, checkpointer=checkpointer)
 
-    def _stream_planner(self, message: str, session_id: str, user_id: str | None) -> Iterator[StreamEvent]:
+    def _stream_planner(self, message: str, session_id: str, user_id: str | None,
+                        account: str | None = None) -> Iterator[StreamEvent]:
         sid = check_session_id(session_id)
         with self._lock(sid):
-            committed = self._state(sid)
+            committed, version = self._load(sid)
             state = committed.model_copy(deep=True)
             text, _ = clean_message(message)
             if not text:
                 yield StreamEvent(kind="text", text=HELP)
                 yield StreamEvent(kind="items", reply=Reply(text=HELP, session_id=sid, state=self.describe(state)))
                 return
-            if user_id is not None:
-                state.user_id = check_user_id(user_id)
+            self._identify(state, user_id, account)
             turn = Turn(message=message, state=state)
             try:
                 for chunk in self.chain.stream(turn):
@@ -129,18 +136,19 @@ class RecommenderAgent:
                 yield StreamEvent(kind="items", reply=Reply(text=sorry, session_id=sid,
                                                             state=self.describe(committed)))
                 return
+            state = self._commit(sid, committed, version, state, user_message=text, reply=turn.reply_text,
+                                 items=[i.model_dump() for i in turn.items])
             reply = Reply(text=turn.reply_text, items=turn.items, understood=turn.preferences.summary(),
                           session_id=sid, notes=turn.notes, state=self.describe(state),
                           search_query=turn.plan.request.query if turn.plan else "")
-            self.storage.save_turn(sid, state.user_id, state.model_dump(), user_message=text,
-                                   reply=reply.text, items=[i.model_dump() for i in reply.items])
-            self._sessions[sid] = state
             yield StreamEvent(kind="items", items=reply.items, reply=reply)
 
     # ------------------------------------------------------------------ feedback and state
-    def feedback(self, session_id: str, item_id: str, liked: bool | None = True, seen: bool = False) -> dict:
+    def feedback(self, session_id: str, item_id: str, liked: bool | None = True, seen: bool = False,
+                 account: str | None = None) -> dict:
         """Thumbs up (liked=True), down (liked=False) or "seen it" (seen=True) for an item; updates the
-        session and, when the session knows its user, that user's stored profile. Returns the state."""
+        session and, when the session has an account (`account`, or the one of its turns), that account's
+        stored profile. Returns the state."""
         sid = check_session_id(session_id)
         item_id = str(item_id)
         if item_id not in self.catalog:
@@ -149,28 +157,27 @@ class RecommenderAgent:
         if not kinds:
             raise ValueError("feedback needs liked=True/False or seen=True")
         with self._lock(sid):
-            state = self._state(sid).model_copy(deep=True)
+            base, version = self._load(sid)
+            state = base.model_copy(deep=True)
+            self._identify(state, None, account)
             for kind in kinds:
                 state.mark(item_id, kind)
-            for kind in kinds:
-                self.storage.add_feedback(sid, state.user_id, item_id, kind, state=state.model_dump())
-            self._sessions[sid] = state
+            state = self._commit(sid, base, version, state, events=[(item_id, kind) for kind in kinds])
             return self.describe(state)
 
     def reset(self, session_id: str) -> dict:
         """Forget the session's preferences and shown items (the user's stored profile stays)."""
         sid = check_session_id(session_id)
         with self._lock(sid):
-            state = self._state(sid).model_copy(deep=True)
+            base, version = self._load(sid)
+            state = base.model_copy(deep=True)
             state.reset()
-            self.storage.save_turn(sid, state.user_id, state.model_dump())
-            self._sessions[sid] = state
-            return self.describe(state)
+            return self.describe(self._commit(sid, base, version, state))
 
     def get_state(self, session_id: str) -> dict:
         sid = check_session_id(session_id)
         with self._lock(sid):
-            return self.describe(self._state(sid))
+            return self.describe(self._load(sid)[0])
 
     def set_preferences(self, session_id: str, genres=UNCHANGED, exclude_genres=UNCHANGED, year_min=UNCHANGED,
                         year_max=UNCHANGED, count=UNCHANGED, user_id=UNCHANGED) -> dict:
@@ -178,7 +185,8 @@ class RecommenderAgent:
         to keep it; None clears years / count / user. Raises ValueError with the valid choices."""
         sid = check_session_id(session_id)
         with self._lock(sid):
-            state = self._state(sid).model_copy(deep=True)
+            base, version = self._load(sid)
+            state = base.model_copy(deep=True)
             if genres is not UNCHANGED:
                 state.genres = sorted(self.service.resolve_genres(genres or []))
             if exclude_genres is not UNCHANGED:
@@ -196,11 +204,9 @@ class RecommenderAgent:
                 if count is not None and not 1 <= int(count) <= self.cfg.max_count:
                     raise ValueError(f"count must be between 1 and {self.cfg.max_count}, got {count}")
                 state.count = None if count is None else int(count)
-            if user_id is not UNCHANGED:
-                state.user_id = None if user_id in (None, "") else check_user_id(user_id)
-            self.storage.save_turn(sid, state.user_id, state.model_dump())
-            self._sessions[sid] = state
-            return self.describe(state)
+            if user_id is not UNCHANGED:  # the caller vouches for this user (see `chat`)
+                state.user_id = state.account = None if user_id in (None, "") else check_user_id(user_id)
+            return self.describe(self._commit(sid, base, version, state))
 
     def history(self, session_id: str) -> list[dict]:
         return self.storage.messages(check_session_id(session_id))
@@ -221,12 +227,32 @@ class RecommenderAgent:
         with self._guard:
             return self._locks.setdefault(sid, threading.Lock())
 
-    def _state(self, sid: str) -> SessionState:
-        """The committed state (memory, else SQLite, else new). Call with the session's lock held."""
-        if sid not in self._sessions:
-            stored = self.storage.load_session(sid)
-            self._sessions[sid] = SessionState.model_validate(stored) if stored else SessionState(session_id=sid)
-        return self._sessions[sid]
+    def _load(self, sid: str) -> tuple[SessionState, int]:
+        """The committed state and its version, read from the database every time (another replica may have
+        changed it); a new session has version 0. Call with the session's lock held."""
+        stored, version = self.storage.load_session_versioned(sid)
+        return (SessionState.model_validate(stored) if stored else SessionState(session_id=sid)), version
+
+    def _commit(self, sid: str, base: SessionState, version: int, ours: SessionState, **rows) -> SessionState:
+        """Store `ours` (computed from `base` at `version`) with the turn's messages / feedback `rows`, in one
+        transaction. If another writer committed since, merge both changes instead of overwriting theirs."""
+        def update(stored: dict | None, stored_version: int) -> dict:
+            if stored_version == version:
+                return ours.model_dump()
+            theirs = SessionState.model_validate(stored) if stored else SessionState(session_id=sid)
+            log.info("session %s changed elsewhere during this call (version %d → %d): merging", sid, version,
+                     stored_version)
+            return merge(base, ours, theirs).model_dump()
+
+        written, _ = self.storage.commit(sid, update, owner=ours.account, **rows)
+        return SessionState.model_validate(written)
+
+    @staticmethod
+    def _identify(state: SessionState, user_id: str | None, account: str | None) -> None:
+        if user_id is not None:  # vouched for by the caller: personalisation and profile
+            state.user_id = state.account = check_user_id(user_id)
+        if account is not None:  # signed in: the profile's owner
+            state.account = check_user_id(account)
 
     def _match_title(self, text: str):
         hits = self.service.titles.match(text, 1)
@@ -259,18 +285,20 @@ class RecommenderAgent:
         return tuple(self.catalog.at(int(inter.items[r])).item_id for r in rows)
 
     def attach_user(self, turn: Turn) -> None:
-        """Join the session user's stored profile and (for a known catalog user) logged history to the turn."""
-        uid = turn.state.user_id
+        """Join the account's stored profile and (for a known catalog user) the logged history to the turn."""
+        uid, account = turn.state.user_id, turn.state.account
+        if account:
+            turn.profile = Profile.of(self.storage.profile(account))
         if not uid:
             return
-        turn.profile = Profile.of(self.storage.profile(uid))
         turn.known_user = self.known_user(uid)
         if turn.known_user:
             turn.user_history = self.user_history(uid)
             turn.recent = self.recent_history(uid)
         elif turn.preferences.user_id:
+            where = "with your account" if account else "for this conversation"
             turn.notes.append(f"User {uid} has no viewing history in this catalog; I'll remember your feedback "
-                              "under that name.")
+                              f"{where}.")
 
 
 __all__ = ["RecommenderAgent", "Reply", "ReplyItem", "StreamEvent"]

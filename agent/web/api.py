@@ -5,7 +5,8 @@
     reply = client.predict("sci-fi and action films", "me", api_name="/chat")
 
 API sessions live in their own namespace ("api:<session_id>"), so an API caller can never read or
-change a browser tab's session (those ids are random and start with "web-").
+change a browser tab's session (those ids are random and start with "web-"). With `--auth`, the signed-in
+user (the request's username) owns the profile that a session's feedback builds (RecommenderAgent.chat).
 """
 from __future__ import annotations
 
@@ -40,21 +41,27 @@ def _call(fn, *args):
         raise gr.Error(str(err)) from None
 
 
-def register(agent: Any) -> None:
-    """Add the endpoints to the Blocks being built (call inside its `with` block)."""
+def account_of(request: gr.Request | None) -> str | None:
+    """The signed-in user of `--auth` (None without auth)."""
+    return getattr(request, "username", None) or None
 
-    def chat(message: str, session_id: str = "default") -> dict:
+
+def register(agent: Any) -> None:
+    """Add the endpoints to the Blocks being built (call inside its `with` block). Gradio fills in each
+    function's `request` argument; it is not part of the HTTP API."""
+
+    def chat(message: str, session_id: str = "default", request: gr.Request = None) -> dict:
         """One turn. Returns {"text", "items": [{item_id, title, year, genres, description, explanation,
         explanation_source, score, description_generated}], "understood", "preferences"}."""
-        return _call(views.chat_turn, agent, _sid(session_id), message)
+        return _call(views.chat_turn, agent, _sid(session_id), message, account_of(request))
 
-    def chat_stream(message: str, session_id: str = "default") -> Iterator[dict]:
+    def chat_stream(message: str, session_id: str = "default", request: gr.Request = None) -> Iterator[dict]:
         """The same turn, streamed: each update is {"text": the reply so far, "items": [] until they arrive}.
         Use `client.submit(...)` and iterate the job."""
         sid = _sid(session_id)
         text, items = "", []
         try:
-            for kind, payload in views.stream_turn(agent, sid, message):
+            for kind, payload in views.stream_turn(agent, sid, message, account_of(request)):
                 if kind == "text":
                     text += payload
                 else:
@@ -63,9 +70,9 @@ def register(agent: Any) -> None:
         except views.UserInputError as err:
             raise gr.Error(str(err)) from None
 
-    def feedback(session_id: str, item_id: str, action: str) -> dict:
+    def feedback(session_id: str, item_id: str, action: str, request: gr.Request = None) -> dict:
         """action: "like" | "dislike" | "seen". Returns the session's preferences afterwards."""
-        return _call(views.feedback, agent, _sid(session_id), item_id, action)
+        return _call(views.feedback, agent, _sid(session_id), item_id, action, account_of(request))
 
     def preferences(session_id: str) -> dict:
         """What the agent understood so far: genres, exclude_genres, year_min, year_max, count, query, moods,

@@ -1,5 +1,5 @@
 """The sections of marquee.toml that serving reads: [catalog] [embedding] [store] [candidates] [llm] [agent]
-[server]. Every section forbids unknown keys (`Section`); `retrieval.config.settings` composes them."""
+[server] [storage]. Every section forbids unknown keys (`Section`); `retrieval.config.settings` composes them."""
 from __future__ import annotations
 
 from typing import Literal
@@ -105,3 +105,27 @@ class ServerConfig(Section):
     port: int = 7860
     concurrency: int = 4
     auth: str | None = Field(None, description="'user:password' enables basic auth")
+
+
+STORAGE_SCHEMES = ("sqlite", "postgresql", "postgres")  # with an optional driver: postgresql+psycopg://
+
+
+class StorageConfig(Section):
+    """Where sessions, messages, feedback and profiles live (agent.storage; docs/ARCHITECTURE.md §8)."""
+
+    url: str | None = Field(None, description="sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DB; "
+                            "unset = sqlite:///<home>/marquee.db (WAL)")
+    pool_size: int = Field(5, ge=1, le=100, description="connections each process keeps open (PostgreSQL)")
+    pool_timeout: float = Field(30.0, gt=0, description="seconds to wait for a free connection before failing")
+    connect_timeout: int = Field(10, ge=1, le=600, description="seconds to wait for the database server to answer")
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, url: str | None) -> str | None:
+        if url is None or not url.strip():
+            return None
+        scheme = url.split("://", 1)[0].split("+", 1)[0].lower() if "://" in url else ""
+        if scheme not in STORAGE_SCHEMES:
+            raise ValueError("storage url must start with sqlite:/// (a file) or postgresql:// "
+                             "(e.g. postgresql://marquee:PASSWORD@127.0.0.1:5432/marquee)")
+        return url.strip()
