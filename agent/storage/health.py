@@ -73,8 +73,9 @@ def _check_sqlite(path: Path) -> DatabaseHealth:
     except sqlite3.DatabaseError as exc:  # "database disk image is malformed", "file is not a database", …
         return DatabaseHealth(False, f"{where} is damaged ({exc})", repair_command(path), damaged=True)
     if problems != ["ok"]:
-        return DatabaseHealth(False, f"{where} is damaged (integrity check: {'; '.join(problems[:3])})",
-                              repair_command(path), damaged=True)
+        found = "; ".join(" ".join(problem.split()) for problem in problems[:3])
+        return DatabaseHealth(False, f"{where} is damaged (integrity check: {found})", repair_command(path),
+                              damaged=True)
     if version > CURRENT_VERSION:
         return _too_new(where, version)
     size = path.stat().st_size
