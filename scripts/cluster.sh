@@ -296,23 +296,30 @@ up() {
   for n in "${names[@]}"; do echo "$n $(url_of "$n")"; done
 }
 
-stop() {  # NAME: TERM (postgres: INT, its fast shutdown), then KILL after 30 s
-  local name=$1 pid signal=TERM
-  running "$name" || { rm -f "$DIR/$name.pid"; return; }
-  pid=$(pid_of "$name")
-  [[ $name != postgres ]] || signal=INT
-  say "$name: stopping (pid $pid)"
-  kill -s "$signal" "$pid" 2>/dev/null || true
-  for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$pid" 2>/dev/null; then say "$name: still running, killing"; kill -KILL "$pid" 2>/dev/null || true; fi
-  rm -f "$DIR/$name.pid"
+stop() {  # NAME…: signal them all (TERM; postgres: INT, its fast shutdown), wait, KILL what is left after 30 s
+  local name pid signal waiting=()
+  for name in "$@"; do
+    if ! running "$name"; then rm -f "$DIR/$name.pid"; continue; fi
+    pid=$(pid_of "$name"); signal=TERM
+    [[ $name != postgres ]] || signal=INT
+    say "$name: stopping (pid $pid)"
+    kill -s "$signal" "$pid" 2>/dev/null || true
+    waiting+=("$name:$pid")
+  done
+  local entry deadline=$((SECONDS + 30))
+  for entry in "${waiting[@]}"; do
+    name=${entry%%:*}; pid=${entry##*:}
+    while kill -0 "$pid" 2>/dev/null && (( SECONDS < deadline )); do sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then say "$name: still running, killing"; kill -KILL "$pid" 2>/dev/null || true; fi
+    rm -f "$DIR/$name.pid"
+  done
 }
 
 down() {
   [[ -d "$DIR" ]] || return 0
   DIR=$(cd "$DIR" && pwd)
-  local i
-  for (( i=${#ALL[@]} - 1; i >= 0; i-- )); do stop "${ALL[$i]}"; done
+  stop lb replica1 replica2  # the front first, then what it used
+  stop chroma postgres
   if [[ $purge -eq 1 ]]; then
     local pg; pg=$(cat "$DIR/postgres.root" 2>/dev/null || true)
     case $pg in "$DIR"/postgres | /var/tmp/marquee-postgres.*) rm -rf "$pg" ;; esac  # only what pg_root made
