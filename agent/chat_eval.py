@@ -1,33 +1,51 @@
 """Scoring conversations against machine-checkable expectations (`marquee eval-chat`, tests/agent).
 
-A case is one JSON line: {"id", "user_id"?, "turns": [{"user": MSG, "expect": {...}}]}. Expectation keys:
-genres_any, exclude_genres, year_min, year_max, count, exclude_titles (catalog labels), understood_contains,
-text_contains, not_text_contains, older_than_previous, newer_than_previous, no_repeat_previous,
-excluded_previous_positions (1-based), user_history_excluded (a catalog user id).
-Every turn is also checked for validity: real catalog items, no duplicates, nothing seen or disliked.
+The public set is package data (agent/data/conversations.jsonl; how it is built and kept honest:
+agent/data/README.md). A case is one JSON line: {"id", "family", "split": "tune" | "test", "user_id"?,
+"turns": [{"user": MSG, "expect": {...}}]}. Every expectation is a fact about the catalog items returned or
+the session state, never a hand-written answer. Keys:
+- items: genres_any, genres_all, both_at_least ({"genres": [...], "fraction": f}: at least f of the picks
+  have two or more of the genres), exclude_genres, year_min, year_max, count, exclude_titles (catalog labels);
+- understanding: state_genres, state_exclude_genres (exactly these), absent_genres (neither wanted nor
+  excluded), liked_titles, anchor_titles, seen_titles, disliked_titles (labels the session recorded),
+  no_titles (none recorded: chit-chat is not a title), understood_contains, language;
+- reply: text_contains, not_text_contains, no_fallback (not a silent popularity list), help_reply (no picks,
+  the one-line help instead);
+- multi-turn: older_than_previous, newer_than_previous, no_repeat_previous, excluded_previous_positions
+  (1-based), user_history_excluded (a catalog user id).
+Every turn is also checked for validity: real catalog items, no duplicates, nothing the user liked, named
+as an anchor, saw or disliked.
 """
 from __future__ import annotations
 
-import importlib.resources
+import hashlib
 import json
 import re
 import statistics
 import time
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 from agent.replies import Reply, ReplyItem
+from agent.understanding.lexicon import load_lexicon
 from retrieval.catalog.schema import Catalog
 
 # The public conversation set is package data (agent/data/conversations.jsonl), so eval-chat works from a wheel.
-DEFAULT_CASES = Path(str(importlib.resources.files("agent") / "data" / "conversations.jsonl"))
+DEFAULT_CASES = resources.files("agent").joinpath("data/conversations.jsonl")
+SPLITS = ("tune", "test")
+TEST_FRACTION = 0.2  # of every family, held back: never used to tune the lexicon
 YEAR_IN_TEXT = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
 
 
-def load_cases(path: Path = DEFAULT_CASES) -> list[dict]:
+def load_cases(path=DEFAULT_CASES, split: str = "all") -> list[dict]:
+    """The cases of `path` (default: the packaged set), all or one split ("tune" / "test")."""
+    if split not in (*SPLITS, "all"):
+        raise ValueError(f"split must be one of tune, test, all; got {split!r}")
     cases = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if line.strip():
             try:
                 case = json.loads(line)
@@ -35,8 +53,24 @@ def load_cases(path: Path = DEFAULT_CASES) -> list[dict]:
                 raise ValueError(f"{path}:{n}: not JSON ({exc.msg})") from None
             if not isinstance(case.get("turns"), list) or not case.get("id"):
                 raise ValueError(f"{path}:{n}: a case needs an 'id' and a list of 'turns'")
-            cases.append(case)
+            if split == "all" or case.get("split", "tune") == split:
+                cases.append(case)
     return cases
+
+
+def assign_splits(cases: list[dict]) -> dict[str, str]:
+    """case id -> "tune" | "test": in every family the cases with the smallest hash of their id form the
+    test split (TEST_FRACTION of the family, at least one when it has two or more). Stable: adding a case
+    to one family never moves cases of another, and the hash, not the author, picks the held-back ones."""
+    families: dict[str, list[str]] = defaultdict(list)
+    for case in cases:
+        families[case.get("family", "misc")].append(case["id"])
+    split = {}
+    for ids in families.values():
+        ranked = sorted(ids, key=lambda i: hashlib.sha256(i.encode("utf-8")).hexdigest())
+        n_test = max(1, int(len(ids) * TEST_FRACTION + 0.5)) if len(ids) >= 2 else 0
+        split.update({i: ("test" if n < n_test else "tune") for n, i in enumerate(ranked)})
+    return split
 
 
 def grounding_violations(item: ReplyItem, catalog: Catalog, allowed_titles: set[str] = frozenset()) -> list[str]:
@@ -46,7 +80,7 @@ def grounding_violations(item: ReplyItem, catalog: Catalog, allowed_titles: set[
     problems += [f"year {y}" for y in YEAR_IN_TEXT.findall(text) if item.year is None or int(y) != item.year]
     for other in catalog:
         if (other.item_id != item.item_id and len(other.title) >= 8 and other.title in text
-                and other.title not in item.title and other.title not in allowed_titles):
+                and other.title not in item.title and not any(other.title in t for t in allowed_titles)):
             problems.append(f"title {other.title}")
     return problems
 
@@ -64,10 +98,11 @@ class TurnCheck:
 @dataclass
 class EvalReport:
     turns: list[TurnCheck]
-    invalid: dict[str, int]  # out_of_catalog / duplicates / already_seen
+    invalid: dict[str, int]  # out_of_catalog / duplicates / liked_returned / seen_returned / disliked_returned
     grounding_violations: int
     explanations: int
     latencies: list[float]
+    fallbacks: int = 0  # picks shown although nothing was understood, now or before: a popularity list
 
     @property
     def checks(self) -> int:
@@ -86,7 +121,7 @@ class EvalReport:
         p95 = lat[min(len(lat) - 1, int(round(0.95 * (len(lat) - 1))))] if lat else 0.0
         return {"cases": len({t.case for t in self.turns}), "turns": len(self.turns), "checks": self.checks,
                 "constraint_satisfaction": round(self.satisfaction, 4), "failed_checks": len(self.failures),
-                **self.invalid, "explanations": self.explanations,
+                **self.invalid, "popularity_fallbacks": self.fallbacks, "explanations": self.explanations,
                 "grounding_violations": self.grounding_violations,
                 "turn_p50_s": round(statistics.median(lat), 3) if lat else 0.0, "turn_p95_s": round(p95, 3)}
 
@@ -112,8 +147,35 @@ def _check(expect: dict, reply: Reply, prev: Reply | None, agent, catalog: Catal
             check(it.year is not None and it.year <= expect["year_max"], f"{it.label} after {expect['year_max']}")
         for label in expect.get("exclude_titles", ()):
             check(it.label != label, f"{label} was excluded")
-    if "genres_any" in expect or "count" in expect:
+        if "genres_all" in expect:
+            check(set(expect["genres_all"]) <= set(it.genres), f"{it.label} lacks one of {expect['genres_all']}")
+    if "both_at_least" in expect and len(items) >= 2:
+        rule = expect["both_at_least"]
+        both = sum(len(set(rule["genres"]) & set(it.genres)) >= 2 for it in items)
+        check(both >= rule["fraction"] * len(items), f"only {both}/{len(items)} picks have two of {rule['genres']}")
+    if "genres_any" in expect or "count" in expect or "genres_all" in expect:
         check(bool(items) or expect.get("count") == 0, "no items")
+    state = reply.state
+    for key in ("state_genres", "state_exclude_genres"):
+        if key in expect:
+            got = sorted(state.get(key.removeprefix("state_"), []))
+            check(got == sorted(expect[key]), f"{key} {got} != {sorted(expect[key])}")
+    for genre in expect.get("absent_genres", ()):
+        check(genre not in state.get("genres", []) + state.get("exclude_genres", []), f"{genre} still in the state")
+    for key, field_name in (("liked_titles", "liked"), ("anchor_titles", "anchors"), ("seen_titles", "seen"),
+                            ("disliked_titles", "disliked")):
+        recorded = {d["title"] for d in state.get(field_name, [])}
+        for label in expect.get(key, ()):
+            check(label in recorded, f"{label} not recorded as {field_name}: {sorted(recorded)}")
+    if expect.get("no_titles"):
+        named = [d["title"] for f in ("liked", "anchors", "seen", "disliked") for d in state.get(f, [])]
+        check(not named, f"titles read into chit-chat: {named}")
+    if "language" in expect:
+        check(reply.language == expect["language"], f"language {reply.language} != {expect['language']}")
+    if expect.get("no_fallback"):
+        check(bool(items) and not is_fallback(reply), "a popularity fallback or no picks")
+    if expect.get("help_reply"):
+        check(not items and reply.text in load_lexicon().help.values(), "expected the one-line help")
     for phrase in expect.get("understood_contains", ()):
         check(phrase.lower() in reply.understood.lower(), f"understood lacks {phrase!r}: {reply.understood!r}")
     for phrase in expect.get("text_contains", ()):
@@ -145,7 +207,8 @@ def evaluate(agent, cases: list[dict], progress=None) -> EvalReport:
     """Run every case in a fresh session and check each reply (plus validity and grounding)."""
     catalog = agent.catalog
     turns: list[TurnCheck] = []
-    invalid = {"out_of_catalog": 0, "duplicates": 0, "already_seen": 0}
+    invalid = {"out_of_catalog": 0, "duplicates": 0, "liked_returned": 0, "seen_returned": 0, "disliked_returned": 0}
+    fallbacks = 0
     violations = explanations = 0
     latencies: list[float] = []
     run = uuid.uuid4().hex[:8]
@@ -163,8 +226,10 @@ def evaluate(agent, cases: list[dict], progress=None) -> EvalReport:
             invalid["out_of_catalog"] += sum(1 for i in ids if i not in catalog)
             invalid["duplicates"] += len(ids) - len(set(ids))
             state = agent.get_state(sid)
-            blocked = {d["item_id"] for d in state["seen"] + state["disliked"]}
-            invalid["already_seen"] += sum(1 for i in ids if i in blocked)
+            for kind, fields in (("liked", ("liked", "anchors")), ("seen", ("seen",)), ("disliked", ("disliked",))):
+                blocked = {d["item_id"] for f in fields for d in state.get(f, [])}
+                invalid[f"{kind}_returned"] += sum(1 for i in ids if i in blocked)
+            fallbacks += is_fallback(reply)
             liked = {d["title"].rsplit(" (", 1)[0] for d in state["liked"]}
             for item in reply.items:
                 explanations += 1
@@ -173,4 +238,13 @@ def evaluate(agent, cases: list[dict], progress=None) -> EvalReport:
             prev = reply if reply.items else prev
             if progress:
                 progress(tc)
-    return EvalReport(turns, invalid, violations, explanations, latencies)
+    return EvalReport(turns, invalid, violations, explanations, latencies, fallbacks)
+
+
+def is_fallback(reply: Reply) -> bool:
+    """Picks shown although nothing was understood from the message and nothing was said before."""
+    s = reply.state
+    said = (s.get("genres") or s.get("exclude_genres") or s.get("audience_genres") or s.get("moods")
+            or s.get("query") or s.get("liked") or s.get("seen") or s.get("disliked") or s.get("user_id")
+            or s.get("year_min") is not None or s.get("year_max") is not None)
+    return bool(reply.items) and not reply.understood and not said

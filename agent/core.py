@@ -27,6 +27,8 @@ from agent.replies import Reply, ReplyItem, StreamEvent
 from agent.session import SessionState, check_session_id, check_user_id, merge
 from agent.storage import Storage
 from agent.understanding import PreferenceParser, clean_message
+from agent.understanding.aliases import AliasIndex
+from agent.understanding.vocabulary import KnownWords
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +48,15 @@ class RecommenderAgent:
         self.storage = storage or Storage.from_settings(settings)
         years = [it.year for it in self.catalog if it.year] or [1900, 2000]
         self.parser = PreferenceParser(self._match_title, (min(years), max(years)),
-                                       titles=[it.title for it in self.catalog])
+                                       titles=[it.title for it in self.catalog],
+                                       aliases=AliasIndex.for_catalog({it.item_id: it.label for it in self.catalog}))
         wants_llm = self.cfg.rerank or self.cfg.explain == "llm" or self.cfg.expand_query
         self.llm = LLMParts(settings, self.catalog) if wants_llm else None
-        self.pipeline = TurnPipeline(self.catalog, self.service.candidates, self.cfg, self.llm, self.parser)
+        self.pipeline = TurnPipeline(self.catalog, self.service.candidates, self.cfg, self.llm, self.parser,
+                                     known_word=self._known_words(settings))
         self.chain = build_turn_chain(self.pipeline, attach_user=self.attach_user)
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
-        self._histories: dict[str, frozenset[str]] = {}
         self.tool_mode = None
         if self.cfg.mode == "tools":
             from agent.tools import chat_model_from_config
@@ -140,6 +143,7 @@ class RecommenderAgent:
                                  items=[i.model_dump() for i in turn.items])
             reply = Reply(text=turn.reply_text, items=turn.items, understood=turn.preferences.summary(),
                           session_id=sid, notes=turn.notes, state=self.describe(state),
+                          language=turn.preferences.language,
                           search_query=turn.plan.request.query if turn.plan else "")
             yield StreamEvent(kind="items", items=reply.items, reply=reply)
 
@@ -189,6 +193,7 @@ class RecommenderAgent:
             state = base.model_copy(deep=True)
             if genres is not UNCHANGED:
                 state.genres = sorted(self.service.resolve_genres(genres or []))
+                state.genre_mode = "any"  # the panel lists genres: any of them
             if exclude_genres is not UNCHANGED:
                 state.exclude_genres = sorted(self.service.resolve_genres(exclude_genres or []))
             if set(state.genres) & set(state.exclude_genres):
@@ -215,9 +220,11 @@ class RecommenderAgent:
         """The session's preferences with titles, for people and the web page's panel."""
         titled = lambda ids: [{"item_id": i, "title": self.catalog[i].label} for i in ids if i in self.catalog]  # noqa: E731
         return {"session_id": state.session_id, "user_id": state.user_id, "genres": list(state.genres),
+                "genre_mode": state.genre_mode, "audience_genres": list(state.audience_genres),
                 "exclude_genres": list(state.exclude_genres), "year_min": state.year_min, "year_max": state.year_max,
                 "count": state.count or self.cfg.default_count, "moods": list(state.moods), "query": state.query,
-                "liked": titled(state.liked), "disliked": titled(state.disliked), "seen": titled(state.seen),
+                "liked": titled(state.liked), "anchors": titled(state.anchors), "disliked": titled(state.disliked),
+                "seen": titled(state.seen),
                 "shown": len(state.shown), "turns": state.turns}
 
     # ------------------------------------------------------------------ internals
@@ -254,6 +261,15 @@ class RecommenderAgent:
         if account is not None:  # signed in: the profile's owner
             state.account = check_user_id(account)
 
+    def _known_words(self, settings: Settings) -> KnownWords | None:
+        from retrieval.embeddings import ModelMissingError, resolve_model_path
+
+        try:
+            vocab = resolve_model_path(settings.embedding.model) / "vocab.txt"
+        except ModelMissingError:
+            vocab = None
+        return KnownWords.from_files(vocab, [f"{it.title} {it.description}" for it in self.catalog])
+
     def _match_title(self, text: str):
         hits = self.service.titles.match(text, 1)
         if hits and hits[0][1] >= self.cfg.title_threshold:
@@ -262,27 +278,15 @@ class RecommenderAgent:
         return None
 
     def known_user(self, user_id: str | None) -> bool:
-        return bool(user_id) and user_id in self._user_index()
-
-    def _user_index(self) -> dict[str, int]:
-        if not hasattr(self, "_uindex"):
-            self._uindex = self.service.dataset.interactions.user_index()
-        return self._uindex
+        return bool(user_id) and self.service.histories.knows(user_id)
 
     def user_history(self, user_id: str) -> frozenset[str]:
         """Items a known catalog user has interacted with (they count as seen)."""
-        if user_id not in self._histories:
-            inter = self.service.dataset.interactions
-            rows = inter.items[inter.users == self._user_index()[user_id]]
-            self._histories[user_id] = frozenset(self.catalog.at(int(i)).item_id for i in rows)
-        return self._histories[user_id]
+        return frozenset(self.catalog.at(i).item_id for i in self.service.histories.of(user_id))
 
     def recent_history(self, user_id: str, n: int = 5) -> tuple[str, ...]:
-        """A known user's last n logged items, oldest first (stable sort: file order breaks ties)."""
-        inter = self.service.dataset.interactions
-        rows = (inter.users == self._user_index()[user_id]).nonzero()[0]
-        rows = rows[inter.timestamps[rows].argsort(kind="stable")][-n:]
-        return tuple(self.catalog.at(int(inter.items[r])).item_id for r in rows)
+        """A known user's last n logged items, oldest first (`retrieval.histories`: file order breaks ties)."""
+        return tuple(self.catalog.at(i).item_id for i in self.service.histories.recent(user_id, n))
 
     def attach_user(self, turn: Turn) -> None:
         """Join the account's stored profile and (for a known catalog user) the logged history to the turn."""

@@ -42,9 +42,9 @@ class LLMParts:
     @property
     def reranker(self):
         def build():
-            from agent.llm.reranker import ListwiseReranker
+            from agent.llm.reranker import LLMReranker
 
-            return ListwiseReranker.from_config(self.settings.llm, self.settings.home, catalog=self.catalog)
+            return LLMReranker.from_config(self.settings.llm, self.settings.home, catalog=self.catalog)
 
         return self._get("reranker", build)
 

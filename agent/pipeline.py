@@ -10,14 +10,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
+from agent.llm.explainer import Wishes, template_explanation
 from agent.llm_parts import LLMParts
-from agent.planner import Plan, Profile, guard, plan_and_retrieve, query_text
+from agent.planner import Plan, Profile, guard, plan_and_retrieve, query_text, select_picks
 from agent.replies import ReplyItem
 from agent.session import SessionState
 from agent.understanding import Preferences, PreferenceParser, clean_message, describe_years
 from agent.understanding.parser import MAX_MESSAGE_CHARS
 from retrieval.candidates.base import Candidate
-from retrieval.catalog.schema import Catalog, Item
+from retrieval.catalog.schema import Catalog
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class Turn:
     items: list[ReplyItem] = field(default_factory=list)
     reply_text: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    understood_nothing: bool = False  # nothing usable in the message or before it: the reply helps instead
 
     @property
     def count(self) -> int:
@@ -54,12 +56,14 @@ class Turn:
 
 class TurnPipeline:
     def __init__(self, catalog: Catalog, retrieve, config, llm: LLMParts | None = None,
-                 parser: PreferenceParser | None = None):
+                 parser: PreferenceParser | None = None, known_word=None):
         self.catalog = catalog
         self.retrieve_fn = retrieve  # (CandidateRequest, k) -> list[Candidate]
         self.cfg = config  # retrieval.config.AgentConfig
         self.llm = llm
         self.parser = parser
+        # known_word(word) -> bool: does the free text carry meaning ("robots") or is it noise ("asdfgh")?
+        self.known_word = known_word
 
     # ------------------------------------------------------------------ 1. understand
     def understand(self, turn: Turn) -> Turn:
@@ -74,14 +78,27 @@ class TurnPipeline:
         for mention in p.unknown_titles:
             turn.notes.append(f'I couldn\'t find "{mention}" in the catalog, so I left it out.')
         needed = p.count or turn.state.count or self.cfg.default_count
+        turn.understood_nothing = not self.usable(p) and not turn.state.has_preferences()
         turn.notes += turn.state.apply(p, self.catalog, needed=needed)
         turn.timings["understand"] = time.perf_counter() - t0
         return turn
+
+    def usable(self, p: Preferences) -> bool:
+        """Does the message say anything to recommend from? Free text counts when a word of it is known."""
+        if p.is_empty():
+            return False
+        if p.model_copy(update={"query": ""}).is_empty():
+            words = p.query.split()
+            return self.known_word is None or any(self.known_word(w) for w in words)
+        return True
 
     # ------------------------------------------------------------------ 2. retrieve
     def retrieve(self, turn: Turn) -> Turn:
         t0 = time.perf_counter()
         state = turn.state
+        if turn.understood_nothing and not turn.known_user:
+            turn.timings["retrieve"] = time.perf_counter() - t0
+            return turn  # no silent popularity list: the reply asks instead (see `header`)
         count = min(state.count or self.cfg.default_count, self.cfg.max_count)
         if state.count and state.count > self.cfg.max_count:
             turn.notes.append(f"I show at most {self.cfg.max_count} picks at a time.")
@@ -109,7 +126,8 @@ class TurnPipeline:
             if reranked is not None:
                 turn.candidates = [c for c, _ in reranked]
                 turn.scores = {c.item.item_id: s for c, s in reranked}
-        turn.candidates = turn.candidates[: turn.count]
+        genres, mode = turn.state.genres, turn.state.genre_mode
+        turn.candidates = select_picks(turn.candidates, turn.count, genres, mode)
         turn.timings["rerank"] = time.perf_counter() - t0
         return turn
 
@@ -144,14 +162,17 @@ class TurnPipeline:
         generated = None
         if self.cfg.explain == "llm" and self.llm is not None and items:
             generated = self.llm.explain(items, turn.state, self.catalog)
+        wishes = wishes_of(turn.state, self.catalog)
         for n, item in enumerate(items):
             text, source = generated[n] if generated else (None, "template")
             if text is None:  # no LLM, or its sentence failed the grounding check
-                text = template_explanation(item, turn.state, self.catalog, by_id[item.item_id].sources)
+                text = template_explanation(item, wishes, by_id[item.item_id].sources)
             yield text, source
 
     def header(self, turn: Turn) -> str:
         n = len(turn.candidates)
+        if turn.plan is None and turn.understood_nothing:
+            return self.parser.lex.help[turn.preferences.language]
         if n == 0:
             return "I couldn't find anything that fits."
         state = turn.state
@@ -161,6 +182,8 @@ class TurnPipeline:
                 f"{' ' + years if years else ''}:")
 
     def footer(self, turn: Turn) -> str:
+        if turn.plan is None and turn.understood_nothing:
+            return ("\n\n" + "\n".join(turn.notes)) if turn.notes else ""  # e.g. the injection note
         lines = []
         understood = turn.preferences.summary()
         if understood:
@@ -174,29 +197,7 @@ class TurnPipeline:
         return ("\n\n" + "\n".join(lines)) if lines else ""
 
 
-def template_explanation(item: Item, state: SessionState, catalog: Catalog, sources=()) -> str:
-    """A fact-only explanation: every genre, year and title it names is true of the item or the user."""
-    wanted = [g for g in item.genres if g in state.genres]
-    mood = [g for g in item.genres if g in state.mood_genres and g not in wanted]
-    genres = ", ".join(item.genres) if item.genres else "uncategorised"
-    year = f" from {item.year}" if item.year else ""
-    reasons = []
-    if wanted:
-        reasons.append(f"it is {_a(wanted[0])} {'/'.join(wanted)} title as you asked")
-    elif mood:
-        reasons.append(f"its {'/'.join(mood)} side fits the mood you described")
-    if state.year_min is not None or state.year_max is not None:
-        reasons.append("it falls in your year range")
-    liked = [catalog[i].title for i in state.liked if i in catalog][:2]
-    if liked and "collaborative" in sources:
-        reasons.append("it comes up for viewers who liked " + " and ".join(liked))
-    text = f"{_a(genres).capitalize()} {genres} film{year}."
-    if reasons:
-        text += " Picked because " + "; ".join(reasons) + "."
-    elif item.popularity:
-        text += f" Rated by {item.popularity} viewers in the catalog."
-    return text
-
-
-def _a(word: str) -> str:
-    return "an" if word[:1].lower() in "aeiou" else "a"
+def wishes_of(state: SessionState, catalog: Catalog) -> Wishes:
+    """The session's wishes as the plain facts a template explanation may cite."""
+    return Wishes(genres=tuple(state.genres), mood_genres=tuple(state.mood_genres), year_min=state.year_min,
+                  year_max=state.year_max, liked_titles=tuple(catalog[i].title for i in state.liked if i in catalog))

@@ -29,6 +29,7 @@ class Reply(BaseModel):
     notes: list[str] = Field(default_factory=list)  # warnings shown in the text too (unknown titles, …)
     state: dict = Field(default_factory=dict)  # the session's accumulated preferences after this turn
     search_query: str = ""  # the text semantic search used (the LLM's expansion when query expansion is on)
+    language: Literal["en", "zh"] = "en"  # the language of the user's message
 
 
 class StreamEvent(BaseModel):

@@ -1,10 +1,14 @@
 """Multi-turn session state: each message's `Preferences` delta accumulates into `SessionState`.
 
 Rules (why: a refinement should keep everything said before unless it contradicts it):
-- wanted genres are replaced by a new positive genre statement, unless it is additive ("also comedies");
-  excluding a genre removes it from the wanted ones and vice versa (the latest word wins);
+- wanted genres (with their mode: any / all / blend) are replaced by a new positive genre statement, unless
+  it is additive ("also comedies"); "forget westerns" drops a genre without excluding it; excluding a
+  genre removes it from the wanted ones and vice versa (the latest word wins);
+- an audience ("for the whole family") stays until reset: alone it wants Children's or Animation, with
+  wanted genres it narrows them to Children's titles (see [audiences] in agent/understanding/lexicon.toml);
 - an explicit year window replaces the old one; "older" / "newer" move it relative to the last shown items;
-- liked / disliked / seen titles and exclusions accumulate until reset;
+- liked / disliked / seen titles and exclusions accumulate until reset; the anchors ("more like X") of the
+  latest message that named some are the reference of the request (they are liked too);
 - every item shown and not liked counts as rejected and is not shown again (unless nothing else is left).
 """
 from __future__ import annotations
@@ -16,10 +20,11 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from agent.understanding import Preferences, TitleRef
-from retrieval.candidates.base import Constraints
+from agent.understanding.model import GenreMode
 from retrieval.catalog.schema import Catalog
+from retrieval.constraints import Constraints
 
-FeedbackKind = Literal["like", "dislike", "seen"]
+FeedbackKind = Literal["like", "anchor", "dislike", "seen"]
 SESSION_ID = re.compile(r"[\w.:@-]{1,128}")  # session and user ids: safe in URLs, logs and SQL keys
 
 
@@ -32,7 +37,9 @@ class SessionState(BaseModel):
     # (the signed-in user of `marquee serve --auth`, `--user` of the CLI, `user_id=` of the Python API).
     account: str | None = None
     genres: list[str] = Field(default_factory=list)
+    genre_mode: GenreMode = "any"
     exclude_genres: list[str] = Field(default_factory=list)
+    audience_genres: list[str] = Field(default_factory=list)  # first = the genre that narrows wanted ones
     year_min: int | None = None
     year_max: int | None = None
     count: int | None = None
@@ -40,6 +47,7 @@ class SessionState(BaseModel):
     mood_genres: list[str] = Field(default_factory=list)
     query: str = ""
     liked: list[str] = Field(default_factory=list)  # item ids
+    anchors: list[str] = Field(default_factory=list)  # "more like X" of the latest message naming some (also liked)
     disliked: list[str] = Field(default_factory=list)
     seen: list[str] = Field(default_factory=list)
     shown: list[str] = Field(default_factory=list)  # every item shown in this session, oldest first
@@ -62,13 +70,23 @@ class SessionState(BaseModel):
         if delta.user_id:
             self.user_id = delta.user_id
         if delta.genres:
-            self.genres = _union(self.genres, delta.genres) if delta.additive else list(delta.genres)
-            if not delta.additive and not delta.query:
-                self.query = ""
+            if delta.additive:
+                self.genres, self.genre_mode = _union(self.genres, delta.genres), "any"
+            else:
+                self.genres, self.genre_mode = list(delta.genres), delta.genre_mode
+                if not delta.query:
+                    self.query = ""
+        if delta.drop_genres:  # "forget westerns": no longer wanted, and no longer excluded either
+            self.genres = [g for g in self.genres if g not in delta.drop_genres]
+            self.exclude_genres = [g for g in self.exclude_genres if g not in delta.drop_genres]
         if delta.exclude_genres:
             self.exclude_genres = _union(self.exclude_genres, delta.exclude_genres)
         self.exclude_genres = [g for g in self.exclude_genres if g not in delta.genres]
         self.genres = [g for g in self.genres if g not in self.exclude_genres]
+        if len(self.genres) < 2:
+            self.genre_mode = "any"
+        if delta.audience_genres:
+            self.audience_genres = list(delta.audience_genres)
         if delta.year_min is not None or delta.year_max is not None:
             self.year_min, self.year_max = delta.year_min, delta.year_max
         if delta.era:
@@ -79,6 +97,8 @@ class SessionState(BaseModel):
             self.moods, self.mood_genres = list(delta.moods), list(delta.mood_genres)
         if delta.query:
             self.query = delta.query
+        if any(ref.relation == "anchor" for ref in [*delta.titles, *delta.ordinals]):
+            self.anchors = []
         for ref in delta.titles:
             self.mark(ref.item_id, ref.relation)
         for ordinal in delta.ordinals:
@@ -96,12 +116,15 @@ class SessionState(BaseModel):
 
     def mark(self, item_id: str, relation: FeedbackKind) -> None:
         """Record like / dislike / seen for an item (the latest opinion wins between like and dislike)."""
-        if relation == "like":
+        if relation in ("like", "anchor"):
             self.liked = _union(self.liked, [item_id])
             self.disliked = [i for i in self.disliked if i != item_id]
+            if relation == "anchor":
+                self.anchors = _union(self.anchors, [item_id])
         elif relation == "dislike":
             self.disliked = _union(self.disliked, [item_id])
             self.liked = [i for i in self.liked if i != item_id]
+            self.anchors = [i for i in self.anchors if i != item_id]
         else:
             self.seen = _union(self.seen, [item_id])
 
@@ -112,14 +135,34 @@ class SessionState(BaseModel):
         self.turns += 1
 
     # ------------------------------------------------------------------ derived
+    def has_preferences(self) -> bool:
+        """Has the session been told anything to recommend from (so a vague message can follow it)?"""
+        return bool(self.genres or self.exclude_genres or self.audience_genres or self.year_min is not None
+                    or self.year_max is not None or self.moods or self.query or self.liked or self.disliked
+                    or self.seen or self.user_id or self.count or self.shown)
     def constraints(self, exclude_shown: bool = True, extra_excluded: frozenset[str] = frozenset()) -> Constraints:
         """Hard constraints: stated genres / years, and never an item the user saw, disliked, already
         likes, or (by default) was shown before."""
-        excluded = set(self.disliked) | set(self.seen) | set(self.liked) | set(extra_excluded)
+        excluded = set(self.disliked) | set(self.seen) | set(self.liked) | set(self.anchors) | set(extra_excluded)
         if exclude_shown:
             excluded |= set(self.shown)
-        return Constraints(include_genres=frozenset(self.genres), exclude_genres=frozenset(self.exclude_genres),
-                           year_min=self.year_min, year_max=self.year_max, exclude_ids=frozenset(excluded))
+        genres, mode = self.wanted_genres()
+        return Constraints(include_genres=frozenset(genres), exclude_genres=frozenset(self.exclude_genres),
+                           genre_mode=mode, year_min=self.year_min, year_max=self.year_max,
+                           exclude_ids=frozenset(excluded))
+
+    def wanted_genres(self) -> tuple[list[str], str]:
+        """The genre filter: the wanted genres in their mode ("blend" filters like "any"; the half with
+        both genres is a list-level rule, agent.planner.select_picks), narrowed by the audience."""
+        audience = [g for g in self.audience_genres if g not in self.exclude_genres]
+        mode = "any" if self.genre_mode == "blend" else self.genre_mode
+        if not audience:
+            return list(self.genres), mode
+        if not self.genres:
+            return audience, "any"
+        if len(self.genres) == 1 or mode == "all":
+            return _union(self.genres, audience[:1]), "all"
+        return list(self.genres), mode  # "comedy or drama for the kids": no single filter says both
 
     def _resolve_ordinal(self, position: int | None) -> str | None:
         if position is None:
@@ -180,6 +223,7 @@ def merge(base: SessionState, ours: SessionState, theirs: SessionState) -> Sessi
         for x in both:  # the latest opinion (ours) decides; the other side keeps its own
             loser = opposite if x in getattr(ours, side) else side
             setattr(merged, loser, [y for y in getattr(merged, loser) if y != x])
+    merged.anchors = [x for x in merged.anchors if x in merged.liked]  # an anchor is a liked item
     return merged
 
 

@@ -21,7 +21,8 @@ from pydantic import BaseModel, Field
 
 import prompts
 from agent.replies import Reply
-from retrieval.candidates.base import CandidateRequest, Constraints
+from retrieval.candidates.base import CandidateRequest
+from retrieval.constraints import Constraints
 
 
 @dataclass

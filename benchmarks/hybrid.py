@@ -22,7 +22,8 @@ TEXTS = ["sci-fi and action films", "a funny romantic comedy", "dark psychologic
 
 
 def requests(service):
-    from retrieval.candidates.base import CandidateRequest, Constraints
+    from retrieval.candidates.base import CandidateRequest
+    from retrieval.constraints import Constraints
 
     ids = lambda *titles: tuple(service.search_titles(t)[0][0].item_id for t in titles)  # noqa: E731
     filters = [Constraints(include_genres=frozenset({"Sci-Fi"}), year_min=1980),

@@ -30,16 +30,17 @@ TARGETS = {
 def _users(n: int, seed: int = 0):
     """n real users: last 10 history titles + EASE's top-20 unseen items (the reranker's real input)."""
     from retrieval.catalog.movielens import load_movielens_100k
+    from retrieval.histories import UserHistories
     from retrieval.models.ease import EASE
     from retrieval.recommender import UserContext
 
     data = load_movielens_100k()
     ease = EASE().fit(data.interactions, data.catalog)
-    rows = data.interactions.chronological()
+    histories = UserHistories(data.interactions)
     rng = np.random.default_rng(seed)
     picked = []
     for u in rng.choice(data.interactions.n_users, n, replace=False):
-        hist = tuple(int(i) for i in data.interactions.items[rows[u]])
+        hist = histories.of(data.interactions.user_ids[u])
         ctx = UserContext(history=hist)
         top = [i for i, _ in ease.rank(ctx, 20, exclude=hist)]
         picked.append((hist, top))
@@ -79,7 +80,7 @@ def run(quick: bool = False) -> dict:
     from agent.llm.explainer import Explainer
     from agent.llm.loading import load_model, load_model_uncached
     from agent.llm.prompting import render_chat
-    from agent.llm.reranker import ListwiseReranker
+    from agent.llm.reranker import LLMReranker
     from agent.llm.streaming import first_token_latency, stream_text
     from benchmarks.harness import peak_rss_mb
 
@@ -99,10 +100,10 @@ def run(quick: bool = False) -> dict:
 
     catalog, users = _users(n_users)
     backend = LocalBackend(llm, batch_size=8)
-    ranker = ListwiseReranker(backend, weight=1.0)
+    ranker = LLMReranker(backend, weight=1.0)
     hist, top = users[0]
     user, titles = _summary(catalog, hist), [catalog.at(i).label for i in top]
-    ranker.prior(20)  # the content-free prior is computed once per list length and cached
+    ranker.scorer.prior(20)  # the content-free prior is computed once per list length and cached
     one_pass = _timed(lambda: ranker.llm_scores([user], [titles]), repeat)
     figures["rerank20"] = one_pass
 
@@ -117,20 +118,20 @@ def run(quick: bool = False) -> dict:
 
     figures["pointwise20"] = _timed(pointwise, max(1, repeat // 3))
     figures["speedup_vs_pointwise"] = round(figures["pointwise20"]["p50_ms"] / one_pass["p50_ms"], 1)
-    # the same Yes/No question per candidate, all 20 in one pass (agent.llm.segments)
-    segmented = ListwiseReranker(backend, weight=1.0, scorer="segments")
+    # the same Yes/No question per candidate, all 20 in one pass (agent.llm.scorers.segments)
+    segmented = LLMReranker(backend, weight=1.0, scorer="segments")
     figures["rerank20_segments"] = _timed(lambda: segmented.llm_scores([user], [titles]), repeat)
     figures["segments_speedup_vs_pointwise"] = round(
         figures["pointwise20"]["p50_ms"] / figures["rerank20_segments"]["p50_ms"], 1)
 
-    listing = "\n".join(f"{lab}. {t}" for lab, t in zip(ranker.labels.labels, titles))
+    listing = "\n".join(f"{lab}. {t}" for lab, t in zip(ranker.scorer.labels.labels, titles))
     gen_prompt = render_chat(backend.tokenizer, "rerank_generate", candidates=listing, **fields)
     figures["generate_list"] = _timed(lambda: backend.generate([gen_prompt], 60), max(1, repeat // 3))
     figures["speedup_vs_generate_list"] = round(figures["generate_list"]["p50_ms"] / one_pass["p50_ms"], 1)
 
     for k in (2, 3):
-        permuted = ListwiseReranker(backend, weight=1.0, permutations=k)
-        permuted.prior(20)
+        permuted = LLMReranker(backend, weight=1.0, permutations=k)
+        permuted.scorer.prior(20)
         figures[f"rerank20_k{k}"] = _timed(lambda: permuted.llm_scores([user], [titles]), repeat)
 
     batch_users = [_summary(catalog, h) for h, _ in users]
@@ -171,8 +172,8 @@ def run(quick: bool = False) -> dict:
     fp = load_model_uncached(home=home, adapter="none", dtype="float32")
     for name, model in ((other, load_model_uncached(home=home, adapter="none", dtype=other)),
                         ("int8_dynamic", _quantized(fp))):
-        alt = ListwiseReranker(LocalBackend(model, batch_size=8), weight=1.0)
-        alt.prior(20)
+        alt = LLMReranker(LocalBackend(model, batch_size=8), weight=1.0)
+        alt.scorer.prior(20)
         timing = _timed(lambda: alt.llm_scores([user], [titles]), repeat)
         overlap = [len(a & b) / 5 for a, b in zip(reference, top5(alt.llm_scores(batch_users, batch_titles)))]
         variants[name] = {"rerank20_p50_ms": timing["p50_ms"], "top5_overlap_vs_default": round(float(np.mean(overlap)), 3),

@@ -39,7 +39,7 @@ PLACES = ["Paris", "Tokyo", "Nevada", "the Moon", "Berlin", "Lagos", "the Arctic
 
 
 def genre_year_filters():
-    from retrieval.candidates.base import Constraints
+    from retrieval.constraints import Constraints
 
     return [Constraints(include_genres=frozenset({"Sci-Fi", "Action"}), year_min=1980, year_max=1999),
             Constraints(include_genres=frozenset({"Comedy"}), exclude_genres=frozenset({"Romance"}), year_max=1995),

@@ -2,6 +2,7 @@
 
     marquee eval                                   # all users, every configured ranker
     marquee eval --users 100 --rankers mostpop,ease,sasrec --out /tmp/eval
+    marquee eval --conversational --users 200       # the whole chat turn, request-conditioned
 """
 from __future__ import annotations
 
@@ -30,6 +31,11 @@ def register(app: typer.Typer) -> None:
         stage: Annotated[Stage | None, typer.Option(help="split to score (default: [eval] stage, test)")] = None,
         config: Annotated[Path | None, typer.Option(help="marquee.toml (its [eval] section; default: "
                                                     "$MARQUEE_CONFIG or ./marquee.toml)")] = None,
+        conversational: Annotated[bool, typer.Option(
+            "--conversational", help="the request-conditioned benchmark of the whole chat turn "
+            "(rows in the eval.conversational table; chat vs MostPop / SASRec+EASE, with and without an oracle filter)")] = False,
+        types: Annotated[str | None, typer.Option(
+            help="--conversational: comma-separated request types (vague,genre,genre-decade,loved,genre-zh)")] = None,
     ) -> None:
         """Evaluate rankers (Random, MostPop, ItemKNN, EASE, SASRec, semantic, hybrid, LLM…) on leave-one-out."""
         from rich.console import Console
@@ -42,6 +48,20 @@ def register(app: typer.Typer) -> None:
 
         console = Console()
         stage = stage.value if stage is not None else None
+        command = "marquee " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        if types is not None and not conversational:
+            console.print("[red]marquee eval: --types needs --conversational[/red]")
+            raise typer.Exit(2)
+        if conversational:
+            misplaced = [flag for flag, value in (("--rankers", rankers), ("--stage", stage)) if value is not None]
+            if misplaced:
+                console.print(f"[red]marquee eval: {', '.join(misplaced)} does not apply to --conversational "
+                              "(its systems are listed in \\[eval.conversational])[/red]")
+                raise typer.Exit(2)
+            from finetune.evaluation.conversational.cli import run_command
+
+            run_command(console, config, command, users=users, types=types, seed=seed, out=out)
+            return
         names = [r.strip() for r in rankers.split(",")] if rankers is not None else None
         try:
             settings = Settings.load(config, source="command line",
@@ -59,7 +79,6 @@ def register(app: typer.Typer) -> None:
             console.print(f"[red]marquee eval: cannot load the catalog: {escape(str(exc))}[/red]")
             raise typer.Exit(2) from None
         out = out or home / "eval" / dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
-        command = "marquee " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         report, results, paths = _run(cfg, dataset, home, out, settings, command, console)
 
         from finetune.evaluation.report import accuracy_table

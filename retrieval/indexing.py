@@ -6,7 +6,7 @@ it) + `has_year`, `popularity`, `genres` ("A|B" for display) and a `genre:<Name>
 the item, so genre constraints become plain Chroma `where` filters (`$ne: True` also matches a missing key;
 storing only the True flags keeps metadata small and independent of the rest of the catalog).
 `doc_hash` (sha1 of the document) tells an incremental build which vectors are still valid.
-`constraints_to_where` turns hard constraints into a Chroma `where` over exactly these keys.
+`retrieval.constraints.constraints_to_where` turns hard constraints into a Chroma `where` over exactly these keys.
 """
 from __future__ import annotations
 
@@ -15,12 +15,8 @@ import json
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
-
-from retrieval.candidates.base import Constraints
 from retrieval.catalog.schema import Catalog, Item
-
-GENRE_PREFIX = "genre:"
+from retrieval.constraints import GENRE_PREFIX, FactsTable
 
 
 class StoreError(RuntimeError):
@@ -52,31 +48,6 @@ def item_from_metadata(meta: dict, document: str = "") -> Item:
     return Item(item_id=str(meta["item_id"]), title=str(meta.get("title", "")),
                 year=int(year) if year is not None and meta.get("has_year", True) else None,
                 genres=genres, popularity=int(meta.get("popularity", 0)))
-
-
-def constraints_to_where(constraints: Constraints | None) -> dict | None:
-    """Chroma `where` for the hard constraints (genre names must already be the catalog's spelling)."""
-    if constraints is None:
-        return None
-    clauses: list[dict] = []
-    include = sorted(constraints.include_genres)
-    if include:
-        flags = [{GENRE_PREFIX + g: True} for g in include]
-        if constraints.genre_mode == "all" or len(flags) == 1:
-            clauses += flags
-        else:
-            clauses.append({"$or": flags})
-    # `$ne: True` (not `== False`) also passes items whose metadata predates a genre key.
-    clauses += [{GENRE_PREFIX + g: {"$ne": True}} for g in sorted(constraints.exclude_genres)]
-    if constraints.year_min is not None:
-        clauses.append({"year": {"$gte": int(constraints.year_min)}})
-    if constraints.year_max is not None:
-        clauses.append({"year": {"$lte": int(constraints.year_max)}})
-    if constraints.exclude_ids:
-        clauses.append({"item_id": {"$nin": sorted(constraints.exclude_ids)}})
-    if not clauses:
-        return None
-    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
 def collection_metadata(encoder_identity: str, dimension: int, catalog: Catalog, state: str) -> dict:
@@ -161,56 +132,13 @@ class IndexReport:
                 f"in {self.seconds:.1f}s" + (f" [{self.reason}]" if self.reason else ""))
 
 
-class FactsTable:
-    """The filterable facts of every indexed item (genre flags, year) as numpy arrays, in memory.
+def facts_of(indexed: dict[str, dict]) -> FactsTable:
+    """The filterable facts of an index's items (item_id -> stored metadata), for in-memory filtering.
 
     Local Chroma evaluates a `where` by scanning every matching item (0.5–1.7 s per query at 100k items
     here, whatever the selectivity), so the store evaluates hard constraints itself over this table
     (~1 ms at 100k) and asks Chroma only for nearest neighbours. Snapshots are immutable, so a table
     built for one never goes stale.
     """
-
-    def __init__(self, ids: list[str], genres: list[tuple[str, ...]], years: list[int | None]):
-        self.ids = np.asarray(ids, dtype=object)
-        self.row = {item_id: i for i, item_id in enumerate(ids)}
-        self.genre_names = sorted({g for gs in genres for g in gs})
-        column = {g: j for j, g in enumerate(self.genre_names)}
-        self.flags = np.zeros((len(ids), len(self.genre_names)), dtype=bool)
-        for i, gs in enumerate(genres):
-            self.flags[i, [column[g] for g in gs]] = True
-        self.years = np.asarray([-1 if y is None else y for y in years], dtype=np.int64)
-        self._column = column
-
-    @classmethod
-    def from_catalog(cls, catalog: Catalog) -> "FactsTable":
-        return cls(catalog.item_ids, [it.genres for it in catalog], [it.year for it in catalog])
-
-    @classmethod
-    def from_metadatas(cls, ids: list[str], metadatas: list[dict]) -> "FactsTable":
-        items = [item_from_metadata(m) for m in metadatas]
-        return cls(ids, [it.genres for it in items], [it.year for it in items])
-
-    def allowed(self, c: Constraints) -> np.ndarray:
-        """Boolean mask of the rows `c.allows` (same rules, vectorised)."""
-        mask = np.ones(len(self.ids), dtype=bool)
-
-        def has(genre: str) -> np.ndarray:
-            j = self._column.get(genre)
-            return self.flags[:, j] if j is not None else np.zeros(len(self.ids), dtype=bool)
-
-        if c.include_genres:
-            cols = [has(g) for g in c.include_genres]
-            mask &= np.logical_and.reduce(cols) if c.genre_mode == "all" else np.logical_or.reduce(cols)
-        for g in c.exclude_genres:
-            mask &= ~has(g)
-        if c.year_min is not None or c.year_max is not None:
-            mask &= self.years >= 0
-            if c.year_min is not None:
-                mask &= self.years >= c.year_min
-            if c.year_max is not None:
-                mask &= self.years <= c.year_max
-        for item_id in c.exclude_ids:
-            i = self.row.get(item_id)
-            if i is not None:
-                mask[i] = False
-        return mask
+    items = [item_from_metadata(meta) for meta in indexed.values()]
+    return FactsTable(list(indexed), [it.genres for it in items], [it.year for it in items])

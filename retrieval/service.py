@@ -5,12 +5,15 @@
     service.ensure_index()                                # build / update the Chroma index (progress bar)
     service.candidates(CandidateRequest(query="sci-fi and action films"), k=20)
     service.search_titles("terminator 2")                 # [(Item, score)]
+    train_only = service.with_interactions(train)         # same catalog and index; models, popularity and
+                                                          # known users' histories from `train` alone
 
 Everything is built lazily and once (dataset, fitted collaborative models, encoder, store), under a
 lock, so a web server's threads share one stack and a CLI call pays only for what it uses.
 """
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from collections.abc import Iterable, Sequence
@@ -20,14 +23,17 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.candidates.base import Candidate, CandidateRequest, Constraints
+from retrieval.candidates.base import Candidate, CandidateRequest
 from retrieval.candidates.collaborative import CollaborativeGenerator
 from retrieval.candidates.filtering import CatalogArrays
 from retrieval.candidates.hybrid import HybridRetriever
 from retrieval.candidates.popularity import PopularityGenerator
 from retrieval.candidates.semantic import SemanticGenerator
-from retrieval.catalog.schema import Catalog, Dataset, Item
+from retrieval.catalog.loaders import with_popularity
+from retrieval.catalog.schema import Catalog, Dataset, Interactions, Item
 from retrieval.config import CandidateConfig
+from retrieval.constraints import Constraints
+from retrieval.histories import UserHistories
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +66,8 @@ def _locked_once(method):
 
 
 class RetrievalService:
-    def __init__(self, settings: Any):
+    def __init__(self, settings: Any, dataset: Dataset | None = None):
+        """`dataset`: use this catalog + interaction log instead of loading `settings.catalog`."""
         missing = [a for a in ("home", "catalog", "embedding", "store", "candidates") if not hasattr(settings, a)]
         if missing:
             raise TypeError(f"settings object lacks {', '.join(missing)} (pass retrieval.config.Settings or similar)")
@@ -69,6 +76,32 @@ class RetrievalService:
         self._lock = threading.RLock()
         self._index_checked = False
         self._vectors: dict[str, np.ndarray] = {}
+        if dataset is not None:
+            self.__dict__["dataset"] = dataset  # fills the cached property below
+
+    def with_interactions(self, interactions: Interactions,
+                          candidates: CandidateConfig | None = None) -> "RetrievalService":
+        """A service over the same catalog and search index whose log-based parts (collaborative models,
+        popularity, a known user's history) come from `interactions` alone, e.g. an evaluation's train
+        split, so that no held-out interaction can reach an agent built on it. `candidates` overrides the
+        candidate settings. The index holds item content only, so both services share it: it is checked
+        here against this service's catalog and never rebuilt for the derived one."""
+        catalog = self.catalog
+        if len(interactions) and (int(interactions.items.max()) >= len(catalog) or int(interactions.items.min()) < 0):
+            raise ValueError(f"interactions refer to item indices outside catalog {catalog.name!r} "
+                             f"({len(catalog)} items)")
+        self.ensure_index(progress=False)
+        settings = self.settings
+        if candidates is not None:
+            settings = copy.copy(settings)
+            settings.candidates = candidates
+        dataset = Dataset(catalog=with_popularity(catalog, interactions), interactions=interactions,
+                          user_features=self.dataset.user_features)
+        derived = RetrievalService(settings, dataset=dataset)
+        derived.__dict__.update(encoder=self.encoder, store=self.store)  # content only: shared
+        derived._vectors = self._vectors
+        derived._index_checked = True
+        return derived
 
     @classmethod
     def from_config(cls, settings: Any) -> "RetrievalService":
@@ -92,6 +125,11 @@ class RetrievalService:
     @_locked_once
     def arrays(self) -> CatalogArrays:
         return CatalogArrays(self.catalog)
+
+    @_locked_once
+    def histories(self) -> UserHistories:
+        """Known users' logged histories, oldest first (the chat's "I am user 196")."""
+        return UserHistories(self.dataset.interactions)
 
     @_locked_once
     def encoder(self):

@@ -37,12 +37,11 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from retrieval.candidates.base import Constraints
 from retrieval.catalog.schema import Catalog, Item
 from retrieval.config import StoreConfig
+from retrieval.constraints import Constraints, FactsTable, constraints_to_where
 from retrieval.embeddings import ChromaEmbeddingFunction, SentenceEncoder
-from retrieval.indexing import (FactsTable, IndexNotBuiltError, IndexPlan, StoreError, constraints_to_where,
-                                item_from_metadata, plan)
+from retrieval.indexing import IndexNotBuiltError, IndexPlan, StoreError, facts_of, item_from_metadata, plan
 from retrieval.store_build import POINTER_SUFFIX, SnapshotBuilder
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -252,14 +251,14 @@ class ItemStore(SnapshotBuilder):
 
     def _search_in_memory(self, live: _Snapshot, vector: np.ndarray, k: int,
                           constraints: Constraints) -> list[StoreHit]:
-        """Constraints evaluated over the snapshot's FactsTable; Chroma ranks (why: see FactsTable).
+        """Constraints evaluated over the snapshot's FactsTable; Chroma ranks (why: see `indexing.facts_of`).
 
         Nearest neighbours are over-fetched (ids and distances only: cheap) in proportion to the share
         of allowed items; the top k allowed among them ARE the filtered top k, since any better allowed
         item would rank among them too. When few items are allowed, they are ranked exactly instead.
         """
         facts = self._facts(live)
-        mask = facts.allowed(constraints)
+        mask = facts.mask(constraints)
         allowed = int(mask.sum())
         if allowed == 0:
             return []
@@ -298,7 +297,7 @@ class ItemStore(SnapshotBuilder):
         facts = self._facts_cache.get(live.name)
         if facts is None:
             indexed = self._indexed_metadata(live.collection)
-            facts = self._facts_cache[live.name] = FactsTable.from_metadatas(list(indexed), list(indexed.values()))
+            facts = self._facts_cache[live.name] = facts_of(indexed)
         return facts
 
     def _query(self, live: _Snapshot, vector: np.ndarray, n: int, where: dict | None,

@@ -15,7 +15,8 @@ from contextlib import contextmanager
 import numpy as np
 
 from retrieval.catalog.schema import Catalog
-from retrieval.indexing import (FactsTable, IndexPlan, IndexReport, StoreError, collection_metadata, item_metadata,
+from retrieval.constraints import FactsTable
+from retrieval.indexing import (IndexPlan, IndexReport, StoreError, collection_metadata, facts_of, item_metadata,
                                 plan)
 
 POINTER_SUFFIX = ".active"
@@ -41,7 +42,7 @@ class SnapshotBuilder:
         meta = live.metadata or {}
         indexed = self._indexed_metadata(live)
         # the metadata was read anyway: keep the snapshot's facts for in-memory filtering
-        self._facts_cache[live.name] = FactsTable.from_metadatas(list(indexed), list(indexed.values()))
+        self._facts_cache[live.name] = facts_of(indexed)
         reason = ("--rebuild requested" if rebuild else
                   None if meta.get("marquee_encoder") == self.encoder.identity else "sentence encoder changed")
         return plan(catalog, indexed, reason)

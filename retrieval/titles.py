@@ -105,7 +105,7 @@ class TitleMatcher:
         query = normalise(text)
         if not query:
             return []
-        best = self._score(query)
+        best = self._score(query, one_word_prefix=year is not None)
         ranked = []
         for index, score in best.items():
             item = self.catalog.at(index)
@@ -124,8 +124,9 @@ class TitleMatcher:
         hits = self.match(text, limit=1)
         return hits[0][0] if hits else None
 
-    def _score(self, query: str) -> dict[int, float]:
-        """Best score per catalog index over the shortlisted keys."""
+    def _score(self, query: str, one_word_prefix: bool = False) -> dict[int, float]:
+        """Best score per catalog index over the shortlisted keys. A one-word query counts as the start of a
+        longer title only with a year ("batman (1992)"): alone, "weekend" is not "Weekend at Bernie's"."""
         shortlist = process.extract(query, self._key_texts, scorer=fuzz.WRatio, limit=PREFILTER)
         shortlist += process.extract(query, self._key_texts, scorer=fuzz.ratio, limit=PREFILTER // 2)
         q_numbers = _numbers(query)
@@ -135,7 +136,7 @@ class TitleMatcher:
             index, factor = self._key_owner[key_pos]
             score = fuzz.ratio(query, key_text) * factor
             words = key_text.split()
-            if len(words) > q_len:  # query = first words of a longer title ("dr strangelove")
+            if len(words) > q_len and (q_len > 1 or one_word_prefix):  # "dr strangelove"
                 score = max(score, fuzz.ratio(query, " ".join(words[:q_len])) * PREFIX_FACTOR * factor)
             if q_numbers - self._numbers[index]:
                 score -= MISSING_NUMBER_PENALTY

@@ -3,7 +3,7 @@
     marquee chat --session me                 # /like N, /dislike N, /seen N, /reset, /state, /quit
     echo "sci-fi from the 80s" | marquee chat # works without a terminal: one line per turn
     marquee ask "no war films" --session me --json
-    marquee eval-chat --expand off            # constraint satisfaction, grounding, turn latency
+    marquee eval-chat --split test            # the held-back split; --split all reports tune and test
 """
 from __future__ import annotations
 
@@ -24,6 +24,12 @@ class Explain(str, enum.Enum):
 class Switch(str, enum.Enum):
     on = "on"
     off = "off"
+
+
+class SplitChoice(str, enum.Enum):
+    tune = "tune"
+    test = "test"  # held back: never used to tune the lexicon (agent/data/README.md)
+    all = "all"
 
 
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="marquee.toml to use")]
@@ -115,17 +121,22 @@ def register(app: typer.Typer) -> None:
     @app.command("eval-chat")
     def eval_chat(cases: Annotated[Optional[Path], typer.Option("--cases", help="JSONL conversation set (default: "
                                                                 "the public set shipped in agent/data/)")] = None,
+                  split: Annotated[SplitChoice, typer.Option("--split", help="tune | test | all (each split reported "
+                                                             "on its own)")] = SplitChoice.all,
                   expand: Annotated[Switch, typer.Option("--expand", help="LLM query expansion")] = Switch.off,
-                  limit: Annotated[int, typer.Option("--limit", min=0, help="first N cases only (0 = all)")] = 0,
+                  limit: Annotated[int, typer.Option("--limit", min=0, help="first N cases of each split only "
+                                                     "(0 = all)")] = 0,
                   case: Annotated[Optional[list[str]], typer.Option("--case", help="only the case with this id "
                                                                     "(repeatable)")] = None,
                   as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON")] = False,
                   config: ConfigOpt = None, rerank: RerankOpt = None, explain: ExplainOpt = None) -> None:
-        """Replay the public conversation set: constraint satisfaction, validity, grounding, latency."""
+        """Replay the public conversation set: constraint satisfaction, titles returned, popularity
+        fallbacks, validity, grounding, latency; the tune and test splits reported separately."""
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
-        from agent.chat_eval import DEFAULT_CASES, evaluate, load_cases
+        from agent.chat_eval import DEFAULT_CASES, SPLITS, evaluate, load_cases
 
         path = cases or DEFAULT_CASES
         if not path.is_file():
@@ -140,26 +151,33 @@ def register(app: typer.Typer) -> None:
                 _fail(f"no case {', '.join(map(repr, unknown))} in {path.name}; ids: "
                       f"{', '.join(c['id'] for c in loaded)}")
             loaded = [c for c in loaded if c["id"] in case]
-        loaded = loaded[:limit] if limit else loaded
+        names = SPLITS if split is SplitChoice.all else (split.value,)
+        chosen = {name: [c for c in loaded if c.get("split", "tune") == name] for name in names}
+        chosen = {name: (picked[:limit] if limit else picked) for name, picked in chosen.items() if picked or not case}
         try:
             agent = build_agent(config, rerank, explain, expand=expand is Switch.on)
         except (ValueError, FileNotFoundError, RuntimeError) as exc:  # bad input, missing model
             _fail(str(exc))
         console = Console(stderr=as_json)
-        with console.status("replaying conversations…"):
-            report = evaluate(agent, loaded)
-        figures = {"expand": expand.value, **report.summary()}
+        reports = {}
+        for name, picked in chosen.items():
+            with console.status(f"replaying the {name} split…"):
+                reports[name] = evaluate(agent, picked)
+        figures = {name: {"expand": expand.value, **report.summary()} for name, report in reports.items()}
         if as_json:
-            typer.echo(json.dumps({**figures, "failures": report.failures}, ensure_ascii=False, indent=2))
+            typer.echo(json.dumps({name: {**figures[name], "failures": reports[name].failures} for name in reports},
+                                  ensure_ascii=False, indent=2))
             return
         table = Table(title=f"eval-chat ({path.name}, expand {expand.value})")
         table.add_column("figure")
-        table.add_column("value", justify="right")
-        for key, value in figures.items():
-            table.add_row(key, str(value))
+        for name in reports:
+            table.add_column(name, justify="right")
+        for key in next(iter(figures.values())):
+            table.add_row(key, *(str(figures[name][key]) for name in reports))
         console.print(table)
-        for failure in report.failures:
-            console.print(f"[red]✗[/red] {failure}", markup=True, highlight=False)
+        for name, report in reports.items():
+            for failure in report.failures:
+                console.print(f"[red]✗[/red] {escape(f'[{name}] {failure}')}", markup=True, highlight=False)
 
 
 def _command(agent, session: str, line: str, last: list, console) -> list:

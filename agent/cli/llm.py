@@ -20,7 +20,7 @@ def llm_rows(candidates: list["Candidate"], request: "CandidateRequest", catalog
     """
     from agent.llm.explainer import Explainer
     from agent.llm.prompting import UserSummary
-    from agent.llm.reranker import ListwiseReranker
+    from agent.llm.reranker import LLMReranker
 
     liked = [catalog[i] for i in request.liked if i in catalog]
     user = UserSummary(liked=tuple(it.label for it in liked),
@@ -28,7 +28,7 @@ def llm_rows(candidates: list["Candidate"], request: "CandidateRequest", catalog
                        request=request.query)
     rows: list[dict[str, Any]] = []
     if rerank and candidates:
-        ranked = ListwiseReranker.from_config(llm_cfg, home, catalog=catalog, adapter=adapter).rerank(user, candidates)
+        ranked = LLMReranker.from_config(llm_cfg, home, catalog=catalog, adapter=adapter).rerank(user, candidates)
         for r in ranked[:k]:
             rows.append(_row(r.candidate, r.score, r.retriever_score, r.llm_score))
     else:

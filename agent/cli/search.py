@@ -47,7 +47,8 @@ def build_request(service: "RetrievalService", query: str = "", genres: list[str
                   exclude_genres: list[str] | None = None, year_min: int | None = None,
                   year_max: int | None = None, likes: list[str] | None = None) -> "CandidateRequest":
     """Turn CLI-level inputs (free text, genre names in any case, liked *titles*) into a request."""
-    from retrieval.candidates.base import CandidateRequest, Constraints
+    from retrieval.candidates.base import CandidateRequest
+    from retrieval.constraints import Constraints
     from retrieval.service import UnknownGenreError
 
     query = " ".join((query or "").split())  # control characters and runs of whitespace → one space

@@ -2,14 +2,15 @@
 
 Each explanation is generated from the item's catalog facts and the user's stated preferences only. The grounding
 check (`agent.llm.grounding`) rejects any genre, year / decade or catalog title that is not true of the item (or
-asked for by the user); rejected, empty or over-budget text falls back to a fact-based template
-(prompts/explain_template.txt). `Explanation.source` records which one the user sees.
+asked for by the user); rejected, empty or over-budget text falls back to the fact-based template
+(`template_explanation`, the same one the conversation uses). `Explanation.source` records which one the user sees.
 """
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import prompts
 from agent.llm.grounding import GroundingChecker, canonical_genre
@@ -61,15 +62,67 @@ def item_facts(item: Item) -> dict[str, str]:
             "genres": ", ".join(item.genres) or NONE_TEXT, "description": clean(item.description, 400)}
 
 
-def template_explanation(item: Item, request: str = "", checker: GroundingChecker | None = None) -> str:
-    """Fact-only fallback: title, genres, and the genres it shares with the request."""
-    base, _, match = prompts.load("explain_template").text.partition("\n")
-    text = base.format(label=item.label, genres=", ".join(item.genres) or "film")
-    if checker is not None and request:
-        wanted = checker.mentions(request).genres
-        overlap = [g for g in item.genres if canonical_genre(g) in wanted]
-        if overlap:
-            text += match.format(overlap=" and ".join(overlap))
+@dataclass(frozen=True)
+class Wishes:
+    """What the user asked for, as plain facts (catalog spellings): all a template explanation may cite besides
+    the item's own facts."""
+
+    genres: tuple[str, ...] = ()  # genres wanted
+    mood_genres: tuple[str, ...] = ()  # genres implied by a mood ("something light" -> Comedy)
+    year_min: int | None = None
+    year_max: int | None = None
+    liked_titles: tuple[str, ...] = ()  # titles the user liked, most relevant first
+
+    @property
+    def has_year_range(self) -> bool:
+        return self.year_min is not None or self.year_max is not None
+
+
+_TEMPLATE_PART = re.compile(r"^<<(\w+)>>\s*$", re.MULTILINE)
+
+
+@lru_cache(maxsize=1)
+def _template_parts() -> dict[str, str]:
+    """The named sentences and clauses of prompts/explain_template.txt."""
+    parts = _TEMPLATE_PART.split(prompts.load("explain_template").text)
+    return {parts[i]: parts[i + 1].strip("\n") for i in range(1, len(parts) - 1, 2)}
+
+
+def wishes_from_request(request: str, checker: GroundingChecker, genres: Iterable[str]) -> Wishes:
+    """The catalog `genres` a free-text request names: what a template may say was asked for."""
+    asked = checker.mentions(request).genres if request else frozenset()
+    return Wishes(genres=tuple(g for g in genres if canonical_genre(g) in asked))
+
+
+def _a(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def template_explanation(item: Item, wishes: Wishes = Wishes(), sources: Iterable[str] = ()) -> str:
+    """A fact-only explanation (wording: prompts/explain_template.txt): every genre, year and title it names is
+    true of the item or is one of the user's `wishes`. `sources` are the retrieval sources that found the item
+    ("collaborative" lets it cite the liked titles)."""
+    part = _template_parts()
+    wanted = [g for g in item.genres if g in wishes.genres]
+    mood = [g for g in item.genres if g in wishes.mood_genres and g not in wanted]
+    reasons = []
+    if wanted:
+        reasons.append(part["wanted"].format(article=_a(wanted[0]), genres="/".join(wanted)))
+    elif mood:
+        reasons.append(part["mood"].format(genres="/".join(mood)))
+    if wishes.has_year_range:
+        reasons.append(part["years"])
+    liked = list(wishes.liked_titles[:2])
+    if liked and "collaborative" in set(sources):
+        reasons.append(part["liked"].format(titles=" and ".join(liked)))
+    genres = ", ".join(item.genres) if item.genres else part["uncategorised"]
+    text = part["film"].format(article=_a(genres).capitalize(), genres=genres,
+                               year=f" from {item.year}" if item.year else "")
+    if reasons:
+        text += " " + part["picked"].format(reasons="; ".join(reasons))
+    elif item.popularity:
+        # thousands separated, so a count is never read as a year ("1,995 viewers")
+        text += " " + part["rated"].format(popularity=f"{item.popularity:,}")
     return text
 
 
@@ -124,6 +177,7 @@ class Explainer(GroundedWriter):
         if not items:
             return []
         written = self.write("explain", [self.fields(it, request, liked) for it in items], max_sentences=2)
+        wishes = wishes_from_request(request, self.checker, self.catalog.genres())
         results = []
         for item, text in zip(items, written):
             problems: tuple[str, ...] = (NO_SENTENCE,) if text is None else \
@@ -131,6 +185,5 @@ class Explainer(GroundedWriter):
             if text is not None and not problems:
                 results.append(Explanation(item.item_id, text, "llm"))
             else:
-                results.append(Explanation(item.item_id, template_explanation(item, request, self.checker),
-                                           "template", problems))
+                results.append(Explanation(item.item_id, template_explanation(item, wishes), "template", problems))
         return results

@@ -1,8 +1,8 @@
-"""Prompt building shared by inference AND fine-tuning (one builder, so training matches serving exactly).
+"""Prompt rendering shared by inference AND fine-tuning (one renderer, so training matches serving exactly).
 
-A reranking prompt lists up to 20 candidates, each behind a label that is ONE token for the tokenizer in use
-("A".."T" for SmolLM2). The model's next-token distribution over those label tokens, read right after the
-assistant turn opens, is the listwise score; a training example is the same prompt + the target's label token.
+Each LLM scorer (`agent.llm.scorers`) builds its reranking prompt from these parts: the user fields, the chat
+wrapping and, for the listwise scorer, candidate labels that are ONE token each for the tokenizer in use
+("A".."T" for SmolLM2), read as the next token right after the assistant turn opens (`RerankPrompt`).
 
 Prompt files hold a `<<system>>` and a `<<user>>` section; chat models get them through the tokenizer's chat
 template, plain models as text followed by the `<<answer>>` cue. Every prompt ends with a newline, so a label is
@@ -137,42 +137,3 @@ def user_fields(user: UserSummary, history_items: int = 10) -> dict[str, str]:
     """The user part of every reranking prompt (liked, disliked, recent titles; the request)."""
     return {"liked": _titles(user.liked, history_items), "disliked": _titles(user.disliked, history_items),
             "recent": _titles(user.recent, history_items), "request": clean(user.request, 200) or NONE_TEXT}
-
-
-def build_rerank_prompt(tokenizer, user: UserSummary, candidates: Sequence[str], labels: LabelSet | None = None,
-                        order: Sequence[int] | None = None, history_items: int = 10,
-                        name: str = "rerank") -> RerankPrompt:
-    """The listwise prompt: user context + candidates (`Title (year)`) behind single-token labels.
-
-    `order` permutes the candidates (position-bias control, shuffled training data); scores always come back
-    mapped to the caller's candidate indices through `RerankPrompt.order`.
-    """
-    if not candidates:
-        raise ValueError("no candidates to rerank")
-    labels = labels or LabelSet.for_tokenizer(tokenizer)
-    if len(candidates) > len(labels.labels):
-        raise ValueError(f"{len(candidates)} candidates but only {len(labels.labels)} labels (max per prompt)")
-    order = tuple(range(len(candidates))) if order is None else tuple(order)
-    if sorted(order) != list(range(len(candidates))):
-        raise ValueError("order must be a permutation of the candidate indices")
-    lines = "\n".join(f"{labels.labels[j]}. {clean(candidates[c], 120)}" for j, c in enumerate(order))
-    text = render_chat(tokenizer, name, **user_fields(user, history_items), candidates=lines)
-    n = len(candidates)
-    return RerankPrompt(text=text, labels=labels.labels[:n], label_token_ids=labels.token_ids[:n], order=order,
-                        version=prompts.load(name).version)
-
-
-def content_free_prompt(tokenizer, n: int, labels: LabelSet | None = None, name: str = "rerank") -> RerankPrompt:
-    """Same template, every field a placeholder: its label distribution is the model's position prior."""
-    placeholder = "N/A"
-    return build_rerank_prompt(tokenizer, UserSummary(liked=(placeholder,), disliked=(placeholder,),
-                                                      recent=(placeholder,), request=placeholder),
-                               [placeholder] * n, labels=labels, name=name)
-
-
-def training_example(tokenizer, prompt: RerankPrompt, target: int) -> dict[str, list[int]]:
-    """Fine-tuning example: prompt tokens + the target candidate's label token; loss only on that token."""
-    ids = encode(tokenizer, prompt.text)
-    label_id = prompt.label_token_ids[prompt.targets[target]]
-    return {"input_ids": ids + [label_id], "attention_mask": [1] * (len(ids) + 1),
-            "labels": [-100] * len(ids) + [label_id]}

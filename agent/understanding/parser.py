@@ -1,16 +1,23 @@
 """Deterministic message → `Preferences` parser (English and Chinese).
 
 Order matters: titles and user ids are found first and blanked out, so "I've seen Star Wars" does not
-read as the War genre and "terminator 2" does not read as a count; then years (so "1995" is not a
-count), counts, genres with negation scope, moods, and finally the free-text remainder.
+read as the War genre, "音乐之声" not as Musical and "terminator 2" not as a count; then years (so "1995"
+is not a count), counts, genres with negation / "forget" scope and audiences, moods, and finally the
+free-text remainder.
+
+Genres: two genre words side by side mean both ("romantic comedy", "科幻恐怖片": genre_mode "all"); a
+list joined by "and" means each pick has one and many have both ("sci-fi and action": "blend"); "or"
+or a comma means any. Questions that contain a negation word ("有没有喜剧", "why not a comedy?") do not
+negate.
 """
 from __future__ import annotations
 
 import re
 import unicodedata
 
+from agent.understanding.aliases import AliasIndex
 from agent.understanding.lexicon import Lexicon, load_lexicon, phrase_pattern
-from agent.understanding.mentions import Matcher, find_mentions
+from agent.understanding.mentions import CJK, Matcher, find_mentions
 from agent.understanding.model import Preferences
 
 MAX_QUERY_CHARS = 200  # free text sent to semantic search
@@ -18,6 +25,14 @@ MAX_MESSAGE_CHARS = 2000  # longer messages are cut (the reply says so); nobody 
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]")
 # Words containing 别 that do not negate ("特别喜欢" = especially like).
 NOT_NEGATION = re.compile(r"特别|别的|别人|分别|区别|类别|级别|告别|性别")
+# Chinese questions built on a negation: the A-not-A form (有没有, 要不要, 喜不喜欢) and "没有…吗".
+AB_QUESTION = re.compile(r"([\u4e00-\u9fff])[不没]\1")
+NEGATIVE_QUESTION = re.compile(r"没有(?=[^，。！？,.!?；;]*[吗么嘛][？?]?\s*(?:[，。！？,.!?；;]|$))")
+# Between two genre words: nothing (or a hyphen, or 的) = both at once; "or" = either; "and" = a blend.
+ADJACENT = re.compile(r"[\s\-–—]*|\s*的\s*")
+OR_WORD = re.compile(r"\bor\b|或者|或|还是|/")
+AND_WORD = re.compile(r"\band\b|&|\bplus\b|和|与|及|跟|、")
+MASK = "\u3000"  # an ideographic space keeps offsets while hiding a phrase from the genre scan
 SENTENCE = re.compile(r"(?<=[.!?。！？\n])\s*")
 CLAUSE = re.compile(r"[.;!?,，。；！？\n]")
 USER_ID = re.compile(r"(?:\b(?:i\s*am|i'm|im|as|for|me\s*=)\s*)?\buser(?:\s*id)?\s*(?:#|no\.?|number|=|:)?\s*(\d{1,7})\b"
@@ -29,7 +44,9 @@ recommendations suggest suggestions something anything stuff kind sort type type
 picks pick titles title ones one get watch watching see seeing tonight today really very good great best nice
 about like love liked also too more less other just only so much lots lot maybe perhaps what how which
 d s ve m re ll t i'd i'm i've id im ive from top say tell seen watched loved liked enjoyed hated already favorite favourite else but
-however instead though show list hi hello hey thanks thank ok okay yes yeah sure let lets let's me""".split())
+however instead though show list hi hello hey thanks thank ok okay yes yeah sure let lets let's me actually was is
+were are similar surprise rather switch change longer whole ones haven't havent hmm hm um umm uh erm
+lol ha haha wow yay meh""".split())
 
 
 def clean_message(message: object) -> tuple[str, bool]:
@@ -61,6 +78,17 @@ def _decade_range(start: int, part: str, kind: str | None) -> tuple[int | None, 
     return start, start + 9
 
 
+def _union(*lists: list[str]) -> list[str]:
+    out: list[str] = []
+    for items in lists:
+        out += [x for x in items if x not in out]
+    return out
+
+
+def _add(target: list[str], genres) -> None:
+    target.extend(g for g in genres if g not in target)
+
+
 def _blank(text: str, spans) -> str:
     chars = list(text)
     for s, e in spans:
@@ -72,8 +100,10 @@ class PreferenceParser:
     """`parse(message) -> Preferences`; `catalog_years` anchors "recent" / "classic" to the catalog."""
 
     def __init__(self, match: Matcher | None = None, catalog_years: tuple[int, int] = (1920, 1998),
-                 lexicon: Lexicon | None = None, max_count: int = 20, titles: list[str] = ()):
+                 lexicon: Lexicon | None = None, max_count: int = 20, titles: list[str] = (),
+                 aliases: AliasIndex | None = None):
         self.match = match
+        self.aliases = aliases  # Chinese names of catalog titles
         self.year_lo, self.year_hi = catalog_years
         self.lex = lexicon or load_lexicon()
         self.max_count = max_count
@@ -99,6 +129,7 @@ class PreferenceParser:
             return prefs
         low = text.lower()
         lex = self.lex
+        prefs.language = "zh" if CJK.search(text) else "en"
         if lex.intent_re("injection").search(low):
             # sentences that carry the attempt are instructions, not tastes: drop them, keep the rest
             prefs.injection = True
@@ -109,6 +140,7 @@ class PreferenceParser:
             low = text.lower()
         prefs.reset = bool(lex.intent_re("reset").search(low))
         prefs.additive = bool(lex.intent_re("additive").search(low))
+        prefs.anything = bool(lex.intent_re("anything").search(low))
 
         consumed: list[tuple[int, int]] = []
         for m in USER_ID.finditer(low):
@@ -117,7 +149,7 @@ class PreferenceParser:
         work = _blank(text, consumed)
 
         named = [m for m in self._titles_re.finditer(work.lower())]
-        mentions = find_mentions(work, lex, self.match)
+        mentions = find_mentions(work, lex, self.match, self.aliases)
         unnamed = [m for m in named if not any(s <= m.start() < e for s, e in mentions.spans)]
         mentions.spans.extend(m.span() for m in unnamed)
         prefs.titles, prefs.ordinals, prefs.unknown_titles = mentions.titles, mentions.ordinals, mentions.unknown
@@ -220,30 +252,95 @@ class PreferenceParser:
                     return low[: m.start(1)] + " " * (m.end(1) - m.start(1)) + low[m.end(1):]
         return low
 
-    # ------------------------------------------------------------------ genres and negation
+    # ------------------------------------------------------------------ genres, negation, switches, audiences
     def _genres(self, low: str, p: Preferences) -> str:
         lex = self.lex
-        neg_text = NOT_NEGATION.sub(lambda m: "\u3000" * len(m.group(0)), low)
-        spans = []
-        for clause in self._clauses(neg_text):
-            start, text = clause
-            neg = lex.negation_re.search(text)
-            neg_at = neg.start() if neg else len(text) + 1
-            for m in lex.genre_re.finditer(text):
-                genre = lex.genre_of[re.sub(r"\s+", " ", m.group(0))]
-                target = p.exclude_genres if m.start() > neg_at else p.genres
-                if genre not in target:
-                    target.append(genre)
+        masked = self._mask_questions(low)
+        spans: list[tuple[int, int]] = []
+        positive: list[tuple[int, int, tuple[str, ...]]] = []  # (start, end, genres) in text order
+        for start, clause in self._clauses(masked):
+            ops = [(m.end(), "drop" if re.sub(r"\s+", " ", m.group(0)) in lex.drops else "neg",
+                    bool(CJK.search(m.group(0)))) for m in lex.operator_re.finditer(clause)]
+            afters = [(m.start(), "drop" if m.group(0) in lex.drops_after else "neg")
+                      for m in lex.after_operator_re.finditer(clause)]
+            for m, genres, audience in self._genre_words(clause):
+                # a Chinese negation stops at 的: "不是爱情片的喜剧" = a comedy that is not a romance
+                before = [kind for end, kind, zh in ops
+                          if end <= m.start() and not (zh and "的" in clause[end:m.start()])]
+                after = [kind for pos, kind in afters if pos >= m.end()]
+                kind = before[-1] if before else (after[0] if after else None)
                 spans.append((start + m.start(), start + m.end()))
+                if audience is not None:
+                    if kind is None and not p.audience_genres:
+                        p.audience_genres = [audience.narrow] + [g for g in audience.genres if g != audience.narrow]
+                    elif kind == "neg":
+                        _add(p.exclude_genres, [audience.narrow])
+                elif kind is None:
+                    positive.append((start + m.start(), start + m.end(), genres))
+                else:
+                    _add(p.exclude_genres if kind == "neg" else p.drop_genres, genres)
+        p.genres, p.genre_mode = self._combine(low, positive)
         p.genres = [g for g in p.genres if g not in p.exclude_genres]
+        p.drop_genres = [g for g in p.drop_genres if g not in p.genres and g not in p.exclude_genres]
+        if len(p.genres) < 2:
+            p.genre_mode = "any"
         return _blank(low, spans)
+
+    def _genre_words(self, clause: str):
+        """Genre words, two-genre words ("romcom") and audience words of a clause, in text order."""
+        lex = self.lex
+        found = [(m, (lex.genre_of[re.sub(r"\s+", " ", m.group(0))],), None) for m in lex.genre_re.finditer(clause)]
+        found += [(m, lex.compounds[m.group(0)], None) for m in lex.compound_re.finditer(clause)]
+        found += [(m, (), lex.audience_of[re.sub(r"\s+", " ", m.group(0))]) for m in lex.audience_re.finditer(clause)]
+        found.sort(key=lambda f: (f[0].start(), -f[0].end()))
+        out, last_end = [], -1
+        for f in found:  # the longest phrase wins where two overlap ("kids" inside "for kids")
+            if f[0].start() >= last_end:
+                out.append(f)
+                last_end = f[0].end()
+        return out
+
+    @staticmethod
+    def _combine(low: str, positive: list[tuple[int, int, tuple[str, ...]]]) -> tuple[list[str], str]:
+        """Wanted genres and their mode from the positive genre words (see the module docstring)."""
+        groups: list[list[str]] = []
+        joins: list[str] = []
+        prev_end = None
+        for start, end, genres in positive:
+            gap = low[prev_end:start] if prev_end is not None else None
+            if gap is not None and ADJACENT.fullmatch(gap):
+                groups[-1] = _union(groups[-1], list(genres))
+            else:
+                if gap is not None:
+                    joins.append("or" if OR_WORD.search(gap) else "and" if AND_WORD.search(gap) else "list")
+                groups.append(list(genres))
+            prev_end = end
+        wanted = _union(*groups) if groups else []
+        if len(groups) == 1:
+            return wanted, "all" if len(wanted) > 1 else "any"
+        if any(len(g) > 1 for g in groups) or "and" in joins:
+            return wanted, "blend"
+        return wanted, "any"
+
+    def _mask_questions(self, low: str) -> str:
+        """Hide the negation words of questions and idioms ("有没有", "why not", "特别") from the scan."""
+        chars = list(low)
+        spans = [m.span() for m in self.lex.question_re.finditer(low)]
+        spans += [m.span() for m in AB_QUESTION.finditer(low)]
+        spans += [m.span() for m in NEGATIVE_QUESTION.finditer(low)]
+        spans += [m.span() for m in NOT_NEGATION.finditer(low)]
+        for s, e in spans:
+            chars[s:e] = MASK * (e - s)
+        return "".join(chars)
 
     def _clauses(self, text: str) -> list[tuple[int, str]]:
         cuts = [0]
         for m in CLAUSE.finditer(text):
             cuts.append(m.end())
+        inside = [m.span() for m in self.lex.operator_re.finditer(text)]  # "anything but", "but not"
         for m in self.lex.boundary_re.finditer(text):
-            cuts.append(m.start())
+            if not any(s <= m.start() < e for s, e in inside):
+                cuts.append(m.start())
         cuts = sorted(set(cuts)) + [len(text)]
         return [(a, text[a:b]) for a, b in zip(cuts, cuts[1:]) if b > a]
 
@@ -261,7 +358,9 @@ class PreferenceParser:
         return _blank(low, spans)
 
     def _remainder(self, low: str) -> str:
-        low = self.lex.negation_re.sub(" ", low)
+        low = self.lex.operator_re.sub(" ", low)
+        low = self.lex.anchor_cue_re.sub(" ", low)
+        low = self.lex.intent_re("anything").sub(" ", low)
         low = self.lex.intent_re("injection").sub(" ", low)
         low = self.lex.intent_re("reset").sub(" ", low)
         words = [w for w in re.findall(r"[a-z][a-z'-]*[a-z]|[a-z]", low)

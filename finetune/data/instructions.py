@@ -1,15 +1,15 @@
-"""Instruction examples for the listwise reranker, from TRAIN interactions only.
+"""Instruction examples for the LLM reranker, from TRAIN interactions only.
 
 Each user's last `targets_per_user` train positions become targets; a target's history is the items before it.
 Candidates are the base retriever's top `candidates` for that history (hard negatives); when the retriever
 missed the target it replaces the last candidate. Every time an example is rendered (each epoch) its
-candidates get a fresh seeded permutation, so the target's label is uniform over positions: the model can
-only lower its loss by reading the titles, not by learning label positions.
+candidates get a fresh seeded permutation, so with an order-sensitive scorer (listwise) the target's label is
+uniform over positions: the model can only lower its loss by reading the titles, not by learning label positions.
 
 Leak-freedom: the retriever that proposes candidates is fitted on a nested leave-one-out of TRAIN with the
 instruction targets cut off (`retriever_split`), so it has seen neither validation/test items nor the targets
-it proposes candidates for — the same situation as at validation/test time. Prompts come from
-`agent.llm.prompting.build_rerank_prompt`, the builder inference uses.
+it proposes candidates for — the same situation as at validation/test time. Examples come from the scorer's
+`training_example` (`agent.llm.scorers`), which builds the prompt exactly as inference does.
 """
 from __future__ import annotations
 
@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from agent.llm.prompting import LabelSet, RerankPrompt, UserSummary, build_rerank_prompt, training_example
+from agent.llm.prompting import UserSummary
 from finetune.data.splits import Split, leave_one_out
 from retrieval.catalog.schema import Catalog, Dataset, Interactions
+from retrieval.ranking import NO_ITEM, exclusion_mask, top_k
 from retrieval.recommender import Recommender, UserContext
 
 
@@ -43,7 +44,7 @@ class Instance:
 
 
 def user_summary(catalog: Catalog, history: Sequence[int], history_items: int) -> UserSummary:
-    """The user context exactly as `ListwiseReranker.summary` builds it for a history-only user."""
+    """The user context exactly as `LLMReranker.summary` builds it for a history-only user."""
     return UserSummary(recent=tuple(catalog.at(int(i)).label for i in list(history)[-history_items:]))
 
 
@@ -94,9 +95,9 @@ def top_candidates(retriever: Recommender, histories: Sequence[Sequence[int]], n
     for start in range(0, len(histories), batch):
         chunk = histories[start:start + batch]
         full = np.asarray(retriever.score([UserContext(history=tuple(h)) for h in chunk]), dtype=np.float64)
-        for row, history in enumerate(chunk):
-            full[row, list(history)] = -np.inf
-        order = np.argsort(-full, axis=1, kind="stable")[:, :n]  # stable: ties keep the lower index first
+        order = top_k(full, n, exclusion_mask(chunk, full.shape[1]))
+        if (order == NO_ITEM).any():
+            raise ValueError(f"the retriever scored fewer than {n} unseen items for some history")
         ids.append(order)
         scores.append(np.take_along_axis(full, order, axis=1))
     return np.concatenate(ids), np.concatenate(scores)
@@ -126,36 +127,14 @@ def permutation(seed: int, epoch: int, index: int, n: int) -> tuple[int, ...]:
     return tuple(int(i) for i in np.random.default_rng([seed, epoch, index]).permutation(n))
 
 
-def render(tokenizer, catalog: Catalog, instance: Instance, order: Sequence[int], labels: LabelSet,
-           history_items: int = 10) -> tuple[RerankPrompt, dict[str, list[int]]]:
-    """The inference prompt for this instance (candidates in `order`) and its training example."""
-    prompt = build_rerank_prompt(tokenizer, user_summary(catalog, instance.history, history_items),
-                                 [catalog.at(i).label for i in instance.candidates], labels=labels, order=order,
-                                 history_items=history_items)
-    return prompt, training_example(tokenizer, prompt, instance.target_index)
-
-
-def render_segments(tokenizer, catalog: Catalog, instance: Instance, history_items: int = 10) -> dict[str, Any]:
-    """The segment scorer's packed prompt (`agent.llm.segments`, as inference builds it) and the target's index.
-
-    No permutation: segment scores do not depend on candidate order (positions restart after the prefix)."""
-    from agent.llm.segments import answer_tokens, build_segment_prompt
-
-    prompt = build_segment_prompt(tokenizer, user_summary(catalog, instance.history, history_items),
-                                  [catalog.at(i).label for i in instance.candidates], history_items)
-    return {"segments": prompt, "input_ids": prompt.input_ids, "position": instance.target_index,
-            "yes_no": answer_tokens(tokenizer)}
-
-
 class InstructionDataset:
-    """Indexable examples for one epoch: `dataset.epoch = e` re-permutes every example's candidates."""
+    """Indexable examples for one epoch (`scorer.training_example`): `dataset.epoch = e` re-permutes every
+    example's candidates."""
 
-    def __init__(self, instances: Sequence[Instance], tokenizer, catalog: Catalog, labels: LabelSet,
-                 history_items: int = 10, seed: int = 0, scorer: str = "listwise"):
+    def __init__(self, instances: Sequence[Instance], scorer, catalog: Catalog, seed: int = 0):
         self.instances = list(instances)
-        self.tokenizer, self.catalog, self.labels = tokenizer, catalog, labels
-        self.history_items, self.seed, self.epoch = history_items, seed, 0
-        self.scorer = scorer
+        self.scorer, self.catalog = scorer, catalog  # an agent.llm.scorers.Scorer (tokenizer, history_items)
+        self.seed, self.epoch = seed, 0
         self.cache: list | None = None  # frozen-layer hidden states per example (finetune.training.frozen_cache)
         self.cache_start = 0
 
@@ -164,15 +143,13 @@ class InstructionDataset:
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         inst = self.instances[index]
-        if self.scorer == "segments":
-            item = render_segments(self.tokenizer, self.catalog, inst, self.history_items)
-            if self.cache is not None:
-                item.update(hidden=self.cache[index], start=self.cache_start)
-            return item
         order = permutation(self.seed, self.epoch, index, len(inst.candidates))
-        prompt, example = render(self.tokenizer, self.catalog, inst, order, self.labels, self.history_items)
-        return {**example, "position": prompt.targets[inst.target_index],
-                "label_token_ids": list(prompt.label_token_ids)}
+        user = user_summary(self.catalog, inst.history, self.scorer.history_items)
+        item = self.scorer.training_example(user, [self.catalog.at(i).label for i in inst.candidates],
+                                            inst.target_index, order)
+        if self.cache is not None:
+            item.update(hidden=self.cache[index], start=self.cache_start)
+        return item
 
     def stats(self) -> dict[str, Any]:
         hits = [i.retriever_hit for i in self.instances]

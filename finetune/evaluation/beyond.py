@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from finetune.evaluation.ranking import NO_ITEM
 from retrieval.catalog.schema import Catalog
+from retrieval.ranking import NO_ITEM
 
 
 def genre_matrix(catalog: Catalog) -> np.ndarray:

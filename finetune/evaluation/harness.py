@@ -18,12 +18,13 @@ from typing import Any
 import numpy as np
 
 from finetune.data.splits import EvalCase, Split, leave_one_out
-from finetune.evaluation import ranking
 from finetune.evaluation.beyond import beyond_accuracy
 from finetune.evaluation.metrics import all_metrics, hits_from_lists, paired_bootstrap
+from finetune.evaluation.ranking import checked_scores, merge_reranked
 from finetune.evaluation.rankers import BuildContext, ComponentMissing, check_ranker_names, entry
 from retrieval.catalog.schema import Dataset
 from retrieval.config import EvalConfig
+from retrieval.ranking import NO_ITEM, exclusion_mask, top_k
 from retrieval.recommender import Recommender
 
 ML100K_USERS = 943
@@ -154,10 +155,10 @@ class Harness:
             t0 = time.perf_counter()
             scores = model.score(self.contexts[part])
             spent += time.perf_counter() - t0
-            scores = ranking.checked_scores(scores, part.stop - part.start, self.n_items, name)
-            raw.append(ranking.top_k(scores, depth))  # what the ranker would show without our filter
-            excluded = ranking.exclusion_mask(self.histories[part], self.targets[part], self.n_items)
-            lists.append(ranking.top_k(scores, depth, excluded))
+            scores = checked_scores(scores, part.stop - part.start, self.n_items, name)
+            raw.append(top_k(scores, depth))  # what the ranker would show without our filter
+            excluded = exclusion_mask(self.histories[part], self.n_items, self.targets[part])
+            lists.append(top_k(scores, depth, excluded))
             self.progress(name, part.stop, len(self.cases))
         return np.concatenate(lists), np.concatenate(raw), spent
 
@@ -170,7 +171,7 @@ class Harness:
     def _rerank_lists(self, name: str, model: Recommender, retriever: str) -> tuple[np.ndarray, np.ndarray, float]:
         base = self._retriever_lists(retriever)
         candidates = base[:, :self.config.rerank_depth]
-        if (candidates == ranking.NO_ITEM).any():
+        if (candidates == NO_ITEM).any():
             raise ValueError(f"retriever {retriever!r} returned fewer than {self.config.rerank_depth} rankable items")
         lists, spent = [], 0.0
         for part in self._batches():
@@ -178,11 +179,11 @@ class Harness:
             t0 = time.perf_counter()
             scores = model.score(self.contexts[part], cand)
             spent += time.perf_counter() - t0
-            scores = ranking.checked_scores(scores, cand.shape[0], cand.shape[1], name)
+            scores = checked_scores(scores, cand.shape[0], cand.shape[1], name)
             keyed = np.where(np.isfinite(scores), scores, -np.inf)
             order = np.lexsort((cand, -keyed), axis=1)  # equal scores: lower catalog index first
             reranked = np.take_along_axis(cand, order, axis=1)
-            lists.append(ranking.merge_reranked(reranked, base[part], self.config.depth))
+            lists.append(merge_reranked(reranked, base[part], self.config.depth))
             self.progress(name, part.stop, len(self.cases))
         lists = np.concatenate(lists)
         return lists, lists, spent
@@ -210,7 +211,7 @@ class Harness:
         ranked = []
         for part in self._batches():
             cand = self.sampled[part]
-            scores = ranking.checked_scores(model.score(self.contexts[part], cand), cand.shape[0], cand.shape[1], name)
+            scores = checked_scores(model.score(self.contexts[part], cand), cand.shape[0], cand.shape[1], name)
             keyed = np.where(np.isfinite(scores), scores, -np.inf)
             ranked.append(np.take_along_axis(cand, np.lexsort((cand, -keyed), axis=1), axis=1))
         hits = hits_from_lists(np.concatenate(ranked), self.targets)

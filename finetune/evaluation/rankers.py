@@ -196,12 +196,12 @@ def _llm(ctx: BuildContext, params: dict[str, Any], adapter: str) -> Recommender
                                f"{loading.default_adapter_dir()} yet (train one with `marquee finetune --ship`)")
     if adapter == "none" and "scorer" not in params:
         # zero-shot with the shipped adapter's scorer: "LoRA vs zero-shot" then compares like with like
-        params = {**params, "scorer": shipped_meta(loading, ctx.home).get("scorer", "listwise")}
+        params = {**params, "scorer": shipped_meta(loading, ctx.home).get("scorer", reranker.DEFAULT_SCORER)}
     # validated like [llm] of marquee.toml: a misspelt parameter is an error, not a silently ignored knob
     llm_cfg = type(ctx.settings.llm).model_validate({**ctx.settings.llm.model_dump(),
                                                      **{k: v for k, v in params.items() if k != "retriever"}})
     try:
-        model = reranker.ListwiseReranker.from_config(llm_cfg, ctx.home, base=ctx.retriever,
+        model = reranker.LLMReranker.from_config(llm_cfg, ctx.home, base=ctx.retriever,
                                                       catalog=ctx.dataset.catalog, adapter=adapter)
     except (FileNotFoundError, ImportError, loading.ModelNotAvailable) as exc:
         raise ComponentMissing(f"LLM reranker with adapter {adapter!r} is not available: {exc}") from exc

@@ -19,15 +19,7 @@ from typing import Any
 SHIPPED_FILES = ("adapter_model.safetensors", "adapter_config.json", "marquee.json", "README.md",
                  "training_curve.png")
 CURVE_JSON = "training_curve.json"
-PROMPT_NAME = "rerank"
-SCORER_TEXT = {
-    "listwise": "one prompt lists the candidates behind single-token labels; scores = label-token log-probs",
-    "segments": "the user context once, then each candidate as its own masked segment; scores = Yes−No logits, "
-                "softmax over the candidates in training",
-}
 CARD_TAGS = ("marquee", "recommender-system", "reranking", "lora")
-SHUFFLE_TEXT = {"listwise": ", shuffled afresh each epoch so the answer label is uniform over positions",
-                "segments": "; segment scores do not depend on the candidates' order"}
 
 
 def machine() -> str:
@@ -46,15 +38,14 @@ def _read(path: str) -> str:
         return ""
 
 
-def adapter_meta(result, cfg, settings, labels) -> dict[str, Any]:
-    import prompts
-
+def adapter_meta(result, cfg, settings, scorer) -> dict[str, Any]:
+    """marquee.json: what the reranker reads (scorer, fusion weight, …) and how the adapter was made; `scorer`
+    (an `agent.llm.scorers.Scorer`) adds its prompt, prompt version and anything else it needs."""
     from agent.llm.loading import base_model_id
 
     final = result.final
-    prompt = "rerank_segments" if cfg.scorer == "segments" else PROMPT_NAME
     return {
-        "scorer": cfg.scorer,
+        "scorer": scorer.name,
         "fusion_weight": final.best_weight,
         "calibrate": final.calibrate,
         "permutations": 1,
@@ -62,9 +53,7 @@ def adapter_meta(result, cfg, settings, labels) -> dict[str, Any]:
         "retriever_params": cfg.retriever_params,
         "candidates": cfg.candidates,
         "history_items": cfg.history_items,
-        "prompt": prompt,
-        "prompt_version": prompts.load(prompt).version,
-        "labels": "".join(labels.labels),
+        **scorer.adapter_meta(),
         "base_model": base_model_id(settings.llm.model),
         "loss": cfg.loss,
         "steps": result.state.step,
@@ -105,13 +94,16 @@ def plot_curve(curve: list[dict], path: Path, title: str = "") -> None:
 
 
 def model_card(result, cfg, meta: dict[str, Any], command: str) -> str:
+    from agent.llm.scorers import scorer_class
+
     final, state, stats = result.final, result.state, result.stats
+    scorer = scorer_class(meta["scorer"])
     rows = "\n".join(f"| {w:g} | {final.by_weight[w]:.4f} |" for w in sorted(final.by_weight))
     config = "\n".join(f"{k} = {json.dumps(v)}" for k, v in cfg.model_dump().items())
     return f"""# Marquee reranker LoRA adapter
 
-LoRA adapter for `{meta['base_model']}`, scorer **{meta['scorer']}** of `agent.llm.reranker.ListwiseReranker`
-(prompt `prompts/{meta['prompt']}.txt`, version {meta['prompt_version']}; {SCORER_TEXT[meta['scorer']]}).
+LoRA adapter for `{meta['base_model']}`, scorer **{meta['scorer']}** of `agent.llm.reranker.LLMReranker`
+(prompt `prompts/{meta['prompt']}.txt`, version {meta['prompt_version']}; {scorer.description}).
 The reranker fuses `minmax(retriever score) + w × LLM log-prob` with **w = {meta['fusion_weight']:g}**
 (tuned on validation; w = 0 would be the retriever `{cfg.retriever}` alone), calibration
 {'on' if meta['calibrate'] else 'off'}.
@@ -126,7 +118,7 @@ MovieLens-100k, per-user chronological leave-one-out (docs/ARCHITECTURE.md §6: 
 ties; last = test, second last = validation, rest = train). Training examples come from TRAIN only: each user's last
 {cfg.targets_per_user} train positions are targets with the earlier items as history ({cfg.history_items} most recent
 shown); candidates = the top {cfg.candidates} of `{cfg.retriever}` fitted on train without those targets (target
-inserted when missed){SHUFFLE_TEXT[meta['scorer']]}.
+inserted when missed){scorer.training_order}.
 
 {json.dumps(stats, indent=2)}
 
@@ -167,10 +159,10 @@ def write_card(path: Path, text: str, meta: dict[str, Any], catalog: str) -> Non
     ModelCard(f"---\n{front}\n---\n\n{text}").save(path)
 
 
-def write_outputs(result, cfg, settings, peft_model, labels, command: str) -> None:
+def write_outputs(result, cfg, settings, peft_model, scorer, command: str) -> None:
     """Write every deliverable into `result.out`, each file replaced atomically."""
     out = Path(result.out)
-    meta = adapter_meta(result, cfg, settings, labels)
+    meta = adapter_meta(result, cfg, settings, scorer)
     tmp = Path(tempfile.mkdtemp(prefix=".final-", dir=out))
     try:
         peft_model.save_pretrained(tmp, save_embedding_layers=False)  # the vocabulary is never changed

@@ -26,7 +26,9 @@ def load_finetune_settings(config: str | Path | None = None, quick: bool = False
 
 
 def check_scorer(name: str) -> None:
-    from agent.llm.reranker import SCORERS  # the scorer registry owns the names
+    from agent.llm.scorers import UnknownScorerError, scorer_class  # the scorer registry owns the names
 
-    if name not in SCORERS:
-        raise ConfigError(f"[finetune] scorer: unknown scorer {name!r}; known: {', '.join(SCORERS)}")
+    try:
+        scorer_class(name)
+    except UnknownScorerError as exc:
+        raise ConfigError(f"[finetune] scorer: {exc}") from None

@@ -1,8 +1,8 @@
 """Cache the frozen lower layers once, train only the top ones (segment scorer, `lora_layers = N`).
 
 With LoRA on the top N layers only, the layers below never change during training, and a segment example is
-order-free (`agent.llm.segments`: no per-epoch permutation), so the hidden states entering the first trainable
-layer are the same in every epoch. They are computed once (bf16, ~0.6 MB per example), and each training step
+order-free (`agent.llm.scorers.segments`: no per-epoch permutation), so the hidden states entering the first
+trainable layer are the same in every epoch. They are computed once (bf16, ~0.6 MB per example), and each training step
 runs only the top N layers forward and backward: on a CPU, several epochs fit in the time one took.
 
 Validation still runs the whole model through the serving code, so a mismatch here could not go unnoticed;
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from agent.llm.segments import collate, decoder_of
+from agent.llm.scorers.segments import collate, decoder_of
 
 
 def first_trainable_layer(model, lora_layers: int) -> int:
@@ -34,7 +34,7 @@ def bottom_hidden(model, batch: dict, stop: int):
 
 
 def top_segment_logits(model, batch: dict, yes_no: tuple[int, int], start: int):
-    """`agent.llm.segments.segment_logits`, continued from cached hidden states at layer `start`."""
+    """`agent.llm.scorers.segments.segment_logits`, continued from cached hidden states at layer `start`."""
     import torch
 
     net = decoder_of(model)

@@ -1,9 +1,7 @@
-"""The trainable reranker: base LLM (same loader as serving) + a peft LoRA, batching and the loss.
+"""The trainable reranker: base LLM (same loader as serving) + a peft LoRA, and the training loss.
 
-The loss reads ONE position per example: the logits right after the prompt, where the reranker reads its label
-scores. `loss = "labels"` is the cross-entropy of the softmax restricted to the prompt's label tokens (exactly
-the distribution the reranker uses); `loss = "token"` is the plain next-token cross-entropy over the whole
-vocabulary on the label token (the classic SFT loss, restricted to that token).
+Batching and the loss belong to the scorer being trained (`agent.llm.scorers`: `collate`, `loss`), so training
+reads exactly the scores the reranker serves; this module adds the frozen-layer cache's shortcut.
 """
 from __future__ import annotations
 
@@ -66,71 +64,18 @@ def attach_lora(model, cfg: FinetuneConfig):
     return get_peft_model(model, lora)
 
 
-def collate(examples: list[dict[str, Any]], pad_id: int):
-    """Left-padded prompt tokens (label token removed), real-token position ids, targets for both losses;
-    segment-scorer examples become one packed, block-masked batch (`agent.llm.segments.collate`)."""
-    import torch
+def loss_and_accuracy(model, batch: dict, kind: str, scorer):
+    """(mean loss, share of examples whose best candidate is the target) for one micro-batch of `scorer`'s
+    examples. A batch carrying cached frozen-layer states runs only the top layers (finetune.training.frozen_cache)."""
+    if "hidden" in batch:
+        from finetune.training.frozen_cache import top_segment_logits
 
-    if "segments" in examples[0]:
-        from agent.llm import segments
-
-        batch = {**segments.collate([ex["segments"] for ex in examples], pad_id),
-                 "position": torch.tensor([ex["position"] for ex in examples]),
-                 "yes_no": torch.tensor(examples[0]["yes_no"])}
-        if "hidden" in examples[0]:  # cached frozen layers: right-padded like the ids
-            hidden = torch.zeros((len(examples), batch["input_ids"].shape[1], examples[0]["hidden"].shape[-1]),
-                                 dtype=examples[0]["hidden"].dtype)
-            for row, ex in enumerate(examples):
-                hidden[row, :ex["hidden"].shape[0]] = ex["hidden"]
-            batch.update(hidden=hidden, start=torch.tensor(examples[0]["start"]))
-        return batch
-
-    prompts = [ex["input_ids"][:-1] for ex in examples]
-    width = max(len(p) for p in prompts)
-    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(prompts), width), dtype=torch.long)
-    for row, toks in enumerate(prompts):
-        ids[row, width - len(toks):] = torch.tensor(toks)
-        mask[row, width - len(toks):] = 1
-    return {"input_ids": ids, "attention_mask": mask, "position_ids": (mask.cumsum(-1) - 1).clamp(min=0),
-            "label_token": torch.tensor([ex["labels"][-1] for ex in examples]),
-            "label_token_ids": torch.tensor([ex["label_token_ids"] for ex in examples]),
-            "position": torch.tensor([ex["position"] for ex in examples])}
+        logits = top_segment_logits(model, batch, tuple(batch["yes_no"].tolist()), int(batch["start"]))
+        return scorer.candidate_loss(logits, batch)
+    return scorer.loss(model, batch, kind)
 
 
-def loss_and_accuracy(model, batch: dict, kind: str):
-    """(mean loss, share of examples whose best label is the target) for one micro-batch."""
-    import torch
-    import torch.nn.functional as F
-
-    if "score_at" in batch:  # segment scorer: softmax over the candidates' Yes−No logits (its "labels")
-        from agent.llm.segments import segment_logits
-
-        yes_no = tuple(batch["yes_no"].tolist())
-        if "hidden" in batch:
-            from finetune.training.frozen_cache import top_segment_logits
-
-            scores = top_segment_logits(model, batch, yes_no, int(batch["start"]))
-        else:
-            scores = segment_logits(model, batch, yes_no)
-        scores = scores.masked_fill(~batch["score_mask"], float("-inf"))
-        loss = F.cross_entropy(scores, batch["position"])
-        with torch.no_grad():
-            accuracy = (scores.argmax(-1) == batch["position"]).float().mean()
-        return loss, accuracy
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                   position_ids=batch["position_ids"], logits_to_keep=1).logits[:, -1].float()
-    label_logits = logits.gather(1, batch["label_token_ids"])
-    if kind == "labels":
-        loss = F.cross_entropy(label_logits, batch["position"])
-    else:
-        loss = F.cross_entropy(logits, batch["label_token"])
-    with torch.no_grad():
-        accuracy = (label_logits.argmax(-1) == batch["position"]).float().mean()
-    return loss, accuracy
-
-
-def training_module(peft_model, kind: str):
+def training_module(peft_model, kind: str, scorer):
     """`peft_model` behind a forward(batch) → (loss, accuracy). `accelerator.prepare` wraps THIS module: with
     several processes, DistributedDataParallel averages gradients only for a forward that runs through its
     wrapper, and the segment scorer's forward reads the decoder's hidden states rather than the model's logits."""
@@ -142,7 +87,7 @@ def training_module(peft_model, kind: str):
             self.model = peft_model
 
         def forward(self, batch: dict):
-            return loss_and_accuracy(self.model, batch, kind)
+            return loss_and_accuracy(self.model, batch, kind, scorer)
 
     return LossForward()
 

@@ -1,4 +1,4 @@
-"""LoRA training of the listwise reranker (peft + accelerate): one script for a laptop CPU and `accelerate launch`.
+"""LoRA training of the LLM reranker (peft + accelerate): one script for a laptop CPU and `accelerate launch`.
 
 Flow: leave-one-out split → instruction examples from TRAIN (finetune.data.instructions) → base model + LoRA →
 optimizer steps with gradient accumulation, warmup + cosine/linear decay, checkpoints every N steps through
@@ -140,13 +140,13 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
 
     from agent.llm.backend import LocalBackend
     from agent.llm.loading import LoadedModel, base_model_id
-    from agent.llm.prompting import LabelSet
+    from agent.llm.scorers import create_scorer
     from finetune.data.instructions import InstructionDataset, build_instances, fit_retriever, retriever_split
     from finetune.data.splits import leave_one_out
     from finetune.training.card import write_outputs
     from finetune.training.checkpoints import (CHECKPOINTS, latest_checkpoint, load_checkpoint,
                                                register_adapter_hooks, save_checkpoint)
-    from finetune.training.model import attach_lora, collate, load_base, to_device, training_module
+    from finetune.training.model import attach_lora, load_base, to_device, training_module
     from finetune.training.validation import ValidationSet, validate
 
     started = time.perf_counter()
@@ -181,14 +181,14 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
     # --- model ---------------------------------------------------------------------------------------
     base = load_base(settings, home, cfg, device=str(accelerator.device))
     tokenizer = base.tokenizer
-    labels = LabelSet.for_tokenizer(tokenizer, cfg.candidates)
-    data = InstructionDataset(instances, tokenizer, dataset.catalog, labels, cfg.history_items, cfg.seed, cfg.scorer)
+    scorer = create_scorer(cfg.scorer, tokenizer, max_candidates=cfg.candidates, history_items=cfg.history_items)
+    data = InstructionDataset(instances, scorer, dataset.catalog, cfg.seed)
     stats = {**data.stats(), "validation_users": len(eval_set), "tune_users": len(tune_set),
              "validation_recall@n": eval_set.recall, "tune_recall@n": tune_set.recall,
              "prompt_tokens_mean": float(np.mean([len(data[i]["input_ids"]) for i in range(min(50, len(data)))]))}
     log("data: " + json.dumps(stats))
     shard = np.arange(len(data))[accelerator.process_index::accelerator.num_processes]  # this process's examples
-    if cfg.scorer == "segments" and cfg.lora_layers and cfg.cache_frozen:
+    if scorer.supports_frozen_cache and cfg.lora_layers and cfg.cache_frozen:
         _cache_frozen_layers(data, base, cfg, tokenizer, accelerator.device, log, progress and main, shard)
     peft_model = attach_lora(base.model, cfg)
     # the saved adapter_config.json names the base by its hub id, not this machine's folder
@@ -205,7 +205,8 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
     # The schedule reads `state` when it steps, so a resumed (re-planned) horizon applies from the next step on.
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, int(cfg.warmup_ratio * state.horizon), state.horizon, cfg.schedule))
-    model, optimizer, scheduler = accelerator.prepare(training_module(peft_model, cfg.loss), optimizer, scheduler)
+    model, optimizer, scheduler = accelerator.prepare(training_module(peft_model, cfg.loss, scorer), optimizer,
+                                                      scheduler)
     unwrapped = accelerator.unwrap_model(model).model  # the peft model: saved, validated, served
     register_adapter_hooks(accelerator, unwrapped)
     if checkpoint is not None:
@@ -265,8 +266,8 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
                 adapt_threads(cfg.threads)
             for k in range(cfg.grad_accum):
                 at = (state.micro_in_epoch + k) * cfg.batch_size
-                batch = to_device(collate([data[int(i)] for i in order[at:at + cfg.batch_size]],
-                                          tokenizer.pad_token_id), accelerator.device)
+                batch = to_device(scorer.collate([data[int(i)] for i in order[at:at + cfg.batch_size]],
+                                                 tokenizer.pad_token_id), accelerator.device)
                 sync = contextlib.nullcontext() if k == cfg.grad_accum - 1 else accelerator.no_sync(model)
                 with sync:
                     loss, acc = model(batch)
@@ -344,7 +345,7 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
     result = TrainResult(out=out, state=state, stats=stats, final=final, stopped=stopped,
                          seconds=time.perf_counter() - started)
     if main:
-        write_outputs(result, cfg, settings, unwrapped, labels, command)
+        write_outputs(result, cfg, settings, unwrapped, scorer, command)
     accelerator.wait_for_everyone()
     return result
 

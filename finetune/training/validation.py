@@ -1,9 +1,9 @@
-"""Validation of the reranker during and after training, through the serving code (`ListwiseReranker`).
+"""Validation of the reranker during and after training, through the serving code (`LLMReranker`).
 
 A `ValidationSet` freezes, for a seeded subset of validation users, the train-only retriever's top-n candidates
-and scores. Each validation pass scores them with the LLM once (`ListwiseReranker.llm_scores`, uncalibrated),
-derives the calibrated scores from the same pass, and computes full-ranking NDCG@10 for every fusion weight of
-the grid (`agent.llm.reranker.fuse`: w = 0 is the retriever alone, so the tuned ranker never validates worse).
+and scores. Each validation pass scores them with the LLM once (the scorer's `validation_scores`: uncalibrated,
+and calibrated from the same pass), and computes full-ranking NDCG@10 for every fusion weight of the grid
+(`agent.llm.reranker.fuse`: w = 0 is the retriever alone, so the tuned ranker never validates worse).
 """
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agent.llm.reranker import ListwiseReranker, fuse, log_softmax
+from agent.llm.reranker import DEFAULT_SCORER, LLMReranker, fuse
 from finetune.data.instructions import top_candidates
 from finetune.data.splits import Split
 from retrieval.catalog.schema import Catalog
+from retrieval.ranking import exclusion_mask, ndcg_at, target_ranks
 from retrieval.recommender import Recommender, UserContext
 
 K = 10
@@ -37,11 +38,7 @@ class ValidationSet:
         ids, scores = top_candidates(retriever, histories, n)
         targets = np.array([c.target for c in cases], dtype=np.int64)
         full = np.asarray(retriever.score([c.context() for c in cases]), dtype=np.float64)
-        ranks = np.empty(len(cases), dtype=np.int64)
-        for row, (history, target) in enumerate(zip(histories, targets)):
-            full[row, [i for i in history if i != target]] = -np.inf
-            t = full[row, target]
-            ranks[row] = int((full[row] > t).sum() + ((full[row] == t) & (np.arange(full.shape[1]) < target)).sum())
+        ranks = target_ranks(full, targets, exclusion_mask(histories, full.shape[1], targets))
         return cls(users=np.asarray(users), contexts=tuple(c.context() for c in cases), candidates=ids,
                    retriever_scores=scores, targets=targets, retriever_ranks=ranks)
 
@@ -55,19 +52,17 @@ class ValidationSet:
 
     def ndcg(self, llm: Sequence[np.ndarray] | None, weight: float) -> float:
         """Full-ranking NDCG@10 when the top-n is ordered by retriever + weight × LLM (retriever order below)."""
-        gains = []
+        ranks = np.empty(len(self), dtype=np.int64)
         for row in range(len(self)):
             hit = np.flatnonzero(self.candidates[row] == self.targets[row])
             if hit.size == 0:
-                rank = int(self.retriever_ranks[row])
+                ranks[row] = self.retriever_ranks[row]
             elif llm is None:
-                rank = int(hit[0])
-            else:
+                ranks[row] = hit[0]
+            else:  # the target's place among the fused top-n; ties keep the retriever's order (list position)
                 fused = fuse(self.retriever_scores[row], llm[row], weight)
-                order = sorted(range(len(fused)), key=lambda j: (-fused[j], j))  # ties keep retriever order
-                rank = order.index(int(hit[0]))
-            gains.append(1.0 / np.log2(rank + 2) if rank < K else 0.0)
-        return float(np.mean(gains)) if gains else 0.0
+                ranks[row] = target_ranks(fused[None, :], hit[:1])[0]
+        return float(ndcg_at(ranks, K).mean()) if len(self) else 0.0
 
 
 @dataclass(frozen=True)
@@ -97,23 +92,18 @@ class ValidationResult:
 
 
 def validate(backend, catalog: Catalog, vset: ValidationSet, grid: Sequence[float], calibrate: bool = True,
-             history_items: int = 10, scorer: str = "listwise") -> ValidationResult:
+             history_items: int = 10, scorer: str = DEFAULT_SCORER) -> ValidationResult:
     """One LLM pass over the validation set; NDCG@10 for the retriever, the LLM alone and every grid weight.
-    The segment scorer is order-free, so its "calibrated" scores are its raw scores."""
+    An order-free scorer (segments) has nothing to calibrate: both variants are its raw scores."""
     import time
 
     started = time.perf_counter()
     n = vset.candidates.shape[1]
-    reranker = ListwiseReranker(backend, weight=0.0, calibrate=False, max_candidates=n, history_items=history_items,
-                                catalog=catalog, scorer=scorer)
+    reranker = LLMReranker(backend, weight=0.0, calibrate=False, max_candidates=n, history_items=history_items,
+                           catalog=catalog, scorer=scorer)
     summaries = [reranker.summary(c) for c in vset.contexts]
     titles = [[catalog.at(int(i)).label for i in row] for row in vset.candidates]
-    raw = reranker.llm_scores(summaries, titles)  # log-softmax over the labels, no prior correction
-    if scorer == "listwise":
-        prior = reranker.prior(n)  # the content-free prompt's label distribution (same model, same call)
-        calibrated = [log_softmax(lp - prior) for lp in raw]
-    else:
-        calibrated = raw
+    raw, calibrated = reranker.scorer.validation_scores(summaries, titles)
     chosen, other = (calibrated, raw) if calibrate else (raw, calibrated)
     return ValidationResult(retriever=vset.ndcg(None, 0.0), llm_only=vset.ndcg(chosen, 1e6),
                             by_weight={float(w): vset.ndcg(chosen, w) for w in grid},

@@ -1,4 +1,4 @@
-"""Shared types of candidate generation. Hard constraints are filters, never hopes."""
+"""Shared types of candidate generation. Hard constraints (`retrieval.constraints`) are filters, never hopes."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -7,35 +7,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from retrieval.catalog.schema import Catalog, Interactions, Item
-
-
-@dataclass(frozen=True)
-class Constraints:
-    """Hard constraints every output list obeys."""
-
-    include_genres: frozenset[str] = frozenset()  # item has at least one of these (or all, see genre_mode)
-    exclude_genres: frozenset[str] = frozenset()  # item has none of these
-    genre_mode: str = "any"  # "any" | "all"
-    year_min: int | None = None
-    year_max: int | None = None
-    exclude_ids: frozenset[str] = frozenset()  # seen, disliked, already shown …
-
-    def allows(self, item: Item) -> bool:
-        genres = set(item.genres)
-        if item.item_id in self.exclude_ids or genres & self.exclude_genres:
-            return False
-        if self.include_genres:
-            ok = self.include_genres <= genres if self.genre_mode == "all" else bool(self.include_genres & genres)
-            if not ok:
-                return False
-        if self.year_min is not None or self.year_max is not None:
-            if item.year is None:
-                return False
-            if self.year_min is not None and item.year < self.year_min:
-                return False
-            if self.year_max is not None and item.year > self.year_max:
-                return False
-        return True
+from retrieval.constraints import Constraints
 
 
 @dataclass(frozen=True)

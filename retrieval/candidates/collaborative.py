@@ -14,6 +14,7 @@ from retrieval.candidates.base import Candidate, CandidateGenerator, CandidateRe
 from retrieval.candidates.filtering import CatalogArrays, effective_constraints
 from retrieval.candidates.threads import single_threaded_blas
 from retrieval.catalog.schema import Catalog, Interactions
+from retrieval.histories import UserHistories, ordered_union
 from retrieval.recommender import Recommender, UserContext, create
 
 DISLIKE_WEIGHT = 0.5  # how hard a dislike pushes its item-kNN neighbours down
@@ -28,15 +29,13 @@ class CollaborativeGenerator(CandidateGenerator):
         self.neighbour_model_name = neighbour_model
         self.model: Recommender | None = None
         self.neighbours: Recommender | None = None
-        self._user_rows: dict[str, np.ndarray] = {}
+        self.histories: UserHistories | None = None  # the fitted log's users, for known-user requests
 
     def fit(self, train: Interactions, catalog: Catalog) -> "CollaborativeGenerator":
         self.neighbours = create(self.neighbour_model_name).fit(train, catalog)
         self.model = (self.neighbours if self.model_name == self.neighbour_model_name
                       else create(self.model_name).fit(train, catalog))
-        csr = train.to_csr(len(catalog))
-        self._user_rows = {uid: csr.indices[csr.indptr[u]:csr.indptr[u + 1]].astype(np.int64)
-                           for u, uid in enumerate(train.user_ids) if csr.indptr[u + 1] > csr.indptr[u]}
+        self.histories = UserHistories(train)
         return self
 
     @property
@@ -44,14 +43,12 @@ class CollaborativeGenerator(CandidateGenerator):
         return self.model is not None
 
     def knows_user(self, user_id: str | None) -> bool:
-        return user_id is not None and user_id in self._user_rows
+        return self.histories is not None and self.histories.knows(user_id)
 
     def history_of(self, request: CandidateRequest) -> np.ndarray:
-        """Catalog indices of the request's history, plus the logged history of a known user id."""
-        own = self.arrays.indices(request.history)
-        if self.knows_user(request.user_id):
-            own = np.union1d(own, self._user_rows[request.user_id])
-        return own
+        """Catalog indices of a known user's logged history (oldest first), then the request's own history."""
+        logged = self.histories.of(request.user_id) if self.histories is not None else ()
+        return np.asarray(ordered_union(logged, self.arrays.indices(request.history)), dtype=np.int64)
 
     def scores(self, request: CandidateRequest) -> np.ndarray | None:
         """A score per catalog item, or None when the request has nothing collaborative to go on."""
@@ -60,8 +57,8 @@ class CollaborativeGenerator(CandidateGenerator):
         liked = self.arrays.indices(request.liked)
         history = self.history_of(request)
         if history.size:
-            model, user = self.model, UserContext(history=tuple(int(i) for i in np.union1d(history, liked)),
-                                                  user_id=request.user_id)
+            # stated likes are the newest evidence: they follow the history (sequential models read the order)
+            model, user = self.model, UserContext(history=ordered_union(history, liked), user_id=request.user_id)
         elif liked.size:
             model, user = self.neighbours, UserContext(history=tuple(int(i) for i in liked))
         else:
@@ -78,6 +75,6 @@ class CollaborativeGenerator(CandidateGenerator):
         scores = self.scores(request)
         if scores is None:
             return []
-        keep = self.arrays.mask(effective_constraints(request)) & (scores > 0)  # no "neighbours" without evidence
+        keep = self.arrays.facts.mask(effective_constraints(request)) & (scores > 0)  # no "neighbours" without evidence
         keep[self.history_of(request)] = False  # a known user's logged history is never recommended back
         return self.arrays.candidates(scores, keep, k, self.name)

@@ -1,9 +1,5 @@
-"""Hard constraints as vectorised masks over the catalog, and the list operations every generator
-shares (top-k of a score vector under a mask).
-
-`Constraints.allows(item)` is the per-item truth; `CatalogArrays.mask(constraints)` computes the same
-thing for all items at once (≈0.1 ms instead of ≈2 ms for 1.7k items), which the collaborative and
-popularity generators need because they score the whole catalog.
+"""The catalog as column arrays for generators that score every item, and the list operations they share
+(top-k of a score vector under a constraint mask, `retrieval.constraints.FactsTable.mask`).
 """
 from __future__ import annotations
 
@@ -11,22 +7,17 @@ from dataclasses import replace
 
 import numpy as np
 
-from retrieval.candidates.base import Candidate, CandidateRequest, Constraints
+from retrieval.candidates.base import Candidate, CandidateRequest
 from retrieval.catalog.schema import Catalog
+from retrieval.constraints import Constraints, FactsTable
 
 
 class CatalogArrays:
-    """Column arrays of a catalog: genre matrix, years, popularity, id ↔ index."""
+    """Column arrays of a catalog: filterable facts (`facts.mask(constraints)`), popularity, id ↔ index."""
 
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
-        self.genre_names = catalog.genres()
-        self.genre_column = {g: j for j, g in enumerate(self.genre_names)}
-        self.genres = np.zeros((len(catalog), len(self.genre_names)), dtype=bool)
-        for i, item in enumerate(catalog):
-            for g in item.genres:
-                self.genres[i, self.genre_column[g]] = True
-        self.years = np.array([it.year if it.year is not None else -1 for it in catalog], dtype=np.int64)
+        self.facts = FactsTable.from_catalog(catalog)  # row i = catalog index i
         self.popularity = np.array([it.popularity for it in catalog], dtype=np.float64)
 
     def __len__(self) -> int:
@@ -35,30 +26,6 @@ class CatalogArrays:
     def indices(self, item_ids) -> np.ndarray:
         index = self.catalog.index_of
         return np.fromiter((index(i) for i in item_ids if i in self.catalog), dtype=np.int64)
-
-    def mask(self, constraints: Constraints) -> np.ndarray:
-        """Boolean vector: True where `constraints.allows(item)` would be True."""
-        keep = np.ones(len(self.catalog), dtype=bool)
-        if constraints.exclude_genres:
-            cols = [self.genre_column[g] for g in constraints.exclude_genres if g in self.genre_column]
-            if cols:
-                keep &= ~self.genres[:, cols].any(axis=1)
-        if constraints.include_genres:
-            cols = [self.genre_column[g] for g in constraints.include_genres if g in self.genre_column]
-            if constraints.genre_mode == "all":
-                # an unknown required genre can never be satisfied
-                keep &= self.genres[:, cols].all(axis=1) if len(cols) == len(constraints.include_genres) else False
-            else:
-                keep &= self.genres[:, cols].any(axis=1) if cols else False
-        if constraints.year_min is not None or constraints.year_max is not None:
-            keep &= self.years >= 0
-            if constraints.year_min is not None:
-                keep &= self.years >= constraints.year_min
-            if constraints.year_max is not None:
-                keep &= self.years <= constraints.year_max
-        if constraints.exclude_ids:
-            keep[self.indices(constraints.exclude_ids)] = False
-        return keep
 
     def top(self, scores: np.ndarray, keep: np.ndarray, k: int) -> list[tuple[int, float]]:
         """The k best allowed (index, score); ties go to the lower catalog index; -inf/nan never."""

@@ -55,9 +55,8 @@ class HybridRetriever(CandidateGenerator, Recommender):
         already-seen items) sees it."""
         if self.collaborative is None or not self.collaborative.knows_user(request.user_id):
             return request
-        logged = [self.catalog.at(int(i)).item_id for i in self.collaborative.history_of(request)]
-        history = tuple(dict.fromkeys((*logged, *request.history)))
-        return replace(request, history=history)
+        logged = [self.catalog.at(i).item_id for i in self.collaborative.histories.of(request.user_id)]
+        return replace(request, history=tuple(dict.fromkeys((*logged, *request.history))))
 
     def source_lists(self, request: CandidateRequest, k: int) -> tuple[dict[str, list[Candidate]], dict[str, float]]:
         """Each generator's ranked list and its RRF weight for this request.

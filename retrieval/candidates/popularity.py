@@ -23,5 +23,5 @@ class PopularityGenerator(CandidateGenerator):
         return self
 
     def generate(self, request: CandidateRequest, k: int) -> list[Candidate]:
-        keep = self.arrays.mask(effective_constraints(request))
+        keep = self.arrays.facts.mask(effective_constraints(request))
         return self.arrays.candidates(self.scores, keep, k, self.name)

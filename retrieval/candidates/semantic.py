@@ -13,10 +13,11 @@ from typing import Protocol
 
 import numpy as np
 
-from retrieval.candidates.base import Candidate, CandidateGenerator, CandidateRequest, Constraints
+from retrieval.candidates.base import Candidate, CandidateGenerator, CandidateRequest
 from retrieval.candidates.filtering import effective_constraints
 from retrieval.candidates.threads import single_threaded_torch
 from retrieval.catalog.schema import Catalog
+from retrieval.constraints import Constraints
 
 HISTORY_SEEDS = 3  # recent history items standing in for a query
 MAX_QUERY_CHARS = 2000  # MiniLM reads 256 tokens anyway; a 10k-character message must not cost more

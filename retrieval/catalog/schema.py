@@ -62,9 +62,6 @@ class Interactions:
     def n_users(self) -> int:
         return len(self.user_ids)
 
-    def user_index(self) -> dict[str, int]:
-        return {u: i for i, u in enumerate(self.user_ids)}
-
     def to_csr(self, n_items: int, rows: np.ndarray | None = None) -> sp.csr_matrix:
         """Binary user × item matrix (implicit feedback) of the selected rows (all by default)."""
         users, items = (self.users, self.items) if rows is None else (self.users[rows], self.items[rows])

@@ -55,6 +55,7 @@ class EvalConfig(Section):
     bootstrap_samples: int = 1000
     batch_users: int = Field(256, description="users scored per call (memory vs speed)")
     checks: ProtocolChecks = ProtocolChecks()
+    conversational: dict[str, Any] = Field(default_factory=dict, description="`marquee eval --conversational` (finetune.evaluation.conversational.config)")
 
     @field_validator("ks", "sampled_ks")
     @classmethod

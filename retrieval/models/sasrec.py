@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from retrieval.catalog.schema import Catalog, Interactions
+from retrieval.ranking import exclusion_mask, ndcg_at, target_ranks
 from retrieval.recommender import Recommender, UserContext, register, take_candidates
 
 log = logging.getLogger(__name__)
@@ -108,15 +109,10 @@ def left_pad(histories: Sequence[Sequence[int]], max_len: int) -> torch.Tensor:
 
 
 def ndcg_at_10(scores: np.ndarray, histories: Sequence[Sequence[int]], targets: Sequence[int]) -> float:
-    """Full-ranking NDCG@10 with the history (minus the target) excluded, ties by index (docs/ARCHITECTURE.md §6)."""
-    scores = scores.astype(np.float64, copy=True)
-    targets = np.asarray(targets)
-    for row, history in enumerate(histories):
-        scores[row, [i for i in history if i != targets[row]]] = -np.inf
-    t = scores[np.arange(len(targets)), targets][:, None]
-    idx = np.arange(scores.shape[1])[None, :]
-    ranks = ((scores > t) | ((scores == t) & (idx < targets[:, None]))).sum(axis=1)
-    return float(np.where(ranks < 10, 1.0 / np.log2(ranks + 2), 0.0).mean())
+    """Mean full-ranking NDCG@10, history (minus the target) excluded, ties by index
+    (`retrieval.ranking`, docs/ARCHITECTURE.md §6)."""
+    excluded = exclusion_mask(histories, scores.shape[1], targets)
+    return float(ndcg_at(target_ranks(scores, targets, excluded), 10).mean())
 
 
 @register("sasrec")

@@ -33,6 +33,7 @@ def catalog(ml100k):
 def parser(catalog):
     """The production parser wiring (real TitleMatcher over the real catalog), without an agent."""
     from agent.understanding import PreferenceParser
+    from agent.understanding.aliases import AliasIndex
     from retrieval.titles import TitleMatcher
 
     matcher = TitleMatcher(catalog)
@@ -41,7 +42,8 @@ def parser(catalog):
         hits = matcher.match(text, 1)
         return (hits[0][0].item_id, hits[0][0].label, hits[0][1]) if hits and hits[0][1] >= 85 else None
 
-    return PreferenceParser(match, (1922, 1998), titles=[it.title for it in catalog])
+    return PreferenceParser(match, (1922, 1998), titles=[it.title for it in catalog],
+                            aliases=AliasIndex.for_catalog({it.item_id: it.label for it in catalog}))
 
 
 @pytest.fixture

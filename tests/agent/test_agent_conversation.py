@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from agent.core import RecommenderAgent
+from agent.llm.explainer import Wishes, template_explanation
 
 
 def _labels(reply):
@@ -41,6 +42,7 @@ def test_reply_items_are_real_catalog_rows(agent, sid):
         row = agent.catalog[item.item_id]
         assert (item.title, item.year, tuple(item.genres)) == (row.title, row.year, row.genres)
         assert item.explanation and item.explanation_source == "template"
+        assert item.explanation == template_explanation(row, Wishes(genres=("Western",)))  # the one template
         assert item.label in reply.text
 
 
@@ -225,3 +227,33 @@ def test_invalid_session_ids_are_rejected_clearly(agent):
 def test_nothing_matches_is_said_not_faked(agent, sid):
     reply = agent.chat("documentaries from the 1930s", session_id=sid)
     assert reply.items == [] and "Nothing in the catalog matches" in reply.text
+
+
+def test_nothing_understood_gets_one_line_and_examples_not_a_popularity_list(agent, sid):
+    from agent.understanding.lexicon import load_lexicon
+
+    help_lines = load_lexicon().help
+    for message, language in (("hello", "en"), ("asdfgh qwerty zxcv", "en"), ("what should I watch?", "en"),
+                              ("你好", "zh")):
+        reply = agent.chat(message, session_id=f"{sid}-{language}-{len(message)}")
+        assert reply.items == [] and reply.text == help_lines[language] and reply.language == language, message
+        assert reply.text.count("“") >= 2  # example requests
+    # once something was said, a vague message follows it
+    agent.chat("comedies", session_id=sid)
+    follow = agent.chat("asdfgh", session_id=sid)
+    assert follow.items and all("Comedy" in it.genres for it in follow.items)
+    assert len(agent.chat("surprise me", session_id=f"{sid}-any").items) == 5  # asked for anything: popular picks
+
+
+def test_and_request_gives_half_the_picks_both_genres(agent, sid):
+    reply = agent.chat("sci-fi and action films", session_id=sid)
+    assert len(reply.items) == 5 and all({"Sci-Fi", "Action"} & set(it.genres) for it in reply.items)
+    assert sum({"Sci-Fi", "Action"} <= set(it.genres) for it in reply.items) >= 3
+
+
+def test_chinese_family_question_is_understood(agent, sid):
+    reply = agent.chat("有没有全家都能看的喜剧", session_id=sid)
+    assert reply.language == "zh" and len(reply.items) == 5
+    assert all({"Comedy", "Children's"} <= set(it.genres) for it in reply.items)
+    named = agent.chat("我看过泰坦尼克号和教父，推荐类似的", session_id=f"{sid}-2")
+    assert named.items and not {"Titanic", "The Godfather"} & {it.title for it in named.items}

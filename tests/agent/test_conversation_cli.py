@@ -42,24 +42,31 @@ def test_chat_reads_piped_stdin_and_slash_commands(cli):
     assert '"liked": [' in out and "never read" not in out
 
 
-def test_eval_chat_reports_figures(cli):
-    result = cli(["eval-chat", "--limit", "4", "--json", "--expand", "off", *FAST])
+def test_eval_chat_reports_each_split(cli):
+    result = cli(["eval-chat", "--limit", "3", "--json", "--expand", "off", *FAST])
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout)
-    assert figures["cases"] == 4 and figures["expand"] == "off"
-    assert figures["constraint_satisfaction"] == 1.0 and figures["out_of_catalog"] == 0
-    assert {"turn_p50_s", "turn_p95_s", "grounding_violations"} <= set(figures)
+    assert set(figures) == {"tune", "test"}
+    for split in figures.values():
+        assert split["cases"] == 3 and split["expand"] == "off" and split["out_of_catalog"] == 0
+        assert {"turn_p50_s", "turn_p95_s", "grounding_violations", "constraint_satisfaction", "liked_returned",
+                "seen_returned", "disliked_returned", "popularity_fallbacks"} <= set(split)
+    only_test = json.loads(cli(["eval-chat", "--split", "test", "--limit", "2", "--json", *FAST]).stdout)
+    assert set(only_test) == {"test"} and only_test["test"]["cases"] == 2
 
 
 def test_eval_chat_runs_chosen_cases_by_id(cli):
     result = cli(["eval-chat", "--case", "zh-scifi-action", "--case", "scifi-action", "--json", *FAST])
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout)
-    assert figures["cases"] == 2 and figures["turns"] == 2 and figures["failed_checks"] == 0
+    ran = [split for split in figures.values()]
+    assert sum(s["cases"] for s in ran) == 2 and sum(s["turns"] for s in ran) == 2
+    assert all(s["failed_checks"] == 0 for s in ran)
 
 
 @pytest.mark.parametrize("args, message", [
     (["eval-chat", "--expand", "maybe"], "'maybe' is not one of 'on', 'off'"),
+    (["eval-chat", "--split", "train"], "'train' is not one of"),
     (["eval-chat", "--cases", "/nonexistent.jsonl"], "conversation set not found"),
     (["eval-chat", "--case", "no-such-case"], "no case 'no-such-case' in conversations.jsonl; ids: scifi-action,"),
     (["ask", "hi", "--explain", "poetry"], "'poetry' is not one of 'llm', 'template'"),

@@ -1,31 +1,64 @@
-"""The public conversation set (agent/data/conversations.jsonl) through the real agent: the issue's targets."""
+"""The public conversation set (agent/data/conversations.jsonl, package data) through the real agent:
+the issue's targets on the held-back test split, and the split itself."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import pytest
 
-from agent.chat_eval import DEFAULT_CASES, evaluate, grounding_violations, load_cases
+from agent.chat_eval import DEFAULT_CASES, TEST_FRACTION, assign_splits, evaluate, grounding_violations, load_cases
 from agent.replies import ReplyItem
 
 
 def test_set_is_big_and_varied():
     cases = load_cases()
-    assert len(cases) >= 40
+    assert len(cases) >= 400
     keys = {k for c in cases for t in c["turns"] for k in t["expect"]}
-    assert {"genres_any", "exclude_genres", "year_min", "year_max", "count", "exclude_titles",
-            "older_than_previous", "excluded_previous_positions", "text_contains"} <= keys
-    assert sum(len(c["turns"]) > 1 for c in cases) >= 8  # multi-turn refinements
-    assert sum(any("\u4e00" <= ch <= "\u9fff" for t in c["turns"] for ch in t["user"]) for c in cases) >= 6
+    assert {"genres_any", "genres_all", "both_at_least", "exclude_genres", "year_min", "year_max", "count",
+            "exclude_titles", "liked_titles", "anchor_titles", "seen_titles", "disliked_titles", "absent_genres",
+            "state_genres", "no_fallback", "help_reply", "older_than_previous", "excluded_previous_positions",
+            "text_contains"} <= keys
+    assert sum(len(c["turns"]) > 1 for c in cases) >= 30  # multi-turn refinements and switches
+    chinese = [c for c in cases if any("\u4e00" <= ch <= "\u9fff" for t in c["turns"] for ch in t["user"])]
+    assert len(chinese) >= 120
+    families = Counter(c["family"] for c in cases)
+    for family in ("liked-title-en", "anchor-title-en", "anchor-title-zh", "seen-list-en", "seen-list-zh",
+                   "switch-en", "switch-zh", "compound-en", "compound-zh", "and-list-en", "question-zh",
+                   "negation-en", "negation-zh", "audience-en", "audience-zh", "decade-en", "count-en", "mood-en",
+                   "adversarial", "nothing-understood"):
+        assert families[family] >= 5, family
 
 
-def test_conversation_set_meets_targets(agent):
-    report = evaluate(agent, load_cases())
+def test_split_is_stable_and_holds_back_a_fifth_of_every_family():
+    cases = load_cases()
+    assert {c["id"]: c["split"] for c in cases} == assign_splits(cases)  # the file matches the rule
+    by_family: dict[str, Counter] = {}
+    for c in cases:
+        by_family.setdefault(c["family"], Counter())[c["split"]] += 1
+    for family, counts in by_family.items():
+        size = sum(counts.values())
+        if size >= 2:
+            assert counts["test"] == max(1, int(size * TEST_FRACTION + 0.5)), family
+    # a case's split depends only on its family's ids: adding a case elsewhere moves nothing
+    extra = [*cases, {"id": "brand-new", "family": "liked-title-en", "turns": []}]
+    moved = {c["id"] for c in cases if c["family"] != "liked-title-en"
+             and assign_splits(extra)[c["id"]] != c["split"]}
+    assert not moved
+    assert {c["id"] for c in load_cases(split="test")} == {c["id"] for c in cases if c["split"] == "test"}
+    with pytest.raises(ValueError, match="split must be"):
+        load_cases(split="train")
+
+
+def test_held_back_split_meets_the_targets(agent):
+    report = evaluate(agent, load_cases(split="test"))
     summary = report.summary()
+    assert summary["cases"] >= 80
     assert summary["constraint_satisfaction"] >= 0.98, report.failures
-    assert summary["out_of_catalog"] == summary["duplicates"] == summary["already_seen"] == 0
+    assert summary["liked_returned"] == summary["seen_returned"] == summary["disliked_returned"] == 0
+    assert summary["popularity_fallbacks"] == 0
+    assert summary["out_of_catalog"] == summary["duplicates"] == 0
     assert summary["grounding_violations"] == 0
-    assert summary["checks"] > 400
 
 
 def test_grounding_checker_catches_false_facts(catalog):
@@ -35,6 +68,10 @@ def test_grounding_checker_catches_false_facts(catalog):
     assert grounding_violations(ok, catalog) == []
     bad = ok.model_copy(update={"explanation": "A Western from 1985, like Star Wars."})
     assert set(grounding_violations(bad, catalog)) == {"genre Western", "year 1985", "title Star Wars"}
+    # a liked title may be named, and so may a shorter catalog title inside it ("Dead Man" in "Dead Man Walking")
+    liked = ok.model_copy(update={"explanation": "Viewers who liked Dead Man Walking liked it."})
+    assert grounding_violations(liked, catalog, {"Dead Man Walking"}) == []
+    assert grounding_violations(liked, catalog) != []
 
 
 def test_bad_case_files_are_reported_with_line_numbers(tmp_path):
@@ -45,4 +82,4 @@ def test_bad_case_files_are_reported_with_line_numbers(tmp_path):
     path.write_text(json.dumps({"turns": []}) + "\n")
     with pytest.raises(ValueError, match=r":1: a case needs an 'id'"):
         load_cases(path)
-    assert DEFAULT_CASES.is_file()
+    assert DEFAULT_CASES.is_file() and "agent" in str(DEFAULT_CASES)

@@ -5,7 +5,8 @@ import statistics
 
 from agent.planner import Profile, build_request, guard, query_text
 from agent.session import SessionState
-from retrieval.candidates.base import Candidate, Constraints
+from retrieval.candidates.base import Candidate
+from retrieval.constraints import Constraints
 
 
 def _state(parser, catalog, *messages) -> SessionState:

@@ -4,11 +4,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from agent.llm import segments
+from agent.llm.scorers import segments
 from agent.llm.loading import load_model_uncached
 from agent.llm.prompting import UserSummary
 from finetune.training.frozen_cache import build_cache, first_trainable_layer, top_segment_logits
-from finetune.training.model import collate
 
 pytestmark = pytest.mark.slow  # loads the real model
 
@@ -26,7 +25,7 @@ def test_bottom_plus_top_equals_the_full_forward_pass(shared_home):
     assert [h.shape[0] for h in cache] == [len(p) for p in prompts]
     examples = [{"segments": p, "position": 0, "yes_no": yes_no, "hidden": h, "start": start}
                 for p, h in zip(prompts, cache)]
-    batch = collate(examples, tok.pad_token_id)  # padded together: the mask keeps padding out
+    batch = segments.SegmentScorer(tok).collate(examples, tok.pad_token_id)  # padded together: mask keeps padding out
     with torch.no_grad():
         cached = top_segment_logits(model, batch, yes_no, int(batch["start"]))
         full = segments.segment_logits(model, {k: v for k, v in batch.items() if k != "hidden"}, yes_no)

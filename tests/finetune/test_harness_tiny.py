@@ -8,7 +8,7 @@ from finetune.evaluation import beyond
 from finetune.evaluation.harness import Harness
 from retrieval.config import EvalConfig
 from finetune.evaluation.rankers import RANKERS, ComponentMissing, RankerEntry
-from finetune.evaluation.ranking import NO_ITEM
+from retrieval.ranking import NO_ITEM
 from retrieval.recommender import Recommender, take_candidates
 
 

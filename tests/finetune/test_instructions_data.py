@@ -6,7 +6,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from agent.llm.prompting import LabelSet, build_rerank_prompt, encode
+from agent.llm.prompting import LabelSet, encode
+from agent.llm.scorers import create_scorer
+from agent.llm.scorers.listwise import build_rerank_prompt
 from finetune.data.instructions import (InstructionDataset, build_instances, fit_retriever, permutation,
                                         retriever_split, target_positions, user_summary)
 from finetune.training.config import load_finetune_settings
@@ -76,7 +78,8 @@ def test_candidates_are_hard_negatives_with_the_target_once(ease_instances):
 def test_example_is_the_inference_prompt_plus_the_target_label(tokenizer, ml100k, ease_instances):
     _, instances = ease_instances
     labels = LabelSet.for_tokenizer(tokenizer, 20)
-    data = InstructionDataset(instances[:50], tokenizer, ml100k.catalog, labels, history_items=10, seed=3)
+    data = InstructionDataset(instances[:50], create_scorer("listwise", tokenizer, history_items=10), ml100k.catalog,
+                              seed=3)
     for index in (0, 17, 49):
         inst, example = instances[index], data[index]
         order = permutation(3, 0, index, 20)
@@ -130,7 +133,7 @@ def test_config_errors_are_clear(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="loss must be one of.*fusion_grid"):
         load_finetune_settings(bad)
     bad.unlink()  # ./marquee.toml would be read by default
-    with pytest.raises(ValueError, match="unknown scorer 'pairwise'; known: .*segments"):
+    with pytest.raises(ValueError, match="unknown scorer 'pairwise'; registered scorers: .*segments"):
         load_finetune_settings(None, scorer="pairwise")
     with pytest.raises(FileNotFoundError):
         load_finetune_settings(tmp_path / "missing.toml")

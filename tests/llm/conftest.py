@@ -25,6 +25,6 @@ def catalog(ml100k):
 
 @pytest.fixture(scope="session")
 def reranker(backend):
-    from agent.llm.reranker import ListwiseReranker
+    from agent.llm.reranker import LLMReranker
 
-    return ListwiseReranker(backend, weight=1.0)
+    return LLMReranker(backend, weight=1.0)

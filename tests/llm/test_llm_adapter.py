@@ -10,8 +10,9 @@ import torch
 
 from agent.llm.backend import LocalBackend
 from agent.llm.loading import LoadedModel, load_model_uncached
-from agent.llm.prompting import LabelSet, UserSummary, build_rerank_prompt, training_example
-from agent.llm.reranker import ListwiseReranker
+from agent.llm.prompting import LabelSet, UserSummary
+from agent.llm.scorers.listwise import build_rerank_prompt, training_example
+from agent.llm.reranker import LLMReranker
 
 pytestmark = pytest.mark.slow  # trains a LoRA for 12 steps (~1 min on 2 free cores)
 
@@ -68,8 +69,8 @@ def test_training_lowers_the_loss(trained):
 
 def test_adapter_puts_the_clear_match_first(trained, backend):
     live, _, _ = trained
-    tuned = ListwiseReranker(LocalBackend(live), weight=1.0)
-    zero_shot = ListwiseReranker(backend, weight=1.0)
+    tuned = LLMReranker(LocalBackend(live), weight=1.0)
+    zero_shot = LLMReranker(backend, weight=1.0)
     hits = 0
     for titles, pos in lists():
         scores = tuned.llm_scores([USER], [titles])[0]
@@ -82,8 +83,8 @@ def test_adapter_round_trip_gives_identical_scores(trained, shared_home):
     live, folder, _ = trained
     loaded = load_model_uncached(home=shared_home, adapter=str(folder), dtype="float32")
     assert loaded.adapter == folder and loaded.adapter_meta["fusion_weight"] == 0.7
-    from_disk = ListwiseReranker(LocalBackend(loaded), adapter_meta=loaded.adapter_meta)
-    in_memory = ListwiseReranker(LocalBackend(live), weight=0.7)
+    from_disk = LLMReranker(LocalBackend(loaded), adapter_meta=loaded.adapter_meta)
+    in_memory = LLMReranker(LocalBackend(live), weight=0.7)
     assert from_disk.weight == 0.7  # the adapter's tuned fusion weight is used when the config sets none
     for titles, _ in lists():
         np.testing.assert_allclose(from_disk.llm_scores([USER], [titles])[0],

@@ -8,7 +8,7 @@ import pytest
 import prompts
 
 from agent.llm.describe import DescriptionWriter
-from agent.llm.explainer import NO_SENTENCE, Explainer
+from agent.llm.explainer import NO_SENTENCE, Explainer, Wishes, template_explanation
 from agent.llm.grounding import GroundingChecker
 from agent.llm.streaming import first_token_latency, stream_prompt, stream_text
 from retrieval.catalog.descriptions import read_descriptions
@@ -29,7 +29,7 @@ def test_explanations_are_grounded_or_fall_back_to_the_template(backend, catalog
         assert note.source in {"llm", "template"} and note.text
         assert checker.check(note.text, item, allowed_text="sci-fi and action films", allowed_items=liked).ok
         if note.source == "template":
-            assert note.text.startswith(item.label) and note.rejected
+            assert note.text == template_explanation(item, Wishes(genres=("Action", "Sci-Fi"))) and note.rejected
         else:
             assert len(note.text) <= explainer.max_chars and not note.rejected
 
@@ -38,7 +38,8 @@ def test_over_budget_generation_uses_the_template(backend, catalog):
     explainer = Explainer(backend, catalog, max_new_tokens=2)  # cannot finish a sentence in 2 tokens
     note = explainer.explain([catalog["1"]], request="a comedy")[0]
     assert note.source == "template" and note.rejected == (NO_SENTENCE,)
-    assert note.text == "Toy Story (1995) — Animation, Children's, Comedy. It matches your interest in Comedy."
+    assert note.text == ("An Animation, Children's, Comedy film from 1995. "
+                         "Picked because it is a Comedy title as you asked.")
 
 
 def test_enrich_writes_grounded_generated_descriptions_and_resumes(backend, catalog, tmp_path):

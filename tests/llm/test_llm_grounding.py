@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.llm.explainer import finish_text, template_explanation
+from agent.llm.explainer import Wishes, finish_text, template_explanation, wishes_from_request
 from agent.llm.grounding import GroundingChecker
 
 
@@ -74,9 +74,30 @@ def test_finish_text_enforces_the_budget():
 
 
 def test_template_uses_facts_only(checker, star_wars):
-    text = template_explanation(star_wars, "sci-fi and action films", checker)
-    assert text.startswith("Star Wars (1977)") and "Action and Sci-Fi" in text
+    text = template_explanation(star_wars, Wishes(genres=("Sci-Fi", "Action")))
+    assert text == ("An Action, Adventure, Romance, Sci-Fi, War film from 1977. "
+                    "Picked because it is an Action/Sci-Fi title as you asked.")
     assert checker.check(text, star_wars).ok
+
+
+def test_template_says_why_from_each_kind_of_wish(catalog, star_wars, toy_story):
+    wishes = Wishes(mood_genres=("Comedy",), year_min=1990, liked_titles=("Aladdin", "Babe", "Fargo"))
+    assert template_explanation(toy_story, wishes, sources={"collaborative": 1.0}) == (
+        "An Animation, Children's, Comedy film from 1995. Picked because its Comedy side fits the mood you "
+        "described; it falls in your year range; it comes up for viewers who liked Aladdin and Babe.")
+    # liked titles are cited only when the collaborative signal found the item
+    assert "Aladdin" not in template_explanation(toy_story, wishes, sources={"semantic": 0.5})
+    assert template_explanation(star_wars) == f"An Action, Adventure, Romance, Sci-Fi, War film from 1977. " \
+                                              f"Rated by {star_wars.popularity} viewers in the catalog."
+    unknown = catalog["267"]  # no year, no genres
+    assert template_explanation(unknown.with_(popularity=1995)) == \
+        "An uncategorised film. Rated by 1,995 viewers in the catalog."  # never a year claim
+
+
+def test_a_request_names_the_wished_genres(checker, catalog):
+    wishes = wishes_from_request("something funny, maybe a comedy or a sci-fi film", checker, catalog.genres())
+    assert wishes == Wishes(genres=("Comedy", "Sci-Fi"))
+    assert wishes_from_request("", checker, catalog.genres()) == Wishes()
 
 
 def test_prompt_echo_is_not_an_explanation():
@@ -108,8 +129,13 @@ def test_every_template_explanation_passes_the_check(checker, catalog):
     # The fallback must never be what the check rejects: titles like "Mr. Holland's Opus", "Kids in the Hall:
     # Brain Candy" or "Mystery Science Theater 3000" once tripped the title and genre rules.
     request = "something like my recent films, maybe a comedy"
-    failing = [(item.label, verdict.problems) for item in catalog
-               for verdict in [checker.check(template_explanation(item, request, checker), item, request)]
+    liked = [catalog["1"], catalog["50"]]  # Toy Story, Star Wars
+    wishes = [wishes_from_request(request, checker, catalog.genres()),
+              Wishes(genres=("Drama", "War"), mood_genres=("Comedy", "Romance"), year_min=1950, year_max=1999,
+                     liked_titles=tuple(it.title for it in liked))]
+    failing = [(item.label, verdict.problems) for item in catalog for w in wishes
+               for verdict in [checker.check(template_explanation(item, w, ("collaborative",)), item, request,
+                                             allowed_items=liked)]
                if not verdict.ok]
     assert failing == []
 

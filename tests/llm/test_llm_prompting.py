@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.llm.prompting import (LabelError, LabelSet, UserSummary, build_rerank_prompt, clean,
-                                 content_free_prompt, encode, training_example)
+from agent.llm.prompting import LabelError, LabelSet, UserSummary, clean, encode
+from agent.llm.scorers.listwise import build_rerank_prompt, content_free_prompt, training_example
 
 TITLES = ["Toy Story (1995)", "GoldenEye (1995)", "Heat (1995)", "Alien (1979)", "Fargo (1996)"]
 

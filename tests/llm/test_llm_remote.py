@@ -10,7 +10,7 @@ import pytest
 
 from agent.llm.prompting import UserSummary
 from agent.llm.remote import RemoteBackend
-from agent.llm.reranker import ListwiseReranker
+from agent.llm.reranker import LLMReranker
 from agent.llm.streaming import stream_text
 
 
@@ -85,7 +85,7 @@ def remote(server, llm):
 
 
 def test_remote_ranking_reads_label_logprobs(server, remote):
-    ranker = ListwiseReranker(remote, weight=1.0, calibrate=False)
+    ranker = LLMReranker(remote, weight=1.0, calibrate=False)
     lists = [["Heat (1995)", "Fargo (1996)", "Alien (1979)", "Babe (1995)"],
              ["Alien (1979)", "Heat (1995)", "Fargo (1996)"]]
     scores = ranker.llm_scores([UserSummary(request="space horror"), UserSummary()], lists)
@@ -99,14 +99,14 @@ def test_remote_ranking_reads_label_logprobs(server, remote):
 
 
 def test_labels_missing_from_top_logprobs_get_a_floor(server, remote):
-    ranker = ListwiseReranker(remote, weight=1.0, calibrate=False)
+    ranker = LLMReranker(remote, weight=1.0, calibrate=False)
     got = ranker.llm_scores([UserSummary()], [["Alien (1979)", "Heat (1995)", "Fargo (1996)", "Babe (1995)"]])[0]
     # A listed at -0.2, B at -2.5; C and D unlisted → equal, below everything listed
     assert got[0] > got[1] > got[2] and got[2] == pytest.approx(got[3])
 
 
 def test_remote_calibration_uses_the_content_free_prompt(server, remote):
-    ranker = ListwiseReranker(remote, weight=1.0, calibrate=True)
+    ranker = LLMReranker(remote, weight=1.0, calibrate=True)
     ranker.llm_scores([UserSummary()], [["Heat (1995)", "Alien (1979)", "Fargo (1996)"]])
     assert any("A. N/A" in p for r in server.requests for p in r["prompt"])
 

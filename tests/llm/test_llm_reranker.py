@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from agent.llm.prompting import UserSummary
-from agent.llm.reranker import ListwiseReranker, fuse, minmax
+from agent.llm.reranker import LLMReranker, fuse, minmax
 from retrieval.candidates.base import Candidate
 from retrieval.recommender import UserContext
 
@@ -26,12 +26,13 @@ def test_scores_are_a_distribution_over_exactly_the_candidates(reranker, catalog
 
 
 def test_permutations_and_calibration_still_give_a_distribution(backend, catalog):
-    ranker = ListwiseReranker(backend, weight=1.0, permutations=3, calibrate=True)
-    assert ranker.orders(4)[:2] == [(0, 1, 2, 3), (3, 2, 1, 0)] and len(set(ranker.orders(4))) == 3
+    ranker = LLMReranker(backend, weight=1.0, permutations=3, calibrate=True)
+    orders = ranker.scorer.orders(4)
+    assert orders[:2] == [(0, 1, 2, 3), (3, 2, 1, 0)] and len(set(orders)) == 3
     got = ranker.llm_scores([USER], [titles(catalog, 8)])[0]
     assert got.shape == (8,) and np.exp(got).sum() == pytest.approx(1.0, abs=1e-9)
     # the label prior is a real, non-uniform distribution (the bias being corrected)
-    prior = ranker.prior(8)
+    prior = ranker.scorer.prior(8)
     assert np.exp(prior).sum() == pytest.approx(1.0, abs=1e-9) and prior.max() - prior.min() > 0.1
 
 
@@ -56,9 +57,9 @@ def test_weight_zero_reproduces_the_retriever_order(backend, catalog):
     rng = np.random.default_rng(3)
     cands = [Candidate(item=it, score=float(s)) for it, s in zip(items, rng.random(len(items)))]
     expected = [c.item.item_id for c in sorted(cands, key=lambda c: -c.score)]
-    zero = ListwiseReranker(backend, weight=0.0).rerank(USER, cands)
+    zero = LLMReranker(backend, weight=0.0).rerank(USER, cands)
     assert [r.candidate.item.item_id for r in zero] == expected
-    strong = ListwiseReranker(backend, weight=5.0).rerank(USER, cands)
+    strong = LLMReranker(backend, weight=5.0).rerank(USER, cands)
     assert sorted(r.candidate.item.item_id for r in strong) == sorted(expected)  # same items, reordered by fusion
     for r in strong:
         assert r.score == pytest.approx(r.retriever_score + 5.0 * r.llm_score)
@@ -85,7 +86,7 @@ def test_recommender_interface_reranks_the_base_top_k(backend, ml100k, ease_user
     ease, users = ease_users
     base = ease.score(users)
     for weight in (0.0, 1.0):
-        ranker = ListwiseReranker(backend, weight=weight, max_candidates=10, base=ease).fit(ml100k.interactions,
+        ranker = LLMReranker(backend, weight=weight, max_candidates=10, base=ease).fit(ml100k.interactions,
                                                                                              ml100k.catalog)
         scores = ranker.score(users)
         assert scores.shape == base.shape
@@ -102,7 +103,7 @@ def test_recommender_interface_reranks_the_base_top_k(backend, ml100k, ease_user
 def test_recommender_interface_with_given_candidates(backend, ml100k, ease_users):
     ease, users = ease_users
     cands = np.array([[10, 20, 30, 40, 50], [60, 70, 80, 90, 100]])
-    ranker = ListwiseReranker(backend, weight=0.0, base=ease).fit(ml100k.interactions, ml100k.catalog)
+    ranker = LLMReranker(backend, weight=0.0, base=ease).fit(ml100k.interactions, ml100k.catalog)
     got = ranker.score(users, cands)
     assert got.shape == (2, 5)
     base = ease.score(users, cands)
@@ -112,4 +113,4 @@ def test_recommender_interface_with_given_candidates(backend, ml100k, ease_users
 
 def test_recommender_needs_a_base(backend):
     with pytest.raises(RuntimeError, match="base ranker"):
-        ListwiseReranker(backend).score([UserContext(history=(1,))])
+        LLMReranker(backend).score([UserContext(history=(1,))])

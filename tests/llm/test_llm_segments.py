@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from agent.llm import segments
+from agent.llm.scorers import segments
 from agent.llm.backend import LocalBackend
 from agent.llm.loading import LoadedModel, load_model_uncached
 from agent.llm.prompting import UserSummary
-from agent.llm.reranker import ListwiseReranker
+from agent.llm.reranker import LLMReranker
 
 USER = UserSummary(recent=("Star Wars (1977)", "Alien (1979)", "Terminator, The (1984)"), request="space films")
 TITLES = ["Aliens (1986)", "Sense and Sensibility (1995)", "Return of the Jedi (1983)", "Babe (1995)"]
@@ -44,7 +44,7 @@ def test_one_pass_equals_one_prompt_per_candidate(exact_backend):
 
 
 def test_scores_do_not_depend_on_candidate_order(exact_backend):
-    ranker = ListwiseReranker(exact_backend, scorer="segments")
+    ranker = LLMReranker(exact_backend, scorer="segments")
     forward = ranker.llm_scores([USER], [TITLES])[0]
     backward = ranker.llm_scores([USER], [TITLES[::-1]])[0][::-1]
     np.testing.assert_allclose(forward, backward, atol=1e-3)
@@ -65,7 +65,7 @@ def test_a_few_lora_steps_through_the_training_loss_put_the_match_first(shared_h
     """The trainer's collate + loss on segment examples: the target wins at every list position."""
     from peft import LoraConfig, get_peft_model
 
-    from finetune.training.model import collate, loss_and_accuracy
+    from finetune.training.model import loss_and_accuracy
 
     torch.manual_seed(0)
     base = load_model_uncached(home=shared_home, adapter="none", dtype="float32")
@@ -73,22 +73,22 @@ def test_a_few_lora_steps_through_the_training_loss_put_the_match_first(shared_h
     user = UserSummary(request="a family film")
     match, others = "Toy Story (1995)", ["Heat (1995)", "Fargo (1996)", "Casablanca (1942)"]
     lists = [(others[:pos] + [match] + others[pos:], pos) for pos in range(4)]
-    examples = [{"segments": segments.build_segment_prompt(tok, user, titles), "position": pos,
-                 "yes_no": segments.answer_tokens(tok)} for titles, pos in lists]
+    scorer = segments.SegmentScorer(tok)
+    examples = [scorer.training_example(user, titles, pos, order=range(len(titles))) for titles, pos in lists]
     model = get_peft_model(base.model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
                                                   lora_dropout=0.0))
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
-    batch = collate(examples, tok.pad_token_id)
+    batch = scorer.collate(examples, tok.pad_token_id)
     losses = []
     for _ in range(8):
-        loss, _ = loss_and_accuracy(model, batch, "labels")
+        loss, _ = loss_and_accuracy(model, batch, "labels", scorer)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
         losses.append(loss.item())
     model.eval()
     assert losses[-1] < 0.5 * losses[0]
-    tuned = ListwiseReranker(LocalBackend(LoadedModel(model=model, tokenizer=tok, name="smollm2-135m",
+    tuned = LLMReranker(LocalBackend(LoadedModel(model=model, tokenizer=tok, name="smollm2-135m",
                                                       device="cpu", dtype=torch.float32)), scorer="segments")
     for titles, pos in lists:
         assert int(np.argmax(tuned.llm_scores([user], [titles])[0])) == pos
@@ -109,7 +109,7 @@ def test_weight_zero_skips_the_model_and_keeps_the_retriever_order():
         def at(self, i):
             return type("Item", (), {"label": f"Film {i} (1990)"})()
 
-    ranker = ListwiseReranker.__new__(ListwiseReranker)
+    ranker = LLMReranker.__new__(LLMReranker)
     ranker.backend, ranker.weight, ranker.max_candidates, ranker.base, ranker.catalog = NoModel(), 0.0, 20, Base(), Catalog()
     ranker.history_items = 10
     ranker.summary = lambda user: UserSummary()
@@ -124,5 +124,5 @@ def test_an_endpoint_backend_asks_for_the_listwise_scorer(backend):
         model_id = "remote"
 
     with pytest.raises(ValueError, match='scorer = "listwise"'):
-        ListwiseReranker(Endpoint(), scorer="segments")
-    assert ListwiseReranker(Endpoint(), scorer="listwise").scorer == "listwise"
+        LLMReranker(Endpoint(), scorer="segments")
+    assert LLMReranker(Endpoint(), scorer="listwise").scorer.name == "listwise"

@@ -125,7 +125,9 @@ def test_installed_marquee_works_outside_the_checkout(venv, user, ml100k):
         assert {"Sci-Fi", "Action"} & set(item["genres"])
     assert (user.home / "marquee.db").is_file() and (user.home / "chroma").is_dir()
 
-    figures = json.loads(user("marquee", "eval-chat", "--case", EVAL_CHAT_CASE, "--json").stdout)
+    by_split = json.loads(user("marquee", "eval-chat", "--case", EVAL_CHAT_CASE, "--json").stdout)
+    assert len(by_split) == 1, by_split  # the case's own split only
+    figures = next(iter(by_split.values()))
     assert figures["cases"] == 1 and figures["checks"] > 5
     assert figures["failed_checks"] == 0 and figures["failures"] == [] and figures["out_of_catalog"] == 0
 

@@ -9,10 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from retrieval.candidates.base import CandidateRequest, Constraints
+from retrieval.candidates.base import CandidateRequest
 from retrieval.candidates.diversity import intra_list_similarity
 from retrieval.candidates.hybrid import HybridRetriever
 from retrieval.config import CandidateConfig, CatalogConfig, EmbeddingConfig, StoreConfig
+from retrieval.constraints import Constraints
 from retrieval.recommender import UserContext
 from retrieval.service import RetrievalService, UnknownGenreError, UnknownItemError
 

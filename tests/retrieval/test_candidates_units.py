@@ -1,19 +1,18 @@
-"""Candidate building blocks without the vector store: RRF, MMR / long tail, constraint masks,
+"""Candidate building blocks without the vector store: RRF, MMR / long tail, a request's constraints,
 collaborative and popularity generators on the real MovieLens-100k log."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
-from retrieval.candidates.base import Candidate, CandidateRequest, Constraints
+from retrieval.candidates.base import Candidate, CandidateRequest
 from retrieval.candidates.collaborative import CollaborativeGenerator
 from retrieval.candidates.diversity import intra_list_similarity, long_tail_rerank, mmr
 from retrieval.candidates.filtering import CatalogArrays, effective_constraints
 from retrieval.candidates.fusion import reciprocal_rank_fusion
 from retrieval.candidates.popularity import PopularityGenerator
 from retrieval.catalog.schema import Item
+from retrieval.constraints import Constraints
 
 
 def _cands(ids, source, popularity=None):
@@ -80,31 +79,10 @@ def test_long_tail_knob_promotes_less_popular_items():
     assert sorted(c.item.item_id for c in long_tail_rerank(cands, 2.0)) == sorted(ids)
 
 
-# --- constraint masks --------------------------------------------------------------------------------
+# --- constraints of a request (the rules themselves: tests/retrieval/test_constraints.py) ---------------
 @pytest.fixture(scope="module")
 def arrays(ml100k) -> CatalogArrays:
     return CatalogArrays(ml100k.catalog)
-
-
-GENRES = ['Action', 'Adventure', 'Animation', "Children's", 'Comedy', 'Crime', 'Documentary', 'Drama', 'Fantasy',
-          'Film-Noir', 'Horror', 'Musical', 'Mystery', 'Romance', 'Sci-Fi', 'Thriller', 'War', 'Western', "Nope"]
-
-
-@st.composite
-def constraints(draw):
-    year_min = draw(st.one_of(st.none(), st.integers(1920, 2000)))
-    year_max = draw(st.one_of(st.none(), st.integers(1920, 2000)))
-    return Constraints(include_genres=frozenset(draw(st.sets(st.sampled_from(GENRES), max_size=3))),
-                       exclude_genres=frozenset(draw(st.sets(st.sampled_from(GENRES), max_size=3))),
-                       genre_mode=draw(st.sampled_from(["any", "all"])), year_min=year_min, year_max=year_max,
-                       exclude_ids=frozenset(str(i) for i in draw(st.sets(st.integers(1, 1700), max_size=30))))
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(c=constraints())
-def test_vectorised_mask_equals_item_by_item_check(arrays, ml100k, c):
-    expected = np.array([c.allows(it) for it in ml100k.catalog])
-    assert np.array_equal(arrays.mask(c), expected)
 
 
 def test_effective_constraints_exclude_everything_the_user_knows():

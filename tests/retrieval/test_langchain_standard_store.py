@@ -66,7 +66,7 @@ class TestItemRetriever(RetrieversIntegrationTests):
 
 
 def test_retriever_documents_carry_item_facts_and_obey_constraints():
-    from retrieval.candidates.base import Constraints
+    from retrieval.constraints import Constraints
 
     only_comedy = Constraints(include_genres=frozenset({"Comedy"}), year_max=1995)
     docs = ItemRetriever(store=indexed_store(), k=5, constraints=only_comedy).invoke("a heartwarming film")

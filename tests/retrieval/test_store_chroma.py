@@ -8,11 +8,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from retrieval.candidates.base import Constraints
+from retrieval.constraints import Constraints, constraints_to_where
 from retrieval.catalog.schema import Catalog
 from retrieval.config import EmbeddingConfig, StoreConfig
 from retrieval.embeddings import SentenceEncoder, resolve_model_path
-from retrieval.store import IndexNotBuiltError, ItemStore, constraints_to_where
+from retrieval.store import IndexNotBuiltError, ItemStore
 
 N_ITEMS = 60
 QUERIES = ("space adventure with aliens", "a funny family film", "gritty crime thriller", "romantic drama", "")
@@ -140,28 +140,6 @@ def test_selective_filters_are_ranked_exactly(search_variants, catalog, query_ve
             want = exact_top_k(query_vectors[query], catalog, vectors, 6, c)
             assert [i for i, _ in got] == [i for i, _ in want]
             np.testing.assert_allclose([s for _, s in got], [s for _, s in want], atol=1e-4)
-
-
-def test_facts_table_matches_constraints_allows(catalog):
-    from retrieval.indexing import FactsTable
-
-    facts = FactsTable.from_catalog(catalog)
-    for c in (Constraints(include_genres=frozenset({"Drama", "War"}), genre_mode="all"),
-              Constraints(include_genres=frozenset({"Comedy", "Polka"}), exclude_genres=frozenset({"Romance"})),
-              Constraints(year_min=1990, year_max=1995, exclude_ids=frozenset({"2", "7", "nope"})),
-              Constraints(include_genres=frozenset({"Polka"}), genre_mode="all")):
-        assert facts.allowed(c).tolist() == [c.allows(it) for it in catalog]
-
-
-def test_where_translation():
-    assert constraints_to_where(None) is None and constraints_to_where(Constraints()) is None
-    where = constraints_to_where(Constraints(include_genres=frozenset({"Drama", "War"}),
-                                             exclude_genres=frozenset({"Horror"}), year_min=1980, year_max=1989,
-                                             exclude_ids=frozenset({"7", "3"})))
-    assert where == {"$and": [{"$or": [{"genre:Drama": True}, {"genre:War": True}]},
-                              {"genre:Horror": {"$ne": True}}, {"year": {"$gte": 1980}},
-                              {"year": {"$lte": 1989}}, {"item_id": {"$nin": ["3", "7"]}}]}
-    assert constraints_to_where(Constraints(include_genres=frozenset({"Drama"}))) == {"genre:Drama": True}
 
 
 def test_unknown_year_is_excluded_by_year_filters_only(store, catalog):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.candidates.base import Constraints
+from retrieval.constraints import Constraints
 from retrieval.catalog.schema import Catalog
 from retrieval.config import StoreConfig
 from retrieval.embeddings import SentenceEncoder

@@ -1,4 +1,4 @@
-"""Pointwise Yes/No scoring of every candidate in ONE forward pass (prefix-shared segments).
+"""The segment scorer: pointwise Yes/No scoring of every candidate in ONE forward pass (prefix-shared segments).
 
 TALLRec-style pointwise scoring asks "will this user watch <candidate>? Yes/No" once per candidate: 20
 candidates cost 20 forward passes over the same user context. Here the user context (the prefix) is encoded
@@ -7,8 +7,10 @@ see the prefix and itself only, and position ids that restart right after the pr
 computed exactly as if it were the only candidate (the same numbers as 20 separate prompts), yet the pass costs
 about as much as one listwise prompt.
 
-A candidate's score is logit("Yes") − logit("No") at its segment's last token. Scores do not depend on the order
-of the candidates, so this scorer needs no label-position calibration and no permutation averaging.
+A candidate's score is logit("Yes") − logit("No") at its segment's last token; the list's scores are their
+log-softmax over the candidates. Scores do not depend on the order of the candidates, so this scorer needs no
+label-position calibration and no permutation averaging, and a training example is the same in every epoch.
+It needs the model in this process (block attention masks), not an OpenAI-compatible endpoint.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from agent.llm.prompting import UserSummary, clean, render_chat, user_fields, uses_chat_template
+from agent.llm.scorers import Scorer, log_softmax, register_scorer
 
 PROMPT = "rerank_segments"
 _SLOT = "\u2063CANDIDATE\u2063"  # a marker no title contains: the prompt is split around it
@@ -134,3 +137,48 @@ def score_segments(backend, prompts: Sequence[SegmentPrompt]) -> list[np.ndarray
             for r, i in enumerate(rows):
                 out[i] = logits[r, :len(prompts[i].score_at)]
     return out  # type: ignore[return-value]
+
+
+@register_scorer("segments")
+class SegmentScorer(Scorer):
+    prompt = PROMPT
+    description = ("the user context once, then each candidate as its own masked segment; scores = Yes−No "
+                   "logits, softmax over the candidates in training")
+    training_order = "; segment scores do not depend on the candidates' order"
+    supports_frozen_cache = True
+
+    def check_backend(self, backend) -> None:
+        if not hasattr(backend, "llm"):
+            raise ValueError("the segments scorer needs the model in this process (it builds block attention "
+                             "masks); with an OpenAI-compatible endpoint set [llm] scorer = \"listwise\"")
+
+    def scores(self, users: Sequence[UserSummary], candidate_titles: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        prompts = [build_segment_prompt(self.tokenizer, u, t, self.history_items)
+                   for u, t in zip(users, candidate_titles)]
+        return [log_softmax(s) for s in score_segments(self._backend(), prompts)]
+
+    # -- fine-tuning ------------------------------------------------------------------------------------------
+    def training_example(self, user, titles, target, order):
+        """The packed prompt as inference builds it; `order` is ignored (positions restart after the prefix)."""
+        prompt = build_segment_prompt(self.tokenizer, user, titles, self.history_items)
+        return {"segments": prompt, "input_ids": prompt.input_ids, "position": target,
+                "yes_no": answer_tokens(self.tokenizer)}
+
+    def collate(self, examples, pad_id):
+        """One packed, block-masked batch; cached frozen-layer states (finetune.training.frozen_cache), when the
+        examples carry them, are right-padded like the ids."""
+        import torch
+
+        batch = {**collate([ex["segments"] for ex in examples], pad_id),
+                 "position": torch.tensor([ex["position"] for ex in examples]),
+                 "yes_no": torch.tensor(examples[0]["yes_no"])}
+        if "hidden" in examples[0]:
+            hidden = torch.zeros((len(examples), batch["input_ids"].shape[1], examples[0]["hidden"].shape[-1]),
+                                 dtype=examples[0]["hidden"].dtype)
+            for row, ex in enumerate(examples):
+                hidden[row, :ex["hidden"].shape[0]] = ex["hidden"]
+            batch.update(hidden=hidden, start=torch.tensor(examples[0]["start"]))
+        return batch
+
+    def candidate_logits(self, model, batch):
+        return segment_logits(model, batch, tuple(batch["yes_no"].tolist()))
