@@ -63,8 +63,6 @@ class Storage:
     @classmethod
     def from_settings(cls, settings) -> "Storage":
         cfg = settings.storage
-        if cfg.url is None:
-            settings.data_dir  # creates MARQUEE_HOME
         return cls(database_url(settings), cfg.pool_size, cfg.pool_timeout, cfg.connect_timeout)
 
     @contextmanager

@@ -2,7 +2,6 @@
 migrations, atomic turns, profiles, versioned commits, and many threads or two processes writing at once."""
 from __future__ import annotations
 
-import json
 import multiprocessing
 import sqlite3
 import threading
@@ -218,6 +217,9 @@ def test_an_unreachable_server_is_a_clear_error():
 
 
 def test_the_password_never_appears_in_messages(url):
+    from sqlalchemy.engine import make_url
+
     store = Storage(url)
-    assert "secret" not in store.location and json.dumps(store.location)
+    password = make_url(url).password
+    assert not password or (password not in store.location and ":***@" in store.location)
     store.close()
