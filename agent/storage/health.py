@@ -1,8 +1,8 @@
 """Is the session database usable? Checked on every start and by `marquee doctor`; `--repair` moves a damaged
 SQLite file aside (never deletes it) so that a fresh one can start.
 
-SQLite: the file's header, then `PRAGMA quick_check`; a zero-length or garbled file is damage, never silently
-treated as a new database. PostgreSQL: the server answers, and its schema version is one this build knows.
+SQLite: access rights, a zero length, then `PRAGMA quick_check`; an empty or garbled file is damage, never
+silently treated as a new database. PostgreSQL: the server answers, and its schema version is one this build knows.
 """
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from sqlalchemy.engine import URL
 
 from agent.storage.database import StorageError, make_engine, redact, sqlite_path
 
-SQLITE_HEADER = b"SQLite format 3\x00"
 SIDE_FILES = ("-wal", "-shm", "-journal")  # SQLite's companions of a database file
 
 
@@ -42,24 +41,22 @@ def check_database(url: URL, connect_timeout: int = 10) -> DatabaseHealth:
 
 
 def _check_sqlite(path: Path) -> DatabaseHealth:
+    # Only SQLite itself opens the file: a plain open() + close() in a process that has connections to it would
+    # drop that process's POSIX locks, and another process could then rebuild the WAL index under it
+    # (sqlite.org/howtocorrupt.html §2.2).
     from agent.storage.schema import CURRENT_VERSION
 
     where = f"session database {path}"
     if not path.exists():
         return DatabaseHealth(True, f"SQLite {path} (created on first use)")
     if not path.is_file():
-        return DatabaseHealth(False, f"{where} is not a file", f"move it away or set [storage] url to a file path")
-    try:
-        with path.open("rb") as handle:
-            header = handle.read(len(SQLITE_HEADER))
-    except OSError as exc:
-        return DatabaseHealth(False, f"{where} cannot be read ({exc.strerror})",
+        return DatabaseHealth(False, f"{where} is not a file", "move it away or set [storage] url to a file path")
+    if not os.access(path, os.R_OK | os.W_OK) or not os.access(path.parent, os.W_OK | os.X_OK):
+        return DatabaseHealth(False, f"{where} cannot be read and written by this user",
                               f"give this user read and write access to {path} and its folder")
-    if not header:
+    size = path.stat().st_size
+    if size == 0:  # SQLite would take it for a new, empty database
         return DatabaseHealth(False, f"{where} is empty (0 bytes): it was truncated or never written",
-                              repair_command(path), damaged=True)
-    if header != SQLITE_HEADER:
-        return DatabaseHealth(False, f"{where} is not a SQLite database (it starts with {header[:8]!r})",
                               repair_command(path), damaged=True)
     try:
         db = sqlite3.connect(path, timeout=10)
@@ -71,14 +68,14 @@ def _check_sqlite(path: Path) -> DatabaseHealth:
         finally:
             db.close()
     except sqlite3.DatabaseError as exc:  # "database disk image is malformed", "file is not a database", …
-        return DatabaseHealth(False, f"{where} is damaged ({exc})", repair_command(path), damaged=True)
+        what = "is not a SQLite database" if "not a database" in str(exc) else "is damaged"
+        return DatabaseHealth(False, f"{where} {what} ({exc})", repair_command(path), damaged=True)
     if problems != ["ok"]:
         found = "; ".join(" ".join(problem.split()) for problem in problems[:3])
         return DatabaseHealth(False, f"{where} is damaged (integrity check: {found})", repair_command(path),
                               damaged=True)
     if version > CURRENT_VERSION:
         return _too_new(where, version)
-    size = path.stat().st_size
     return DatabaseHealth(True, f"SQLite {path}: integrity ok, schema v{version or '0 (first release)'}, "
                           f"{size / 1e6:.1f} MB")
 

@@ -171,3 +171,41 @@ def test_a_signed_in_account_owns_its_profile(agent):
     other = agent.chat("I am user 4242, comedies", session_id=f"c-{run}", account=bob)
     assert set(liked) <= set(_ids(other))
     assert agent.get_state(f"b-{run}")["liked"] == []  # the profile shapes picks; the session's own state is new
+
+
+CRASH_MID_TURN = """
+import os, signal, sys
+from agent.core import RecommenderAgent
+from retrieval.config import Settings
+
+settings = Settings.load(home=sys.argv[1], agent={"rerank": False, "explain": "template"}, storage={"url": sys.argv[2]})
+agent = RecommenderAgent(settings)
+agent.chat("westerns", session_id="crash")
+agent.feedback("crash", agent.chat("more please", session_id="crash").items[0].item_id, liked=True)
+print("committed", flush=True)
+for event in agent.stream("something older", session_id="crash"):
+    os.kill(os.getpid(), signal.SIGKILL)  # kill -9 after the first streamed words of the third turn
+"""
+
+
+def test_a_process_killed_mid_turn_keeps_every_committed_turn(agent, shared_home, db_url):
+    """kill -9 during a turn (SQLite: WAL; PostgreSQL: the server): the database opens clean, with the two
+    committed turns and the like, and without any part of the interrupted one. (A `marquee serve` replica killed
+    mid-turn: tests/cluster/test_cluster.py.)"""
+    import signal
+    import subprocess
+    import sys
+
+    agent.service.ensure_index(progress=False)
+    run = subprocess.run([sys.executable, "-c", CRASH_MID_TURN, str(shared_home), db_url], capture_output=True,
+                         text=True, timeout=600)
+    assert run.returncode == -signal.SIGKILL and "committed" in run.stdout, run.stderr[-2000:]
+    store = Storage(db_url)  # opening runs the integrity check (SQLite: quick_check)
+    try:
+        state, version = store.load_session_versioned("crash")
+        assert state["turns"] == 2 and state["genres"] == ["Western"] and len(state["liked"]) == 1
+        assert version == 3  # two turns and one feedback: nothing of the third turn
+        assert [m["role"] for m in store.messages("crash")] == ["user", "assistant"] * 2
+        assert store.feedback("crash") == [(state["liked"][0], "like")]
+    finally:
+        store.close()

@@ -128,3 +128,23 @@ def test_doctor_reports_postgres_schema(postgres_url, tmp_home, monkeypatch):
     ready = CliRunner().invoke(build(), ["doctor", "--json"])
     check = next(c for c in json.loads(ready.stdout)["checks"] if c["name"] == "session database")
     assert check["ok"] and "schema v3" in check["detail"]
+
+
+def test_checking_an_open_database_keeps_what_other_processes_commit(tmp_path):
+    """The check opens the file only through SQLite: a plain open() + close() would drop this process's POSIX
+    locks on it, and a write another process commits afterwards could then be invisible here (or overwritten)."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "marquee.db"
+    held = Storage(path)
+    held.save_turn("here", None, {"n": 1})
+    assert held.load_session("here") == {"n": 1}  # a pooled connection of this process stays open
+    assert check_database(parse_url(path)).ok
+    writer = (f"import os; from agent.storage import Storage; Storage({str(path)!r}).save_turn('there', None, "
+              "{'n': 2}); os._exit(0)")  # commits, then dies without closing (as kill -9 would)
+    subprocess.run([sys.executable, "-c", writer], check=True, timeout=120)
+    fresh = Storage(path)
+    assert fresh.load_session("there") == {"n": 2} and held.load_session("there") == {"n": 2}
+    held.close()
+    fresh.close()
