@@ -25,6 +25,7 @@ class Benchmark(str, enum.Enum):
     llm = "llm"
     turn = "turn"
     web = "web"
+    badinput = "badinput"
     cluster = "cluster"
 
 
@@ -41,7 +42,7 @@ def bench(name: Annotated[Benchmark, typer.Argument(help="which benchmark", case
           quick: Annotated[bool, typer.Option("--quick", help="smaller, faster variant")] = False,
           out: Annotated[Optional[Path], typer.Option("--out", help="results folder (default: benchmarks/results/ "
                                                       "in a source checkout, else <home>/bench/)")] = None) -> None:
-    """Measure one part (index, query, hybrid, llm, turn, web, cluster) and record its figures (NAME.json,
+    """Measure one part (index, query, hybrid, llm, turn, web, badinput, cluster) and record its figures (NAME.json,
     RESULTS.md)."""
     try:
         figures, path = run_benchmark(name.value, quick=quick, out=out)

@@ -155,7 +155,7 @@ def test_a_user_claimed_in_a_message_never_writes_or_reads_a_profile(agent):
     as_5353 = agent.chat("I am user 5353, comedies", session_id=f"c-{run}")
     assert _ids(as_4242) == _ids(as_5353)
     assert set(liked) <= set(_ids(as_4242))  # the other session's likes are not this user's
-    assert "for this conversation" in as_4242.text
+    assert "no viewing history" in as_4242.text and "shapes this conversation" in as_4242.text
 
 
 def test_a_signed_in_account_owns_its_profile(agent):
