@@ -28,6 +28,7 @@ class Benchmark(str, enum.Enum):
     web = "web"
     soak = "soak"
     badinput = "badinput"
+    cluster = "cluster"
 
 
 TIMED = {"soak"}  # benchmarks whose `run` takes `minutes`
@@ -49,7 +50,8 @@ def bench(name: Annotated[Benchmark, typer.Argument(help="which benchmark", case
                                                       "in a source checkout, else <home>/bench/)")] = None,
           minutes: Annotated[Optional[float], typer.Option("--minutes", min=0.1, help="soak: how long the load "
                                                            "runs (default 5, --quick 1)")] = None) -> None:
-    """Measure one part (index, query, hybrid, llm, turn, web, soak, badinput) and record its figures (NAME.json,
+    """Measure one part (index, query, hybrid, llm, turn, web, soak, badinput, cluster) and record its figures
+    (NAME.json, RESULTS.md)."""
     RESULTS.md)."""
     if minutes is not None and name.value not in TIMED:
         typer.secho(f"error: --minutes applies to {', '.join(sorted(TIMED))} only, not {name.value!r}",

@@ -1,8 +1,7 @@
 """Hours of use compressed into minutes (`marquee bench soak [--minutes N] [--quick]`).
 
 Starts the real `marquee serve` on a free 127.0.0.1 port (MARQUEE_HOME as configured; the first run there
-builds the index) with a small session cache (`SOAK_SESSION_CACHE`), so that eviction and reloading from
-SQLite happen many times during the run, then lets 10 simulated users talk to it through `gradio_client`
+builds the index; sessions are read from the database on every call), then lets 10 simulated users talk to it through `gradio_client`
 until the time is up. Each user has its own genre and works in cycles: a fresh session, preferences set,
 five /chat turns, a like, a /preferences check, a /reset; then the next session. Measured:
   * errors: any failed call; cross_talk: an item without the user's genre, an item twice in one session,
@@ -10,8 +9,7 @@ five /chat turns, a like, a /preferences check, a /reset; then the next session.
   * turn_ms: /chat latency percentiles;
   * rss_mb: the server's resident memory after the warm-up (the first `WARMUP_SHARE` of the run), at the
     end and the largest seen, sampled every `RSS_EVERY_S`; growth = end − after warm-up;
-  * stats: the server's own bookkeeping at the end (`/stats`: cached sessions against the bound, sessions
-    whose lock is held: 0 once idle).
+  * stats: the server's own bookkeeping at the end (`/stats`: sessions whose lock is held: 0 once idle).
 """
 from __future__ import annotations
 
@@ -28,7 +26,6 @@ TARGETS = {"errors": "0", "cross_talk": "0", "rss_mb.growth_after_warmup": "≤ 
            "stats_at_end.sessions_locked": "0"}
 USERS = 10
 TURNS_PER_SESSION = 5
-SOAK_SESSION_CACHE = 25  # far below the sessions a run creates: the bound is exercised
 WARMUP_SHARE = 0.2
 RSS_EVERY_S = 5.0
 FOLLOW_UPS = ["something good", "more please", "another few", "what else?", "any more?"]
@@ -134,12 +131,11 @@ def run(quick: bool = False, minutes: float | None = None) -> dict:
     settings = Settings.load()
     minutes = minutes if minutes is not None else (1.0 if quick else 5.0)
     log_path = Path(tempfile.gettempdir()) / f"marquee-bench-soak-{os.getpid()}.log"
-    env = {"MARQUEE_AGENT__SESSION_CACHE": str(SOAK_SESSION_CACHE)}
-    with ServerProcess(settings.home, log_path=log_path, env=env, ready_timeout=3600) as server:
+    with ServerProcess(settings.home, log_path=log_path, ready_timeout=3600) as server:
         figures = soak(server.url, server.proc.pid, minutes)
         failures = [line.strip() for line in server.lines if "Traceback" in line or " ERROR " in line]
     return {"config": {"rerank": settings.agent.rerank, "explain": settings.agent.explain,
-                       "server_concurrency": settings.server.concurrency, "session_cache": SOAK_SESSION_CACHE},
+                       "server_concurrency": settings.server.concurrency},
             **figures, "server_log_failures": len(failures), "server_log_failure_examples": failures[:3]}
 
 

@@ -73,7 +73,8 @@ def _version(dist: str) -> str | None:
 PACKAGES = (  # (distribution, extra that brings it or None for the base install, required)
     ("torch", None, True), ("transformers", None, True), ("sentence-transformers", None, True),
     ("chromadb", None, True), ("langchain-core", None, True), ("langchain", None, True), ("peft", None, True),
-    ("openai", None, True), ("gradio", None, True), ("langgraph", None, True),
+    ("openai", None, True), ("gradio", None, True), ("langgraph", None, True), ("sqlalchemy", None, True),
+    ("psycopg", None, True),
     ("langgraph-checkpoint-sqlite", "tools", False), ("langchain-openai", "tools", False),
     ("accelerate", "train", False),
 )
@@ -169,14 +170,25 @@ def _index_checks(settings, dataset) -> list[Check]:
     return checks + file_checks(settings)
 
 
+def _database_check(settings, repair: bool, quiet_stdout: bool) -> Check:
+    from agent.cli.database import database_health, repair_database
+
+    if repair:
+        repair_database(settings, err=quiet_stdout)
+    health = database_health(settings)
+    return Check("session database", health.ok, health.detail, health.fix)
+
+
 def doctor(config: ConfigOption = None,
            as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
-           repair: Annotated[bool, typer.Option("--repair", help="move damaged files to <home>/quarantine/ (never "
-                                                "deletes) and rebuild what can be rebuilt, then check")] = False) -> None:
+           repair: Annotated[bool, typer.Option("--repair", help="move damaged files to <home>/quarantine/ and a "
+                                                "damaged session database aside (never deletes), rebuild what can be "
+                                                "rebuilt, then check")] = False) -> None:
     """What is installed, where data and models are, what is damaged or missing and the exact command to fix it."""
     settings = _settings(config)
     repaired = _repair(settings, quiet=as_json) if repair else []
-    checks = _package_checks() + [_torch_check()] + _data_checks(settings)
+    checks = (_package_checks() + [_torch_check()] + _data_checks(settings)
+              + [_database_check(settings, repair, quiet_stdout=as_json)])
     missing = [c for c in checks if c.required and not c.ok]
     if as_json:
         typer.echo(json.dumps({"ok": not missing, "home": str(settings.home), "checks": [asdict(c) for c in checks],

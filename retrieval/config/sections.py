@@ -1,5 +1,5 @@
 """The sections of marquee.toml that serving reads: [catalog] [embedding] [store] [candidates] [llm] [agent]
-[server]. Every section forbids unknown keys (`Section`); `retrieval.config.settings` composes them."""
+[server] [storage]. Every section forbids unknown keys (`Section`); `retrieval.config.settings` composes them."""
 from __future__ import annotations
 
 from typing import Literal
@@ -99,8 +99,6 @@ class AgentConfig(Section):
                                    "'openai:gpt-4o-mini' (init_chat_model spec); base URL from chat_base_url")
     chat_base_url: str | None = Field(None, description="OpenAI-compatible endpoint for chat_model")
     chat_api_key_env: str = Field("OPENAI_API_KEY", description="env var holding the chat model's API key")
-    session_cache: int = Field(1000, ge=1, description="sessions kept in memory; the least recently used are "
-                               "dropped first and read back from SQLite when they return")
     session_wait_s: float = Field(60.0, gt=0, description="how long a request waits for another request of the "
                                   "same session before failing with 'this session is busy'")
     stream_pause_s: float = Field(30.0, gt=0, description="a stream paused this long at a yield (its consumer "
@@ -113,3 +111,27 @@ class ServerConfig(Section):
     concurrency: int = Field(4, ge=1, description="turns computed at once; more requests wait in the queue")
     auth: str | None = Field(None, description="'user:password' enables the login (form and HTTP Basic)")
     max_request_bytes: int = Field(2_000_000, ge=10_000, description="larger HTTP request bodies are refused (413)")
+
+
+STORAGE_SCHEMES = ("sqlite", "postgresql", "postgres")  # with an optional driver: postgresql+psycopg://
+
+
+class StorageConfig(Section):
+    """Where sessions, messages, feedback and profiles live (agent.storage; docs/ARCHITECTURE.md §8)."""
+
+    url: str | None = Field(None, description="sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DB; "
+                            "unset = sqlite:///<home>/marquee.db (WAL)")
+    pool_size: int = Field(5, ge=1, le=100, description="connections each process keeps open (PostgreSQL)")
+    pool_timeout: float = Field(30.0, gt=0, description="seconds to wait for a free connection before failing")
+    connect_timeout: int = Field(10, ge=1, le=600, description="seconds to wait for the database server to answer")
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, url: str | None) -> str | None:
+        if url is None or not url.strip():
+            return None
+        scheme = url.split("://", 1)[0].split("+", 1)[0].lower() if "://" in url else ""
+        if scheme not in STORAGE_SCHEMES:
+            raise ValueError("storage url must start with sqlite:/// (a file) or postgresql:// "
+                             "(e.g. postgresql://marquee:PASSWORD@127.0.0.1:5432/marquee)")
+        return url.strip()
