@@ -159,9 +159,7 @@ class RetrievalService:
 
     @_locked_once
     def collaborative(self) -> CollaborativeGenerator:
-        generator = self.collaborative_generator(self.config)
-        with generator.progress:
-            return generator.fit(self.dataset.interactions, self.catalog)
+        return self.collaborative_generator(self.config).fit(self.dataset.interactions, self.catalog)
 
     @_locked_once
     def retriever(self) -> HybridRetriever:
@@ -184,8 +182,7 @@ class RetrievalService:
         else:
             collaborative = self.collaborative_generator(config)
             if fitted:
-                with collaborative.progress:
-                    collaborative.fit(self.dataset.interactions, self.catalog)
+                collaborative.fit(self.dataset.interactions, self.catalog)
         semantic = SemanticGenerator(self.store, self.catalog, item_matrix=lambda: self.catalog_vectors)
         return HybridRetriever(self.catalog, config, semantic=semantic, collaborative=collaborative,
                                popularity=PopularityGenerator(self.arrays), embeddings=self.item_vectors,

@@ -43,7 +43,7 @@ def dislike_penalty(scores: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
 
 class TrainingProgress:
     """What a first use shows while a sequential model trains on a new log (minutes on a laptop CPU; later uses load
-    the cached weights): a progress line on stderr in a terminal (tqdm) and a log line. Use as a context manager."""
+    the cached weights): a progress line on stderr in a terminal (tqdm) and a log line."""
 
     def __init__(self, catalog_name: str):
         self.catalog_name = catalog_name
@@ -60,10 +60,8 @@ class TrainingProgress:
         self.bar.set_postfix_str(f"validation NDCG@10 {point['val_ndcg@10']:.4f}", refresh=False)
         self.bar.update(1)
 
-    def __enter__(self) -> "TrainingProgress":
-        return self
-
-    def __exit__(self, *exc) -> None:
+    def close(self) -> None:
+        """End the line (called when the generator's fit ends)."""
         if self.bar is not None:
             self.bar.close()
             self.bar = None
@@ -75,7 +73,8 @@ class CollaborativeGenerator(CandidateGenerator):
     def __init__(self, arrays: CatalogArrays, model: str = "sasrec+ease", neighbour_model: str = "itemknn",
                  anchor_model: str | None = None, home: str | Path | None = None, seed: int = 0,
                  progress: Callable[[str, dict], None] | None = None):
-        """`progress(model_name, point)`: called per training epoch of a sequential model (first use only)."""
+        """`progress(model_name, point)`: called per training epoch of a sequential model (first use only); its
+        `close()`, when it has one, when fitting ends."""
         self.arrays = arrays
         self.model_name = model
         self.neighbour_model_name = neighbour_model
@@ -108,9 +107,12 @@ class CollaborativeGenerator(CandidateGenerator):
                 fitted[name] = self._fitted(name, train, catalog)
             return fitted[name]
 
-        self.neighbours = model(self.neighbour_model_name)
-        self.model = model(self.model_name)
-        self.anchor_model = model(self.anchor_model_name)
+        try:
+            self.neighbours = model(self.neighbour_model_name)
+            self.model = model(self.model_name)
+            self.anchor_model = model(self.anchor_model_name)
+        finally:
+            getattr(self.progress, "close", lambda: None)()
         self.histories = UserHistories(train)
         return self
 

@@ -15,9 +15,9 @@ def collaborative_only(agent_settings):
     """An agent whose blend keeps only the collaborative signal (every other weight 0)."""
     from agent.core import RecommenderAgent
 
-    candidates = agent_settings.candidates.model_copy(update={"blend": {**ZERO, "collaborative": 1.0}})
-    return RecommenderAgent(agent_settings.model_copy(update={"candidates": type(candidates).model_validate(
-        candidates.model_dump())}))
+    config = agent_settings.candidates
+    candidates = type(config).model_validate({**config.model_dump(), "blend": {**ZERO, "collaborative": 1.0}})
+    return RecommenderAgent(agent_settings.model_copy(update={"candidates": candidates}))
 
 
 def _top_among(scores: np.ndarray, allowed: np.ndarray, k: int) -> list[int]:
