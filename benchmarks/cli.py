@@ -52,7 +52,6 @@ def bench(name: Annotated[Benchmark, typer.Argument(help="which benchmark", case
                                                            "runs (default 5, --quick 1)")] = None) -> None:
     """Measure one part (index, query, hybrid, llm, turn, web, soak, badinput, cluster) and record its figures
     (NAME.json, RESULTS.md)."""
-    RESULTS.md)."""
     if minutes is not None and name.value not in TIMED:
         typer.secho(f"error: --minutes applies to {', '.join(sorted(TIMED))} only, not {name.value!r}",
                     fg=typer.colors.RED, err=True)

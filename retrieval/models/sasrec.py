@@ -5,6 +5,8 @@ sequence (so every prefix predicts its next item in one pass), seeded, with earl
 validation NDCG@10. Fitted weights are cached under `<home>/models/sasrec-<hash>.safetensors` with a JSON
 sidecar (config, curve, best epoch), keyed by the hyper-parameters and the exact training data, so a second
 evaluation run loads instead of training. Nothing is unpickled: an old or unreadable cache is logged and retrained.
+Weights for the default catalog's whole log (what the chat serves from) ship as package data in `pretrained/`
+under the same key, so they are used only when the data and the parameters match exactly.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 
 PAD = 0  # item index i is token i + 1
 CACHE_FORMAT = 2  # 1 = a pickled torch.save file (.pt), never read again
+PRETRAINED = Path(__file__).parent / "pretrained"  # package data: read-only weights, keyed like the cache
 
 
 class CausalBlock(nn.Module):
@@ -118,6 +121,7 @@ def ndcg_at_10(scores: np.ndarray, histories: Sequence[Sequence[int]], targets: 
 
 @register("sasrec")
 class SASRec(Recommender):
+    sequential = True
     # The defaults are the tuned ones (eval and serving both build SASRec from them). Tuned on the validation
     # split (best val NDCG@10): max_len 50 / dropout .2 → .1136 (65 epochs); max_len 200 / dropout .2 → .1141
     # but 3× slower per epoch (96 epochs); max_len 50 / dropout .5 → .0974.
@@ -158,9 +162,13 @@ class SASRec(Recommender):
             sequences = [s[:-1] if len(s) >= 3 else s for s in sequences]
         if not validation:
             raise ValueError("SASRec early stopping needs at least one validation (history, target) pair")
-        cache = self._cache_path(sequences, validation)
+        key = self._cache_key(sequences, validation)
+        cache = self.home / "models" / key if self.home is not None else None
         self.net = self._new_net()
-        if not (cache is not None and self._load_cache(cache)):
+        loaded = next((path for path in (cache, PRETRAINED / key) if path is not None and self._load_cache(path)), None)
+        if loaded is not None:
+            cache = loaded
+        else:
             previous = torch.get_num_threads()
             if self.threads:
                 torch.set_num_threads(self.threads)
@@ -179,16 +187,15 @@ class SASRec(Recommender):
         c = self.config
         return SASRecNet(self.n_items, c["max_len"], c["hidden"], c["blocks"], c["heads"], c["dropout"])
 
-    def _cache_path(self, sequences, validation) -> Path | None:
-        if self.home is None:
-            return None
+    def _cache_key(self, sequences, validation) -> str:
+        """The weights' file name: a hash of the hyper-parameters and the exact training and validation data."""
         h = hashlib.sha256(json.dumps({"config": self.config, "n_items": self.n_items, "version": 1},
                                       sort_keys=True).encode())
         for seq in sequences:
             h.update(np.asarray(seq, dtype=np.int32).tobytes() + b"|")
         for history, target in validation:
             h.update(np.asarray([*history, -1, target], dtype=np.int32).tobytes())
-        return self.home / "models" / f"sasrec-{h.hexdigest()[:16]}.safetensors"
+        return f"sasrec-{h.hexdigest()[:16]}.safetensors"
 
     @staticmethod
     def _sidecar(cache: Path) -> Path:
