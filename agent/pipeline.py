@@ -19,6 +19,7 @@ from agent.planner import Plan, Profile, guard, plan_and_retrieve, query_text, s
 from agent.replies import ReplyItem
 from agent.session import SessionState
 from agent.understanding import Preferences, PreferenceParser, clean_message
+from agent.understanding.limits import RangeCheck
 from agent.understanding.parser import MAX_MESSAGE_CHARS
 from retrieval.candidates.base import Candidate
 from retrieval.catalog.schema import Catalog
@@ -60,7 +61,8 @@ class Turn:
 class TurnPipeline:
     def __init__(self, catalog: Catalog, retrieve, config, llm: LLMParts | None = None,
                  parser: PreferenceParser | None = None, known_word=None,
-                 log_evidence: Callable[[], object] | None = None, chinese_names: Mapping[str, str] | None = None):
+                 log_evidence: Callable[[], object] | None = None, chinese_names: Mapping[str, str] | None = None,
+                 ranges: RangeCheck | None = None):
         self.catalog = catalog
         self.retrieve_fn = retrieve  # (CandidateRequest, k) -> list[Candidate]
         self.cfg = config  # retrieval.config.AgentConfig
@@ -71,6 +73,7 @@ class TurnPipeline:
         self.log_evidence = log_evidence  # () -> retrieval.evidence.LogEvidence of the log, built once by the service
         self.chinese_names = dict(chinese_names or {})  # item_id -> the Chinese name replies show
         self.locales = {"en": Locale("en"), "zh": Locale("zh", self.chinese_names)}
+        self.ranges = ranges  # out-of-range counts and years: clamped or cleared, with a note
 
     # ------------------------------------------------------------------ 1. understand
     def understand(self, turn: Turn) -> Turn:
@@ -82,6 +85,7 @@ class TurnPipeline:
         notes = [Note("truncated", {"chars": MAX_MESSAGE_CHARS})] if turn.truncated else []
         notes += [Note("injection")] if p.injection else []
         notes += [Note("unknown_title", {"mention": mention}) for mention in p.unknown_titles]
+        notes += self.ranges.apply(turn.text, p) if self.ranges is not None else []
         needed = p.count or turn.state.count or self.cfg.default_count
         turn.understood_nothing = not self.usable(p) and not turn.state.has_preferences()
         notes += turn.state.apply(p, self.catalog, needed=needed)
@@ -113,7 +117,8 @@ class TurnPipeline:
         pool = max(self.cfg.pool, count)
         turn.plan, found = plan_and_retrieve(
             state, turn.profile, self.retrieve_fn, count, pool, exclude_shown=self.cfg.exclude_shown,
-            query=query_text(state, turn.expansion) if turn.expansion else "", known_user=turn.known_user)
+            query=query_text(state, turn.expansion) if turn.expansion else "", known_user=turn.known_user,
+            words=turn.expansion or None)
         turn.notes += [turn.locale.note(n) for n in turn.plan.notes]
         # guard with every exclusion, including a known user's logged history
         c = turn.plan.request.constraints

@@ -144,8 +144,15 @@ def checkpointer_for(home: Path):
         from langgraph.checkpoint.sqlite import SqliteSaver
     except ImportError:
         raise RuntimeError(TOOLS_EXTRA_HINT) from None
+    from retrieval.integrity import sqlite_problem
+
+    path = Path(home) / CHECKPOINT_DB
+    problem = sqlite_problem(path)
+    if problem:  # a damaged file is reported, never silently replaced
+        raise RuntimeError(f"tool mode's conversation store {path} is damaged ({problem}). Fix: marquee doctor "
+                           "--repair   (moves it to <home>/quarantine/; tool-mode conversations start afresh)")
     Path(home).mkdir(parents=True, exist_ok=True)
-    return SqliteSaver(sqlite3.connect(str(Path(home) / CHECKPOINT_DB), check_same_thread=False))
+    return SqliteSaver(sqlite3.connect(str(path), check_same_thread=False))
 
 
 class ToolCallingChat:
@@ -163,11 +170,12 @@ class ToolCallingChat:
                                   checkpointer=checkpointer or checkpointer_for(agent.settings.data_dir))
 
     def chat(self, message: str, session_id: str, user_id: str | None = None) -> Reply:
-        from agent.session import check_session_id
         from agent.understanding import clean_message
+        from agent.validation import ChatRequest
 
-        sid = check_session_id(session_id)
-        text, _ = clean_message(message)
+        request = self.agent.validate(ChatRequest, {"message": message, "session_id": session_id, "user_id": user_id})
+        sid = request.session_id
+        text, _ = clean_message(request.message)
         self._picked.pop(sid, None)
         result = self.graph.invoke({"messages": [HumanMessage(text or "hello")]},
                                    config={"configurable": {"thread_id": sid}},

@@ -1,11 +1,12 @@
 """HTML fragments of the chat page, built from catalog text and agent output.
 
 Every string that comes from the catalog, the LLM or the user passes through `html.escape`: titles
-and generated descriptions are untrusted text, and the page must not run what they contain (XSS).
+and generated descriptions are untrusted text, and the page must not run what they contain (XSS). None
+of these fragments goes through a Markdown or LaTeX renderer (gr.HTML, and a Chatbot with
+render_markdown off), so `![x](http://host/pixel.png)` stays those characters and loads nothing.
 """
 from __future__ import annotations
 
-import re
 from html import escape
 from typing import Any
 
@@ -15,18 +16,6 @@ MIN_RATINGS_SHOWN = 10  # the card quotes a mean rating only over this many rati
 
 FEEDBACK_LABELS = {"liked": "You liked this", "disliked": "You disliked this — it won't be suggested again",
                    "seen": "Marked as seen — it won't be suggested again"}
-
-
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+!|~$])")
-
-
-def chat_text(text: str) -> str:
-    """Reply text for the chat bubble (which renders Markdown): HTML-escaped and every Markdown mark
-    backslash-escaped (and "://" too, so no URL becomes a link), so a title such as `![x](http://host/p.png)` shows
-    as those characters and loads nothing.
-    The bubble renders no LaTeX at all (`latex_delimiters=[]` in agent/web/app.py)."""
-    marked = _MARKDOWN.sub(r"\\\1", escape(text, quote=False))
-    return marked.replace("://", ":\\/\\/")  # no autolinked URL either
 
 
 def card_html(item: dict[str, Any], status: str | None = None) -> str:
@@ -106,6 +95,16 @@ def understood_html(prefs: dict[str, Any], turns: int = 0) -> str:
             ("Seen", _title_list(prefs.get("seen") or []))]
     body = "".join(f"<dt>{label}</dt><dd>{value}</dd>" for label, value in rows)
     return f'<dl class="mq-understood" data-turns="{int(turns)}">{body}</dl>'
+
+
+def text_html(text: str) -> str:
+    """Plain text for the chat (which renders HTML, not Markdown): escaped, line breaks kept."""
+    return escape(str(text), quote=False).replace("\n", "<br>")
+
+
+def status_html(text: str) -> str:
+    """The preference panel's one-line status."""
+    return f'<p class="mq-prefs-status">{escape(str(text))}</p>'
 
 
 def empty_cards_html() -> str:

@@ -3,7 +3,8 @@
 The Blocks handlers (agent.web.app) and the HTTP API (agent.web.api) both go through these functions,
 so the browser and `gradio_client` see exactly the same behaviour. Preferences use the agent's own
 field names (`RecommenderAgent.describe`): genres, exclude_genres, year_min, year_max, count, and
-liked / disliked / seen as [{item_id, title}].
+liked / disliked / seen as [{item_id, title}]. `account` is the signed-in user of `marquee serve --auth` (the
+Gradio request's username, None without auth): the owner of the stored profile (RecommenderAgent.chat).
 """
 from __future__ import annotations
 
@@ -11,13 +12,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from agent.validation import FeedbackRequest, PreferencesUpdate
+
 FEEDBACK_STATUS = {"like": "liked", "dislike": "disliked", "seen": "seen"}
 EDITABLE_FIELDS = ("genres", "exclude_genres", "year_min", "year_max", "count")
 WARM_UP_SESSION = "__warmup__"
 
 
 class UserInputError(ValueError):
-    """Input the person can fix (unknown genre, empty year range, bad session id …); shown to them as is."""
+    """Input the person can fix (unknown genre, empty year range, bad session id …); shown to them as is.
+    Every `ValueError` of the agent (`agent.validation.InputError` included) arrives here as one."""
 
 
 def catalog_genres(agent: Any) -> list[str]:
@@ -32,11 +36,11 @@ def default_count(agent: Any) -> int:
     return int(agent.cfg.default_count)
 
 
-def stream_turn(agent: Any, session_id: str, message: str) -> Iterator[tuple[str, Any]]:
+def stream_turn(agent: Any, session_id: str, message: str, account: str | None = None) -> Iterator[tuple[str, Any]]:
     """("text", delta) events while the reply streams, ("item", item dict) for each pick as soon as its explanation
     is final (in reply order), then ("language", "en" | "zh") and ("items", [item dicts])."""
     with _user_errors():
-        for event in agent.stream(message, session_id=session_id):  # agent.replies.StreamEvent
+        for event in agent.stream(message, session_id=session_id, account=account):  # agent.replies.StreamEvent
             if event.kind == "text":
                 if event.text:
                     yield "text", event.text
@@ -49,9 +53,9 @@ def stream_turn(agent: Any, session_id: str, message: str) -> Iterator[tuple[str
                 yield "items", [_item_view(agent, it, language) for it in event.items]
 
 
-def chat_turn(agent: Any, session_id: str, message: str) -> dict[str, Any]:
+def chat_turn(agent: Any, session_id: str, message: str, account: str | None = None) -> dict[str, Any]:
     with _user_errors():
-        reply = agent.chat(message, session_id=session_id)
+        reply = agent.chat(message, session_id=session_id, account=account)
     return {"text": reply.text, "items": [_item_view(agent, it, reply.language) for it in reply.items],
             "understood": reply.understood, "preferences": reply.state, "language": reply.language}
 
@@ -66,14 +70,11 @@ def _item_view(agent: Any, item: Any, language: str = "en") -> dict[str, Any]:
     return view
 
 
-def feedback(agent: Any, session_id: str, item_id: str, action: str) -> dict[str, Any]:
+def feedback(agent: Any, session_id: str, item_id: str, action: str, account: str | None = None) -> dict[str, Any]:
     """action "like" | "dislike" | "seen"; returns the session's preferences afterwards."""
-    if action not in FEEDBACK_STATUS:
-        raise UserInputError(f"unknown feedback action {action!r}; use one of: {', '.join(FEEDBACK_STATUS)}")
     with _user_errors():
-        if action == "seen":
-            return agent.feedback(session_id, item_id, liked=None, seen=True)
-        return agent.feedback(session_id, item_id, liked=action == "like")
+        return agent.apply_feedback(FeedbackRequest.for_action(session_id, item_id, action, agent.limits.context(),
+                                                               account=account))
 
 
 def preferences(agent: Any, session_id: str) -> dict[str, Any]:
@@ -83,30 +84,16 @@ def preferences(agent: Any, session_id: str) -> dict[str, Any]:
 
 
 def apply_preferences(agent: Any, session_id: str, edits: dict[str, Any]) -> dict[str, Any]:
-    """Overwrite the fields present in `edits` (absent ones stay; None clears years / count)."""
+    """Overwrite the fields present in `edits` (absent ones stay; None clears years / count). Values are
+    checked strictly (`agent.validation.PreferencesUpdate`): whole numbers, known genre names."""
     if not isinstance(edits, dict):
         raise UserInputError(f"preferences must be an object with any of: {', '.join(EDITABLE_FIELDS)}")
-    unknown = sorted(set(edits) - set(EDITABLE_FIELDS))
+    unknown = sorted(str(key) for key in set(edits) - set(EDITABLE_FIELDS))
     if unknown:
         raise UserInputError(f"unknown preference field(s): {', '.join(unknown)}; "
                              f"editable: {', '.join(EDITABLE_FIELDS)}")
-    clean = {key: _whole_number(value, key) if key in ("year_min", "year_max", "count") else value
-             for key, value in edits.items()}
     with _user_errors():
-        return agent.set_preferences(session_id, **clean)
-
-
-def _whole_number(value: Any, name: str) -> int | None:
-    """Numbers from the page arrive as floats (gr.Number) or strings (JSON clients)."""
-    if value is None or value == "":
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise UserInputError(f"{name} must be a whole number, got {value!r}") from None
-    if number != int(number):
-        raise UserInputError(f"{name} must be a whole number, got {value!r}")
-    return int(number)
+        return agent.apply_preferences(agent.validate(PreferencesUpdate, {"session_id": session_id, **edits}))
 
 
 def reset(agent: Any, session_id: str) -> dict[str, Any]:
@@ -126,9 +113,11 @@ def warm_up(agent: Any) -> None:
 @contextmanager
 def _user_errors():
     """The agent raises ValueError for input a person can fix (its messages list the valid choices)."""
+    from agent.session_locks import SessionBusyError
+
     try:
         yield
     except UserInputError:
         raise
-    except ValueError as err:
+    except (ValueError, SessionBusyError) as err:  # busy: the person can retry in a moment
         raise UserInputError(str(err)) from err

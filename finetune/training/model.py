@@ -75,5 +75,22 @@ def loss_and_accuracy(model, batch: dict, kind: str, scorer):
     return scorer.loss(model, batch, kind)
 
 
+def training_module(peft_model, kind: str, scorer):
+    """`peft_model` behind a forward(batch) → (loss, accuracy). `accelerator.prepare` wraps THIS module: with
+    several processes, DistributedDataParallel averages gradients only for a forward that runs through its
+    wrapper, and the segment scorer's forward reads the decoder's hidden states rather than the model's logits."""
+    import torch
+
+    class LossForward(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = peft_model
+
+        def forward(self, batch: dict):
+            return loss_and_accuracy(self.model, batch, kind, scorer)
+
+    return LossForward()
+
+
 def to_device(batch: dict, device) -> dict:
     return {k: v.to(device) for k, v in batch.items()}

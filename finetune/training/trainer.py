@@ -8,10 +8,18 @@ fusion weight (marquee.json), a model card and a training-curve PNG in the outpu
 
 The wall-clock budget (`max_minutes`) is planned, not just enforced: after a few steps the LR schedule's horizon is
 set to the number of steps that fit, so a time-bounded run still finishes its decay.
+
+Several processes (`accelerate launch --multi_gpu --num_processes N`; on a machine without GPUs they form a gloo
+group on the CPU): the forward runs through the DistributedDataParallel wrapper (finetune.training.model
+`training_module`), so gradients are averaged; each process trains on its own fixed shard of the examples
+(reshuffled within the shard every epoch), so the frozen-layer cache holds that shard only; the main process
+validates and shares the figures (the weights are the same everywhere), and so are the time budget's decisions,
+so that all of them stop at the same step.
 """
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -91,21 +99,35 @@ def _select(users: np.ndarray, n: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(users, size=n, replace=False))
 
 
-def _cache_frozen_layers(data, base, cfg: FinetuneConfig, tokenizer, device, log, progress: bool) -> None:
-    """Every example's hidden states below the LoRA layers, computed once (finetune.training.frozen_cache)."""
+def _cache_frozen_layers(data, base, cfg: FinetuneConfig, tokenizer, device, log, progress: bool,
+                         shard: np.ndarray) -> None:
+    """The hidden states below the LoRA layers of this process's examples, computed once
+    (finetune.training.frozen_cache)."""
     from tqdm.auto import tqdm
 
     from finetune.training.frozen_cache import build_cache, first_trainable_layer
 
     start = first_trainable_layer(base.model, cfg.lora_layers)
     began = time.perf_counter()
-    with tqdm(total=len(data), desc=f"caching layers 0-{start - 1}", disable=not progress, dynamic_ncols=True) as bar:
-        data.cache = build_cache(base.model, [data[i]["segments"] for i in range(len(data))], tokenizer.pad_token_id,
-                                 start, device, batch_size=cfg.batch_size, progress=bar.update)
+    with tqdm(total=len(shard), desc=f"caching layers 0-{start - 1}", disable=not progress, dynamic_ncols=True) as bar:
+        hidden = build_cache(base.model, [data[int(i)]["segments"] for i in shard], tokenizer.pad_token_id,
+                             start, device, batch_size=cfg.batch_size, progress=bar.update)
+    data.cache = [None] * len(data)
+    for i, states in zip(shard, hidden):
+        data.cache[int(i)] = states
     data.cache_start = start
-    megabytes = sum(h.numel() * h.element_size() for h in data.cache) / 1e6
-    log(f"cached the frozen layers 0-{start - 1} of {len(data)} examples: {megabytes:.0f} MB in "
+    megabytes = sum(h.numel() * h.element_size() for h in hidden) / 1e6
+    log(f"cached the frozen layers 0-{start - 1} of {len(shard)} examples: {megabytes:.0f} MB in "
         f"{time.perf_counter() - began:.0f}s; training steps run layers {start}+ only")
+
+
+def _main_decides(accelerator, value):
+    """The main process's `value`, on every process (decisions that must not differ between them)."""
+    if accelerator.num_processes == 1:
+        return value
+    from accelerate.utils import broadcast_object_list
+
+    return broadcast_object_list([value], from_process=0)[0]
 
 
 def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume: bool = False,
@@ -124,7 +146,7 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
     from finetune.training.card import write_outputs
     from finetune.training.checkpoints import (CHECKPOINTS, latest_checkpoint, load_checkpoint,
                                                register_adapter_hooks, save_checkpoint)
-    from finetune.training.model import attach_lora, load_base, loss_and_accuracy, to_device
+    from finetune.training.model import attach_lora, load_base, to_device, training_module
     from finetune.training.validation import ValidationSet, validate
 
     started = time.perf_counter()
@@ -140,6 +162,9 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
                               mixed_precision="bf16" if torch.cuda.is_available() and not cfg.qlora else "no")
     main = accelerator.is_main_process
     set_seed(cfg.seed)
+    if accelerator.num_processes > 1:
+        log(f"process {accelerator.process_index + 1} of {accelerator.num_processes} "
+            f"({accelerator.distributed_type.value}, {torch.distributed.get_backend()} backend) on {accelerator.device}")
 
     # --- data: instruction examples from TRAIN, validation users from the validation split -------------
     split = leave_one_out(dataset.interactions)
@@ -162,8 +187,9 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
              "validation_recall@n": eval_set.recall, "tune_recall@n": tune_set.recall,
              "prompt_tokens_mean": float(np.mean([len(data[i]["input_ids"]) for i in range(min(50, len(data)))]))}
     log("data: " + json.dumps(stats))
+    shard = np.arange(len(data))[accelerator.process_index::accelerator.num_processes]  # this process's examples
     if scorer.supports_frozen_cache and cfg.lora_layers and cfg.cache_frozen:
-        _cache_frozen_layers(data, base, cfg, tokenizer, accelerator.device, log, progress and main)
+        _cache_frozen_layers(data, base, cfg, tokenizer, accelerator.device, log, progress and main, shard)
     peft_model = attach_lora(base.model, cfg)
     # the saved adapter_config.json names the base by its hub id, not this machine's folder
     peft_model.peft_config["default"].base_model_name_or_path = base_model_id(settings.llm.model)
@@ -179,8 +205,9 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
     # The schedule reads `state` when it steps, so a resumed (re-planned) horizon applies from the next step on.
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, int(cfg.warmup_ratio * state.horizon), state.horizon, cfg.schedule))
-    model, optimizer, scheduler = accelerator.prepare(peft_model, optimizer, scheduler)
-    unwrapped = accelerator.unwrap_model(model)
+    model, optimizer, scheduler = accelerator.prepare(training_module(peft_model, cfg.loss, scorer), optimizer,
+                                                      scheduler)
+    unwrapped = accelerator.unwrap_model(model).model  # the peft model: saved, validated, served
     register_adapter_hooks(accelerator, unwrapped)
     if checkpoint is not None:
         configured = state.horizon
@@ -200,8 +227,9 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
         if not torch.cuda.is_available():
             adapt_threads(cfg.threads)
         model.eval()
-        result = validate(backend, dataset.catalog, eval_set, cfg.fusion_grid, calibrate, cfg.history_items,
-                          cfg.scorer)
+        # the main process validates (the weights are the same everywhere); the others wait for its figures
+        result = _main_decides(accelerator, validate(backend, dataset.catalog, eval_set, cfg.fusion_grid, calibrate,
+                                                     cfg.history_items, cfg.scorer) if main else None)
         model.train()
         point = {"step": state.step, **{k: v for k, v in result.as_dict().items() if not k.startswith("by_")}}
         state.curve.append({"validation": point})
@@ -230,8 +258,8 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
     step_started, first_step = time.perf_counter(), state.step
     while state.step < state.horizon:
         data.epoch = state.epoch
-        order = np.random.default_rng([cfg.seed, state.epoch]).permutation(len(data))
-        order = order[accelerator.process_index::accelerator.num_processes]
+        # one process: a permutation of all examples per epoch; several: of each one's own shard
+        order = shard[np.random.default_rng([cfg.seed, state.epoch]).permutation(len(shard))]
         while state.micro_in_epoch < micro_per_epoch and state.step < state.horizon:
             losses, accs = [], []
             if not torch.cuda.is_available():
@@ -242,7 +270,7 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
                                                  tokenizer.pad_token_id), accelerator.device)
                 sync = contextlib.nullcontext() if k == cfg.grad_accum - 1 else accelerator.no_sync(model)
                 with sync:
-                    loss, acc = loss_and_accuracy(model, batch, cfg.loss, scorer)
+                    loss, acc = model(batch)
                     accelerator.backward(loss / cfg.grad_accum)
                 losses.append(float(loss.detach()))
                 accs.append(float(acc))
@@ -269,7 +297,8 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
                 per_step = (time.perf_counter() - step_started) / (state.step - first_step)
                 if per_step:
                     per_step_with_eval = per_step + eval_seconds / cfg.eval_every
-                    fits = state.step + int((deadline - time.perf_counter()) / per_step_with_eval)
+                    fits = _main_decides(accelerator,
+                                         state.step + int((deadline - time.perf_counter()) / per_step_with_eval))
                     if fits < state.horizon:
                         log(f"time budget: {per_step:.1f}s/step → planning {fits} steps instead of {state.horizon}")
                         state.horizon = max(state.step + 1, fits)
@@ -282,7 +311,7 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
                     break
             if state.step % cfg.checkpoint_every == 0:
                 save_checkpoint(accelerator, out, state, cfg.keep_checkpoints)
-            if time.perf_counter() > deadline:
+            if _main_decides(accelerator, time.perf_counter() > deadline):
                 stopped = f"time budget ({cfg.max_minutes:g} min)"
                 break
         else:
@@ -291,6 +320,10 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
             continue
         break
     bar.close()
+    if accelerator.num_processes > 1:  # DistributedDataParallel keeps every process's weights identical: show it
+        digest = hashlib.sha256(b"".join(p.detach().float().cpu().numpy().tobytes() for p in trainable))
+        log(f"process {accelerator.process_index + 1} of {accelerator.num_processes}: trained LoRA weights "
+            f"sha256 {digest.hexdigest()[:16]} after {state.step} steps")
     if state.step % cfg.eval_every and not any(p.get("validation", {}).get("step") == state.step for p in state.curve):
         run_validation()
     save_checkpoint(accelerator, out, state, cfg.keep_checkpoints)
@@ -305,7 +338,8 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
     model.eval()
     if not torch.cuda.is_available():
         adapt_threads(cfg.threads)
-    final = validate(backend, dataset.catalog, tune_set, cfg.fusion_grid, calibrate, cfg.history_items, cfg.scorer)
+    final = _main_decides(accelerator, validate(backend, dataset.catalog, tune_set, cfg.fusion_grid, calibrate,
+                                                cfg.history_items, cfg.scorer) if main else None)
     log(f"fusion weight on {len(tune_set)} validation users: w={final.best_weight} → NDCG@10 {final.best:.4f} "
         f"(retriever {final.retriever:.4f}, LLM alone {final.llm_only:.4f})")
     result = TrainResult(out=out, state=state, stats=stats, final=final, stopped=stopped,
@@ -322,8 +356,8 @@ def ship(out: Path, dest: Path, files: tuple[str, ...] | None = None) -> list[Pa
     adapter whole."""
     from finetune.training.card import SHIPPED_FILES
 
-    SHIPPED = files or SHIPPED_FILES
-    missing = [name for name in SHIPPED if not (Path(out) / name).is_file()]
+    shipped = files or SHIPPED_FILES
+    missing = [name for name in shipped if not (Path(out) / name).is_file()]
     if missing:
         raise FileNotFoundError(f"{out} is not a finished run (missing {', '.join(missing)})")
     dest = Path(dest)
@@ -331,7 +365,7 @@ def ship(out: Path, dest: Path, files: tuple[str, ...] | None = None) -> list[Pa
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     old = dest.parent / f".{dest.name}.old"
     try:
-        for name in SHIPPED:
+        for name in shipped:
             shutil.copyfile(Path(out) / name, tmp / name)
         shutil.rmtree(old, ignore_errors=True)
         if dest.exists():
@@ -345,4 +379,4 @@ def ship(out: Path, dest: Path, files: tuple[str, ...] | None = None) -> list[Pa
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(old, ignore_errors=True)
-    return [dest / name for name in SHIPPED]
+    return [dest / name for name in shipped]

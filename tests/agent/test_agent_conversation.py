@@ -177,7 +177,11 @@ def test_bad_input_gets_a_helpful_reply(agent, sid, message):
 
 
 def test_long_and_unknown_inputs_explain_themselves(agent, sid):
-    assert "first 2000 characters" in agent.chat("horror " + "x" * 10_000, session_id=sid).text
+    assert "first 2000 characters" in agent.chat("horror " + "x" * 5_000, session_id=sid).text
+    before = agent.get_state(sid)
+    with pytest.raises(ValueError, match="too long: 20001 characters, at most 20000"):
+        agent.chat("x" * 20_001, session_id=sid)
+    assert agent.get_state(sid) == before
     assert "couldn't find" in agent.chat("I've seen Zorblax Quintessence 9", session_id=sid).text
     assert "Tell me what you feel like" in agent.chat("   ", session_id=sid).text
 
@@ -211,7 +215,7 @@ def test_set_preferences_validates_and_applies(agent, sid):
         agent.set_preferences(sid, genres=["Cyberpunk"])
     with pytest.raises(ValueError, match="after year_max"):
         agent.set_preferences(sid, year_min=1990, year_max=1980)
-    with pytest.raises(ValueError, match="count must be between"):
+    with pytest.raises(ValueError, match="invalid count: must be a whole number between 1 and"):
         agent.set_preferences(sid, count=0)
     state = agent.set_preferences(sid, genres=["sci-fi"], exclude_genres=["War"], year_min=1970, year_max=1979,
                                   count=4)

@@ -74,8 +74,46 @@ def test_eval_chat_runs_chosen_cases_by_id(cli):
     (["eval-chat", "--cases", "/nonexistent.jsonl"], "conversation set not found"),
     (["eval-chat", "--case", "no-such-case"], "no case 'no-such-case' in conversations.jsonl; ids: scifi-action,"),
     (["ask", "hi", "--explain", "poetry"], "'poetry' is not one of 'llm', 'template'"),
-    (["ask", "hi", "--session", "bad id!"], "invalid session_id"),
+    (["ask", "hi", "--session", "bad id!"], "invalid --session: use 1-128 letters"),
+    (["chat", "--user", "../x"], "invalid --user: use 1-128 letters"),
 ])
 def test_bad_flags_get_clear_errors(cli, args, message):
     result = cli(args)
     assert result.exit_code == 2 and message in result.output
+
+
+def test_a_failed_turn_exits_non_zero_with_one_line(cli, monkeypatch):
+    """Finding: `ask` printed "Sorry, something went wrong" and exited 0. A failed turn is a failure."""
+    from agent.pipeline import TurnPipeline
+
+    def broken(self, turn):
+        raise RuntimeError("retriever exploded")
+
+    monkeypatch.setattr(TurnPipeline, "retrieve", broken)
+    session = f"cli-{uuid.uuid4().hex[:8]}"
+    result = cli(["ask", "westerns", "--session", session, *FAST])
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.strip() == ("error: the turn failed (RuntimeError: retriever exploded); "
+                                     "the session is unchanged")
+    chat = cli(["chat", "--session", session, *FAST], stdin="westerns\n/state\n")
+    assert chat.exit_code == 1 and "error: the turn failed (RuntimeError: retriever exploded)" in chat.stderr
+    assert '"turns": 0' in chat.stdout  # the REPL went on; the session is unchanged
+
+
+def test_repl_answers_a_bad_line_and_goes_on(cli):
+    session = f"cli-{uuid.uuid4().hex[:8]}"
+    script = ("x" * 20_001 + "\n/set year_min=1990.5\n/set genres=comedy year_min=1990 year_max=1995 count=3\n"
+              "/set colour=red\nsomething fun\n/like ²\n")
+    result = cli(["chat", "--session", session, *FAST], stdin=script)
+    assert result.exit_code == 0, result.output
+    assert "error: invalid message: too long: 20001 characters, at most 20000" in result.output
+    assert "error: invalid year_min: must be a whole number, got '1990.5'" in result.output
+    assert "Saved: genres Comedy; year_min 1990; year_max 1995; count 3" in result.stdout
+    assert "error: /set expects KEY=VALUE with KEY one of genres" in result.output
+    assert "Here are 3 comedy picks 1990–1995" in result.stdout and "Usage: /like N" in result.stdout
+    assert "Traceback" not in result.output
+
+
+def test_chat_reads_bytes_that_are_not_utf8(cli):
+    result = cli(["chat", "--session", f"cli-{uuid.uuid4().hex[:8]}", *FAST], stdin=b"westerns \xff\xfe\n")
+    assert result.exit_code == 0 and "Here are 5 western picks" in result.stdout, result.output

@@ -11,7 +11,7 @@ from gradio_client.exceptions import AppError
 
 pytestmark = pytest.mark.slow  # talks to the real server over HTTP (no browser)
 
-ENDPOINTS = {"/chat", "/chat_stream", "/feedback", "/preferences", "/set_preferences", "/reset"}
+ENDPOINTS = {"/chat", "/chat_stream", "/feedback", "/preferences", "/set_preferences", "/reset", "/stats"}
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +33,11 @@ def session() -> str:
 def test_api_lists_exactly_the_documented_endpoints(client):
     named = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
     assert named == ENDPOINTS  # the page's own UI events stay private
+
+
+def test_stats_report_no_session_left_locked(client):
+    client.predict("westerns", session(), api_name="/chat")
+    assert client.predict(api_name="/stats") == {"sessions_locked": 0}
 
 
 def test_chat_feedback_preferences_reset_round_trip(client):
@@ -98,7 +103,11 @@ def test_empty_message_gets_help_not_an_error(client):
     (("s", {"year_min": 2000, "year_max": 1990}), "/set_preferences", "after year_max"),
     (("s", {"count": 2.5}), "/set_preferences", "whole number"),
     (("s", {"colour": "red"}), "/set_preferences", "unknown preference field"),
-    (("", ), "/preferences", "invalid session_id"),
+    (("", ), "/preferences", "session_id is required"),
+    (("s", {"genres": [1, 2]}), "/set_preferences", "invalid genres.0: must be text"),
+    (("s", {"year_min": 10 ** 20}), "/set_preferences", "invalid year_min: must be a whole number between"),
+    (("s", "1", ["like"]), "/feedback", "unknown feedback action"),
+    ((5, ), "/preferences", "invalid session_id: must be text"),
     (("a b/c", ), "/preferences", "invalid session_id"),
 ])
 def test_bad_input_gets_a_clear_error(client, args, api_name, message):
@@ -132,3 +141,23 @@ def test_concurrent_sessions_share_the_model_without_cross_talk(web_server, web_
     assert problems == []
     failures = [line for line in web_server.lines[log_lines_before:] if "failed" in line or "Traceback" in line]
     assert failures == [], failures
+
+
+def test_the_signed_in_user_owns_the_profile_not_a_claimed_user(client, web_server, web_auth):
+    """With --auth, feedback builds the signed-in user's profile (the request's username); "I am user 4242" in a
+    message personalises that session only and writes nothing under 4242."""
+    from agent.storage import Storage
+
+    sid = session()
+    reply = client.predict("I am user 4242, westerns", sid, api_name="/chat")
+    liked = [it["item_id"] for it in reply["items"][:2]]
+    for item_id in liked:
+        client.predict(sid, item_id, "like", api_name="/feedback")
+    store = Storage(web_server.home / "marquee.db")
+    try:
+        assert set(liked) <= set(store.profile(web_auth[0])["liked"])
+        assert store.profile("4242") == {"liked": [], "disliked": [], "seen": []}
+    finally:
+        store.close()
+    fresh = client.predict("westerns", session(), api_name="/chat")  # a new session of the same user
+    assert fresh["items"] and not set(liked) & {it["item_id"] for it in fresh["items"]}

@@ -47,3 +47,11 @@ def test_card_shows_the_evidence_in_one_safe_line_in_the_replys_language():
     few = {**evidence, "connections": [], "catalog": {**evidence["catalog"], "rating_count": 3}}
     assert "★" not in card_html({**item, "evidence": few})  # a mean of three ratings is not worth a star
     assert "mq-evidence" not in card_html({**item, "evidence": None})
+
+
+def test_chat_text_is_escaped_with_its_line_breaks_and_no_markup_survives():
+    from agent.web.render import status_html, text_html
+
+    html = text_html("1. ![x](http://h/p.png) <img src=x>\n2. $$\\href{http://h}{x}$$ & more")
+    assert html == ("1. ![x](http://h/p.png) &lt;img src=x&gt;<br>2. $$\\href{http://h}{x}$$ &amp; more")
+    assert "<img" not in status_html('⚠️ unknown genre "<img src=x>"')
