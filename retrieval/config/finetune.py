@@ -18,8 +18,7 @@ from pydantic import Field, model_validator
 
 from retrieval.config.sections import Section
 
-LOSSES = ("labels", "token")
-TASKS = ("rerank", "explain")  # checked against finetune.training.tasks' registry where a run starts  # softmax over the candidates' label tokens | full-vocabulary CE on the label token
+LOSSES = ("labels", "token")  # softmax over the candidates' label tokens | full-vocabulary CE on the label token
 SCHEDULES = ("cosine", "linear", "constant")
 
 

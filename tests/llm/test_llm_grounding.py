@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.llm.explainer import asked_genres, finish_text
+from agent.llm.explainer import finish_text
 from agent.llm.grounding import GroundingChecker
 from retrieval.evidence import CatalogStats, Connection, Evidence
 
@@ -72,12 +72,6 @@ def test_finish_text_enforces_the_budget():
     assert finish_text(reworded, True, 300, 2) == reworded.split(". ")[0] + "."
     assert finish_text("x" * 300 + ".", True, 200, 2) is None
     assert finish_text('"Quoted and fine"', True, 200, 2) == "Quoted and fine."
-
-
-def test_a_request_names_the_wished_genres(checker, catalog):
-    assert asked_genres("something funny, maybe a comedy or a sci-fi film", checker, catalog.genres()) == [
-        "Comedy", "Sci-Fi"]
-    assert asked_genres("", checker, catalog.genres()) == []
 
 
 def test_with_evidence_every_number_must_be_the_evidences(checker, catalog):

@@ -1,4 +1,4 @@
-"""Training tasks of `marquee finetune`, registered by name (as the LLM scorers are, agent/llm/scorers):
+"""Training tasks of `marquee finetune`, looked up by name in TASKS:
 `--task rerank` trains the reranker's adapter, `--task explain` the explainer's. A task module owns what depends on
 it (its data, its loop, its outputs, the shipped adapter slot it fills), so the command never branches on a name.
 
@@ -7,7 +7,7 @@ it (its data, its loop, its outputs, the shipped adapter slot it fills), so the 
     task.check(settings)                       # problems before any work (a ValueError)
     summary = task.run(settings, dataset, home, out, resume=False)   # lines for the terminal
 
-Adding a task: a module here with a `Task` subclass decorated `@register_task("name")`, imported below.
+Adding a task: a module here with a `Task` subclass that sets `name`, listed in TASKS below.
 """
 from __future__ import annotations
 
@@ -16,35 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-TASKS: dict[str, type["Task"]] = {}
-
 
 class UnknownTaskError(ValueError):
-    """A task name that is not registered; the message lists the registered ones."""
-
-
-def register_task(name: str) -> Callable[[type["Task"]], type["Task"]]:
-    def decorate(cls: type[Task]) -> type[Task]:
-        if not (isinstance(cls, type) and issubclass(cls, Task)):
-            raise TypeError(f"@register_task({name!r}) needs a Task subclass, got {cls!r}")
-        if name in TASKS and TASKS[name] is not cls:
-            raise ValueError(f"a task named {name!r} is already registered ({TASKS[name].__qualname__})")
-        cls.name = name
-        TASKS[name] = cls
-        return cls
-
-    return decorate
-
-
-def task_class(name: str) -> type["Task"]:
-    try:
-        return TASKS[name]
-    except (KeyError, TypeError):
-        raise UnknownTaskError(f"unknown task {name!r}; registered tasks: {', '.join(sorted(TASKS))}") from None
-
-
-def create_task(name: str) -> "Task":
-    return task_class(name)()
+    """A task name that is not in TASKS; the message lists the known ones."""
 
 
 class Task(ABC):
@@ -66,4 +40,18 @@ class Task(ABC):
         """Train; write the adapter and its card into `out`; return summary lines."""
 
 
-from finetune.training.tasks import explain, rerank  # noqa: E402,F401  (registers the tasks)
+from finetune.training.tasks.explain import ExplainTask  # noqa: E402  (the task modules subclass Task)
+from finetune.training.tasks.rerank import RerankTask  # noqa: E402
+
+TASKS: dict[str, type[Task]] = {task.name: task for task in (RerankTask, ExplainTask)}
+
+
+def task_class(name: str) -> type[Task]:
+    try:
+        return TASKS[name]
+    except (KeyError, TypeError):
+        raise UnknownTaskError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}") from None
+
+
+def create_task(name: str) -> Task:
+    return task_class(name)()

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from finetune.training.tasks import Task, register_task
+from finetune.training.tasks import Task
 
 SHIPPED = ("adapter_model.safetensors", "adapter_config.json", "marquee.json", "README.md", "training_curve.png")
 QUICK = dict(train_replies=4, train_items=6, cases_per_round=[6, 6], items_per_round=[2, 2], samples=2,
@@ -33,8 +33,8 @@ QUICK = dict(train_replies=4, train_items=6, cases_per_round=[6, 6], items_per_r
              batch_size=2, eval_every=2, batch_cases=4)
 
 
-@register_task("explain")
 class ExplainTask(Task):
+    name = "explain"
     description = "the explainer's adapter: rejection-sampled sentences that pass the claim checker"
     slot = "explain"
     shipped_files = SHIPPED

@@ -5,11 +5,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from finetune.training.card import SHIPPED_FILES
-from finetune.training.tasks import Task, register_task
+from finetune.training.tasks import Task
 
 
-@register_task("rerank")
 class RerankTask(Task):
+    name = "rerank"
     description = "the reranker's adapter: distillation from the retriever's candidates, validation NDCG@10"
     slot = "default"
     shipped_files = SHIPPED_FILES
