@@ -50,13 +50,20 @@ def test_reply_items_are_real_catalog_rows(agent, sid):
                                                                                              reply.items])))
 
 
-def test_stream_yields_text_then_items(agent, sid):
+def test_stream_yields_text_each_pick_as_it_is_final_then_items(agent, sid):
     events = list(agent.stream("comedies from the 90s", session_id=sid))
     kinds = [e.kind for e in events]
-    assert kinds[-1] == "items" and set(kinds[:-1]) == {"text"} and len(kinds) > 3
+    assert kinds[-1] == "items" and set(kinds[:-1]) == {"text", "item"} and kinds.count("text") > 3
     final = events[-1]
     assert "".join(e.text for e in events[:-1]) == final.reply.text
     assert final.items == final.reply.items and len(final.items) == 5
+    # one "item" event per pick, in reply order, each after the text that names it
+    picked = [e for e in events if e.kind == "item"]
+    assert [e.items for e in picked] == [[item] for item in final.items]
+    assert all(e.language == final.reply.language for e in picked)
+    for event, item in zip(picked, final.items):
+        text_so_far = "".join(e.text for e in events[:events.index(event)])
+        assert item.title in text_so_far and item.explanation in text_so_far
 
 
 def test_a_stream_may_be_resumed_on_other_threads(agent, sid):

@@ -24,6 +24,14 @@ def catalog(ml100k):
 
 
 @pytest.fixture(scope="session")
+def log(ml100k):
+    """Evidence statistics of the ml-100k interaction log."""
+    from retrieval.evidence import LogEvidence
+
+    return LogEvidence(ml100k.catalog, ml100k.interactions)
+
+
+@pytest.fixture(scope="session")
 def reranker(backend):
     from agent.llm.reranker import LLMReranker
 

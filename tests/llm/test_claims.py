@@ -8,17 +8,12 @@ import pytest
 import prompts
 from agent.llm.claims import ClaimChecker, generic_phrases, shared_ngram, word_count
 from agent.llm.evidence_text import ExplanationWriter
-from retrieval.evidence import CatalogStats, Connection, Evidence, LogEvidence, Satisfied, SharedGenres
+from retrieval.evidence import CatalogStats, Connection, Evidence, Satisfied, SharedGenres
 
 
 @pytest.fixture(scope="module")
 def checker(catalog):
     return ClaimChecker(catalog)
-
-
-@pytest.fixture(scope="module")
-def log(ml100k):
-    return LogEvidence(ml100k.catalog, ml100k.interactions)
 
 
 def _item(catalog, label):

@@ -15,7 +15,7 @@ from agent.llm.grounding import GroundingChecker
 from agent.locale import Locale
 from agent.session import SessionState
 from agent.understanding.aliases import shown_names
-from retrieval.evidence import CatalogStats, Connection, Evidence, LogEvidence, SharedGenres
+from retrieval.evidence import CatalogStats, Connection, Evidence, SharedGenres
 
 FIELDS = {"source", "fans", "also", "percent", "lift", "genres", "mean", "scale", "count", "rank", "size", "top",
           "viewers", "moods"}
@@ -25,11 +25,6 @@ NEVER_TOGETHER = {"connection_loved", "connection_watched"}  # a log either has 
 @pytest.fixture(scope="module")
 def checker(catalog):
     return GroundingChecker(catalog)
-
-
-@pytest.fixture(scope="module")
-def log(ml100k):
-    return LogEvidence(ml100k.catalog, ml100k.interactions)
 
 
 @pytest.fixture(scope="module")
