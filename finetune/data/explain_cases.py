@@ -99,7 +99,7 @@ def build_describe_cases(dataset: Dataset, train_items: int, heldout_items: int,
     from retrieval.evidence import LogEvidence
 
     if interactions is None:
-        interactions = visible_interactions(leave_one_out(dataset.interactions), "train")
+        interactions = visible_interactions(leave_one_out(dataset.interactions), "validation")  # train rows only
     log = LogEvidence(dataset.catalog, interactions)
     order = np.random.default_rng([seed, 7]).permutation(len(dataset.catalog))
     cases = []
@@ -204,7 +204,7 @@ def build_cases(settings, dataset: Dataset, train_replies: int, heldout_replies:
     from retrieval.service import RetrievalService
 
     split = leave_one_out(dataset.interactions)
-    visible = visible_interactions(split, "train")
+    visible = visible_interactions(split, "validation")  # the train split only: no validation or test item
     users = np.random.default_rng(seed).permutation(split.evaluated_users)
     held, train = users[:heldout_users], users[heldout_users:]
     agent_settings = settings.model_copy(update={"agent": settings.agent.model_copy(
@@ -216,7 +216,7 @@ def build_cases(settings, dataset: Dataset, train_replies: int, heldout_replies:
     cases: list[ExplainCase] = []
     try:
         for split_name, pool, wanted in (("heldout", held, heldout_replies), ("train", train, train_replies)):
-            people = bench_users(visible, visible_histories(split, "train", pool), pool,
+            people = bench_users(visible, visible_histories(split, "validation", pool), pool,
                                  [int(split.interactions.items[split.validation_rows[u]]) for u in pool])
             made, attempt = 0, 0
             while made < wanted and attempt < 4 * wanted + len(people):

@@ -1,5 +1,5 @@
 """`marquee finetune`: train a LoRA adapter (CPU here; `accelerate launch` on GPUs). What is trained is a task of
-the registry in finetune/training/tasks/: `rerank` (default) or `explain`.
+finetune/training/tasks/ (its TASKS table): `rerank` (default) or `explain`.
 
     marquee finetune --quick                         # tiny slice, a minute or two (CI)
     marquee finetune --task explain --ship-to agent/llm/adapters/explain   # the explainer (rejection sampling)
