@@ -41,6 +41,7 @@ _WHOLE_SET = re.compile(r"\b(?:the|its|their|all)\s+(\d{1,3}(?:,\d{3})+|\d+)\s+(
                         r"ratings|votes|users|watchers)\b", re.IGNORECASE)
 _PERCENT = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*(?:%|percent\b|per cent\b)")
 _MARKUP = re.compile(r"[<>`\[\]{}$\\|*_~^]|https?:|www\.|!\[|&[a-z]+;|#(?!\d)")
+_SUITABILITY = re.compile(r"\bgood for\b", re.IGNORECASE)
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s+|[\"“(]\s*)$")
 _YEAR_WORDS = re.compile(r"\b(years?|decades?|eras?|period|time range|window|dates?|(?:1[89]|20)\d0s|'?\d0s)\b",
                          re.IGNORECASE)
@@ -228,10 +229,13 @@ class ClaimChecker(GroundingChecker):
         """A connection's counts belong to its title: "18 of its 23 fans" needs the title those fans loved."""
         numbers = {_number(m.group(1)) for m in _NUMBER.finditer(masked)}
         low = text.lower()
+        named = [c for c in evidence.connections if c.title.lower() in low or _bare(c.title).lower() in low]
+        # a number that belongs to a named title's counts is that title's, even if another connection has it too
+        numbers -= {str(n) for c in named for n in (c.also, c.fans, c.percent)}
         problems = []
         for c in evidence.connections:
             stated = {str(c.also), str(c.fans)} <= numbers or (str(c.percent) in numbers and f"{c.percent}%" in text)
-            if stated and c.title.lower() not in low and _bare(c.title).lower() not in low:
+            if stated and c not in named:
                 problems.append(f"states the counts of the fans of {c.title} without naming it")
         return problems
 
@@ -361,6 +365,7 @@ class ClaimChecker(GroundingChecker):
         genre_words = set(self._genre_word) | set(self.words.genre_words)
         blank = lambda m: " " * len(m.group(0))  # noqa: E731  (keeps the offsets of `masked`)
         masked = re.sub(r"this film", blank, masked)
+        masked = _SUITABILITY.sub(blank, masked)  # "good for a family evening" says who it suits, not how good it is
         low = masked.lower()
         for phrase in sorted(genre_words, key=len, reverse=True):
             if " " in phrase:  # multi-word genre words ("science fiction") are checked as genres, not words

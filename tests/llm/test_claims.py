@@ -199,3 +199,36 @@ def test_what_the_viewer_did_is_what_the_evidence_says(checker, fargo_case, text
     fargo, evidence = fargo_case
     verdict = checker.check_claims(text, fargo, evidence, asked_genres=["Crime"])
     assert not verdict.ok and any(problem in p for p in verdict.problems), verdict.problems
+
+
+def test_a_number_belongs_to_the_title_named_even_when_another_connection_shares_it(checker, catalog, fargo_case):
+    fargo, evidence = fargo_case
+    pulp = _item(catalog, "Pulp Fiction (1994)")
+    both = evidence.model_copy(update={"connections": [
+        *evidence.connections, Connection(item_id=pulp.item_id, title=pulp.label, relation="liked", measure="loved",
+                                          fans=210, also=141, percent=67, lift=1.5, strength=0.5)]})
+    named = "Liked by 67% of the 118 fans of Heat (1995), and it is the crime film you asked for."
+    assert checker.check_claims(named, fargo, both, asked_genres=["Crime"]).ok
+    unnamed = "Liked by 67% of the 210 viewers who loved it elsewhere, and it is the crime film you asked for."
+    verdict = checker.check_claims(unnamed, fargo, both, asked_genres=["Crime"])
+    assert "states the counts of the fans of Pulp Fiction (1994) without naming it" in verdict.problems
+
+
+def test_template_frames_that_state_suitability_pass(checker, catalog):
+    pulp = _item(catalog, "Pulp Fiction (1994)")
+    mix = Evidence(item_id=pulp.item_id, satisfies=Satisfied(genres=["Crime", "Drama"], asked_genres=2, all_genres=True),
+                   catalog=CatalogStats(rating_mean=4.1, rating_count=390, rating_scale=5, viewers=390,
+                                        popularity_rank=8, catalog_size=1682, top_percent=1, rating_top_percent=12))
+    text = "Rated 4.1 on average by the 390 people who scored it. A true mix of Crime and Drama, as requested."
+    assert checker.check_claims(text, pulp, mix, asked_genres=["Crime", "Drama"]).ok
+    toy = _item(catalog, "Toy Story (1995)")
+    family = Evidence(item_id=toy.item_id, satisfies=Satisfied(genres=["Comedy"], asked_genres=1,
+                                                               audience_genres=["Children's", "Animation"]),
+                      catalog=CatalogStats(viewers=452, popularity_rank=5, catalog_size=1682, top_percent=1,
+                                           rating_top_percent=30))
+    suits = "In the top 1% of the catalog by audience, with 452 viewers. Good for a family evening as Animation."
+    assert checker.check_claims(suits, toy, family, asked_genres=["Comedy"]).ok
+    # "good" as praise still needs a top-decile rating
+    praise = "In the top 1% of the catalog by audience, with 452 viewers, and a good film for a family evening."
+    verdict = checker.check_claims(praise, toy, family, asked_genres=["Comedy"])
+    assert "praise 'good' needs a top-10% rating in the evidence" in verdict.problems, verdict.problems
