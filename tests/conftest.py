@@ -54,6 +54,14 @@ def postgres_server(tmp_path_factory):
     cluster.__exit__(None, None, None)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path) -> str:
+    """One database per back end: a SQLite file, then a fresh PostgreSQL database (the same tests run on both)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'marquee.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
 @pytest.fixture
 def postgres_url(postgres_server) -> str:
     """A fresh, empty database on the session's PostgreSQL server (dropped after the test)."""
@@ -68,3 +76,26 @@ def postgres_url(postgres_server) -> str:
     yield f"{base}/{name}"
     with psycopg.connect(postgres_server, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _sigkill_at(args: list[str], marker: str, env: dict | None = None) -> None:
+    """Run a child that prints `marker` when it reaches the point to die at, then SIGKILL it there."""
+    import signal
+    import subprocess
+
+    child = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = child.stdout.readline().strip()
+        assert line == marker, f"child did not reach the kill point: {line!r} {child.stderr.read()[-3000:]}"
+        child.send_signal(signal.SIGKILL)
+        assert child.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
+@pytest.fixture
+def sigkill_at():
+    """`sigkill_at(argv, marker)`: start a child, kill -9 it the moment it prints `marker`."""
+    return _sigkill_at

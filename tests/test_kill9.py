@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import sqlite3
-import subprocess
 import sys
 import textwrap
 import types
@@ -58,23 +57,10 @@ class QuietWriter(DescriptionWriter):
         return [(it, f"A quiet story about {it.title}.", ()) for it in items]
 
 
-def sigkill_when_ready(args: list[str], env: dict | None = None) -> None:
-    child = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        line = child.stdout.readline().strip()
-        assert line == "MID", f"child did not reach the kill point: {line!r} {child.stderr.read()[-3000:]}"
-        child.send_signal(signal.SIGKILL)
-        assert child.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-
-
 @pytest.mark.parametrize("mode", ["between batches", "mid-append"])
-def test_enrich_killed_mid_run_keeps_whole_rows_and_resumes(tmp_path, ml100k, mode):
+def test_enrich_killed_mid_run_keeps_whole_rows_and_resumes(tmp_path, ml100k, mode, sigkill_at):
     path = tmp_path / "catalogs" / ml100k.catalog.name / "descriptions.jsonl"
-    sigkill_when_ready([sys.executable, "-c", ENRICH_CHILD, str(path), mode])
+    sigkill_at([sys.executable, "-c", ENRICH_CHILD, str(path), mode], "MID")
     lines = path.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 8 and all(json.loads(line)["description"].startswith("A quiet story") for line in lines)
     leftovers = list(path.parent.glob(".descriptions.jsonl.*.tmp"))

@@ -14,13 +14,6 @@ from agent.session import SessionState, merge
 from agent.storage import Storage
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'shared.db'}"
-    return request.getfixturevalue("postgres_url")
-
-
 @pytest.fixture
 def replicas(agent, agent_settings, db_url):
     """Two agents with their own database connections (engines) over the same database."""

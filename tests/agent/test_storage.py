@@ -13,11 +13,9 @@ from agent.storage import CURRENT_VERSION, Storage, StorageError
 from agent.storage.schema import migrate, stored_version
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'marquee.db'}"
-    return request.getfixturevalue("postgres_url")
+@pytest.fixture
+def url(db_url) -> str:
+    return db_url
 
 
 @pytest.fixture

@@ -1,8 +1,6 @@
 """Index builds are atomic: SIGKILL a real build half-way, the previous index keeps answering."""
 from __future__ import annotations
 
-import signal
-import subprocess
 import sys
 import textwrap
 
@@ -58,7 +56,7 @@ def fresh_store(home, encoder) -> ItemStore:
 
 
 @pytest.mark.slow
-def test_sigkill_mid_build_leaves_the_previous_index_answering(tmp_path, ml100k):
+def test_sigkill_mid_build_leaves_the_previous_index_answering(tmp_path, ml100k, sigkill_at):
     encoder = SentenceEncoder()
     catalog = Catalog(ml100k.catalog.items[:N_ITEMS], name="ml-slice")
     store = ItemStore(StoreConfig(collection="atomic"), encoder, tmp_path)
@@ -66,17 +64,7 @@ def test_sigkill_mid_build_leaves_the_previous_index_answering(tmp_path, ml100k)
     live = store.status().collection
     before = {q: store.search(q, 5) for q in QUERIES}
 
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path), str(N_ITEMS)], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
-    try:
-        line = child.stdout.readline().strip()
-        assert line == "MID-BUILD", f"child did not reach mid-build: {line!r} {child.stderr.read()[-3000:]}"
-        child.send_signal(signal.SIGKILL)
-        assert child.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
+    sigkill_at([sys.executable, "-c", CHILD, str(tmp_path), str(N_ITEMS)], "MID-BUILD")
 
     after_crash = fresh_store(tmp_path, encoder)
     snapshots = {c.name: c.count() for c in after_crash.client.list_collections() if c.name.startswith("atomic.v")}
