@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -49,26 +50,30 @@ GREEDY = Sampling()
 
 
 class PrefixCache:
-    """The key/value states of constant prompt heads, per (adapter, text); built on first use."""
+    """The key/value states of constant prompt heads, per (model, adapter, text); built on first use. Keyed by the
+    model object itself (held weakly): two models in one process (a bf16 and an fp32 copy, or a base model later
+    wrapped with LoRA adapters) never share states."""
 
     def __init__(self) -> None:
-        self._states: dict[tuple[str | None, str], tuple[list[int], tuple]] = {}
+        self._states: dict[tuple[int, str | None, str], tuple[weakref.ref, list[int], tuple]] = {}
         self._lock = threading.Lock()
 
     def get(self, llm: LoadedModel, adapter: str | None, text: str):
         """(token ids, per-layer (key, value)) of `text`; call with the model's lock held and `adapter` active."""
         import torch
 
-        key = (adapter, text)
+        model = llm.model
+        key = (id(model), adapter, text)
         with self._lock:
-            if key in self._states:
-                return self._states[key]
+            hit = self._states.get(key)
+            if hit is not None and hit[0]() is model:  # the same object, not a new one at a reused address
+                return hit[1], hit[2]
         ids = encode(llm.tokenizer, text)
         with torch.inference_mode():
-            out = llm.model(input_ids=torch.tensor([ids], device=llm.device), use_cache=True)
+            out = model(input_ids=torch.tensor([ids], device=llm.device), use_cache=True)
         states = tuple((layer.keys, layer.values) for layer in out.past_key_values.layers)
         with self._lock:
-            self._states[key] = (ids, states)
+            self._states[key] = (weakref.ref(model), ids, states)
         return ids, states
 
     def clear(self) -> None:

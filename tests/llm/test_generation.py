@@ -49,6 +49,17 @@ def test_greedy_rows_equal_transformers_generate_with_and_without_the_shared_pre
         assert [got[0], got[1]] == expected
 
 
+def test_two_models_never_share_prefix_states(fp32, llm):
+    """A float32 and a bfloat16 copy of the model, the same prompt head: each gets its own cached states."""
+    shared = PrefixCache()
+    texts = [render_chat(llm.tokenizer, "explain", **f) for f in FIELDS]
+    prefix = constant_prefix(llm.tokenizer, "explain")
+    list(generate_rows(fp32, texts, 8, prefix=prefix, cache=shared))
+    after_fp32 = {g.row: g.text for g in generate_rows(llm, texts, 8, prefix=prefix, cache=shared)}
+    alone = {g.row: g.text for g in generate_rows(llm, texts, 8, prefix=prefix, cache=PrefixCache())}
+    assert after_fp32 == alone
+
+
 def test_rows_come_back_as_they_finish(fp32):
     tok = fp32.tokenizer
     texts = [render_chat(tok, "explain", **f) for f in FIELDS] * 2
