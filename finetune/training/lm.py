@@ -139,7 +139,10 @@ def train_lm(peft_model, tokenizer, train: Sequence[LMExample], validation: Sequ
              deadline: float | None = None, resume: bool = False, curve_offset: int = 0,
              log: Callable[[str], None] = print, progress: bool = True) -> LMResult:
     """Train `peft_model` (a peft LoRA model whose trainable adapter is active) on `train`; keep the best adapter
-    by validation loss in `<out>/best`. `curve_offset` shifts the steps of the curve (a second round)."""
+    by validation loss in `<out>/best`. `curve_offset` shifts the steps of the curve (a second round).
+    Raises ValueError when `train` holds less than one batch (an epoch would have no step)."""
+    if len(train) < batch_size:
+        raise ValueError(f"{len(train)} training sentence(s), fewer than one batch of {batch_size}: nothing to train on")
     import torch
     from accelerate import Accelerator
     from accelerate.utils import set_seed

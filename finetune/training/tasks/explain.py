@@ -144,6 +144,10 @@ class SelfTraining:
             _write_jsonl(folder / "kept.jsonl", [asdict(k) for k in kept])
             self.log(f"round {r}: {report.passed} of {report.samples} samples passed the claim check "
                      f"({report.as_dict()['pass_rate']:.1%}); kept {len(kept)} (training set now {len(kept_all)})")
+            if len(kept_all) < self.cfg.batch_size:
+                raise ValueError(f"round {r}: only {len(kept_all)} sentence(s) passed the claim checker so far, fewer "
+                                 f"than one batch of {self.cfg.batch_size}: nothing to train on. Sample more "
+                                 "([finetune.explain] samples, cases_per_round) or use a smaller batch_size.")
             step_offset, round_curve = self._train_round(r, peft_model, tokenizer, kept_all, by_id, step_offset,
                                                          resume)
             curve += round_curve
