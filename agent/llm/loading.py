@@ -219,6 +219,7 @@ class LoadedModel:
     dtype: Any
     adapter: Path | None = None
     adapter_meta: dict = field(default_factory=dict)
+    extras: dict = field(default_factory=dict)  # modules a scorer trains next to the LoRA (e.g. "score_head")
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @property

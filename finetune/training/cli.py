@@ -22,6 +22,7 @@ import typer
 class Scorer(str, enum.Enum):
     segments = "segments"  # Yes/No per candidate, all candidates in one block-masked pass
     listwise = "listwise"  # label tokens over the candidate list
+    head = "head"  # a trained head over the LLM's title embeddings (two towers)
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -39,8 +40,9 @@ def finetune(
     max_minutes: Annotated[Optional[float], typer.Option(help="wall-clock budget of the whole run")] = None,
     max_steps: Annotated[Optional[int], typer.Option(help="optimizer steps (overrides epochs)")] = None,
     retriever: Annotated[Optional[str], typer.Option(help="base retriever (an eval ranker name, e.g. sasrec)")] = None,
-    scorer: Annotated[Optional[Scorer], typer.Option(help="segments (Yes/No per candidate) or listwise "
-                                                      "(label tokens); default: [finetune] scorer")] = None,
+    scorer: Annotated[Optional[Scorer], typer.Option(help="segments (Yes/No per candidate), listwise "
+                                                      "(label tokens) or head (trained head over title "
+                                                      "embeddings); default: [finetune] scorer")] = None,
     ship: Annotated[bool, typer.Option("--ship", help="make the result the default adapter: copy it to "
                                        "<home>/adapters/default/ (preferred over the adapter in the package)")] = False,
     ship_to: Annotated[Optional[Path], typer.Option("--ship-to", help="copy the result to this folder instead, e.g. "

@@ -91,21 +91,48 @@ def _select(users: np.ndarray, n: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(users, size=n, replace=False))
 
 
-def _cache_frozen_layers(data, base, cfg: FinetuneConfig, tokenizer, device, log, progress: bool) -> None:
-    """Every example's hidden states below the LoRA layers, computed once (finetune.training.frozen_cache)."""
+def _cache_frozen_layers(data, base, cfg: FinetuneConfig, tokenizer, device, log, progress: bool, folder: Path) -> None:
+    """Every example's hidden states below the LoRA layers, computed once into a memory-mapped file under
+    `folder` (finetune.training.frozen_cache.DiskCache); a resumed run reuses and completes it."""
     from tqdm.auto import tqdm
 
-    from finetune.training.frozen_cache import build_cache, first_trainable_layer
+    from finetune.training.frozen_cache import DiskCache, build_cache, fingerprint, first_trainable_layer
 
     start = first_trainable_layer(base.model, cfg.lora_layers)
     began = time.perf_counter()
+
+    class Prompts:  # built on access, so the prompts of a large training set never sit in memory together
+        def __len__(self):
+            return len(data)
+
+        def __getitem__(self, i):
+            return data[i]["segments"]
+
+    prompts = Prompts()
+    lengths = [len(prompts[i]) for i in range(len(data))]
+    key = fingerprint((prompts[i] for i in range(len(data))), base.name, start, base.dtype)
+    store = DiskCache(folder, key, lengths, base.model.config.hidden_size, base.dtype)
+    if store.done:
+        log(f"frozen-layer cache {folder}: {store.done}/{len(store)} examples already computed (reused)")
     with tqdm(total=len(data), desc=f"caching layers 0-{start - 1}", disable=not progress, dynamic_ncols=True) as bar:
-        data.cache = build_cache(base.model, [data[i]["segments"] for i in range(len(data))], tokenizer.pad_token_id,
-                                 start, device, batch_size=cfg.batch_size, progress=bar.update)
+        data.cache = build_cache(base.model, prompts, tokenizer.pad_token_id, start, device,
+                                 batch_size=cfg.batch_size, progress=bar.update, store=store)
     data.cache_start = start
-    megabytes = sum(h.numel() * h.element_size() for h in data.cache) / 1e6
-    log(f"cached the frozen layers 0-{start - 1} of {len(data)} examples: {megabytes:.0f} MB in "
+    log(f"cached the frozen layers 0-{start - 1} of {len(data)} examples: {store.nbytes / 1e6:.0f} MB on disk in "
         f"{time.perf_counter() - began:.0f}s; training steps run layers {start}+ only")
+
+
+def _instances(cfg: FinetuneConfig, split, users, fit: dict, log):
+    """Training targets with the teacher's candidates and scores, the teacher never having seen the targets:
+    nested leave-one-out (teacher_folds = 0) or user-fold cross-fitting (teacher_folds ≥ 2)."""
+    from finetune.data.instructions import build_instances, cross_fitted_instances, fit_retriever, retriever_split
+
+    if cfg.teacher_folds >= 2:
+        return cross_fitted_instances(split, lambda sub: fit_retriever(cfg.retriever, sub, **fit), cfg.teacher_folds,
+                                      cfg.targets_per_user, cfg.candidates, cfg.min_history, users, cfg.seed, log)
+    log(f"fitting retriever {cfg.retriever!r} on train minus the instruction targets (candidates for training)")
+    proposer = fit_retriever(cfg.retriever, retriever_split(split, cfg.targets_per_user), **fit)
+    return build_instances(split, proposer, cfg.targets_per_user, cfg.candidates, cfg.min_history, users)
 
 
 def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume: bool = False,
@@ -119,7 +146,8 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
     from agent.llm.backend import LocalBackend
     from agent.llm.loading import LoadedModel, base_model_id
     from agent.llm.scorers import create_scorer
-    from finetune.data.instructions import InstructionDataset, build_instances, fit_retriever, retriever_split
+    from finetune.data.instructions import InstructionDataset, fit_retriever
+    from finetune.training.distillation import choose_temperature
     from finetune.data.splits import leave_one_out
     from finetune.training.card import write_outputs
     from finetune.training.checkpoints import (CHECKPOINTS, latest_checkpoint, load_checkpoint,
@@ -145,29 +173,41 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
     split = leave_one_out(dataset.interactions)
     users = _select(split.evaluated_users, cfg.max_users, cfg.seed)
     fit = dict(dataset=dataset, home=home, seed=cfg.seed, settings=settings, params=cfg.retriever_params, log=log)
-    log(f"fitting retriever {cfg.retriever!r} on train minus the instruction targets (candidates for training)")
-    proposer = fit_retriever(cfg.retriever, retriever_split(split, cfg.targets_per_user), **fit)
-    instances = build_instances(split, proposer, cfg.targets_per_user, cfg.candidates, cfg.min_history, users)
+    instances = _instances(cfg, split, users, fit, log)
     log(f"fitting retriever {cfg.retriever!r} on train (validation candidates and fusion partner)")
     retriever = fit_retriever(cfg.retriever, split, **fit)
     eval_set = ValidationSet.build(split, retriever, cfg.candidates, _select(users, cfg.eval_users, cfg.seed + 1))
     tune_set = ValidationSet.build(split, retriever, cfg.candidates, _select(users, cfg.tune_users, cfg.seed + 2))
 
+    distill = None
+    if cfg.loss == "distill":
+        temperature = cfg.distill_temperature or choose_temperature(eval_set)[0]
+        distill = (temperature, cfg.ce_weight)
+        log(f"distillation: T = {temperature:g}{' (chosen on validation)' if not cfg.distill_temperature else ''}, "
+            f"λ = {cfg.ce_weight:g}")
+
     # --- model ---------------------------------------------------------------------------------------
     base = load_base(settings, home, cfg, device=str(accelerator.device))
     tokenizer = base.tokenizer
-    scorer = create_scorer(cfg.scorer, tokenizer, max_candidates=cfg.candidates, history_items=cfg.history_items)
+    scorer = create_scorer(cfg.scorer, tokenizer, max_candidates=cfg.candidates, history_items=cfg.history_items,
+                           distill=distill)
     data = InstructionDataset(instances, scorer, dataset.catalog, cfg.seed)
     stats = {**data.stats(), "validation_users": len(eval_set), "tune_users": len(tune_set),
              "validation_recall@n": eval_set.recall, "tune_recall@n": tune_set.recall,
              "prompt_tokens_mean": float(np.mean([len(data[i]["input_ids"]) for i in range(min(50, len(data)))]))}
     log("data: " + json.dumps(stats))
     if scorer.supports_frozen_cache and cfg.lora_layers and cfg.cache_frozen:
-        _cache_frozen_layers(data, base, cfg, tokenizer, accelerator.device, log, progress and main)
+        _cache_frozen_layers(data, base, cfg, tokenizer, accelerator.device, log, progress and main,
+                             out / "frozen-cache")
+    elif scorer.caches_own_frozen_layers and cfg.lora_layers and cfg.cache_frozen:
+        from finetune.training.frozen_cache import first_trainable_layer
+
+        scorer.frozen_start = first_trainable_layer(base.model, cfg.lora_layers)
     peft_model = attach_lora(base.model, cfg)
     # the saved adapter_config.json names the base by its hub id, not this machine's folder
     peft_model.peft_config["default"].base_model_name_or_path = base_model_id(settings.llm.model)
-    trainable = [p for p in peft_model.parameters() if p.requires_grad]
+    extras = [m.to(accelerator.device) for m in scorer.init_trainable(peft_model, cfg.seed)]  # e.g. a score head
+    trainable = [p for p in peft_model.parameters() if p.requires_grad] + [p for m in extras for p in m.parameters()]
     optimizer = torch.optim.AdamW(trainable, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     state = State()
     micro_per_epoch = (len(data) // accelerator.num_processes // cfg.batch_size) // cfg.grad_accum * cfg.grad_accum
@@ -181,7 +221,7 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
         optimizer, lambda s: lr_factor(s, int(cfg.warmup_ratio * state.horizon), state.horizon, cfg.schedule))
     model, optimizer, scheduler = accelerator.prepare(peft_model, optimizer, scheduler)
     unwrapped = accelerator.unwrap_model(model)
-    register_adapter_hooks(accelerator, unwrapped)
+    register_adapter_hooks(accelerator, unwrapped, scorer)
     if checkpoint is not None:
         configured = state.horizon
         state = load_checkpoint(accelerator, checkpoint, State)
@@ -191,7 +231,8 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
             f"lr {scheduler.get_last_lr()[0]:.2e}")
 
     backend = LocalBackend(LoadedModel(model=unwrapped, tokenizer=tokenizer, name=base.name, device=base.device,
-                                       dtype=base.dtype), batch_size=settings.llm.batch_size)
+                                       dtype=base.dtype, extras={"score_head": m for m in extras}),
+                           batch_size=settings.llm.batch_size)
     calibrate = settings.llm.calibrate
     best_dir = out / BEST
     out.mkdir(parents=True, exist_ok=True)
@@ -200,9 +241,13 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
         if not torch.cuda.is_available():
             adapt_threads(cfg.threads)
         model.eval()
+        for m in extras:
+            m.eval()
         result = validate(backend, dataset.catalog, eval_set, cfg.fusion_grid, calibrate, cfg.history_items,
-                          cfg.scorer)
+                          cfg.scorer, cfg.fusion)
         model.train()
+        for m in extras:
+            m.train()
         point = {"step": state.step, **{k: v for k, v in result.as_dict().items() if not k.startswith("by_")}}
         state.curve.append({"validation": point})
         improved = result.best > state.best + 1e-9 or state.best < 0
@@ -210,6 +255,7 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
             state.best, state.best_step, state.waited = result.best, state.step, 0
             if main:
                 unwrapped.save_pretrained(best_dir, save_embedding_layers=False)
+                scorer.save_trainable(best_dir)
         elif state.step > 0:
             state.waited += 1
         log(f"validation @ step {state.step}: retriever {result.retriever:.4f}, LLM alone {result.llm_only:.4f}, "
@@ -302,12 +348,21 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
     from safetensors.torch import load_file
 
     set_peft_model_state_dict(unwrapped, load_file(str(best_dir / "adapter_model.safetensors")))
+    scorer.load_trainable(best_dir)
     model.eval()
+    for m in extras:
+        m.eval()
     if not torch.cuda.is_available():
         adapt_threads(cfg.threads)
-    final = validate(backend, dataset.catalog, tune_set, cfg.fusion_grid, calibrate, cfg.history_items, cfg.scorer)
-    log(f"fusion weight on {len(tune_set)} validation users: w={final.best_weight} → NDCG@10 {final.best:.4f} "
-        f"(retriever {final.retriever:.4f}, LLM alone {final.llm_only:.4f})")
+    final = validate(backend, dataset.catalog, tune_set, cfg.fusion_grid, calibrate, cfg.history_items, cfg.scorer,
+                     cfg.fusion, cfg.gate_coverages, cfg.gate_k)
+    chosen = final.fusion_choice()
+    gate = (f", margin gate {chosen.gate_margin:.3f} (coverage {final.gated[0]:g}) → {final.gated[3]:.4f}"
+            if chosen.gate_margin is not None else "")
+    log(f"fusion ({cfg.fusion}) on {len(tune_set)} validation users: weight {final.best_weight} → NDCG@10 "
+        f"{final.best:.4f} (retriever {final.retriever:.4f}, LLM alone {final.llm_only:.4f}){gate}")
+    stats = {**stats, "cpu_minutes": round(time.process_time() / 60, 1),
+             "distill": None if distill is None else {"temperature": distill[0], "ce_weight": distill[1]}}
     result = TrainResult(out=out, state=state, stats=stats, final=final, stopped=stopped,
                          seconds=time.perf_counter() - started)
     if main:
@@ -321,7 +376,11 @@ def ship(out: Path, dest: Path) -> list[Path]:
     files go to a temporary sibling folder first, so a crash leaves the previous adapter whole."""
     from finetune.training.card import SHIPPED_FILES
 
-    missing = [name for name in SHIPPED_FILES if not (Path(out) / name).is_file()]
+    from agent.llm.scorers import scorer_class
+
+    meta = json.loads((Path(out) / "marquee.json").read_text()) if (Path(out) / "marquee.json").is_file() else {}
+    files = (*SHIPPED_FILES, *scorer_class(meta.get("scorer", "segments")).extra_files)
+    missing = [name for name in files if not (Path(out) / name).is_file()]
     if missing:
         raise FileNotFoundError(f"{out} is not a finished run (missing {', '.join(missing)})")
     dest = Path(dest)
@@ -329,7 +388,7 @@ def ship(out: Path, dest: Path) -> list[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     old = dest.parent / f".{dest.name}.old"
     try:
-        for name in SHIPPED_FILES:
+        for name in files:
             shutil.copyfile(Path(out) / name, tmp / name)
         shutil.rmtree(old, ignore_errors=True)
         if dest.exists():
@@ -343,4 +402,4 @@ def ship(out: Path, dest: Path) -> list[Path]:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(old, ignore_errors=True)
-    return [dest / name for name in SHIPPED_FILES]
+    return [dest / name for name in files]
