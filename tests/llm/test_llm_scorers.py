@@ -32,10 +32,10 @@ def test_an_unknown_scorer_name_lists_the_registered_ones():
         LLMReranker(LOCAL, scorer="pairwise")
     with pytest.raises(UnknownScorerError, match="registered scorers"):
         scorer_class(None)
-    from finetune.training.config import TrainConfig
+    from finetune.training.config import check_scorer
 
     with pytest.raises(ValueError, match="unknown scorer 'pairwise'; registered scorers: head, listwise, segments"):
-        TrainConfig(scorer="pairwise")
+        check_scorer("pairwise")
 
 
 def test_a_name_is_registered_once():
