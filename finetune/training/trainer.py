@@ -136,7 +136,10 @@ def _instances(cfg: FinetuneConfig, split, users, fit: dict, log):
 
 
 def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume: bool = False,
-          log: Callable[[str], None] = print, progress: bool = True, command: str = "") -> TrainResult:
+          log: Callable[[str], None] = print, progress: bool = True, command: str = "",
+          data_only: bool = False) -> TrainResult | None:
+    """Train (see the module docstring). `data_only`: stop once the retrievers / teachers are fitted (their
+    caches under `home`) and the examples built; returns None."""
     import torch
     from accelerate import Accelerator
     from accelerate.utils import set_seed
@@ -179,6 +182,10 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
     eval_set = ValidationSet.build(split, retriever, cfg.candidates, _select(users, cfg.eval_users, cfg.seed + 1))
     tune_set = ValidationSet.build(split, retriever, cfg.candidates, _select(users, cfg.tune_users, cfg.seed + 2))
 
+    if data_only:
+        log(f"data only: {len(instances)} training examples, {len(eval_set)} + {len(tune_set)} validation users; "
+            f"retriever caches under {home / 'models'}")
+        return None
     distill = None
     if cfg.loss == "distill":
         temperature = cfg.distill_temperature or choose_temperature(eval_set)[0]
