@@ -63,6 +63,7 @@ class LLMReranker(Recommender):
         self.fusion = Fusion.from_meta(meta, weight=weight, gate=gate, default_weight=DEFAULT_FUSION_WEIGHT)
         self.max_candidates = max_candidates
         self.history_items = history_items
+        self.lists_seen = self.lists_scored = 0  # coverage: lists the LLM acted on (margin gate, weight 0)
         self.base = base
         self.catalog = catalog
 
@@ -109,6 +110,8 @@ class LLMReranker(Recommender):
         or the retriever is confident enough under the margin gate): their fused order is the retriever's."""
         out = [np.full(len(t), np.nan) for t in titles]
         used = [i for i, s in enumerate(retriever_scores) if self.fusion.uses_llm(np.asarray(s, dtype=np.float64))]
+        self.lists_seen += len(titles)
+        self.lists_scored += len(used)
         if used:
             for i, lp in zip(used, self.llm_scores([users[i] for i in used], [titles[i] for i in used])):
                 out[i] = lp
@@ -173,6 +176,11 @@ class LLMReranker(Recommender):
             ceiling = rest[np.isfinite(rest)].max() if np.isfinite(rest).any() else 0.0
             out[r, heads[r]] = ceiling + 1.0 + fused - fused.min()
         return out
+
+    def run_stats(self) -> dict[str, Any]:
+        """What scoring so far measured: the share of lists the LLM acted on (the margin gate's coverage)."""
+        return {"llm_coverage": self.lists_scored / self.lists_seen if self.lists_seen else None,
+                "lists": self.lists_seen}
 
     def describe(self) -> dict[str, Any]:
         return {"model": self.backend.model_id, **self.scorer.describe(), **self.fusion.describe()}

@@ -77,6 +77,7 @@ def test_reranker_skips_the_llm_where_the_gate_is_closed(monkeypatch):
     unsure = [SimpleNamespace(item=item(i), score=s) for i, s in enumerate([1.01, 1.0, 0.99, 0.98, 0.1])]
     out = ranker.rerank_many([None, None], [confident, unsure])
     assert scorer.scored == 1  # only the unsure list reached the LLM
+    assert ranker.run_stats() == {"llm_coverage": 0.5, "lists": 2}
     assert [r.candidate.item.label for r in out[0]] == [f"Film {i}" for i in range(5)]
     assert np.isnan(out[0][0].llm_score)
     lp = CountingScorer().scores([None], [range(5)])[0]
