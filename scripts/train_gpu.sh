@@ -32,10 +32,11 @@ CONFIG=${CONFIG:-configs/gpu-distill.toml}
 EVAL_USERS=${EVAL_USERS:-0}
 PY=${PYTHON:-python3}
 GGUF=SmolLM2-135M-Instruct.Q4_1.gguf
-# Missing on the GPU image (KINDS.md lists what it has): config, platform dirs, GGUF reader, fuzzy titles.
-# The versions this checkout's venv runs (make setup); all pure Python except pydantic-core and rapidfuzz.
+# What training and evaluation import that the GPU image lacks (its package list: the device tool's KINDS.md):
+# the config stack, platform dirs and the GGUF reader, at the versions `make setup` installs here; all pure
+# Python except pydantic-core (a manylinux wheel).
 WHEEL_SPECS=(pydantic==2.14.4 pydantic-core==2.50.5 pydantic-settings==2.16.3 python-dotenv==1.2.4
-             typing-inspection==0.4.5 annotated-types==0.8.0 platformdirs==4.14.8 gguf==0.19.0 rapidfuzz==3.14.6)
+             typing-inspection==0.4.5 annotated-types==0.8.0 platformdirs==4.14.8 gguf==0.19.0)
 
 mkdir -p "$GPU_DIR"
 GPU=$(cd "$GPU_DIR" && pwd)  # absolute (GPU_DIR as given is what the device calls name)
