@@ -224,7 +224,9 @@ class LoadedModel:
     dtype: Any
     adapter: Path | None = None
     adapter_meta: dict = field(default_factory=dict)
-    extras: dict = field(default_factory=dict)  # modules a scorer trains next to the LoRA (e.g. "score_head")
+    # "score_head": a module a scorer trains next to the LoRA; "cache": a memo scorers may fill (e.g. title
+    # embeddings), valid as long as the weights do not change (fine-tuning clears it after each LLM update)
+    extras: dict = field(default_factory=lambda: {"cache": {}})
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @property

@@ -238,7 +238,7 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
             f"lr {scheduler.get_last_lr()[0]:.2e}")
 
     backend = LocalBackend(LoadedModel(model=unwrapped, tokenizer=tokenizer, name=base.name, device=base.device,
-                                       dtype=base.dtype, extras={"score_head": m for m in extras}),
+                                       dtype=base.dtype, extras={"cache": {}, **{"score_head": m for m in extras}}),
                            batch_size=settings.llm.batch_size)
     calibrate = settings.llm.calibrate
     best_dir = out / BEST
@@ -289,6 +289,7 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
             losses, accs = [], []
             if not torch.cuda.is_available():
                 adapt_threads(cfg.threads)
+            scorer.llm_frozen = state.step < cfg.freeze_llm_steps
             for k in range(cfg.grad_accum):
                 at = (state.micro_in_epoch + k) * cfg.batch_size
                 batch = to_device(scorer.collate([data[int(i)] for i in order[at:at + cfg.batch_size]],
@@ -303,6 +304,8 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
+            if not scorer.llm_frozen:
+                backend.llm.extras["cache"].clear()  # the LLM's weights moved: memoised features are stale
             state.step += 1
             state.micro_in_epoch += cfg.grad_accum
             window.append((float(np.mean(losses)), float(np.mean(accs))))

@@ -55,6 +55,9 @@ class FinetuneConfig(Section):
     qlora: bool = False  # 4-bit base weights (bitsandbytes + CUDA only)
     # --- optimisation ---
     loss: str = "labels"
+    # optimizer steps at the start during which the LLM (LoRA) stays frozen and only the scorer's own modules
+    # train (the head scorer's head, over embeddings computed once): a cheap warm start before the LoRA moves
+    freeze_llm_steps: int = 0
     distill_temperature: float = 0.0  # T of softmax(teacher / T); 0 = chosen on validation (teacher calibration)
     ce_weight: float = 0.2  # λ of the CE term next to the distillation KL (loss = "distill")
     learning_rate: float = 5e-4

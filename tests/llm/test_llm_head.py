@@ -65,6 +65,10 @@ def test_training_logits_with_cached_frozen_layers_equal_the_whole_model(head_ba
     np.testing.assert_allclose(serving, row - np.log(np.exp(row - row.max()).sum()) - row.max(), atol=2e-2)
     loss, _ = scorer.candidate_loss(full, batch)
     assert torch.isfinite(loss)
+    scorer.llm_frozen = True  # head-only phase of fine-tuning: embeddings once, no gradient into the LLM
+    frozen = scorer.candidate_logits(llm.model, batch)
+    torch.testing.assert_close(frozen[real], full[real], atol=2e-2, rtol=2e-2)
+    assert frozen.requires_grad and all(p.grad is None for p in llm.model.parameters())
 
 
 def test_the_head_is_saved_beside_the_adapter_and_loaded_from_it(head_backend, tmp_path):

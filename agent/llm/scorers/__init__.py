@@ -85,6 +85,9 @@ class Scorer(ABC):
     # the scorer caches the frozen layers below `frozen_start` itself (per title, not per example)
     caches_own_frozen_layers: ClassVar[bool] = False
     frozen_start: int = 0
+    # set by fine-tuning while only the scorer's own modules train (`freeze_llm_steps`): the LLM's weights do not
+    # change, so a scorer may compute its LLM features once, without gradients (the head scorer does)
+    llm_frozen: bool = False
 
     def __init__(self, tokenizer, backend=None, max_candidates: int = 20, history_items: int = 10,
                  permutations: int = 1, calibrate: bool = True, seed: int = 0,

@@ -107,9 +107,15 @@ class HeadScorer(Scorer):
     def __init__(self, tokenizer, backend=None, **options: Any):
         super().__init__(tokenizer, backend=backend, **options)
         self.head = None
-        self._embeddings: dict[str, np.ndarray] = {}  # title → embedding (serving: the weights never change)
+        # title → embedding: the model's memo (`LoadedModel.extras["cache"]`, kept as long as its weights are, so
+        # every reranker over one loaded adapter shares it), else this scorer's own
+        self._embeddings: dict[str, np.ndarray] = {}
         self._bottom: dict[int, Any] = {}  # title hash → frozen states below `frozen_start` (training)
+        self._final: dict[int, Any] = {}  # title hash → embedding while the LLM is frozen (training)
         if backend is not None:
+            memo = backend.llm.extras.get("cache")
+            if memo is not None:
+                self._embeddings = memo.setdefault((PROMPT, "embeddings"), {})
             trained = backend.llm.extras.get("score_head")  # fine-tuning's validation: the head being trained
             self.head = trained if trained is not None else self._load_head(backend.llm)
 
@@ -234,6 +240,17 @@ class HeadScorer(Scorer):
         layers below it (frozen) are computed once per title and kept (`_bottom`), keyed by title hash."""
         import torch
 
+        if self.llm_frozen:  # only the head trains: each title's embedding once, without gradients
+            keys = batch["title_key"].tolist()
+            missing = [i for i, k in enumerate(keys) if k not in self._final]
+            if missing:
+                with torch.no_grad():
+                    sub = {k: batch[k][missing] for k in ("title_ids", "title_positions", "title_mask", "title_real")}
+                    vectors = pooled(model, sub, run_layers(model, sub))
+                for j, i in enumerate(missing):
+                    self._final[keys[i]] = vectors[j].detach()
+            return torch.stack([self._final[k] for k in keys])
+        self._final.clear()  # the LLM trains from here on: those embeddings are stale
         if not self.frozen_start:
             return pooled(model, batch, run_layers(model, batch))
         keys = batch["title_key"].tolist()
