@@ -48,10 +48,17 @@ def head_module(hidden: int, rank: int = RANK):
     return ScoreHead()
 
 
-def title_tokens(tokenizer, title: str) -> list[int]:
-    import prompts
+def title_tokens(tokenizer, title: str) -> tuple[int, ...]:
+    """The tokens of one title's embedding prompt, memoised per tokenizer (training re-reads each title often)."""
+    memo = _TOKENS.setdefault(id(tokenizer), {})
+    if title not in memo:
+        import prompts
 
-    return encode(tokenizer, prompts.load(PROMPT).format(title=clean(title, 120)))
+        memo[title] = tuple(encode(tokenizer, prompts.load(PROMPT).format(title=clean(title, 120))))
+    return memo[title]
+
+
+_TOKENS: dict[int, dict[str, tuple[int, ...]]] = {}
 
 
 def pad_titles(token_lists: Sequence[Sequence[int]], pad_id: int):
