@@ -388,8 +388,11 @@ def ship(out: Path, dest: Path) -> list[Path]:
 
     from agent.llm.scorers import scorer_class
 
-    meta = json.loads((Path(out) / "marquee.json").read_text()) if (Path(out) / "marquee.json").is_file() else {}
-    files = (*SHIPPED_FILES, *scorer_class(meta.get("scorer", "segments")).extra_files)
+    try:  # the scorer's own trained parts (e.g. a score head) travel with the adapter
+        scorer = json.loads((Path(out) / "marquee.json").read_text()).get("scorer")
+    except (OSError, ValueError, AttributeError):
+        scorer = None  # not a finished run: reported as missing files below
+    files = (*SHIPPED_FILES, *(scorer_class(scorer).extra_files if scorer else ()))
     missing = [name for name in files if not (Path(out) / name).is_file()]
     if missing:
         raise FileNotFoundError(f"{out} is not a finished run (missing {', '.join(missing)})")
