@@ -10,15 +10,20 @@ the session state, never a hand-written answer. Keys:
   excluded), liked_titles, anchor_titles, seen_titles, disliked_titles (labels the session recorded),
   no_titles (none recorded: chit-chat is not a title), understood_contains, language;
 - reply: text_contains, not_text_contains, no_fallback (not a silent popularity list), help_reply (no picks,
-  the one-line help instead);
+  the one-line help instead), reply_language ("zh": the header and every explanation are Chinese; "en": the text
+  has no Chinese), chinese_names_shown (every pick with a known Chinese name shows it), distinct_explanations (no
+  two explanations share a five-word sequence), evidence_cites (labels: each is a connection or shared-genre
+  title in the evidence of at least half of the picks);
 - multi-turn: older_than_previous, newer_than_previous, no_repeat_previous, excluded_previous_positions
   (1-based), user_history_excluded (a catalog user id).
 Every turn is also checked for validity: real catalog items, no duplicates, nothing the user liked, named
-as an anchor, saw or disliked.
+as an anchor, saw or disliked; a reply in the message's language; no phrase repeated between explanations; no
+explanation stating a genre, year, title or number its item and evidence do not support.
 """
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 import statistics
@@ -29,15 +34,25 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from agent.locale import strings
 from agent.replies import Reply, ReplyItem
 from agent.understanding.lexicon import load_lexicon
 from retrieval.catalog.schema import Catalog
+from retrieval.evidence import numbers_in
 
 # The public conversation set is package data (agent/data/conversations.jsonl), so eval-chat works from a wheel.
 DEFAULT_CASES = resources.files("agent").joinpath("data/conversations.jsonl")
 SPLITS = ("tune", "test")
 TEST_FRACTION = 0.2  # of every family, held back: never used to tune the lexicon
 YEAR_IN_TEXT = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
+CJK = re.compile(r"[\u4e00-\u9fff]")
+PHRASE_WORDS = 5  # explanations of one reply may not share a sequence of this many words
+# Words for the repeated-phrase check. Chinese has no spaces: a character counts as a word, except the genre names
+# replies use ("科幻"), as "Sci-Fi" is one word in English.
+_WORD = re.compile("|".join([*sorted(map(re.escape, strings("zh")["genres"].values()), key=len, reverse=True),
+                             r"\d[\d,.]*", r"[A-Za-z][A-Za-z'-]*", r"[\u4e00-\u9fff]"]))
+_FILM_NAME = re.compile(r"《[^》]*》")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])")
 
 
 def load_cases(path=DEFAULT_CASES, split: str = "all") -> list[dict]:
@@ -74,15 +89,77 @@ def assign_splits(cases: list[dict]) -> dict[str, str]:
 
 
 def grounding_violations(item: ReplyItem, catalog: Catalog, allowed_titles: set[str] = frozenset()) -> list[str]:
-    """Facts in an explanation that are not true of the item: another genre, another year, another title."""
+    """Facts in an explanation that are not true of the item: another genre, another year, another title, or a
+    number that is not in the item's evidence."""
     text = item.explanation
+    titles = {t.rsplit(" (", 1)[0] for t in _evidence_titles(item)}
+    allowed_titles = set(allowed_titles) | titles
     problems = [f"genre {g}" for g in catalog.genres() if re.search(rf"\b{re.escape(g)}\b", text) and g not in item.genres]
-    problems += [f"year {y}" for y in YEAR_IN_TEXT.findall(text) if item.year is None or int(y) != item.year]
+    bare = _without_titles(text, {item.label, *_evidence_titles(item)})
+    problems += [f"year {y}" for y in YEAR_IN_TEXT.findall(bare) if item.year is None or int(y) != item.year]
+    if item.evidence is not None:
+        problems += [f"number {n}" for n in sorted(numbers_in(bare) - item.evidence.numbers() - {str(item.year)})]
     for other in catalog:
         if (other.item_id != item.item_id and len(other.title) >= 8 and other.title in text
                 and other.title not in item.title and not any(other.title in t for t in allowed_titles)):
             problems.append(f"title {other.title}")
     return problems
+
+
+_MARKS = itertools.count()
+
+
+def _mark(_match=None) -> str:
+    """A word that occurs nowhere else (letters only, so the word pattern keeps it whole)."""
+    n, letters = next(_MARKS), ""
+    while True:
+        n, r = divmod(n, 26)
+        letters += chr(ord("a") + r)
+        if not n:
+            return f" titlemark{letters} "
+
+
+def _without_titles(text: str, labels) -> str:
+    """`text` with catalog labels and 《Chinese names》 replaced by a unique mark each (a title is not a phrase)."""
+    for label in sorted(set(labels), key=len, reverse=True):
+        text = re.sub(re.escape(label), _mark, text)
+    return _FILM_NAME.sub(_mark, text)
+
+
+def phrase_words(text: str) -> list[str]:
+    """The words of a text as the repeated-phrase check counts them."""
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+def shared_phrases(items: list[ReplyItem], n: int = PHRASE_WORDS) -> list[tuple[str, ...]]:
+    """Word sequences of length n that two explanations of one reply share (titles excluded)."""
+    labels = {it.label for it in items}
+    labels |= {label for it in items if it.evidence for _, label in it.evidence.titles()}
+    seen: dict[tuple[str, ...], int] = {}
+    shared = []
+    for k, it in enumerate(items):
+        grams = set()
+        for sentence in _SENTENCE_END.split(_without_titles(it.explanation, labels)):  # a phrase ends with its sentence
+            words = phrase_words(sentence)
+            grams |= {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+        for gram in grams:
+            if gram in seen and seen[gram] != k:
+                shared.append(gram)
+            seen.setdefault(gram, k)
+    return shared
+
+
+def in_language(reply: Reply, language: str) -> bool:
+    """Is the reply's own wording in `language`? "zh": its first line and every explanation hold Chinese;
+    "en": no Chinese anywhere (titles are English in the catalog)."""
+    if language == "zh":
+        first = reply.text.split("\n", 1)[0]
+        return bool(CJK.search(first)) and all(CJK.search(it.explanation) for it in reply.items)
+    return not CJK.search(reply.text)
+
+
+def _evidence_titles(item: ReplyItem) -> set[str]:
+    return {label for _, label in item.evidence.titles()} if item.evidence else set()
 
 
 @dataclass
@@ -103,6 +180,8 @@ class EvalReport:
     explanations: int
     latencies: list[float]
     fallbacks: int = 0  # picks shown although nothing was understood, now or before: a popularity list
+    repeated_phrases: int = 0  # replies in which two explanations share a five-word sequence
+    wrong_language: int = 0  # replies not in the language of their message
 
     @property
     def checks(self) -> int:
@@ -122,7 +201,8 @@ class EvalReport:
         return {"cases": len({t.case for t in self.turns}), "turns": len(self.turns), "checks": self.checks,
                 "constraint_satisfaction": round(self.satisfaction, 4), "failed_checks": len(self.failures),
                 **self.invalid, "popularity_fallbacks": self.fallbacks, "explanations": self.explanations,
-                "grounding_violations": self.grounding_violations,
+                "grounding_violations": self.grounding_violations, "repeated_phrases": self.repeated_phrases,
+                "wrong_language": self.wrong_language,
                 "turn_p50_s": round(statistics.median(lat), 3) if lat else 0.0, "turn_p95_s": round(p95, 3)}
 
 
@@ -176,6 +256,17 @@ def _check(expect: dict, reply: Reply, prev: Reply | None, agent, catalog: Catal
         check(bool(items) and not is_fallback(reply), "a popularity fallback or no picks")
     if expect.get("help_reply"):
         check(not items and reply.text in load_lexicon().help.values(), "expected the one-line help")
+    if "reply_language" in expect:
+        check(in_language(reply, expect["reply_language"]), f"reply not in {expect['reply_language']}")
+    if expect.get("chinese_names_shown"):
+        missing = [it.label for it in items if it.title_zh and f"《{it.title_zh}》" not in reply.text]
+        check(not missing, f"Chinese names not shown for {missing}")
+    if expect.get("distinct_explanations"):
+        phrases = shared_phrases(items)
+        check(not phrases, f"explanations share {phrases[:3]}")
+    for label in expect.get("evidence_cites", ()):
+        citing = sum(label in _evidence_titles(it) for it in items)
+        check(bool(items) and citing * 2 >= len(items), f"only {citing}/{len(items)} picks' evidence cites {label}")
     for phrase in expect.get("understood_contains", ()):
         check(phrase.lower() in reply.understood.lower(), f"understood lacks {phrase!r}: {reply.understood!r}")
     for phrase in expect.get("text_contains", ()):
@@ -208,7 +299,7 @@ def evaluate(agent, cases: list[dict], progress=None) -> EvalReport:
     catalog = agent.catalog
     turns: list[TurnCheck] = []
     invalid = {"out_of_catalog": 0, "duplicates": 0, "liked_returned": 0, "seen_returned": 0, "disliked_returned": 0}
-    fallbacks = 0
+    fallbacks = repeated = wrong_language = 0
     violations = explanations = 0
     latencies: list[float] = []
     run = uuid.uuid4().hex[:8]
@@ -230,6 +321,8 @@ def evaluate(agent, cases: list[dict], progress=None) -> EvalReport:
                 blocked = {d["item_id"] for f in fields for d in state.get(f, [])}
                 invalid[f"{kind}_returned"] += sum(1 for i in ids if i in blocked)
             fallbacks += is_fallback(reply)
+            repeated += bool(shared_phrases(reply.items))
+            wrong_language += bool(reply.items) and not in_language(reply, "zh" if CJK.search(turn["user"]) else "en")
             liked = {d["title"].rsplit(" (", 1)[0] for d in state["liked"]}
             for item in reply.items:
                 explanations += 1
@@ -238,7 +331,7 @@ def evaluate(agent, cases: list[dict], progress=None) -> EvalReport:
             prev = reply if reply.items else prev
             if progress:
                 progress(tc)
-    return EvalReport(turns, invalid, violations, explanations, latencies, fallbacks)
+    return EvalReport(turns, invalid, violations, explanations, latencies, fallbacks, repeated, wrong_language)
 
 
 def is_fallback(reply: Reply) -> bool:

@@ -7,7 +7,9 @@
 
 Sessions are isolated: each has its own lock, a turn works on a copy of the session state and
 commits it (memory + SQLite, one transaction) only when the reply is complete, so an error or an
-abandoned stream leaves the previous state intact.
+abandoned stream leaves the previous state intact. Every argument is checked first by `agent.validation`
+(strict types, ranges from the catalog and the config): bad input raises `InputError` (a ValueError) and
+changes nothing.
 """
 from __future__ import annotations
 
@@ -22,16 +24,19 @@ from agent.llm_parts import LLMParts
 from agent.pipeline import Turn, TurnPipeline
 from agent.planner import Profile
 from agent.replies import Reply, ReplyItem, StreamEvent
-from agent.session import SessionState, check_session_id, check_user_id
+from agent.session import SessionState
 from agent.storage import Storage
 from agent.understanding import PreferenceParser, clean_message
-from agent.understanding.aliases import AliasIndex
+from agent.locale import Locale, Note
+from agent.understanding.aliases import AliasIndex, shown_names
+from agent.understanding.mentions import CJK
 from agent.understanding.vocabulary import KnownWords
+from agent.understanding.limits import RangeCheck
+from agent.validation import (ChatRequest, FeedbackRequest, InputError, Limits, PreferencesUpdate, SessionRequest,
+                              validate, year_bounds)
 
 log = logging.getLogger(__name__)
 
-HELP = ("Tell me what you feel like watching: a genre (\"sci-fi and action\"), a decade (\"80s\"), a film you "
-        "loved (\"I loved Alien\"), or what to avoid (\"no horror\"). 中文也可以，比如“90年代的科幻片”.")
 UNCHANGED: Any = ...  # set_preferences: leave this field as it is
 
 
@@ -45,13 +50,17 @@ class RecommenderAgent:
         self.catalog = self.service.catalog
         self.storage = storage or Storage(settings.data_dir / "marquee.db")
         years = [it.year for it in self.catalog if it.year] or [1900, 2000]
+        labels = {it.item_id: it.label for it in self.catalog}
         self.parser = PreferenceParser(self._match_title, (min(years), max(years)),
-                                       titles=[it.title for it in self.catalog],
-                                       aliases=AliasIndex.for_catalog({it.item_id: it.label for it in self.catalog}))
+                                       titles=[it.title for it in self.catalog], aliases=AliasIndex.for_catalog(labels))
+        self.limits = Limits(years=year_bounds(years), max_count=self.cfg.max_count,
+                             resolve_genres=self.service.resolve_genres)
         wants_llm = self.cfg.rerank or self.cfg.explain == "llm" or self.cfg.expand_query
         self.llm = LLMParts(settings, self.catalog) if wants_llm else None
         self.pipeline = TurnPipeline(self.catalog, self.service.candidates, self.cfg, self.llm, self.parser,
-                                     known_word=self._known_words(settings))
+                                     known_word=self._known_words(settings), log_evidence=lambda: self.service.evidence,
+                                     chinese_names=shown_names(labels),
+                                     ranges=RangeCheck((min(years), max(years)), self.cfg.max_count))
         self.chain = build_turn_chain(self.pipeline, attach_user=self.attach_user)
         self._sessions: dict[str, SessionState] = {}
         self._locks: dict[str, threading.Lock] = {}
@@ -76,28 +85,47 @@ class RecommenderAgent:
             settings = Settings.load(config, **overrides)
         return cls(settings)
 
+    # ------------------------------------------------------------------ validation
+    def validate(self, model, data: dict):
+        """`data` as `model` (an `agent.validation` request) with this catalog's limits; InputError if bad."""
+        return validate(model, data, self.limits.context())
+
+    def _request(self, message, session_id, user_id) -> ChatRequest:
+        return self.validate(ChatRequest, {"message": message, "session_id": session_id, "user_id": user_id})
+
+    def _sid(self, session_id) -> str:
+        return self.validate(SessionRequest, {"session_id": session_id}).session_id
+
     # ------------------------------------------------------------------ conversation
     def chat(self, message: str, session_id: str = "default", user_id: str | None = None) -> Reply:
+        request = self._request(message, session_id, user_id)
         if self.tool_mode is not None:
-            return self.tool_mode.chat(message, session_id=session_id, user_id=user_id)
-        return self.planner_chat(message, session_id=session_id, user_id=user_id)
+            return self.tool_mode.chat(request.message, session_id=request.session_id, user_id=request.user_id)
+        return self._planner_reply(request)
 
     def planner_chat(self, message: str, session_id: str = "default", user_id: str | None = None) -> Reply:
         """One turn through the deterministic planner (what the `recommend` tool runs in tool mode)."""
+        return self._planner_reply(self._request(message, session_id, user_id))
+
+    def _planner_reply(self, request: ChatRequest) -> Reply:
         reply = None
-        for event in self._stream_planner(message, session_id, user_id):
+        for event in self._stream_planner(request):
             if event.kind == "items":
                 reply = event.reply
         return reply
 
     def stream(self, message: str, session_id: str = "default", user_id: str | None = None) -> Iterator[StreamEvent]:
-        """Text deltas (kind="text") as the reply is produced, then one kind="items" event with the Reply."""
+        """Text deltas (kind="text") as the reply is produced, then one kind="items" event with the Reply.
+        Bad arguments raise InputError here, before the first event (not at the first `next`)."""
+        request = self._request(message, session_id, user_id)
         if self.tool_mode is not None:
-            reply = self.chat(message, session_id=session_id, user_id=user_id)
-            yield StreamEvent(kind="text", text=reply.text)
-            yield StreamEvent(kind="items", items=reply.items, reply=reply)
-            return
-        yield from self._stream_planner(message, session_id, user_id)
+            return self._tool_stream(request)
+        return self._stream_planner(request)
+
+    def _tool_stream(self, request: ChatRequest) -> Iterator[StreamEvent]:
+        reply = self.tool_mode.chat(request.message, session_id=request.session_id, user_id=request.user_id)
+        yield StreamEvent(kind="text", text=reply.text)
+        yield StreamEvent(kind="items", items=reply.items, reply=reply)
 
     def use_chat_model(self, model, checkpointer=None) -> None:
         """Switch to tool-calling mode: `model` (a LangChain chat model with tool calling) drives the
@@ -106,18 +134,19 @@ class RecommenderAgent:
 
         self.tool_mode = None if model is None else ToolCallingChat(self, model, checkpointer=checkpointer)
 
-    def _stream_planner(self, message: str, session_id: str, user_id: str | None) -> Iterator[StreamEvent]:
-        sid = check_session_id(session_id)
+    def _stream_planner(self, request: ChatRequest) -> Iterator[StreamEvent]:
+        sid, message = request.session_id, request.message
         with self._lock(sid):
             committed = self._state(sid)
             state = committed.model_copy(deep=True)
             text, _ = clean_message(message)
-            if not text:
-                yield StreamEvent(kind="text", text=HELP)
-                yield StreamEvent(kind="items", reply=Reply(text=HELP, session_id=sid, state=self.describe(state)))
+            if not text:  # no language to answer in: the line is bilingual
+                hint = Locale("en").text("reply", "empty_message")
+                yield StreamEvent(kind="text", text=hint)
+                yield StreamEvent(kind="items", reply=Reply(text=hint, session_id=sid, state=self.describe(state)))
                 return
-            if user_id is not None:
-                state.user_id = check_user_id(user_id)
+            if request.user_id is not None:
+                state.user_id = request.user_id
             turn = Turn(message=message, state=state)
             try:
                 for chunk in self.chain.stream(turn):
@@ -127,12 +156,12 @@ class RecommenderAgent:
                         turn = chunk["turn"]
             except Exception:  # a bug must not cost the user their session: keep the committed state
                 log.exception("turn failed in session %s", sid)
-                sorry = "Sorry, something went wrong on my side; your preferences are unchanged. Please try again."
+                sorry = Locale("zh" if CJK.search(text) else "en").text("reply", "sorry")
                 yield StreamEvent(kind="text", text=sorry)
                 yield StreamEvent(kind="items", reply=Reply(text=sorry, session_id=sid,
                                                             state=self.describe(committed)))
                 return
-            reply = Reply(text=turn.reply_text, items=turn.items, understood=turn.preferences.summary(),
+            reply = Reply(text=turn.reply_text, items=turn.items, understood=turn.preferences.summary(turn.locale),
                           session_id=sid, notes=turn.notes, state=self.describe(state),
                           language=turn.preferences.language,
                           search_query=turn.plan.request.query if turn.plan else "")
@@ -145,13 +174,15 @@ class RecommenderAgent:
     def feedback(self, session_id: str, item_id: str, liked: bool | None = True, seen: bool = False) -> dict:
         """Thumbs up (liked=True), down (liked=False) or "seen it" (seen=True) for an item; updates the
         session and, when the session knows its user, that user's stored profile. Returns the state."""
-        sid = check_session_id(session_id)
-        item_id = str(item_id)
+        request = self.validate(FeedbackRequest, {"session_id": session_id, "item_id": item_id, "liked": liked,
+                                                  "seen": seen})
+        return self.apply_feedback(request)
+
+    def apply_feedback(self, request: FeedbackRequest) -> dict:
+        """`feedback` for an already validated request (the web page and the CLI build it from an action)."""
+        sid, item_id, kinds = request.session_id, request.item_id, request.kinds()
         if item_id not in self.catalog:
-            raise ValueError(f"unknown item id {item_id!r}: feedback needs an item_id from a reply")
-        kinds = (["seen"] if seen else []) + ([] if liked is None else ["like" if liked else "dislike"])
-        if not kinds:
-            raise ValueError("feedback needs liked=True/False or seen=True")
+            raise InputError(f"unknown item id {item_id[:40]!r}: feedback needs an item_id from a reply")
         with self._lock(sid):
             state = self._state(sid).model_copy(deep=True)
             for kind in kinds:
@@ -163,7 +194,7 @@ class RecommenderAgent:
 
     def reset(self, session_id: str) -> dict:
         """Forget the session's preferences and shown items (the user's stored profile stays)."""
-        sid = check_session_id(session_id)
+        sid = self._sid(session_id)
         with self._lock(sid):
             state = self._state(sid).model_copy(deep=True)
             state.reset()
@@ -172,43 +203,40 @@ class RecommenderAgent:
             return self.describe(state)
 
     def get_state(self, session_id: str) -> dict:
-        sid = check_session_id(session_id)
+        sid = self._sid(session_id)
         with self._lock(sid):
             return self.describe(self._state(sid))
 
     def set_preferences(self, session_id: str, genres=UNCHANGED, exclude_genres=UNCHANGED, year_min=UNCHANGED,
                         year_max=UNCHANGED, count=UNCHANGED, user_id=UNCHANGED) -> dict:
         """Edit the session's preferences directly (the web page's preference panel). Leave a field out
-        to keep it; None clears years / count / user. Raises ValueError with the valid choices."""
-        sid = check_session_id(session_id)
+        to keep it; None clears years / count / user. Raises InputError (a ValueError) with the valid choices;
+        a rejected edit changes nothing."""
+        given = {"genres": genres, "exclude_genres": exclude_genres, "year_min": year_min, "year_max": year_max,
+                 "count": count, "user_id": user_id}
+        return self.apply_preferences(self.validate(PreferencesUpdate, {
+            "session_id": session_id, **{k: v for k, v in given.items() if v is not UNCHANGED}}))
+
+    def apply_preferences(self, update: PreferencesUpdate) -> dict:
+        """`set_preferences` for an already validated update (the web API validates its JSON object)."""
+        sid = update.session_id
         with self._lock(sid):
             state = self._state(sid).model_copy(deep=True)
-            if genres is not UNCHANGED:
-                state.genres = sorted(self.service.resolve_genres(genres or []))
-                state.genre_mode = "any"  # the panel lists genres: any of them
-            if exclude_genres is not UNCHANGED:
-                state.exclude_genres = sorted(self.service.resolve_genres(exclude_genres or []))
-            if set(state.genres) & set(state.exclude_genres):
-                raise ValueError(f"a genre cannot be both wanted and excluded: "
+            for name, value in update.changes().items():
+                setattr(state, name, value if value is not None or name not in ("genres", "exclude_genres") else [])
+                if name == "genres":
+                    state.genre_mode = "any"  # the panel lists genres: any of them
+            if set(state.genres) & set(state.exclude_genres):  # with the session's other list
+                raise InputError(f"a genre cannot be both wanted and excluded: "
                                  f"{', '.join(sorted(set(state.genres) & set(state.exclude_genres)))}")
-            if year_min is not UNCHANGED:
-                state.year_min = None if year_min in (None, "") else int(year_min)
-            if year_max is not UNCHANGED:
-                state.year_max = None if year_max in (None, "") else int(year_max)
             if state.year_min is not None and state.year_max is not None and state.year_min > state.year_max:
-                raise ValueError(f"year_min {state.year_min} is after year_max {state.year_max}")
-            if count is not UNCHANGED:
-                if count is not None and not 1 <= int(count) <= self.cfg.max_count:
-                    raise ValueError(f"count must be between 1 and {self.cfg.max_count}, got {count}")
-                state.count = None if count is None else int(count)
-            if user_id is not UNCHANGED:
-                state.user_id = None if user_id in (None, "") else check_user_id(user_id)
+                raise InputError(f"year_min {state.year_min} is after year_max {state.year_max}")
             self.storage.save_turn(sid, state.user_id, state.model_dump())
             self._sessions[sid] = state
             return self.describe(state)
 
     def history(self, session_id: str) -> list[dict]:
-        return self.storage.messages(check_session_id(session_id))
+        return self.storage.messages(self._sid(session_id))
 
     def describe(self, state: SessionState) -> dict:
         """The session's preferences with titles, for people and the web page's panel."""
@@ -273,8 +301,7 @@ class RecommenderAgent:
             turn.user_history = self.user_history(uid)
             turn.recent = self.recent_history(uid)
         elif turn.preferences.user_id:
-            turn.notes.append(f"User {uid} has no viewing history in this catalog; I'll remember your feedback "
-                              "under that name.")
+            turn.notes.append(turn.locale.note(Note("unknown_user", {"user": uid})))
 
 
 __all__ = ["RecommenderAgent", "Reply", "ReplyItem", "StreamEvent"]

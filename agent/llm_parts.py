@@ -75,15 +75,16 @@ class LLMParts:
 
         return self._get("explainer", build)
 
-    def explain(self, items: Sequence[Item], state: SessionState, catalog: Catalog) -> list[tuple[str, str]] | None:
+    def explain(self, items: Sequence[Item], state: SessionState, catalog: Catalog,
+                evidence: Sequence | None = None) -> list[tuple[str, str]] | None:
         """(text, "llm") per item, or (None, "template") where the model's text failed the grounding
-        check (the caller then writes its own fact-based sentence). None when the LLM is unavailable."""
+        check (the caller then writes its own template from the evidence). None when the LLM is unavailable."""
         explainer = self.explainer
         if explainer is None:
             return None
         liked = [catalog[i] for i in state.liked if i in catalog]
         try:
-            results = explainer.explain(list(items), request=request_text(state, ""), liked=liked)
+            results = explainer.explain(list(items), request=request_text(state, ""), liked=liked, evidence=evidence)
         except Exception as exc:
             log.warning("explain failed, using templates: %s", exc)
             return None

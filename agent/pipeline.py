@@ -7,23 +7,24 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
-from agent.llm.explainer import Wishes, template_explanation
+from agent.evidence import gather_evidence
+from agent.llm.evidence_text import ExplanationWriter
 from agent.llm_parts import LLMParts
+from agent.locale import Locale, Note
 from agent.planner import Plan, Profile, guard, plan_and_retrieve, query_text, select_picks
 from agent.replies import ReplyItem
 from agent.session import SessionState
-from agent.understanding import Preferences, PreferenceParser, clean_message, describe_years
+from agent.understanding import Preferences, PreferenceParser, clean_message
+from agent.understanding.limits import RangeCheck
 from agent.understanding.parser import MAX_MESSAGE_CHARS
 from retrieval.candidates.base import Candidate
 from retrieval.catalog.schema import Catalog
+from retrieval.evidence import Evidence
 
 log = logging.getLogger(__name__)
-
-INJECTION_NOTE = ("I only recommend titles from the catalog and can't change how I work or reveal other "
-                  "conversations; I used the rest of your message as preferences.")
 
 
 @dataclass
@@ -48,6 +49,8 @@ class Turn:
     reply_text: str = ""
     timings: dict[str, float] = field(default_factory=dict)
     understood_nothing: bool = False  # nothing usable in the message or before it: the reply helps instead
+    locale: Locale = field(default_factory=Locale)  # the reply's language (the message's), set by `understand`
+    evidence: list[Evidence] = field(default_factory=list)  # one per pick, set by `explain`
 
     @property
     def count(self) -> int:
@@ -56,7 +59,9 @@ class Turn:
 
 class TurnPipeline:
     def __init__(self, catalog: Catalog, retrieve, config, llm: LLMParts | None = None,
-                 parser: PreferenceParser | None = None, known_word=None):
+                 parser: PreferenceParser | None = None, known_word=None,
+                 log_evidence: Callable[[], object] | None = None, chinese_names: Mapping[str, str] | None = None,
+                 ranges: RangeCheck | None = None):
         self.catalog = catalog
         self.retrieve_fn = retrieve  # (CandidateRequest, k) -> list[Candidate]
         self.cfg = config  # retrieval.config.AgentConfig
@@ -64,6 +69,10 @@ class TurnPipeline:
         self.parser = parser
         # known_word(word) -> bool: does the free text carry meaning ("robots") or is it noise ("asdfgh")?
         self.known_word = known_word
+        self.log_evidence = log_evidence  # () -> retrieval.evidence.LogEvidence of the log, built once by the service
+        self.chinese_names = dict(chinese_names or {})  # item_id -> the Chinese name replies show
+        self.locales = {"en": Locale("en"), "zh": Locale("zh", self.chinese_names)}
+        self.ranges = ranges  # out-of-range counts and years: clamped or cleared, with a note
 
     # ------------------------------------------------------------------ 1. understand
     def understand(self, turn: Turn) -> Turn:
@@ -71,15 +80,15 @@ class TurnPipeline:
         turn.text, turn.truncated = clean_message(turn.message)
         turn.preferences = self.parser.parse(turn.text)
         p = turn.preferences
-        if turn.truncated:
-            turn.notes.append(f"Your message was long, so I read only its first {MAX_MESSAGE_CHARS} characters.")
-        if p.injection:
-            turn.notes.append(INJECTION_NOTE)
-        for mention in p.unknown_titles:
-            turn.notes.append(f'I couldn\'t find "{mention}" in the catalog, so I left it out.')
+        turn.locale = self.locales[p.language]
+        notes = [Note("truncated", {"chars": MAX_MESSAGE_CHARS})] if turn.truncated else []
+        notes += [Note("injection")] if p.injection else []
+        notes += [Note("unknown_title", {"mention": mention}) for mention in p.unknown_titles]
+        notes += self.ranges.apply(turn.text, p) if self.ranges is not None else []
         needed = p.count or turn.state.count or self.cfg.default_count
         turn.understood_nothing = not self.usable(p) and not turn.state.has_preferences()
-        turn.notes += turn.state.apply(p, self.catalog, needed=needed)
+        notes += turn.state.apply(p, self.catalog, needed=needed)
+        turn.notes += [turn.locale.note(n) for n in notes]
         turn.timings["understand"] = time.perf_counter() - t0
         return turn
 
@@ -101,14 +110,14 @@ class TurnPipeline:
             return turn  # no silent popularity list: the reply asks instead (see `header`)
         count = min(state.count or self.cfg.default_count, self.cfg.max_count)
         if state.count and state.count > self.cfg.max_count:
-            turn.notes.append(f"I show at most {self.cfg.max_count} picks at a time.")
+            turn.notes.append(turn.locale.note(Note("max_count", {"n": self.cfg.max_count})))
         if self.cfg.expand_query and self.llm is not None and (turn.preferences.query or state.genres):
             turn.expansion = self.llm.expand(state, self.catalog, history=turn.recent)
         pool = max(self.cfg.pool, count)
         turn.plan, found = plan_and_retrieve(
             state, turn.profile, self.retrieve_fn, count, pool, exclude_shown=self.cfg.exclude_shown,
             query=query_text(state, turn.expansion) if turn.expansion else "", known_user=turn.known_user)
-        turn.notes += turn.plan.notes
+        turn.notes += [turn.locale.note(n) for n in turn.plan.notes]
         # guard with every exclusion, including a known user's logged history
         c = turn.plan.request.constraints
         strict = replace(c, exclude_ids=c.exclude_ids | turn.user_history | set(turn.plan.request.liked)
@@ -136,16 +145,21 @@ class TurnPipeline:
         t0 = time.perf_counter()
         header = self.header(turn)
         yield header
+        loc = turn.locale
+        t_evidence = time.perf_counter()
+        turn.evidence = self.evidence(turn)
+        turn.timings["evidence"] = time.perf_counter() - t_evidence
         explanations = self._explanations(turn)
         parts = [header]
-        for n, cand in enumerate(turn.candidates, start=1):
+        for n, (cand, evidence) in enumerate(zip(turn.candidates, turn.evidence), start=1):
             item = cand.item
             text, source = next(explanations)
-            turn.items.append(ReplyItem(item_id=item.item_id, title=item.title, year=item.year,
-                                        genres=list(item.genres), description=item.description,
-                                        explanation=text, explanation_source=source,
+            turn.items.append(ReplyItem(item_id=item.item_id, title=item.title,
+                                        title_zh=self.chinese_names.get(item.item_id, ""), year=item.year,
+                                        genres=list(item.genres), description=item.description, explanation=text,
+                                        explanation_source=source, evidence=evidence,
                                         score=round(turn.scores.get(item.item_id, cand.score), 6)))
-            line = f"\n{n}. {item.label} — {text}"
+            line = loc.text("reply", "item_line", n=n, title=loc.title(item.item_id, item.label), explanation=text)
             parts.append(line)
             yield line
         footer = self.footer(turn)
@@ -156,48 +170,44 @@ class TurnPipeline:
         turn.state.record_shown([i.item_id for i in turn.items])
         turn.timings["explain"] = time.perf_counter() - t0
 
+    def evidence(self, turn: Turn) -> list[Evidence]:
+        """The evidence of each pick (agent/evidence.py): log statistics come from the service, built once."""
+        log = self.log_evidence() if self.log_evidence is not None else None
+        known = turn.state.user_id if turn.known_user else None
+        return gather_evidence(turn.candidates, turn.state, self.catalog, log, profile_liked=turn.profile.liked,
+                               known_user=known)
+
     def _explanations(self, turn: Turn) -> Iterator[tuple[str, str]]:
         items = [c.item for c in turn.candidates]
-        by_id = {c.item.item_id: c for c in turn.candidates}
         generated = None
-        if self.cfg.explain == "llm" and self.llm is not None and items:
-            generated = self.llm.explain(items, turn.state, self.catalog)
-        wishes = wishes_of(turn.state, self.catalog)
-        for n, item in enumerate(items):
+        # The LLM writes English only: a Chinese reply keeps its Chinese template explanations.
+        if self.cfg.explain == "llm" and self.llm is not None and items and turn.locale.language == "en":
+            generated = self.llm.explain(items, turn.state, self.catalog, evidence=turn.evidence)
+        loc = turn.locale
+        writer = ExplanationWriter(loc.language, genre_name=loc.genre, title_name=loc.title)
+        templates = writer.write(list(zip(items, turn.evidence)))
+        for n, template in enumerate(templates):
             text, source = generated[n] if generated else (None, "template")
-            if text is None:  # no LLM, or its sentence failed the grounding check
-                text = template_explanation(item, wishes, by_id[item.item_id].sources)
-            yield text, source
+            yield (text, source) if text is not None else (template, "template")  # no LLM, or it failed the check
 
     def header(self, turn: Turn) -> str:
-        n = len(turn.candidates)
         if turn.plan is None and turn.understood_nothing:
             return self.parser.lex.help[turn.preferences.language]
-        if n == 0:
-            return "I couldn't find anything that fits."
         state = turn.state
-        what = "/".join(g.lower() for g in state.genres) or ("personal" if turn.known_user or state.liked else "")
-        years = describe_years(state.year_min, state.year_max)
-        return (f"Here {'is' if n == 1 else 'are'} {n} {what + ' ' if what else ''}pick{'s' if n != 1 else ''}"
-                f"{' ' + years if years else ''}:")
+        return turn.locale.header(len(turn.candidates), state.genres, personal=turn.known_user or bool(state.liked),
+                                  year_min=state.year_min, year_max=state.year_max)
 
     def footer(self, turn: Turn) -> str:
         if turn.plan is None and turn.understood_nothing:
             return ("\n\n" + "\n".join(turn.notes)) if turn.notes else ""  # e.g. the injection note
+        loc = turn.locale
         lines = []
-        understood = turn.preferences.summary()
+        understood = turn.preferences.summary(loc)
         if understood:
-            lines.append(f"I understood: {understood}.")
+            lines.append(loc.text("reply", "understood", summary=understood))
         elif turn.text and not turn.preferences.injection:
-            lines.append("I didn't catch a preference in that, so these follow what you said before"
-                         + (" (or what is popular)." if turn.state.turns == 0 else "."))
+            lines.append(loc.text("reply", "nothing_caught_first" if turn.state.turns == 0 else "nothing_caught"))
         if turn.plan and turn.plan.relaxed_shown:
-            lines.append("Some of these were shown before: nothing new fits everything you asked for.")
+            lines.append(loc.text("reply", "relaxed_shown"))
         lines += turn.notes
         return ("\n\n" + "\n".join(lines)) if lines else ""
-
-
-def wishes_of(state: SessionState, catalog: Catalog) -> Wishes:
-    """The session's wishes as the plain facts a template explanation may cite."""
-    return Wishes(genres=tuple(state.genres), mood_genres=tuple(state.mood_genres), year_min=state.year_min,
-                  year_max=state.year_max, liked_titles=tuple(catalog[i].title for i in state.liked if i in catalog))

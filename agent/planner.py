@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
+from agent.locale import Note
 from agent.session import SessionState
 from retrieval.candidates.base import Candidate, CandidateRequest
 from retrieval.catalog.schema import Catalog
@@ -41,7 +42,7 @@ class Plan:
     count: int
     pool: int
     relaxed_shown: bool = False  # items shown earlier were allowed again (nothing else was left)
-    notes: list[str] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)  # worded in the reply's language by the pipeline
 
 
 def query_text(state: SessionState, expansion: str = "") -> str:
@@ -80,11 +81,9 @@ def plan_and_retrieve(state: SessionState, profile: Profile, retrieve: Retrieve,
             shown = set(state.shown)
             found = sorted(more, key=lambda c: c.item.item_id in shown)
     if not found:
-        plan.notes.append("Nothing in the catalog matches all of that. Try widening the years or genres, "
-                          "or say \"start over\".")
+        plan.notes.append(Note("nothing_fits"))
     elif len(found) < count:
-        plan.notes.append(f"Only {len(found)} title{'s' if len(found) != 1 else ''} in the catalog match everything "
-                          "you asked for.")
+        plan.notes.append(Note("only_one") if len(found) == 1 else Note("only_some", {"n": len(found)}))
     return plan, found
 
 

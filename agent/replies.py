@@ -5,16 +5,20 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from retrieval.evidence import Evidence
+
 
 class ReplyItem(BaseModel):
     item_id: str
     title: str
+    title_zh: str = ""  # the title's common Chinese name, where the alias table knows one
     year: int | None = None
     genres: list[str] = Field(default_factory=list)
     description: str = ""
     explanation: str = ""
     explanation_source: Literal["llm", "template"] = "template"
     score: float = 0.0
+    evidence: Evidence | None = None  # why it was picked, as data (retrieval/evidence.py); None for tool-mode items
 
     @property
     def label(self) -> str:

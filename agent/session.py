@@ -13,19 +13,18 @@ Rules (why: a refinement should keep everything said before unless it contradict
 """
 from __future__ import annotations
 
-import re
 import statistics
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from agent.locale import Note
 from agent.understanding import Preferences, TitleRef
 from agent.understanding.model import GenreMode
 from retrieval.catalog.schema import Catalog
 from retrieval.constraints import Constraints
 
 FeedbackKind = Literal["like", "anchor", "dislike", "seen"]
-SESSION_ID = re.compile(r"[\w.:@-]{1,128}")  # session and user ids: safe in URLs, logs and SQL keys
 
 
 class SessionState(BaseModel):
@@ -57,9 +56,9 @@ class SessionState(BaseModel):
         for name in type(self).model_fields:
             setattr(self, name, getattr(fresh, name))
 
-    def apply(self, delta: Preferences, catalog: Catalog, needed: int = 5) -> list[str]:
+    def apply(self, delta: Preferences, catalog: Catalog, needed: int = 5) -> list[Note]:
         """Absorb one message's preferences; returns notes for the reply (e.g. an unresolvable "that one")."""
-        notes: list[str] = []
+        notes: list[Note] = []
         if delta.reset:
             self.reset()
         if delta.user_id:
@@ -99,7 +98,7 @@ class SessionState(BaseModel):
         for ordinal in delta.ordinals:
             item_id = self._resolve_ordinal(ordinal.position)
             if item_id is None or item_id not in catalog:
-                notes.append("I have not shown that pick yet, so I could not tell which one you meant.")
+                notes.append(Note("ordinal_unknown"))
                 continue
             self.mark(item_id, ordinal.relation)
             self.focus = item_id
@@ -192,16 +191,3 @@ def _ordinal_words(position: int | None) -> str:
 def _union(a: list[str], b: list[str]) -> list[str]:
     return a + [x for x in b if x not in a]
 
-
-def check_session_id(session_id: object) -> str:
-    sid = str(session_id) if session_id is not None else ""
-    if not SESSION_ID.fullmatch(sid):
-        raise ValueError(f"invalid session_id {sid[:40]!r}: use 1-128 letters, digits or . : @ _ -")
-    return sid
-
-
-def check_user_id(user_id: object) -> str:
-    uid = str(user_id).strip()
-    if not SESSION_ID.fullmatch(uid):
-        raise ValueError(f"invalid user id {uid[:40]!r}: use 1-128 letters, digits or . : @ _ -")
-    return uid

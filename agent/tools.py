@@ -163,11 +163,12 @@ class ToolCallingChat:
                                   checkpointer=checkpointer or checkpointer_for(agent.settings.data_dir))
 
     def chat(self, message: str, session_id: str, user_id: str | None = None) -> Reply:
-        from agent.session import check_session_id
         from agent.understanding import clean_message
+        from agent.validation import ChatRequest
 
-        sid = check_session_id(session_id)
-        text, _ = clean_message(message)
+        request = self.agent.validate(ChatRequest, {"message": message, "session_id": session_id, "user_id": user_id})
+        sid = request.session_id
+        text, _ = clean_message(request.message)
         self._picked.pop(sid, None)
         result = self.graph.invoke({"messages": [HumanMessage(text or "hello")]},
                                    config={"configurable": {"thread_id": sid}},

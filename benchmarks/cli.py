@@ -25,6 +25,7 @@ class Benchmark(str, enum.Enum):
     llm = "llm"
     turn = "turn"
     web = "web"
+    badinput = "badinput"
 
 
 def run_benchmark(name: str, quick: bool = False, out: Path | None = None) -> tuple[dict, Path]:
@@ -40,7 +41,8 @@ def bench(name: Annotated[Benchmark, typer.Argument(help="which benchmark", case
           quick: Annotated[bool, typer.Option("--quick", help="smaller, faster variant")] = False,
           out: Annotated[Optional[Path], typer.Option("--out", help="results folder (default: benchmarks/results/ "
                                                       "in a source checkout, else <home>/bench/)")] = None) -> None:
-    """Measure one part (index, query, hybrid, llm, turn, web) and record its figures (NAME.json, RESULTS.md)."""
+    """Measure one part (index, query, hybrid, llm, turn, web, badinput) and record its figures (NAME.json,
+    RESULTS.md)."""
     try:
         figures, path = run_benchmark(name.value, quick=quick, out=out)
     except ImportError as exc:  # e.g. playwright for `web`: the bench extra

@@ -2,6 +2,7 @@
 "something older" → "no war films", …), for three pipelines sharing one retrieval stack:
 
 - planner: deterministic understanding + hybrid retrieval, template explanations (no LLM);
+  every pipeline also reports the time of the evidence step (agent/evidence.py) per turn;
 - rerank: + the LLM reranker (one forward pass);
 - rerank_explain: + LLM explanations (one batched generation).
 
@@ -50,6 +51,22 @@ def _percentiles(samples: list[float]) -> dict:
             "max_s": round(samples[-1], 3), "turns": len(samples)}
 
 
+def _timed(obj, method: str) -> list[float]:
+    """Wrap obj.method so that each call's duration (seconds) is appended to the returned list."""
+    durations: list[float] = []
+    inner = getattr(obj, method)
+
+    def timed(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            durations.append(time.perf_counter() - t0)
+
+    setattr(obj, method, timed)
+    return durations
+
+
 def _checked(reply):
     """Only real replies count: a turn that failed (and apologised) would time as fast as nothing."""
     if not reply.items:
@@ -72,6 +89,7 @@ def run(quick: bool = False) -> dict:
         settings = base.model_copy(update=update)
         agent = RecommenderAgent(settings, service=service)
         service = agent.service
+        evidence_s = _timed(agent.pipeline, "evidence")  # the per-pick evidence step of each turn
         t0 = time.perf_counter()
         _checked(agent.chat("documentaries", session_id=f"warm-{name}-{uuid.uuid4().hex[:6]}"))  # index, model load
         warm = time.perf_counter() - t0
@@ -84,6 +102,9 @@ def run(quick: bool = False) -> dict:
                 samples.append(time.perf_counter() - t)
                 _checked(reply)
         figures[name] = {**_percentiles(samples), "warmup_s": round(warm, 2)}
+        steps = sorted(evidence_s[1:])  # the first call builds the log statistics (once per service)
+        figures[name]["evidence_ms_p50"] = round(1000 * statistics.median(steps), 2)
+        figures[name]["evidence_ms_p95"] = round(1000 * steps[min(len(steps) - 1, int(round(0.95 * (len(steps) - 1))))], 2)
         if agent_cfg["rerank"]:
             figures[name]["fusion_weight_forced"] = FORCED_WEIGHT
         if agent.llm is not None and agent.llm.errors:

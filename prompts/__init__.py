@@ -2,10 +2,12 @@
 
 Templates use str.format fields; the file's first line may be a `# version: N` comment, which is
 stripped and exposed so that adapters can record which prompt version they were trained on.
+Tables of wording (reply strings per language, explanation frames) are TOML files: `load_table("reply_zh")`.
 """
 from __future__ import annotations
 
 import importlib.resources
+import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -35,3 +37,13 @@ def load(name: str) -> Prompt:
     if first.startswith("# version:"):
         version, raw = first.split(":", 1)[1].strip(), rest
     return Prompt(name=name, version=version, text=raw.rstrip("\n"))
+
+
+@lru_cache(maxsize=None)
+def load_table(name: str) -> dict:
+    """prompts/NAME.toml as a dict (wording that is data: reply strings per language, explanation frames)."""
+    path = PROMPT_DIR / f"{name}.toml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in PROMPT_DIR.glob("*.toml")))
+        raise FileNotFoundError(f"no table named {name!r} in {PROMPT_DIR} (known: {known})")
+    return tomllib.loads(path.read_text(encoding="utf-8"))

@@ -144,6 +144,12 @@ def english_titles() -> list[dict]:
     return cases
 
 
+SEEN_POOL_ZH = ("50 258 100 181 294 286 288 1 300 121 174 127 56 7 98 237 117 172 222 204 313 405 79 210 151 173 "
+                "69 168 748 269 257 195 9 276 318 22 302 96 328 15 25 118 183 216 176 64 202 234 28 191 89 275 12 742 "
+                "357 82 135 289 97 238 268 546 70 186 196 333 475 153 132 228 144 483 194 323 185 197 11 282 496 "
+                "568").split()
+
+
 def chinese_titles() -> list[dict]:
     index = AliasIndex.for_catalog({it.item_id: it.label for it in CAT})
     by_item: dict[str, list[str]] = {}
@@ -160,7 +166,9 @@ def chinese_titles() -> list[dict]:
         cases.append(case(f"zh-anchor-{it.item_id}", "anchor-title-zh",
                           (anchor[n % len(anchor)].format(x=x), {"anchor_titles": [it.label], "exclude_titles": [it.label],
                                                                 "no_fallback": True, "language": "zh"})))
-    pool = ranked[:80]
+    # The seen-list pool is frozen (the 80 most-rated titles with a Chinese name when the set was first drawn), so
+    # that completing the alias table does not redraw existing cases or move them between splits.
+    pool = [CAT[i] for i in SEEN_POOL_ZH]
     for n in range(24):
         a, b, c = RNG.sample(pool, 3)
         tpl = seen[n % len(seen)]
@@ -457,8 +465,41 @@ def issue_examples() -> list[dict]:
     ]
 
 
+def reply_wording() -> list[dict]:
+    """The reply in the message's language, Chinese names beside titles, explanations from evidence that differ
+    from pick to pick (the issue's Chinese examples, and English requests of the same kinds)."""
+    zh = {"reply_language": "zh", "language": "zh", "distinct_explanations": True}
+    en = {"reply_language": "en", "language": "en", "distinct_explanations": True}
+    return [
+        case("wording-zh-scifi-action", "and-list-zh", ("我喜欢看电影，尤其是科幻片和动作片",
+             {**zh, "chinese_names_shown": True, "understood_contains": ["科幻"], "genres_any": ["Sci-Fi", "Action"],
+              "count": 5})),
+        case("wording-zh-romance-90s", "decade-zh", ("90年代的爱情片，五部",
+             {**zh, "understood_contains": ["1990年代"], "genres_any": ["Romance"], "year_min": 1990, "year_max": 1999,
+              "count": 5})),
+        case("wording-zh-no-horror", "negation-zh", ("不要恐怖片", {**zh, "understood_contains": ["不要恐怖"],
+                                                                 "exclude_genres": ["Horror"]})),
+        case("wording-zh-like-titanic", "anchor-title-zh", ("类似泰坦尼克号的电影",
+             {**zh, "chinese_names_shown": True, "understood_contains": ["《泰坦尼克号》"],
+              "evidence_cites": ["Titanic (1997)"], "exclude_titles": ["Titanic (1997)"]})),
+        case("wording-zh-family-comedy", "question-zh", ("有没有全家都能看的喜剧",
+             {**zh, "genres_all": ["Comedy", "Children's"]})),
+        case("wording-zh-older", "multi-turn", ("90年代的科幻片", {**zh, "genres_any": ["Sci-Fi"]}),
+             ("更老一点的", {**zh, "older_than_previous": True, "no_repeat_previous": True})),
+        case("wording-en-scifi-action", "and-list-en", ("sci-fi and action films",
+             {**en, "understood_contains": ["Sci-Fi"], "genres_any": ["Sci-Fi", "Action"], "count": 5})),
+        case("wording-en-like-heat", "anchor-title-en", ("more like heat",
+             {**en, "evidence_cites": ["Heat (1995)"], "exclude_titles": ["Heat (1995)"]})),
+        case("wording-en-liked-fargo", "liked-title-en", ("I loved Fargo, what else?",
+             {**en, "evidence_cites": ["Fargo (1996)"], "liked_titles": ["Fargo (1996)"]})),
+        case("wording-en-light-80s", "mood-en", ("something light from the 80s",
+             {**en, "year_min": 1980, "year_max": 1989, "count": 5})),
+        case("wording-known-user", "known-user", ("I am user 196", {**en, "count": 5})),
+    ]
+
+
 def main() -> None:
-    cases = legacy() + issue_examples() + english_titles() + chinese_titles() + compounds() + and_lists() \
+    cases = legacy() + issue_examples() + reply_wording() + english_titles() + chinese_titles() + compounds() + and_lists() \
         + switches() + questions_and_negations() + audiences() + decades_counts_moods() + plain_genres() + adversarial()
     ids = [c["id"] for c in cases]
     dupes = {i for i in ids if ids.count(i) > 1}

@@ -47,8 +47,8 @@ def help_text(app, *command: str) -> str:
 def test_help_shows_config_sections_literally(app):
     """Rich markup is off: "[eval]" and "[finetune]" in help texts are not eaten as style tags."""
     assert "(default: [eval] rankers)" in help_text(app, "eval")
-    assert "marquee.toml with an [eval] section" in help_text(app, "eval")
-    assert "marquee.toml with a [finetune] section" in help_text(app, "finetune")
+    assert "marquee.toml (its [eval] section" in help_text(app, "eval")
+    assert "marquee.toml (its [finetune] section" in help_text(app, "finetune")
 
 
 @pytest.mark.parametrize("args, allowed", [

@@ -4,11 +4,16 @@
     echo "sci-fi from the 80s" | marquee chat # works without a terminal: one line per turn
     marquee ask "no war films" --session me --json
     marquee eval-chat --split test            # the held-back split; --split all reports tune and test
+
+Arguments are checked by agent.validation before anything loads: a bad --session or --user exits with
+code 2 and one line. In the REPL a bad line (too long, say) is answered with one `error: …` line on
+stderr and the conversation goes on; undecodable bytes on stdin read as U+FFFD.
 """
 from __future__ import annotations
 
 import enum
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -35,8 +40,10 @@ class SplitChoice(str, enum.Enum):
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="marquee.toml to use")]
 RerankOpt = Annotated[Optional[bool], typer.Option("--rerank/--no-rerank", help="LLM reranking (default: config)")]
 ExplainOpt = Annotated[Optional[Explain], typer.Option("--explain", help="explanations (default: config)")]
-REPL_HELP = ("Commands: /like N, /dislike N, /seen N (N = number in the last list), /reset, /state, /help, /quit. "
+REPL_HELP = ("Commands: /like N, /dislike N, /seen N (N = number in the last list), /set KEY=VALUE … (genres, "
+             "exclude_genres, year_min, year_max, count; none clears), /reset, /state, /help, /quit. "
              "Anything else is a message.")
+SETTABLE = ("genres", "exclude_genres", "year_min", "year_max", "count")
 
 
 def build_agent(config: Path | None, rerank: bool | None = None, explain: Explain | str | None = None,
@@ -61,6 +68,20 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def _check_ids(session: str, user: str | None) -> None:
+    """Exit 2 with one line for a bad --session / --user, before the agent (seconds) is loaded."""
+    from agent.validation import InputError, SessionRequest, validate
+
+    try:
+        validate(SessionRequest, {"session_id": session, "user_id": user})
+    except InputError as exc:
+        _fail(str(exc).replace("invalid session_id", "invalid --session").replace("invalid user_id", "invalid --user"))
+
+
+def _say_error(message: str) -> None:
+    typer.secho(f"error: {message}", fg="red", err=True)
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def chat(session: Annotated[str, typer.Option("--session", "-s", help="session id (resumes it)")] = "cli",
@@ -71,6 +92,9 @@ def register(app: typer.Typer) -> None:
 
         console = Console(highlight=False)
         interactive = sys.stdin.isatty()
+        _check_ids(session, user)
+        if hasattr(sys.stdin, "reconfigure"):
+            sys.stdin.reconfigure(errors="replace")  # bytes that are not UTF-8 become U+FFFD, not a crash
         try:
             agent = build_agent(config, rerank, explain)
         except (ValueError, FileNotFoundError, RuntimeError) as exc:  # bad input, missing model
@@ -88,13 +112,18 @@ def register(app: typer.Typer) -> None:
             line = line.strip()
             if line in ("/quit", "/exit", "/q"):
                 break
-            if line.startswith("/"):
-                last = _command(agent, session, line, last, console)
-                continue
-            if not line:
+            try:
+                if line.startswith("/"):
+                    last = _command(agent, session, line, last, console)
+                    continue
+                if not line:
+                    continue
+                events = agent.stream(line, session_id=session, user_id=user)  # checks the line first
+            except ValueError as exc:  # agent.validation.InputError: say what to change, keep talking
+                _say_error(str(exc))
                 continue
             console.print("[bold blue]marquee>[/bold blue] ", end="")
-            for event in agent.stream(line, session_id=session, user_id=user):
+            for event in events:
                 if event.kind == "text":
                     console.print(event.text, end="", markup=False, soft_wrap=True)
                 else:
@@ -108,6 +137,13 @@ def register(app: typer.Typer) -> None:
             as_json: Annotated[bool, typer.Option("--json", help="print the reply as JSON")] = False,
             config: ConfigOpt = None, rerank: RerankOpt = None, explain: ExplainOpt = None) -> None:
         """One turn: print the reply (or its JSON: text, items, understood, notes, state)."""
+        _check_ids(session, user)
+        from agent.validation import ChatRequest, InputError, validate
+
+        try:
+            validate(ChatRequest, {"message": message, "session_id": session, "user_id": user})
+        except InputError as exc:
+            _fail(str(exc))
         try:
             agent = build_agent(config, rerank, explain)
             reply = agent.chat(message, session_id=session, user_id=user)
@@ -180,6 +216,26 @@ def register(app: typer.Typer) -> None:
                 console.print(f"[red]✗[/red] {escape(f'[{name}] {failure}')}", markup=True, highlight=False)
 
 
+def parse_set(text: str) -> dict:
+    """`/set genres=Comedy,Drama year_min=1990 count=none` → keyword arguments of `set_preferences`:
+    digits become whole numbers, `none` or nothing clears, genres split at commas; anything else stays
+    text, which the agent's validation then names (e.g. "year_min: must be a whole number, got '1990.5'")."""
+    edits: dict = {}
+    for token in text.split():
+        key, sep, value = token.partition("=")
+        if not sep or key not in SETTABLE:
+            raise ValueError(f"/set expects KEY=VALUE with KEY one of {', '.join(SETTABLE)}; got {token[:40]!r}")
+        if value.lower() in ("", "none"):
+            edits[key] = None
+        elif key.endswith("genres"):
+            edits[key] = [g.strip() for g in value.split(",") if g.strip()]
+        else:
+            edits[key] = int(value) if re.fullmatch(r"[+-]?\d{1,4000}", value) else value
+    if not edits:
+        raise ValueError(f"/set needs at least one KEY=VALUE (keys: {', '.join(SETTABLE)})")
+    return edits
+
+
 def _command(agent, session: str, line: str, last: list, console) -> list:
     """REPL slash commands; returns the (possibly unchanged) last shown items."""
     parts = line.split()
@@ -192,8 +248,13 @@ def _command(agent, session: str, line: str, last: list, console) -> list:
         return []
     elif name == "/state":
         console.print_json(json.dumps(agent.get_state(session), ensure_ascii=False))
+    elif name == "/set":
+        state = agent.set_preferences(session, **parse_set(line[len(parts[0]):]))
+        shown = {key: state[key] for key in SETTABLE}
+        console.print("Saved: " + "; ".join(f"{k} {', '.join(v) if isinstance(v, list) else v}"
+                                            for k, v in shown.items() if v not in (None, [])), markup=False)
     elif name in ("/like", "/dislike", "/seen"):
-        if not arg.isdigit() or not 1 <= int(arg) <= len(last):
+        if not arg.isdecimal() or not 1 <= int(arg) <= len(last):
             console.print(f"Usage: {name} N, where N is 1..{len(last)} from the last list" if last
                           else "Nothing shown yet: ask for recommendations first.")
             return last

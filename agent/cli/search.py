@@ -29,7 +29,6 @@ def load_service(config: Path | None, **candidate_overrides: Any) -> "RetrievalS
     """The retrieval stack from settings; `candidate_overrides` (e.g. mmr_lambda=0.7) are validated like
     the [candidates] section of marquee.toml (a bad value raises ValueError)."""
     from retrieval.config import CandidateConfig, Settings
-    from retrieval.service import RetrievalService
 
     settings = Settings.load(config)
     overrides = {key: value for key, value in candidate_overrides.items() if value is not None}
@@ -40,6 +39,8 @@ def load_service(config: Path | None, **candidate_overrides: Any) -> "RetrievalS
             flag = {"mmr_lambda": "--mmr", "long_tail": "--long-tail"}
             raise SearchInputError("; ".join(f"{flag.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}"
                                              for e in getattr(exc, "errors", lambda: [])()) or str(exc)) from None
+    from retrieval.service import RetrievalService  # heavy: after the flags are known to be good
+
     return RetrievalService.from_config(settings)
 
 
@@ -51,12 +52,13 @@ def build_request(service: "RetrievalService", query: str = "", genres: list[str
     from retrieval.constraints import Constraints
     from retrieval.service import UnknownGenreError
 
-    query = " ".join((query or "").split())  # control characters and runs of whitespace → one space
-    if not query and not genres and not likes and year_min is None and year_max is None:
-        raise SearchInputError('nothing to search for: give a query (e.g. marquee search "space opera"), '
-                               "--genre, --year-min/--year-max or --like TITLE")
-    if year_min is not None and year_max is not None and year_min > year_max:
-        raise SearchInputError(f"--year-min {year_min} is after --year-max {year_max}")
+    from agent.validation import year_bounds
+
+    query, likes, genres, exclude_genres = check_flags(query, likes, genres, exclude_genres, year_min, year_max)
+    lo, hi = year_bounds(it.year for it in service.catalog)  # the agent's rule (agent/validation.py)
+    for flag, year in (("--year-min", year_min), ("--year-max", year_max)):
+        if year is not None and not lo <= year <= hi:
+            raise SearchInputError(f"{flag} must be between {lo} and {hi}, got {year}")
     try:
         include = service.resolve_genres(genres or [])
         exclude = service.resolve_genres(exclude_genres or [])
@@ -75,6 +77,29 @@ def build_request(service: "RetrievalService", query: str = "", genres: list[str
     return CandidateRequest(query=query, liked=tuple(dict.fromkeys(liked)),
                             constraints=Constraints(include_genres=include, exclude_genres=exclude,
                                                     year_min=year_min, year_max=year_max))
+
+
+def check_flags(query: str, likes=None, genres=None, exclude_genres=None, year_min: int | None = None,
+                year_max: int | None = None) -> tuple[str, list[str], list[str], list[str]]:
+    """What can be checked before anything loads. Free text as the agent takes it (agent/validation.py): at
+    most MAX_MESSAGE_CHARS characters; bytes that were not UTF-8 (the shell hands them over as lone
+    surrogates) become U+FFFD, which the tokenizer accepts; control characters and runs of whitespace
+    become one space. Returns the cleaned query, likes, genres and excluded genres."""
+    from agent.validation import MAX_MESSAGE_CHARS, clean_text
+
+    if len(query or "") > MAX_MESSAGE_CHARS:
+        raise SearchInputError(f"query too long: {len(query)} characters, at most {MAX_MESSAGE_CHARS}")
+    query = " ".join(clean_text(query or "").split())
+    if not query and not genres and not likes and year_min is None and year_max is None:
+        raise SearchInputError('nothing to search for: give a query (e.g. marquee search "space opera"), '
+                               "--genre, --year-min/--year-max or --like TITLE")
+    for flag, year in (("--year-min", year_min), ("--year-max", year_max)):
+        if year is not None and not 1 <= year <= 9999:
+            raise SearchInputError(f"{flag} must be a year between 1 and 9999, got {year}")
+    if year_min is not None and year_max is not None and year_min > year_max:
+        raise SearchInputError(f"--year-min {year_min} is after --year-max {year_max}")
+    return (query, [clean_text(t) for t in likes or []], [clean_text(g) for g in genres or []],
+            [clean_text(g) for g in exclude_genres or []])
 
 
 def result_rows(candidates: list["Candidate"]) -> list[dict[str, Any]]:
@@ -138,6 +163,7 @@ def search(
     from retrieval.catalog.errors import CatalogError
 
     try:
+        check_flags(query, like, genre, exclude_genre, year_min, year_max)  # fail before loading anything
         service = load_service(config, mmr_lambda=diversity, long_tail=long_tail)
         request = build_request(service, query, genre, exclude_genre, year_min, year_max, like)
         service.ensure_index(progress=not as_json and sys.stderr.isatty())

@@ -11,7 +11,8 @@ def register(app: typer.Typer) -> None:
     def serve(
         host: str = typer.Option(None, help="interface to bind (default: server.host = 127.0.0.1, this machine only)"),
         port: int = typer.Option(None, min=1, max=65535, help="TCP port (default: server.port = 7860)"),
-        auth: str = typer.Option(None, help="USER:PASSWORD enables basic auth (default: server.auth, else no auth)"),
+        auth: str = typer.Option(None, help="USER:PASSWORD requires a login: the form in a browser, HTTP Basic for API "
+                                 "clients (default: server.auth, else no login)"),
         config: Path = typer.Option(None, help="marquee.toml to read instead of ./marquee.toml"),
     ) -> None:
         """Start the chat page: loads the catalog, index and model once, then serves every visitor."""

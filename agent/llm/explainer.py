@@ -2,20 +2,21 @@
 
 Each explanation is generated from the item's catalog facts and the user's stated preferences only. The grounding
 check (`agent.llm.grounding`) rejects any genre, year / decade or catalog title that is not true of the item (or
-asked for by the user); rejected, empty or over-budget text falls back to the fact-based template
-(`template_explanation`, the same one the conversation uses). `Explanation.source` records which one the user sees.
+asked for by the user); rejected, empty or over-budget text falls back to the template explanation written from the
+pick's evidence (agent/llm/evidence_text.py, the same one the conversation uses). `Explanation.source` records
+which one the user sees.
 """
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
-import prompts
+from agent.llm.evidence_text import ExplanationWriter, item_evidence
 from agent.llm.grounding import GroundingChecker, canonical_genre
 from agent.llm.prompting import NONE_TEXT, clean, prefill, render_chat
 from retrieval.catalog.schema import Catalog, Item
+from retrieval.evidence import Evidence
 
 NO_SENTENCE = "no usable sentence (empty, an echo of the prompt, or over the length budget)"
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -62,68 +63,10 @@ def item_facts(item: Item) -> dict[str, str]:
             "genres": ", ".join(item.genres) or NONE_TEXT, "description": clean(item.description, 400)}
 
 
-@dataclass(frozen=True)
-class Wishes:
-    """What the user asked for, as plain facts (catalog spellings): all a template explanation may cite besides
-    the item's own facts."""
-
-    genres: tuple[str, ...] = ()  # genres wanted
-    mood_genres: tuple[str, ...] = ()  # genres implied by a mood ("something light" -> Comedy)
-    year_min: int | None = None
-    year_max: int | None = None
-    liked_titles: tuple[str, ...] = ()  # titles the user liked, most relevant first
-
-    @property
-    def has_year_range(self) -> bool:
-        return self.year_min is not None or self.year_max is not None
-
-
-_TEMPLATE_PART = re.compile(r"^<<(\w+)>>\s*$", re.MULTILINE)
-
-
-@lru_cache(maxsize=1)
-def _template_parts() -> dict[str, str]:
-    """The named sentences and clauses of prompts/explain_template.txt."""
-    parts = _TEMPLATE_PART.split(prompts.load("explain_template").text)
-    return {parts[i]: parts[i + 1].strip("\n") for i in range(1, len(parts) - 1, 2)}
-
-
-def wishes_from_request(request: str, checker: GroundingChecker, genres: Iterable[str]) -> Wishes:
-    """The catalog `genres` a free-text request names: what a template may say was asked for."""
+def asked_genres(request: str, checker: GroundingChecker, genres: Iterable[str]) -> list[str]:
+    """The catalog `genres` a free-text request names (what a template may say was asked for)."""
     asked = checker.mentions(request).genres if request else frozenset()
-    return Wishes(genres=tuple(g for g in genres if canonical_genre(g) in asked))
-
-
-def _a(word: str) -> str:
-    return "an" if word[:1].lower() in "aeiou" else "a"
-
-
-def template_explanation(item: Item, wishes: Wishes = Wishes(), sources: Iterable[str] = ()) -> str:
-    """A fact-only explanation (wording: prompts/explain_template.txt): every genre, year and title it names is
-    true of the item or is one of the user's `wishes`. `sources` are the retrieval sources that found the item
-    ("collaborative" lets it cite the liked titles)."""
-    part = _template_parts()
-    wanted = [g for g in item.genres if g in wishes.genres]
-    mood = [g for g in item.genres if g in wishes.mood_genres and g not in wanted]
-    reasons = []
-    if wanted:
-        reasons.append(part["wanted"].format(article=_a(wanted[0]), genres="/".join(wanted)))
-    elif mood:
-        reasons.append(part["mood"].format(genres="/".join(mood)))
-    if wishes.has_year_range:
-        reasons.append(part["years"])
-    liked = list(wishes.liked_titles[:2])
-    if liked and "collaborative" in set(sources):
-        reasons.append(part["liked"].format(titles=" and ".join(liked)))
-    genres = ", ".join(item.genres) if item.genres else part["uncategorised"]
-    text = part["film"].format(article=_a(genres).capitalize(), genres=genres,
-                               year=f" from {item.year}" if item.year else "")
-    if reasons:
-        text += " " + part["picked"].format(reasons="; ".join(reasons))
-    elif item.popularity:
-        # thousands separated, so a count is never read as a year ("1,995 viewers")
-        text += " " + part["rated"].format(popularity=f"{item.popularity:,}")
-    return text
+    return [g for g in genres if canonical_genre(g) in asked]
 
 
 class GroundedWriter:
@@ -172,18 +115,23 @@ class Explainer(GroundedWriter):
     def prompt(self, item: Item, request: str = "", liked: Sequence[Item] = ()) -> str:
         return render_chat(self.backend.tokenizer, "explain", **self.fields(item, request, liked))
 
-    def explain(self, items: Sequence[Item], request: str = "", liked: Sequence[Item] = ()) -> list[Explanation]:
-        """One explanation per item, in order; a single batched generation for all of them."""
+    def explain(self, items: Sequence[Item], request: str = "", liked: Sequence[Item] = (),
+                evidence: Sequence[Evidence] | None = None) -> list[Explanation]:
+        """One explanation per item, in order; a single batched generation for all of them. `evidence` (one per
+        item) words the template fallback; without it the fallback uses the item's own facts and the request."""
         if not items:
             return []
         written = self.write("explain", [self.fields(it, request, liked) for it in items], max_sentences=2)
-        wishes = wishes_from_request(request, self.checker, self.catalog.genres())
+        if evidence is None:
+            asked = asked_genres(request, self.checker, self.catalog.genres())
+            evidence = [item_evidence(it, asked) for it in items]
+        templates = ExplanationWriter().write(list(zip(items, evidence)))
         results = []
-        for item, text in zip(items, written):
+        for item, text, template in zip(items, written, templates):
             problems: tuple[str, ...] = (NO_SENTENCE,) if text is None else \
                 self.checker.check(text, item, allowed_text=request, allowed_items=liked).problems
             if text is not None and not problems:
                 results.append(Explanation(item.item_id, text, "llm"))
             else:
-                results.append(Explanation(item.item_id, template_explanation(item, wishes), "template", problems))
+                results.append(Explanation(item.item_id, template, "template", problems))
         return results

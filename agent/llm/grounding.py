@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from retrieval.catalog.schema import Catalog, Item
+from retrieval.evidence import Evidence, numbers_in
 
 # Words that name a genre, per canonical genre (MovieLens names plus common ones other catalogs use). A genre
 # word outside the catalog's own list still counts: naming "fantasy" for a film not tagged so is unsupported.
@@ -32,6 +33,17 @@ GENRE_WORDS: dict[str, tuple[str, ...]] = {
     "war": ("war",),
     "western": ("western", "westerns"),
 }
+# Chinese genre words (the genre names Chinese replies use, prompts/reply_zh.toml, and common variants). Chinese has
+# no word boundaries, so they are found as substrings, outside the 《…》 that hold Chinese film names.
+GENRE_WORDS_ZH: dict[str, tuple[str, ...]] = {
+    "action": ("动作",), "adventure": ("冒险",), "animation": ("动画",), "children's": ("儿童",),
+    "comedy": ("喜剧",), "crime": ("犯罪",), "documentary": ("纪录",), "drama": ("剧情",), "fantasy": ("奇幻",),
+    "film-noir": ("黑色电影",), "horror": ("恐怖",), "musical": ("歌舞",), "mystery": ("悬疑",),
+    "romance": ("爱情",), "sci-fi": ("科幻",), "thriller": ("惊悚",), "war": ("战争",), "western": ("西部",),
+}
+_ZH_GENRE = {w: canon for canon, words in GENRE_WORDS_ZH.items() for w in words}
+_ZH_GENRE_RE = re.compile("|".join(sorted(map(re.escape, _ZH_GENRE), key=len, reverse=True)))
+_ZH_FILM_NAME = re.compile(r"《[^》]*》")
 _DECADE_WORDS = {"twenties": 1920, "thirties": 1930, "forties": 1940, "fifties": 1950, "sixties": 1960,
                  "seventies": 1970, "eighties": 1980, "nineties": 1990}
 _YEAR = re.compile(r"(?<![\d£$€])(1[89]\d\d|20\d\d)(?:'?s\b)?")
@@ -89,6 +101,7 @@ class GroundingChecker:
 
     def __init__(self, catalog: Catalog | Iterable[Item], min_title_chars: int = 4):
         items = list(catalog)
+        self._items = items
         self.catalog_genres = {canonical_genre(g) for it in items for g in it.genres}
         words = {w: canon for canon, ws in GENRE_WORDS.items() for w in (canon, *ws)}
         words.update({g: g for g in self.catalog_genres})
@@ -113,6 +126,7 @@ class GroundingChecker:
 
     def mentions(self, text: str) -> Mentions:
         genres = {self._genre_word[m.group(1).lower()] for m in self._genre_re.finditer(text)}
+        genres |= {_ZH_GENRE[m.group(0)] for m in _ZH_GENRE_RE.finditer(_ZH_FILM_NAME.sub("", text))}
         years, decades = set(), set()
         for m in _YEAR.finditer(text):
             value = int(m.group(1))
@@ -129,10 +143,15 @@ class GroundingChecker:
                     titles |= self._title_ids.get(_norm_title(m.group(1)), set())
         return Mentions(frozenset(genres), frozenset(years), frozenset(decades), frozenset(titles))
 
-    def check(self, text: str, item: Item, allowed_text: str = "", allowed_items: Iterable[Item] = ()) -> Verdict:
+    def check(self, text: str, item: Item, allowed_text: str = "", allowed_items: Iterable[Item] = (),
+              evidence: Evidence | None = None) -> Verdict:
         """Reject claims not true of `item`; `allowed_text` (the user's own words) and `allowed_items` (titles the
-        user named, e.g. liked films) widen what may be mentioned."""
+        user named, e.g. liked films) widen what may be mentioned. With the pick's `evidence`, every number stated
+        must be one of the evidence's (or the item's year), and the evidence's titles may be named."""
         allowed_items = list(allowed_items)
+        if evidence is not None:
+            by_label = {it.label: it for it in self._items}
+            allowed_items += [by_label[label] for _, label in evidence.titles() if label in by_label]
         invented = self._invented_titles(text, [item, *allowed_items])
         # The allowed titles themselves make no claim: "Kids in the Hall" names no children's film, and the
         # "Mr." or "!" inside a title is not a sentence break before an unknown name.
@@ -152,6 +171,10 @@ class GroundingChecker:
         problems += [f"decade {d}s does not fit {item.label}" for d in sorted(said.decades - true_decades
                                                                            - asked.decades)]
         problems += invented + self._unknown_before_year(text)
+        if evidence is not None:
+            allowed_numbers = evidence.numbers() | {str(item.year)} | numbers_in(allowed_text)
+            problems += [f"number {n} is not in the evidence of {item.label}"
+                         for n in sorted(numbers_in(_ZH_FILM_NAME.sub("", text)) - allowed_numbers)]
         for other in sorted(said.titles - ok_titles):
             # a title that is part of an allowed title ("Alien" inside "Aliens") is not a claim about another film
             if not any(self._title_of.get(other, "\0") in t for t in ok_title_text):

@@ -1,6 +1,7 @@
-"""Chinese names of catalog titles ("泰坦尼克号" = Titanic (1997)), read from the data file aliases_zh.tsv
-and found inside Chinese text. Chinese has no spaces, so a name is found as a substring, the longest
-name first; punctuation inside a name is optional ("星际迷航：第一类接触" = "星际迷航第一类接触")."""
+"""Chinese names of catalog titles ("泰坦尼克号" = Titanic (1997)), read from the data file aliases_zh.tsv,
+found inside Chinese text and shown beside catalog titles in Chinese replies. Chinese has no spaces, so a
+name is found as a substring, the longest name first; punctuation inside a name is optional
+("星际迷航：第一类接触" = "星际迷航第一类接触"). A name written "~name" in the table is shown, never looked for."""
 from __future__ import annotations
 
 import re
@@ -10,6 +11,7 @@ from pathlib import Path
 
 ALIASES_PATH = Path(__file__).with_name("aliases_zh.tsv")
 NAME_PUNCTUATION = "：:·・、，, -—–"
+SHOWN_ONLY = "~"  # table prefix of a name that replies show but messages are not searched for
 _NAME_SPLIT = re.compile("[" + re.escape(NAME_PUNCTUATION) + "]+")
 
 
@@ -17,7 +19,8 @@ _NAME_SPLIT = re.compile("[" + re.escape(NAME_PUNCTUATION) + "]+")
 class AliasRow:
     item_id: str
     label: str  # the catalog label the row was written for
-    names: tuple[str, ...]
+    names: tuple[str, ...]  # looked for in messages
+    shown: str  # the name replies show (the row's first name)
 
 
 @dataclass(frozen=True)
@@ -38,8 +41,11 @@ def read_alias_rows(path: Path = ALIASES_PATH) -> list[AliasRow]:
         parts = line.split("\t")
         if len(parts) != 3 or not all(p.strip() for p in parts):
             raise ValueError(f"{path}:{n}: expected 'item_id<TAB>label<TAB>name | name …'")
-        names = tuple(name.strip() for name in parts[2].split("|") if name.strip())
-        rows.append(AliasRow(parts[0].strip(), parts[1].strip(), names))
+        written = [name.strip() for name in parts[2].split("|") if name.strip().lstrip(SHOWN_ONLY)]
+        if not written:
+            raise ValueError(f"{path}:{n}: a row needs at least one name")
+        names = tuple(name for name in written if not name.startswith(SHOWN_ONLY))
+        rows.append(AliasRow(parts[0].strip(), parts[1].strip(), names, written[0].lstrip(SHOWN_ONLY)))
     return rows
 
 
@@ -79,6 +85,12 @@ class AliasIndex:
             item_id, label = self.names[name]
             hits.append(AliasHit(m.start(), m.end(), item_id, label, m.group(0)))
         return hits
+
+
+def shown_names(labels: Mapping[str, str], path: Path = ALIASES_PATH) -> dict[str, str]:
+    """item_id -> the Chinese name replies show, for the rows whose item_id is in the catalog under exactly the
+    row's label (like `AliasIndex.for_catalog`)."""
+    return {row.item_id: row.shown for row in read_alias_rows(path) if labels.get(row.item_id) == row.label}
 
 
 def _key(text: str) -> str:

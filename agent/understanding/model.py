@@ -5,6 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from agent.locale import Locale
+
 # like: "I loved X"; anchor: "more like X" (liked, and the reference point of this request);
 # dislike: "not X", "X was awful"; seen: "I've seen X" (neither liked nor disliked, just not new).
 Relation = Literal["like", "anchor", "dislike", "seen"]
@@ -65,55 +67,49 @@ class Preferences(BaseModel):
                     or self.year_max or self.era or self.count or self.moods or self.titles or self.ordinals
                     or self.query or self.user_id or self.reset or self.anything)
 
-    def summary(self) -> str:
-        """A short "what I understood" line for the reply (empty when nothing was understood)."""
+    def summary(self, locale: Locale | None = None) -> str:
+        """A short "what I understood" line in the locale's language ("" when nothing was understood)."""
+        loc = locale or Locale("en")
+        say = lambda key, **fields: loc.text("summary", key, **fields)  # noqa: E731
         parts: list[str] = []
         if self.reset:
-            parts.append("start over")
+            parts.append(say("reset"))
         if self.user_id:
-            parts.append(f"you are user {self.user_id}")
+            parts.append(say("user", user=self.user_id))
         if self.genres:
-            joined = {"all": " + ".join, "blend": " and ".join}.get(self.genre_mode, " or ".join)(self.genres)
-            parts.append(("also " if self.additive else "") + joined)
+            joined = loc.genres(self.genres, say({"all": "all_genres", "blend": "blend_genres"}.get(self.genre_mode,
+                                                                                                   "any_genres")))
+            parts.append(say("additive", genres=joined) if self.additive else joined)
         if self.audience_genres:
-            parts.append("for the whole family (" + " or ".join(self.audience_genres) + ")")
+            parts.append(say("audience", genres=loc.genres(self.audience_genres, say("audience_separator"))))
         if self.exclude_genres:
-            parts.append("no " + ", ".join(self.exclude_genres))
+            parts.append(say("exclude", genres=loc.genres(self.exclude_genres)))
         if self.drop_genres:
-            parts.append("no longer " + ", ".join(self.drop_genres))
-        years = describe_years(self.year_min, self.year_max)
+            parts.append(say("drop", genres=loc.genres(self.drop_genres)))
+        years = loc.years(self.year_min, self.year_max)
         if years:
             parts.append(years)
         if self.era:
-            parts.append(f"{self.era} than the last picks")
+            parts.append(say(self.era))
         if self.moods:
-            parts.append("mood: " + ", ".join(self.moods))
-        for relation, verb in (("anchor", "more like"), ("like", "you like"), ("dislike", "you don't want"),
-                               ("seen", "you have seen")):
-            names = [t.title for t in self.titles_by(relation)]
-            if names:
-                parts.append(f"{verb} " + ", ".join(names))
+            parts.append(say("moods", moods=say("list_separator").join(self.moods)))
+        for relation in ("anchor", "like", "dislike", "seen"):
+            refs = self.titles_by(relation)
+            if refs:
+                parts.append(say(relation, titles=loc.titles([(t.item_id, t.title) for t in refs])))
         for ref in self.ordinals:
-            which = "that one" if ref.position is None else ("the last one" if ref.position == -1
-                                                              else f"pick #{ref.position}")
-            parts.append({"like": f"you like {which}", "anchor": f"more like {which}", "dislike": f"not {which}",
-                          "seen": f"you have seen {which}"}[ref.relation])
+            which = say("that_one") if ref.position is None else (
+                say("last_one") if ref.position == -1 else say("pick_number", n=ref.position))
+            parts.append(say(f"ordinal_{ref.relation}", which=which))
         if self.count:
-            parts.append(f"{self.count} picks")
+            parts.append(say("count", n=self.count))
         if self.anything and not parts:
-            parts.append("anything you might enjoy")
+            parts.append(say("anything"))
         if self.query:
-            parts.append(f'about "{self.query}"')
-        return "; ".join(parts)
+            parts.append(say("query", query=self.query))
+        return say("separator").join(parts)
 
 
 def describe_years(year_min: int | None, year_max: int | None) -> str:
-    if year_min is None and year_max is None:
-        return ""
-    if year_min is not None and year_max is not None:
-        if year_min == year_max:
-            return f"from {year_min}"
-        if year_min % 10 == 0 and year_max == year_min + 9:
-            return f"from the {year_min}s"
-        return f"{year_min}–{year_max}"
-    return f"from {year_min} on" if year_min is not None else f"up to {year_max}"
+    """The year window in English ("from the 1990s", "1985–1992"); other languages: `Locale.years`."""
+    return Locale("en").years(year_min, year_max)

@@ -2,34 +2,55 @@
 
     from gradio_client import Client
     client = Client("http://127.0.0.1:7860/")
-    reply = client.predict("sci-fi and action films", "me", api_name="/chat")
+    reply = client.predict("sci-fi and action films", uuid.uuid4().hex, api_name="/chat")
 
-API sessions live in their own namespace ("api:<session_id>"), so an API caller can never read or
-change a browser tab's session (those ids are random and start with "web-").
+Sessions: there is no shared default. `/chat` and `/chat_stream` without a session id start a fresh,
+random one and return it (`reply["session_id"]`); every other endpoint requires the id. API sessions
+live in their own namespace ("api:<session_id>"), so an API caller can never read or change a browser
+tab's session (those ids are random and start with "web-").
+
+Arguments are checked by `agent.validation` (the same rules as the Python API); a bad one is a
+`gr.Error` whose message says what to change, and the server log stays free of tracebacks for it.
 """
 from __future__ import annotations
 
+import json
+import re
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
 
+from agent.validation import MAX_ID_CHARS, InputError, SessionRequest, validate
 from agent.web import views
 
+ENDPOINTS = ("chat", "chat_stream", "feedback", "preferences", "set_preferences", "reset")
 API_QUEUE = "agent"  # the page's concurrency group: API callers and browser tabs queue together
-MAX_SESSION_ID = 124  # the agent allows 128 characters, minus the "api:" prefix
+PREFIX = "api:"
+MAX_SESSION_ID = MAX_ID_CHARS - len(PREFIX)  # the prefixed id must still be a valid agent id
+REQUIRED = ("session_id is required: pass the session_id your first /chat reply returned "
+            "(or a random id of your own, e.g. uuid.uuid4().hex)")
 
 
-def _sid(session_id: str) -> str:
-    from agent.session import check_session_id
+def user_error(message: str) -> gr.Error:
+    """A client error: shown to the caller, not logged with a traceback (it is not a server fault)."""
+    return gr.Error(message, print_exception=False)
 
+
+def _sid(session_id: Any, new: bool = False) -> tuple[str, str]:
+    """(the caller's id, the agent's "api:" id); `new`: a missing id starts a fresh random session."""
+    if session_id is None or session_id == "":
+        if not new:
+            raise user_error(REQUIRED)
+        session_id = uuid.uuid4().hex
     try:
-        check_session_id(session_id)
-    except ValueError as err:
-        raise gr.Error(str(err)) from None
+        validate(SessionRequest, {"session_id": session_id})
+    except InputError as err:
+        raise user_error(str(err)) from None
     if len(session_id) > MAX_SESSION_ID:
-        raise gr.Error(f"invalid session_id: at most {MAX_SESSION_ID} characters")
-    return f"api:{session_id}"
+        raise user_error(f"invalid session_id: at most {MAX_SESSION_ID} characters, got {len(session_id)}")
+    return session_id, PREFIX + session_id
 
 
 def _call(fn, *args):
@@ -37,49 +58,114 @@ def _call(fn, *args):
     try:
         return fn(*args)
     except views.UserInputError as err:
-        raise gr.Error(str(err)) from None
+        raise user_error(str(err)) from None
 
 
 def register(agent: Any) -> None:
     """Add the endpoints to the Blocks being built (call inside its `with` block)."""
 
-    def chat(message: str, session_id: str = "default") -> dict:
-        """One turn. Returns {"text", "items": [{item_id, title, year, genres, description, explanation,
-        explanation_source, score, description_generated}], "understood", "preferences"}."""
-        return _call(views.chat_turn, agent, _sid(session_id), message)
+    def chat(message: str, session_id: str | None = None) -> dict:
+        """One turn. Returns {"session_id", "text", "items": [{item_id, title, title_zh, year, genres, description,
+        explanation, explanation_source, score, evidence, description_generated, language}], "understood",
+        "preferences", "language"} ("language": "en" | "zh", the language of the message and of the reply;
+        "evidence": why the item was picked, retrieval/evidence.py). Without a session_id a new session starts;
+        keep the returned one for the next turns."""
+        own, sid = _sid(session_id, new=True)
+        return {"session_id": own, **_call(views.chat_turn, agent, sid, message)}
 
-    def chat_stream(message: str, session_id: str = "default") -> Iterator[dict]:
-        """The same turn, streamed: each update is {"text": the reply so far, "items": [] until they arrive}.
-        Use `client.submit(...)` and iterate the job."""
-        sid = _sid(session_id)
-        text, items = "", []
+    def chat_stream(message: str, session_id: str | None = None) -> Iterator[dict]:
+        """The same turn, streamed: each update is {"session_id", "text": the reply so far, "items": [] until
+        they arrive, "language": "" until then}. Use `client.submit(...)` and iterate the job."""
+        own, sid = _sid(session_id, new=True)
+        text, items, language = "", [], ""
         try:
             for kind, payload in views.stream_turn(agent, sid, message):
                 if kind == "text":
                     text += payload
+                elif kind == "language":
+                    language = payload
+                    continue
                 else:
                     items = payload
-                yield {"text": text, "items": items}
+                yield {"session_id": own, "text": text, "items": items, "language": language}
         except views.UserInputError as err:
-            raise gr.Error(str(err)) from None
+            raise user_error(str(err)) from None
 
     def feedback(session_id: str, item_id: str, action: str) -> dict:
         """action: "like" | "dislike" | "seen". Returns the session's preferences afterwards."""
-        return _call(views.feedback, agent, _sid(session_id), item_id, action)
+        return _call(views.feedback, agent, _sid(session_id)[1], item_id, action)
 
     def preferences(session_id: str) -> dict:
         """What the agent understood so far: genres, exclude_genres, year_min, year_max, count, query, moods,
         liked / disliked / seen ([{item_id, title}]), turns."""
-        return _call(views.preferences, agent, _sid(session_id))
+        return _call(views.preferences, agent, _sid(session_id)[1])
 
     def set_preferences(session_id: str, preferences: dict) -> dict:
         """Overwrite any of genres, exclude_genres, year_min, year_max, count (null clears years / count);
         the next turn obeys them. Returns the preferences afterwards."""
-        return _call(views.apply_preferences, agent, _sid(session_id), preferences)
+        return _call(views.apply_preferences, agent, _sid(session_id)[1], preferences)
 
     def reset(session_id: str) -> dict:
         """Forget the session's preferences and shown items."""
-        return _call(views.reset, agent, _sid(session_id))
+        return _call(views.reset, agent, _sid(session_id)[1])
 
     for fn in (chat, chat_stream, feedback, preferences, set_preferences, reset):
         gr.api(fn, api_name=fn.__name__, concurrency_id=API_QUEUE)
+
+
+_CALL = re.compile(r"^/gradio_api/(?:call|run|api)/([^/]+)/?$")
+_JOIN = "/gradio_api/queue/join"
+
+
+class MissingArguments:
+    """ASGI middleware: a raw HTTP call to one of ENDPOINTS that leaves out trailing arguments gets them as
+    null, so the endpoint answers for itself (a fresh session for /chat, "session_id is required"
+    elsewhere) instead of Gradio failing the event with a server-side traceback. `gradio_client` always
+    sends every argument; this is for `curl` and other plain HTTP clients."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        path = scope.get("path", "")
+        if scope["type"] != "http" or scope.get("method") != "POST" or not (path == _JOIN or _CALL.match(path)):
+            return await self.app(scope, receive, send)
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            body += message.get("body", b"")  # bounded: agent.web.guard.HttpGuard runs first
+            more = message.get("more_body", False)
+        body = _padded(scope, body)
+        headers = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        sent = False
+
+        async def receive_once():
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return await self.app({**scope, "headers": headers}, receive_once, send)
+
+
+def _padded(scope, body: bytes) -> bytes:
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return body  # Gradio answers 422 itself
+    if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
+        return body
+    match = _CALL.match(scope["path"])
+    fns = scope["app"].get_blocks().fns
+    if match:
+        fn = next((f for f in fns.values() if f.api_name == match.group(1)), None)
+    else:
+        fn = fns.get(payload.get("fn_index")) if isinstance(payload.get("fn_index"), int) else None
+    if fn is None or fn.api_name not in ENDPOINTS or len(payload["data"]) >= len(fn.inputs):
+        return body
+    payload["data"] = payload["data"] + [None] * (len(fn.inputs) - len(payload["data"]))
+    return json.dumps(payload).encode()

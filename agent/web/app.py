@@ -3,6 +3,8 @@
 One `RecommenderAgent` serves every browser tab; each tab keeps its own session id in `gr.State`
 (created server-side on the tab's first action, random, unguessable), so tabs never share state. Every
 call into the agent goes through one queue concurrency group whose limit is `[server] concurrency`.
+Text from the catalog, the LLM and the user is shown as text, never interpreted: the chat renders no
+Markdown or LaTeX and every fragment is HTML-escaped (agent.web.render).
 """
 from __future__ import annotations
 
@@ -10,14 +12,13 @@ import importlib.resources
 import logging
 import uuid
 from dataclasses import dataclass, field
-from html import escape
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from agent.web import api, views
-from agent.web.render import card_html, empty_cards_html, understood_html
+from agent.web.render import card_html, empty_cards_html, status_html, text_html, understood_html
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +126,11 @@ def _layout(genres: list[str], max_cards: int, default_count: int) -> Page:
             elem_id="mq-header")
     with gr.Row(elem_id="mq-main", equal_height=False):
         with gr.Column(scale=3, min_width=0, elem_id="mq-chat-col"):
+            # render_markdown off, no LaTeX: a title such as ![x](http://host/pixel.png) or $$\href{…}$$ is
+            # shown as written (render.text_html escapes it), never turned into an image, link or formula
             chatbot = gr.Chatbot(elem_id="mq-chatbot", height=420, show_label=False, buttons=["copy"],
-                                 feedback_options=None, autoscroll=True,
+                                 feedback_options=None, autoscroll=True, render_markdown=False,
+                                 latex_delimiters=[],
                                  placeholder="Ask for films by genre, era, mood or a title you loved.")
             with gr.Row(elem_id="mq-input-row"):
                 message = gr.Textbox(show_label=False, placeholder="e.g. sci-fi and action films", elem_id="mq-input",
@@ -162,7 +166,7 @@ def _layout(genres: list[str], max_cards: int, default_count: int) -> Page:
                                          min_width=0)
                 count = gr.Slider(1, max_cards, step=1, value=default_count, label="How many", elem_id="mq-count")
                 apply = gr.Button("Apply preferences", variant="primary", elem_id="mq-apply")
-            prefs_status = gr.Markdown("", elem_id="mq-prefs-status")
+            prefs_status = gr.HTML("", elem_id="mq-prefs-status")
             reset = gr.Button("Start over", variant="secondary", elem_id="mq-reset")
     return Page(session, shown, turns, chatbot, message, send, examples, empty, slots, understood, genres_in,
                 genres_out, year_min, year_max, count, apply, prefs_status, reset, default_count)
@@ -178,7 +182,8 @@ def _wire_chat(page: Page, agent: Any) -> None:
             return
         sid = sid or new_session_id()
         n_turns += 1
-        history = list(history or []) + [{"role": "user", "content": text}, {"role": "assistant", "content": ""}]
+        history = list(history or []) + [{"role": "user", "content": text_html(text)},
+                                         {"role": "assistant", "content": ""}]
         yield {page.message: "", page.chatbot: history, page.session: sid}
         reply = ""
         try:
@@ -186,13 +191,13 @@ def _wire_chat(page: Page, agent: Any) -> None:
                 if kind == "text":
                     reply += payload
                     # escaped: titles and generated text in the reply are text, not markup
-                    history[-1] = {"role": "assistant", "content": escape(reply, quote=False)}
+                    history[-1] = {"role": "assistant", "content": text_html(reply)}
                     yield {page.chatbot: history}
-                else:
+                elif kind == "items":
                     entries = [{"item": item, "status": None} for item in payload[:max_cards]]
                     yield {page.shown: entries, **page.card_updates(entries)}
         except views.UserInputError as err:  # input the person can fix: say what to change
-            history[-1] = {"role": "assistant", "content": escape(f"⚠️ {err}", quote=False)}
+            history[-1] = {"role": "assistant", "content": text_html(f"⚠️ {err}")}
             yield {page.chatbot: history}
         except Exception:  # noqa: BLE001 — the page never shows a traceback
             log.exception("turn failed in session %s", sid)
@@ -232,7 +237,7 @@ def _wire_feedback(page: Page, agent: Any) -> None:
             try:
                 views.feedback(agent, sid, entries[index]["item"]["item_id"], action)
             except views.UserInputError as err:
-                gr.Warning(str(err))
+                gr.Warning(text_html(str(err)))  # Gradio renders a toast's message as HTML
                 return {}
             entry = entries[index]
             entry["status"] = views.FEEDBACK_STATUS[action]
@@ -251,15 +256,20 @@ def _wire_preferences(page: Page, agent: Any) -> None:
     def save(sid: str | None, n_turns: int, genres, exclude_genres, year_min, year_max, count):
         sid = sid or new_session_id()
         # An empty gr.Number arrives as 0 (Gradio's frontend default); no film is from year 0, so 0 = no limit.
-        edits = {"genres": genres or [], "exclude_genres": exclude_genres or [], "year_min": year_min or None,
-                 "year_max": year_max or None, "count": count}
+        edits = {"genres": genres or [], "exclude_genres": exclude_genres or [], "year_min": _whole(year_min) or None,
+                 "year_max": _whole(year_max) or None, "count": _whole(count)}
         try:
             prefs = views.apply_preferences(agent, sid, edits)
         except views.UserInputError as err:
-            return {page.session: sid, page.prefs_status: escape(f"⚠️ {err}")}
-        return {page.session: sid, page.prefs_status: "Saved — your next message uses these preferences.",
+            return {page.session: sid, page.prefs_status: status_html(f"⚠️ {err}")}
+        return {page.session: sid, page.prefs_status: status_html("Saved — your next message uses these preferences."),
                 **page.prefs_updates(prefs, n_turns)}
 
     page.apply.click(save, inputs=[page.session, page.turns, *page.pref_fields],
                      outputs=[page.session, page.understood, page.prefs_status, *page.pref_fields],
                      concurrency_id=AGENT_QUEUE, api_visibility="private")
+
+
+def _whole(value: Any) -> Any:
+    """The panel's numbers arrive as floats (gr.Slider, gr.Number); the agent takes whole numbers strictly."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value

@@ -6,6 +6,8 @@ import sys
 import time
 from pathlib import Path
 
+from agent.web.guard import DEFAULT_MAX_BYTES, HttpGuard
+
 READY_MESSAGE = "Marquee is ready at"  # tests and benchmarks wait for this line on stdout
 QUEUE_MAX_SIZE = 64  # waiting requests beyond this are refused ("queue full") instead of piling up
 
@@ -39,8 +41,6 @@ def serve_forever(config: Path | None = None, host: str | None = None, port: int
     host = host or settings.server.host
     port = port or settings.server.port
     credentials = parse_auth(auth if auth is not None else settings.server.auth)  # fail before loading models
-    if settings.server.concurrency < 1:
-        raise ValueError(f"[server] concurrency must be ≥ 1, got {settings.server.concurrency}")
     check_port_free(host, port)
     if host not in ("127.0.0.1", "localhost", "::1") and not credentials:
         print(f"Warning: serving on {host} without --auth: anyone who can reach this machine can use it.",
@@ -50,9 +50,9 @@ def serve_forever(config: Path | None = None, host: str | None = None, port: int
     print(f"Loading catalog, index and model (MARQUEE_HOME={settings.home}) …", flush=True)
     demo = build(settings)
     demo.queue(default_concurrency_limit=settings.server.concurrency, max_size=QUEUE_MAX_SIZE)
-    launch(demo, host=host, port=port, auth=credentials)
+    launch(demo, host=host, port=port, auth=credentials, max_request_bytes=settings.server.max_request_bytes)
     print(f"{READY_MESSAGE} {demo.local_url} (loaded in {time.perf_counter() - started:.1f} s; "
-          f"{settings.server.concurrency} concurrent turns{'; basic auth on' if credentials else ''})", flush=True)
+          f"{settings.server.concurrency} concurrent turns{'; login required' if credentials else ''})", flush=True)
     try:
         demo.block_thread()
     except KeyboardInterrupt:
@@ -76,9 +76,18 @@ def build(settings):
     return build_app(agent)
 
 
-def launch(demo, host: str, port: int, auth: tuple[str, str] | None) -> None:
-    from agent.web.app import css, head, theme
+def launch(demo, host: str, port: int, auth: tuple[str, str] | None, max_request_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    """Gradio's server with our middleware in front, outermost first: agent.web.guard (body size limit,
+    security headers), agent.web.login (login backoff, HTTP Basic), agent.web.api (missing arguments)."""
+    from starlette.middleware import Middleware
 
+    from agent.web.api import MissingArguments
+    from agent.web.app import css, head, theme
+    from agent.web.login import LoginGuard
+
+    middleware = [Middleware(HttpGuard, max_bytes=max_request_bytes), Middleware(LoginGuard),
+                  Middleware(MissingArguments)]
     demo.launch(server_name=host, server_port=port, auth=auth, share=False, prevent_thread_lock=True, quiet=True,
+                app_kwargs={"middleware": middleware},
                 show_error=False, inbrowser=False, theme=theme(), css=css(), head=head(), footer_links=["api"],
                 run_history=False, ssr_mode=False, pwa=False, mcp_server=False, enable_monitoring=False)

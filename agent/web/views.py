@@ -11,13 +11,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from agent.validation import FeedbackRequest, PreferencesUpdate
+
 FEEDBACK_STATUS = {"like": "liked", "dislike": "disliked", "seen": "seen"}
 EDITABLE_FIELDS = ("genres", "exclude_genres", "year_min", "year_max", "count")
 WARM_UP_SESSION = "__warmup__"
 
 
 class UserInputError(ValueError):
-    """Input the person can fix (unknown genre, empty year range, bad session id …); shown to them as is."""
+    """Input the person can fix (unknown genre, empty year range, bad session id …); shown to them as is.
+    Every `ValueError` of the agent (`agent.validation.InputError` included) arrives here as one."""
 
 
 def catalog_genres(agent: Any) -> list[str]:
@@ -33,38 +36,39 @@ def default_count(agent: Any) -> int:
 
 
 def stream_turn(agent: Any, session_id: str, message: str) -> Iterator[tuple[str, Any]]:
-    """("text", delta) events while the reply streams, then one ("items", [item dicts])."""
+    """("text", delta) events while the reply streams, then ("language", "en" | "zh") and ("items", [item dicts])."""
     with _user_errors():
         for event in agent.stream(message, session_id=session_id):  # agent.replies.StreamEvent
             if event.kind == "text":
                 if event.text:
                     yield "text", event.text
             else:
-                yield "items", [_item_view(agent, it) for it in event.items]
+                language = event.reply.language if event.reply is not None else "en"
+                yield "language", language
+                yield "items", [_item_view(agent, it, language) for it in event.items]
 
 
 def chat_turn(agent: Any, session_id: str, message: str) -> dict[str, Any]:
     with _user_errors():
         reply = agent.chat(message, session_id=session_id)
-    return {"text": reply.text, "items": [_item_view(agent, it) for it in reply.items],
-            "understood": reply.understood, "preferences": reply.state}
+    return {"text": reply.text, "items": [_item_view(agent, it, reply.language) for it in reply.items],
+            "understood": reply.understood, "preferences": reply.state, "language": reply.language}
 
 
-def _item_view(agent: Any, item: Any) -> dict[str, Any]:
+def _item_view(agent: Any, item: Any, language: str = "en") -> dict[str, Any]:
+    """The item as JSON: its fields (evidence included, as a dict), whether an LLM wrote its description, and
+    the language of the reply it belongs to (the card's labels follow it)."""
     view = item.model_dump()
     catalog_item = agent.catalog.get(view["item_id"])
     view["description_generated"] = bool(catalog_item is not None and catalog_item.description_generated)
+    view["language"] = language
     return view
 
 
 def feedback(agent: Any, session_id: str, item_id: str, action: str) -> dict[str, Any]:
     """action "like" | "dislike" | "seen"; returns the session's preferences afterwards."""
-    if action not in FEEDBACK_STATUS:
-        raise UserInputError(f"unknown feedback action {action!r}; use one of: {', '.join(FEEDBACK_STATUS)}")
     with _user_errors():
-        if action == "seen":
-            return agent.feedback(session_id, item_id, liked=None, seen=True)
-        return agent.feedback(session_id, item_id, liked=action == "like")
+        return agent.apply_feedback(FeedbackRequest.for_action(session_id, item_id, action, agent.limits.context()))
 
 
 def preferences(agent: Any, session_id: str) -> dict[str, Any]:
@@ -74,30 +78,16 @@ def preferences(agent: Any, session_id: str) -> dict[str, Any]:
 
 
 def apply_preferences(agent: Any, session_id: str, edits: dict[str, Any]) -> dict[str, Any]:
-    """Overwrite the fields present in `edits` (absent ones stay; None clears years / count)."""
+    """Overwrite the fields present in `edits` (absent ones stay; None clears years / count). Values are
+    checked strictly (`agent.validation.PreferencesUpdate`): whole numbers, known genre names."""
     if not isinstance(edits, dict):
         raise UserInputError(f"preferences must be an object with any of: {', '.join(EDITABLE_FIELDS)}")
-    unknown = sorted(set(edits) - set(EDITABLE_FIELDS))
+    unknown = sorted(str(key) for key in set(edits) - set(EDITABLE_FIELDS))
     if unknown:
         raise UserInputError(f"unknown preference field(s): {', '.join(unknown)}; "
                              f"editable: {', '.join(EDITABLE_FIELDS)}")
-    clean = {key: _whole_number(value, key) if key in ("year_min", "year_max", "count") else value
-             for key, value in edits.items()}
     with _user_errors():
-        return agent.set_preferences(session_id, **clean)
-
-
-def _whole_number(value: Any, name: str) -> int | None:
-    """Numbers from the page arrive as floats (gr.Number) or strings (JSON clients)."""
-    if value is None or value == "":
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise UserInputError(f"{name} must be a whole number, got {value!r}") from None
-    if number != int(number):
-        raise UserInputError(f"{name} must be a whole number, got {value!r}")
-    return int(number)
+        return agent.apply_preferences(agent.validate(PreferencesUpdate, {"session_id": session_id, **edits}))
 
 
 def reset(agent: Any, session_id: str) -> dict[str, Any]:

@@ -3,14 +3,17 @@
 Catalog schema (CSV header or JSONL keys):
     item_id      required, unique, non-empty
     title        required, non-empty
-    year         optional, a whole number (empty = unknown)
+    year         optional, a whole number from 1 to 9999 (empty = unknown)
     genres       optional, "A|B" or "A, B" (JSONL may also give a list)
     description  optional free text
     …            any other column is kept, as text, in `Item.extra`
 Interaction schema:
     user_id, item_id   required (item_id must name a catalog item)
-    rating             optional number (default 1.0: implicit feedback)
-    timestamp          optional number, seconds (default 0; file order breaks ties)
+    rating             optional finite number, |rating| ≤ 1e9 (default 1.0: implicit feedback)
+    timestamp          optional finite number, seconds, |timestamp| ≤ 2**53 (default 0; file order breaks ties)
+
+Text fields lose control characters (a title cannot move the terminal's cursor); a CSV field longer
+than the csv module's limit (128 KiB) is a bad row like any other, reported with its line.
 
 Every problem is collected with its file and line (the CSV header is line 1) and reported at once in a
 `CatalogError`; with `skip_bad_rows=True` bad rows are left out and listed in a `LoadReport` instead.
@@ -34,8 +37,11 @@ from retrieval.catalog.schema import Catalog, Dataset, Interactions, Item
 CATALOG_REQUIRED = ("item_id", "title")
 CATALOG_KNOWN = (*CATALOG_REQUIRED, "year", "genres", "description")
 INTERACTIONS_REQUIRED = ("user_id", "item_id")
-_YEAR = re.compile(r"^\d{1,4}$")
+_YEAR = re.compile(r"^[+-]?\d{1,30}$")  # digits: a whole number (its range is checked after)
 _SURROGATE = re.compile(r"[\udc80-\udcff]")  # bytes that were not UTF-8 (decoded with surrogateescape)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+MAX_YEAR = 9999
+NUMBER_LIMITS = {"rating": 1e9, "timestamp": float(2 ** 53)}  # beyond: float32 / int64 overflow, or nonsense
 
 
 @dataclass
@@ -87,8 +93,8 @@ def _records(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
                 continue
             try:
                 row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield line_no, None, f"invalid JSON ({exc.msg})"
+            except ValueError as exc:  # JSONDecodeError, or a number too long to convert
+                yield line_no, None, f"invalid JSON ({getattr(exc, 'msg', None) or exc})"
                 continue
             if not isinstance(row, dict):
                 yield line_no, None, "expected a JSON object per line"
@@ -100,10 +106,14 @@ def _records(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
             header = [h.strip() for h in next(reader)]
         except StopIteration:
             raise CatalogError(f"{path}:1: empty file (expected a header row)") from None
+        except csv.Error as exc:
+            raise CatalogError(f"{path}:1: unreadable header row ({exc})") from None
         yield 1, {"__header__": header}, None
         start = reader.line_num + 1
-        for row in reader:
-            line_no, start = start, reader.line_num + 1  # a quoted field may span several lines
+        for line_no, row, problem in _csv_rows(reader, start):
+            if problem:
+                yield line_no, None, problem
+                continue
             if not any(cell.strip() for cell in row):
                 continue
             if any(_SURROGATE.search(cell) for cell in row):
@@ -114,6 +124,22 @@ def _records(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
                 yield line_no, dict(zip(header, row)), None
     else:
         raise CatalogError(f"{path}: unsupported file type {suffix!r} (use .csv, .tsv or .jsonl)")
+
+
+def _csv_rows(reader, start: int) -> Iterator[tuple[int, list[str] | None, str | None]]:
+    """The reader's rows with their first line; a field over the csv module's size limit is a problem of
+    that row (the reader then goes on with the next line), not a crash."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield start, None, f"unreadable CSV row ({exc})"
+            start = reader.line_num + 1
+            continue
+        line_no, start = start, reader.line_num + 1  # a quoted field may span several lines
+        yield line_no, row, None
 
 
 def _rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict | None, str | None]]:
@@ -140,7 +166,15 @@ def _rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict | N
 
 
 def _text(value) -> str:
-    return "" if value is None else str(value).strip()
+    return "" if value is None else _CONTROL.sub(" ", str(value)).strip()
+
+
+def _shown(value, limit: int = 40) -> str:
+    try:
+        text = repr(value)
+    except ValueError:  # an int with more digits than Python will print
+        return "a number too long to show"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _split_genres(value) -> tuple[str, ...]:
@@ -154,18 +188,19 @@ def _split_genres(value) -> tuple[str, ...]:
 
 
 def _parse_year(value) -> int | None:
-    if isinstance(value, bool):
-        raise ValueError
-    if isinstance(value, int):
-        if value < 0:
-            raise ValueError
-        return value
-    text = _text(value)
-    if not text:
+    """A year from 0 to MAX_YEAR, or None when empty; ValueError saying what is wrong otherwise."""
+    not_whole = f"year is not a whole number: {_shown(value)}"
+    if isinstance(value, bool) or isinstance(value, (float, list, dict)):
+        raise ValueError(not_whole)
+    text = "" if isinstance(value, int) else _text(value)
+    if not text and not isinstance(value, int):
         return None
-    if not _YEAR.match(text):
-        raise ValueError
-    return int(text)
+    if not isinstance(value, int) and not _YEAR.match(text):
+        raise ValueError(not_whole)
+    year = value if isinstance(value, int) else int(text)
+    if not 0 <= year <= MAX_YEAR:
+        raise ValueError(f"year is out of range (0 to {MAX_YEAR}): {_shown(value)}")
+    return year
 
 
 def _finish(path: Path, problems: list[RowProblem], skip_bad_rows: bool, what: str) -> LoadReport:
@@ -197,10 +232,13 @@ def load_catalog(path: str | Path, *, skip_bad_rows: bool = False, name: str | N
             row_problems.append(f"duplicate item_id {item_id!r} (first on line {first_line[item_id]})")
         if not title:
             row_problems.append("empty title")
+        for column in ("item_id", "title", "description"):
+            if isinstance(row.get(column), (dict, list)):
+                row_problems.append(f"{column} must be text, not {type(row[column]).__name__}")
         try:
             year = _parse_year(row.get("year"))
-        except ValueError:
-            row_problems.append(f"year is not a whole number: {row.get('year')!r}")
+        except ValueError as exc:
+            row_problems.append(str(exc))
             year = None
         if row_problems:
             problems.append(RowProblem(path, line_no, "; ".join(row_problems)))
@@ -241,11 +279,16 @@ def load_interactions(path: str | Path, catalog: Catalog, *,
         for column, default in (("rating", 1.0), ("timestamp", 0.0)):
             raw = row.get(column)
             try:
+                if isinstance(raw, bool):
+                    raise ValueError
                 numbers[column] = default if _text(raw) == "" else float(raw)
                 if not np.isfinite(numbers[column]):
                     raise ValueError
-            except (TypeError, ValueError):
-                row_problems.append(f"{column} is not a number: {raw!r}")
+            except (TypeError, ValueError, OverflowError):
+                row_problems.append(f"{column} is not a number: {_shown(raw)}")
+                continue
+            if abs(numbers[column]) > NUMBER_LIMITS[column]:
+                row_problems.append(f"{column} is out of range (at most ±{NUMBER_LIMITS[column]:.0e}): {_shown(raw)}")
         if row_problems:
             problems.append(RowProblem(path, line_no, "; ".join(row_problems)))
             continue

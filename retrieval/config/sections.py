@@ -8,9 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Section(BaseModel):
-    """A marquee.toml section: a key it does not define is an error, never a silently ignored typo."""
+    """A marquee.toml section: a key it does not define is an error, never a silently ignored typo; a
+    number must be finite (inf / nan would turn into NaN scores far from the setting that caused them)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class CatalogConfig(Section):
@@ -105,6 +106,7 @@ class AgentConfig(Section):
 
 class ServerConfig(Section):
     host: str = "127.0.0.1"
-    port: int = 7860
-    concurrency: int = 4
-    auth: str | None = Field(None, description="'user:password' enables basic auth")
+    port: int = Field(7860, ge=1, le=65535, description="TCP port")
+    concurrency: int = Field(4, ge=1, description="turns computed at once; more requests wait in the queue")
+    auth: str | None = Field(None, description="'user:password' enables the login (form and HTTP Basic)")
+    max_request_bytes: int = Field(2_000_000, ge=10_000, description="larger HTTP request bodies are refused (413)")

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from agent.core import RecommenderAgent
-from agent.llm.explainer import Wishes, template_explanation
+from agent.llm.evidence_text import ExplanationWriter
 
 
 def _labels(reply):
@@ -42,8 +42,12 @@ def test_reply_items_are_real_catalog_rows(agent, sid):
         row = agent.catalog[item.item_id]
         assert (item.title, item.year, tuple(item.genres)) == (row.title, row.year, row.genres)
         assert item.explanation and item.explanation_source == "template"
-        assert item.explanation == template_explanation(row, Wishes(genres=("Western",)))  # the one template
+        assert item.evidence is not None and item.evidence.item_id == item.item_id
         assert item.label in reply.text
+    # the one template: the reply's explanations are the writer's, from each pick's evidence
+    rows = [agent.catalog[i.item_id] for i in reply.items]
+    assert [i.explanation for i in reply.items] == ExplanationWriter().write(list(zip(rows, [i.evidence for i in
+                                                                                             reply.items])))
 
 
 def test_stream_yields_text_then_items(agent, sid):
@@ -173,7 +177,11 @@ def test_bad_input_gets_a_helpful_reply(agent, sid, message):
 
 
 def test_long_and_unknown_inputs_explain_themselves(agent, sid):
-    assert "first 2000 characters" in agent.chat("horror " + "x" * 10_000, session_id=sid).text
+    assert "first 2000 characters" in agent.chat("horror " + "x" * 5_000, session_id=sid).text
+    before = agent.get_state(sid)
+    with pytest.raises(ValueError, match="too long: 20001 characters, at most 20000"):
+        agent.chat("x" * 20_001, session_id=sid)
+    assert agent.get_state(sid) == before
     assert "couldn't find" in agent.chat("I've seen Zorblax Quintessence 9", session_id=sid).text
     assert "Tell me what you feel like" in agent.chat("   ", session_id=sid).text
 
@@ -207,7 +215,7 @@ def test_set_preferences_validates_and_applies(agent, sid):
         agent.set_preferences(sid, genres=["Cyberpunk"])
     with pytest.raises(ValueError, match="after year_max"):
         agent.set_preferences(sid, year_min=1990, year_max=1980)
-    with pytest.raises(ValueError, match="count must be between"):
+    with pytest.raises(ValueError, match="invalid count: must be a whole number between 1 and"):
         agent.set_preferences(sid, count=0)
     state = agent.set_preferences(sid, genres=["sci-fi"], exclude_genres=["War"], year_min=1970, year_max=1979,
                                   count=4)

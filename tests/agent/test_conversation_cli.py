@@ -27,6 +27,10 @@ def test_ask_json_then_continue_the_session(cli):
     data = json.loads(first.stdout)
     assert len(data["items"]) == 3 and data["understood"].startswith("Comedy")
     assert all("Comedy" in i["genres"] and 1980 <= i["year"] <= 1989 for i in data["items"])
+    assert all(i["evidence"]["satisfies"]["genres"] == ["Comedy"] and i["evidence"]["catalog"]["viewers"] > 0
+               for i in data["items"]) and data["language"] == "en"
+    chinese = json.loads(cli(["ask", "80年代的喜剧，三部", "--session", f"{session}-zh", "--json", *FAST]).stdout)
+    assert chinese["language"] == "zh" and chinese["text"].startswith("为你挑了3部喜剧片（1980年代）")
     second = cli(["ask", "no romance", "--session", session, *FAST])
     assert second.exit_code == 0 and second.stdout.startswith("Here are 3 comedy picks from the 1980s")
 
@@ -70,8 +74,28 @@ def test_eval_chat_runs_chosen_cases_by_id(cli):
     (["eval-chat", "--cases", "/nonexistent.jsonl"], "conversation set not found"),
     (["eval-chat", "--case", "no-such-case"], "no case 'no-such-case' in conversations.jsonl; ids: scifi-action,"),
     (["ask", "hi", "--explain", "poetry"], "'poetry' is not one of 'llm', 'template'"),
-    (["ask", "hi", "--session", "bad id!"], "invalid session_id"),
+    (["ask", "hi", "--session", "bad id!"], "invalid --session: use 1-128 letters"),
+    (["chat", "--user", "../x"], "invalid --user: use 1-128 letters"),
 ])
 def test_bad_flags_get_clear_errors(cli, args, message):
     result = cli(args)
     assert result.exit_code == 2 and message in result.output
+
+
+def test_repl_answers_a_bad_line_and_goes_on(cli):
+    session = f"cli-{uuid.uuid4().hex[:8]}"
+    script = ("x" * 20_001 + "\n/set year_min=1990.5\n/set genres=comedy year_min=1990 year_max=1995 count=3\n"
+              "/set colour=red\nsomething fun\n/like ²\n")
+    result = cli(["chat", "--session", session, *FAST], stdin=script)
+    assert result.exit_code == 0, result.output
+    assert "error: invalid message: too long: 20001 characters, at most 20000" in result.output
+    assert "error: invalid year_min: must be a whole number, got '1990.5'" in result.output
+    assert "Saved: genres Comedy; year_min 1990; year_max 1995; count 3" in result.stdout
+    assert "error: /set expects KEY=VALUE with KEY one of genres" in result.output
+    assert "Here are 3 comedy picks 1990–1995" in result.stdout and "Usage: /like N" in result.stdout
+    assert "Traceback" not in result.output
+
+
+def test_chat_reads_bytes_that_are_not_utf8(cli):
+    result = cli(["chat", "--session", f"cli-{uuid.uuid4().hex[:8]}", *FAST], stdin=b"westerns \xff\xfe\n")
+    assert result.exit_code == 0 and "Here are 5 western picks" in result.stdout, result.output

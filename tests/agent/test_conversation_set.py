@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from agent.chat_eval import DEFAULT_CASES, TEST_FRACTION, assign_splits, evaluate, grounding_violations, load_cases
-from agent.replies import ReplyItem
+from agent.replies import Reply, ReplyItem
 
 
 def test_set_is_big_and_varied():
@@ -59,6 +59,8 @@ def test_held_back_split_meets_the_targets(agent):
     assert summary["popularity_fallbacks"] == 0
     assert summary["out_of_catalog"] == summary["duplicates"] == 0
     assert summary["grounding_violations"] == 0
+    assert summary["repeated_phrases"] == 0  # no two explanations of a reply share a five-word sequence
+    assert summary["wrong_language"] == 0  # Chinese messages get Chinese replies, English ones English
 
 
 def test_grounding_checker_catches_false_facts(catalog):
@@ -72,6 +74,36 @@ def test_grounding_checker_catches_false_facts(catalog):
     liked = ok.model_copy(update={"explanation": "Viewers who liked Dead Man Walking liked it."})
     assert grounding_violations(liked, catalog, {"Dead Man Walking"}) == []
     assert grounding_violations(liked, catalog) != []
+    # with evidence: its titles may be named, and every number must be one of its numbers
+    from retrieval.evidence import Connection, Evidence
+
+    heat = next(it for it in catalog if it.label == "Heat (1995)")
+    evidence = Evidence(item_id=alien.item_id, connections=[Connection(
+        item_id=heat.item_id, title=heat.label, relation="liked", measure="loved", fans=118, also=40, percent=34,
+        lift=1.5, strength=0.26)])
+    cited = ok.model_copy(update={"evidence": evidence,
+                                  "explanation": "Liked by 34% of the 118 viewers who loved Heat (1995)."})
+    assert grounding_violations(cited, catalog) == []
+    wrong = cited.model_copy(update={"explanation": "Liked by 43% of the 118 viewers who loved Heat (1995)."})
+    assert grounding_violations(wrong, catalog) == ["number 43"]
+
+
+def test_repeated_phrases_and_languages_are_measured(catalog):
+    from agent.chat_eval import in_language, shared_phrases
+
+    star_wars = catalog["50"]
+    same = [ReplyItem(item_id=str(n), title=f"Film {n}", explanation=f"Rated 4.{n} on average by the many people "
+                                                                      "who scored it so far.") for n in range(3)]
+    assert shared_phrases(same)  # "on average by the many" ... in every one
+    titles = [ReplyItem(item_id="50", title=star_wars.title, year=1977,
+                        explanation="Liked by 80% of the 300 viewers who loved Star Wars (1977)."),
+              ReplyItem(item_id="1", title="Toy Story", year=1995,
+                        explanation="Of the 300 people who loved Star Wars (1977), 240 loved it too.")]
+    assert shared_phrases(titles, n=5) == []  # a shared title is not a shared phrase
+    zh = Reply(text="为你挑了1部电影：\n1. X——观众平均给它4.0分。", items=[same[0].model_copy(update={
+        "explanation": "观众平均给它4.0分。"})], language="zh")
+    assert in_language(zh, "zh") and not in_language(zh, "en")
+    assert not in_language(Reply(text="Here is 1 pick:", items=same[:1]), "zh")
 
 
 def test_bad_case_files_are_reported_with_line_numbers(tmp_path):

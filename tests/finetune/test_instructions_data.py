@@ -133,7 +133,7 @@ def test_config_errors_are_clear(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="loss must be one of.*fusion_grid"):
         load_finetune_settings(bad)
     bad.unlink()  # ./marquee.toml would be read by default
-    with pytest.raises(ValueError, match="unknown scorer 'pairwise'; known: .*segments"):
+    with pytest.raises(ValueError, match="unknown scorer 'pairwise'; registered scorers: .*segments"):
         load_finetune_settings(None, scorer="pairwise")
     with pytest.raises(FileNotFoundError):
         load_finetune_settings(tmp_path / "missing.toml")

@@ -8,7 +8,8 @@ import pytest
 import prompts
 
 from agent.llm.describe import DescriptionWriter
-from agent.llm.explainer import NO_SENTENCE, Explainer, Wishes, template_explanation
+from agent.llm.evidence_text import ExplanationWriter, item_evidence
+from agent.llm.explainer import NO_SENTENCE, Explainer
 from agent.llm.grounding import GroundingChecker
 from agent.llm.streaming import first_token_latency, stream_prompt, stream_text
 from retrieval.catalog.descriptions import read_descriptions
@@ -25,11 +26,13 @@ def test_explanations_are_grounded_or_fall_back_to_the_template(backend, catalog
     liked = [catalog["195"]]
     notes = explainer.explain(items, request="sci-fi and action films", liked=liked)
     assert [n.item_id for n in notes] == ["50", "1", "183"]
-    for item, note in zip(items, notes):
+    # the fallback: the reply's template explanations, from each item's own facts and the genres asked for
+    templates = ExplanationWriter().write([(it, item_evidence(it, ["Action", "Sci-Fi"])) for it in items])
+    for item, note, template in zip(items, notes, templates):
         assert note.source in {"llm", "template"} and note.text
         assert checker.check(note.text, item, allowed_text="sci-fi and action films", allowed_items=liked).ok
         if note.source == "template":
-            assert note.text == template_explanation(item, Wishes(genres=("Action", "Sci-Fi"))) and note.rejected
+            assert note.text == template and note.rejected
         else:
             assert len(note.text) <= explainer.max_chars and not note.rejected
 
@@ -38,8 +41,8 @@ def test_over_budget_generation_uses_the_template(backend, catalog):
     explainer = Explainer(backend, catalog, max_new_tokens=2)  # cannot finish a sentence in 2 tokens
     note = explainer.explain([catalog["1"]], request="a comedy")[0]
     assert note.source == "template" and note.rejected == (NO_SENTENCE,)
-    assert note.text == ("An Animation, Children's, Comedy film from 1995. "
-                         "Picked because it is a Comedy title as you asked.")
+    toy_story = catalog["1"]
+    assert note.text == f"Watched by {toy_story.popularity:,} viewers in the catalog."  # its facts, not its chips
 
 
 def test_enrich_writes_grounded_generated_descriptions_and_resumes(backend, catalog, tmp_path):

@@ -106,7 +106,7 @@ def test_a_new_scorer_trains_through_the_finetune_code_unchanged(shortest, ml100
     from finetune.training.config import check_scorer
     from finetune.training.model import loss_and_accuracy
 
-    check_scorer("shortest")  # a registered scorer is a valid [finetune] scorer
+    check_scorer("shortest")  # a registered scorer passes the [finetune] check without touching it
     scorer = scorer_class("shortest")(None, history_items=3)
     instances = [Instance(user=0, history=(1, 2), candidates=(10, 20, 30), target=t, retriever_hit=True)
                  for t in (10, 20, 30)]

@@ -180,3 +180,23 @@ def test_llm_scorer_is_a_plain_name_checked_where_it_is_used():
 def test_sections_forbid_unknown_keys_when_built_directly():
     with pytest.raises(ValueError, match="cont"):
         CandidateConfig(cont=3)
+
+
+# --- values that once passed and broke later -----------------------------------------------------------
+@pytest.mark.parametrize("text, message", [
+    ("[server]\nport = 70000\n", "[server] port: Input should be less than or equal to 65535 (got 70000)"),
+    ("[server]\nport = 0\n", "[server] port: Input should be greater than or equal to 1"),
+    ("[server]\nconcurrency = 0\n", "[server] concurrency"),
+    ("[candidates]\nlong_tail = inf\n", "[candidates] long_tail: Input should be a finite number (got inf)"),
+    ("[candidates]\nweights = { semantic = nan }\n", "weights.semantic: Input should be a finite number"),
+    ("[llm]\nfusion_weight = -inf\n", "[llm] fusion_weight: Input should be a finite number"),
+])
+def test_numbers_must_be_finite_and_in_range(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
+        Settings.load(toml(tmp_path, text))
+
+
+def test_an_infinite_environment_override_is_refused(monkeypatch):
+    monkeypatch.setenv("MARQUEE_CANDIDATES__LONG_TAIL", "inf")
+    with pytest.raises(ConfigError, match="MARQUEE_CANDIDATES__LONG_TAIL.*finite number"):
+        Settings.load()

@@ -1,6 +1,7 @@
 """Own-catalog loaders: CSV/JSONL schema, every kind of bad row (file + line), skip-and-report, overlay."""
 from __future__ import annotations
 
+import csv
 import json
 import multiprocessing
 from pathlib import Path
@@ -110,8 +111,48 @@ def test_bad_jsonl_lines(tmp_path):
     got = problems(exc)
     assert [line for line, _ in got] == [2, 3, 4, 5, 6, 7]
     assert got[0][1].startswith("invalid JSON") and got[1][1] == "expected a JSON object per line"
-    assert got[2][1] == "missing field(s): title" and "year is not a whole number" in got[3][1]
+    assert got[2][1] == "missing field(s): title" and got[3][1] == "year is out of range (0 to 9999): -5"
+    assert "year is not a whole number" in got[4][1]
     assert got[5][1] == "bad encoding: the line is not valid UTF-8"
+
+
+def test_numbers_out_of_range_are_bad_rows_with_their_line(tmp_path):
+    """Values that once passed and then broke every later turn (a year of 10^20 overflowed the index)."""
+    lines = ['{"item_id": "a", "title": "Fine", "year": 1999}',
+             '{"item_id": "b", "title": "Huge", "year": 100000000000000000000}',   # 2
+             '{"item_id": "c", "title": "Float", "year": 1995.5}',                 # 3
+             '{"item_id": "d", "title": ["a", "list"]}']                           # 4
+    path = write(tmp_path, "c.jsonl", "\n".join(lines).encode())
+    with pytest.raises(CatalogError) as exc:
+        load_catalog(path)
+    got = problems(exc)
+    assert got == [(2, "year is out of range (0 to 9999): 100000000000000000000"),
+                   (3, "year is not a whole number: 1995.5"), (4, "title must be text, not list")]
+    catalog = write(tmp_path, "ok.csv", "item_id,title\n1,Alien\n")
+    inter = write(tmp_path, "i.csv", "user_id,item_id,rating,timestamp\nu,1,4,1e300\nu,1,1e40,5\nu,1,nan,5\nu,1,3,7\n")
+    with pytest.raises(CatalogError) as exc:
+        load_interactions(inter, load_catalog(catalog)[0])
+    got = problems(exc)
+    assert [line for line, _ in got] == [2, 3, 4]
+    assert "timestamp is out of range" in got[0][1] and "rating is out of range" in got[1][1]
+    assert got[2][1] == "rating is not a number: 'nan'"
+
+
+def test_csv_field_over_the_csv_limit_is_reported_with_its_line(tmp_path):
+    big = "x" * (csv.field_size_limit() + 10)
+    path = write(tmp_path, "c.csv", f'item_id,title,description\n1,Alien,fine\n2,Heat,"{big}"\n3,Ran,ok\n')
+    with pytest.raises(CatalogError) as exc:
+        load_catalog(path)
+    got = problems(exc)
+    assert len(got) == 1 and got[0][0] == 3 and "field larger than field limit" in got[0][1]
+    catalog, report = load_catalog(path, skip_bad_rows=True)
+    assert catalog.item_ids == ["1", "3"] and [p.line for p in report.skipped] == [3]
+
+
+def test_control_characters_leave_text_fields(tmp_path):
+    path = write(tmp_path, "c.csv", "item_id,title,description\n1,\x1b[31mRed\x1b[0m,a\x07b\n")
+    item = load_catalog(path)[0]["1"]
+    assert "\x1b" not in item.title and item.title.startswith("[31mRed") and item.description == "a b"
 
 
 def test_skip_bad_rows_loads_the_rest_and_reports_what_was_skipped(tmp_path):

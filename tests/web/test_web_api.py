@@ -41,8 +41,14 @@ def test_chat_feedback_preferences_reset_round_trip(client):
     items = reply["items"]
     assert reply["text"].strip() and len(items) >= 3
     assert all({"Sci-Fi", "Action"} & set(it["genres"]) for it in items)
-    assert set(items[0]) >= {"item_id", "title", "year", "genres", "description", "explanation", "score"}
+    assert set(items[0]) >= {"item_id", "title", "year", "genres", "description", "explanation", "score",
+                             "evidence", "title_zh", "language"}
+    assert reply["language"] == "en" and items[0]["evidence"]["item_id"] == items[0]["item_id"]
+    assert items[0]["evidence"]["catalog"]["popularity_rank"] >= 1
     assert {"Sci-Fi", "Action"} <= set(reply["preferences"]["genres"])
+    chinese = client.predict("我喜欢看电影，尤其是科幻片和动作片", session(), api_name="/chat")
+    assert chinese["language"] == "zh" and chinese["text"].startswith("为你挑了")
+    assert all(it["language"] == "zh" for it in chinese["items"]) and any(it["title_zh"] for it in chinese["items"])
 
     disliked = items[0]
     prefs = client.predict(sid, disliked["item_id"], "dislike", api_name="/feedback")
@@ -66,7 +72,8 @@ def test_stream_endpoint_streams_text_then_items(client):
     texts = [u["text"] for u in updates]
     assert all(later.startswith(earlier) for earlier, later in zip(texts, texts[1:])), "text deltas out of order"
     final = updates[-1]
-    assert final["items"] and final["text"].strip()
+    assert final["items"] and final["text"].strip() and final["language"] == "en"
+    assert all(it["evidence"] for it in final["items"])
     assert all(it["title"] != "Alien" for it in final["items"]), "recommended the film the user already loved"
 
 
@@ -91,7 +98,11 @@ def test_empty_message_gets_help_not_an_error(client):
     (("s", {"year_min": 2000, "year_max": 1990}), "/set_preferences", "after year_max"),
     (("s", {"count": 2.5}), "/set_preferences", "whole number"),
     (("s", {"colour": "red"}), "/set_preferences", "unknown preference field"),
-    (("", ), "/preferences", "invalid session_id"),
+    (("", ), "/preferences", "session_id is required"),
+    (("s", {"genres": [1, 2]}), "/set_preferences", "invalid genres.0: must be text"),
+    (("s", {"year_min": 10 ** 20}), "/set_preferences", "invalid year_min: must be a whole number between"),
+    (("s", "1", ["like"]), "/feedback", "unknown feedback action"),
+    ((5, ), "/preferences", "invalid session_id: must be text"),
     (("a b/c", ), "/preferences", "invalid session_id"),
 ])
 def test_bad_input_gets_a_clear_error(client, args, api_name, message):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from retrieval.catalog.schema import Catalog, Item
+from retrieval.constraints import Constraints, FactsTable
 
 
 @dataclass(frozen=True)
@@ -28,23 +29,18 @@ class RequestAttributes:
         """False for a request that asks for nothing in particular (every item satisfies it)."""
         return bool(self.genres) or self.year_min is not None or self.year_max is not None or self.anchor is not None
 
+    @property
+    def constraints(self) -> Constraints:
+        """The same attributes as hard constraints: one rule for the oracle, the chat and satisfaction."""
+        return Constraints(include_genres=self.genres, year_min=self.year_min, year_max=self.year_max,
+                           exclude_ids=frozenset({self.anchor} if self.anchor else ()))
+
     def allows(self, item: Item) -> bool:
-        if item.item_id == self.anchor:
-            return False
-        if self.genres and not self.genres & set(item.genres):
-            return False
-        if self.year_min is not None or self.year_max is not None:
-            if item.year is None:
-                return False
-            if self.year_min is not None and item.year < self.year_min:
-                return False
-            if self.year_max is not None and item.year > self.year_max:
-                return False
-        return True
+        return self.constraints.allows(item)
 
     def mask(self, catalog: Catalog) -> np.ndarray:
         """Boolean vector over the catalog's items: True where `allows(item)`."""
-        return np.fromiter((self.allows(item) for item in catalog), dtype=bool, count=len(catalog))
+        return FactsTable.from_catalog(catalog).mask(self.constraints)
 
     def to_json(self) -> dict:
         return {"genres": sorted(self.genres), "year_min": self.year_min, "year_max": self.year_max,

@@ -19,13 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from finetune.evaluation import ranking
+from finetune.evaluation.ranking import checked_scores
 from finetune.evaluation.conversational.attributes import RequestAttributes
 from finetune.evaluation.conversational.config import PICKS, SystemSpec
 from finetune.evaluation.conversational.isolation import check_agent
 from finetune.evaluation.conversational.requests import BenchRequest, BenchUser
 from finetune.evaluation.rankers import BuildContext, entry
 from retrieval.catalog.schema import Catalog, Interactions
+from retrieval.ranking import NO_ITEM, top_k
 from retrieval.recommender import Recommender, UserContext
 
 Progress = Callable[[str, int, int], None]
@@ -56,7 +57,7 @@ class RankerRows:
             model = self.model(name)
             users = list(self.users.values())
             matrix = model.score([UserContext(history=u.history, user_id=u.user_id) for u in users])
-            matrix = ranking.checked_scores(matrix, len(users), len(self.catalog), name)
+            matrix = checked_scores(matrix, len(users), len(self.catalog), name)
             self._scores[name] = {u.user_id: row for u, row in zip(users, matrix)}
             self.fit_seconds[name] = round(time.perf_counter() - started, 2)
         return self._scores[name]
@@ -76,8 +77,8 @@ class RankerRows:
             excluded[list(user.history)] = True  # seen: the same rule as the chat's
             if spec.oracle:
                 excluded |= ~self.mask(request.attributes)
-            top = ranking.top_k(scores[request.user_id][None, :], PICKS, excluded[None, :])[0]
-            out.append([int(i) for i in top if i != ranking.NO_ITEM])
+            top = top_k(scores[request.user_id][None, :], PICKS, excluded[None, :])[0]
+            out.append([int(i) for i in top if i != NO_ITEM])
             if progress:
                 progress(spec.name, n, len(requests))
         self.turn_seconds[spec.name] = round(time.perf_counter() - started, 2)
