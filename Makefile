@@ -10,7 +10,7 @@ export TOKENIZERS_PARALLELISM := false
 # torch's OpenMP spin-waiting costs ~10x CPU per small query on a busy 2-core machine
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: setup demo test browser-deps
+.PHONY: setup demo test browser-deps services-deps
 setup:
 	@bash scripts/setup.sh
 
@@ -20,7 +20,11 @@ demo: setup
 browser-deps:
 	@bash scripts/browser_deps.sh
 
+# Debian's PostgreSQL and nginx for the scale-out tests (tests/cluster start their own instances on 127.0.0.1)
+services-deps:
+	@bash scripts/services_deps.sh
+
 # Two steps: the suite from the checkout, then the installed wheel in a fresh venv (tests/packaging).
-test: setup browser-deps
+test: setup browser-deps services-deps
 	$(PY) -m pytest -q -ra -m "not wheel"
 	$(PY) -m pytest -q -ra -m wheel tests/packaging

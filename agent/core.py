@@ -5,16 +5,18 @@
     for event in agent.stream("something older", session_id="s1"): ...   # text deltas, then items
     agent.feedback("s1", item_id, liked=True); agent.reset("s1")
 
-Sessions are isolated: each has its own lock, a turn works on a copy of the session state and
-commits it (memory + SQLite, one transaction) only when the reply is complete, so an error or an
-abandoned stream leaves the previous state intact. Every argument is checked first by `agent.validation`
+Sessions are isolated: each has its own lock (`agent.session_locks`: bounded waits, and a paused stream
+cannot keep it forever), a turn works on a copy of the stored session state and
+commits it (one database transaction, agent.storage) only when the reply is complete, so an error or an
+abandoned stream leaves the previous state intact. The database, not this process, holds the state: several
+replicas can serve one session, and a turn that finds the stored state changed by another replica meanwhile
+merges into it (agent.session.merge) instead of overwriting it (docs/ARCHITECTURE.md §8). Every argument is checked first by `agent.validation`
 (strict types, ranges from the catalog and the config): bad input raises `InputError` (a ValueError) and
 changes nothing.
 """
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,7 +26,8 @@ from agent.llm_parts import LLMParts
 from agent.pipeline import Turn, TurnPipeline
 from agent.planner import Profile
 from agent.replies import Reply, ReplyItem, StreamEvent
-from agent.session import SessionState
+from agent.session import SessionState, merge
+from agent.session_locks import SessionBusyError, SessionLocks
 from agent.storage import Storage
 from agent.understanding import PreferenceParser, clean_message
 from agent.locale import Locale, Note
@@ -48,7 +51,7 @@ class RecommenderAgent:
         self.cfg = settings.agent
         self.service = service or RetrievalService.from_config(settings)
         self.catalog = self.service.catalog
-        self.storage = storage or Storage(settings.data_dir / "marquee.db")
+        self.storage = storage or Storage.from_settings(settings)
         years = [it.year for it in self.catalog if it.year] or [1900, 2000]
         labels = {it.item_id: it.label for it in self.catalog}
         self.parser = PreferenceParser(self._match_title, (min(years), max(years)),
@@ -62,9 +65,7 @@ class RecommenderAgent:
                                      chinese_names=shown_names(labels),
                                      ranges=RangeCheck((min(years), max(years)), self.cfg.max_count))
         self.chain = build_turn_chain(self.pipeline, attach_user=self.attach_user)
-        self._sessions: dict[str, SessionState] = {}
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
+        self._locks = SessionLocks(wait_s=self.cfg.session_wait_s, lease_s=self.cfg.stream_pause_s)
         self.tool_mode = None
         if self.cfg.mode == "tools":
             from agent.tools import chat_model_from_config
@@ -90,15 +91,20 @@ class RecommenderAgent:
         """`data` as `model` (an `agent.validation` request) with this catalog's limits; InputError if bad."""
         return validate(model, data, self.limits.context())
 
-    def _request(self, message, session_id, user_id) -> ChatRequest:
-        return self.validate(ChatRequest, {"message": message, "session_id": session_id, "user_id": user_id})
+    def _request(self, message, session_id, user_id, account=None) -> ChatRequest:
+        return self.validate(ChatRequest, {"message": message, "session_id": session_id, "user_id": user_id,
+                                           "account": account})
 
     def _sid(self, session_id) -> str:
         return self.validate(SessionRequest, {"session_id": session_id}).session_id
 
     # ------------------------------------------------------------------ conversation
-    def chat(self, message: str, session_id: str = "default", user_id: str | None = None) -> Reply:
-        request = self._request(message, session_id, user_id)
+    # `user_id` (Python API, CLI --user): the caller vouches for the user, who owns the stored profile and, when
+    # the catalog knows them, personalises from their history. `account` (web --auth): the signed-in user, who
+    # owns the stored profile. A user claimed in a message ("I am user 196") only personalises this session.
+    def chat(self, message: str, session_id: str = "default", user_id: str | None = None,
+             account: str | None = None) -> Reply:
+        request = self._request(message, session_id, user_id, account)
         if self.tool_mode is not None:
             return self.tool_mode.chat(request.message, session_id=request.session_id, user_id=request.user_id)
         return self._planner_reply(request)
@@ -114,10 +120,11 @@ class RecommenderAgent:
                 reply = event.reply
         return reply
 
-    def stream(self, message: str, session_id: str = "default", user_id: str | None = None) -> Iterator[StreamEvent]:
+    def stream(self, message: str, session_id: str = "default", user_id: str | None = None,
+               account: str | None = None) -> Iterator[StreamEvent]:
         """Text deltas (kind="text") as the reply is produced, then one kind="items" event with the Reply.
         Bad arguments raise InputError here, before the first event (not at the first `next`)."""
-        request = self._request(message, session_id, user_id)
+        request = self._request(message, session_id, user_id, account)
         if self.tool_mode is not None:
             return self._tool_stream(request)
         return self._stream_planner(request)
@@ -136,46 +143,58 @@ class RecommenderAgent:
 
     def _stream_planner(self, request: ChatRequest) -> Iterator[StreamEvent]:
         sid, message = request.session_id, request.message
-        with self._lock(sid):
-            committed = self._state(sid)
+        with self._locks.hold(sid) as token:
+            def emit(event: StreamEvent, last: bool = False):
+                """Yield with the session lock marked paused (see agent.session_locks), then check it is still
+                ours; after the last event (the turn is committed) there is nothing left to check."""
+                self._locks.pause(sid, token)
+                yield event
+                if not last:
+                    self._locks.resume(sid, token)
+
+            committed, version = self._load(sid)
             state = committed.model_copy(deep=True)
             text, _ = clean_message(message)
             if not text:  # no language to answer in: the line is bilingual
                 hint = Locale("en").text("reply", "empty_message")
-                yield StreamEvent(kind="text", text=hint)
-                yield StreamEvent(kind="items", reply=Reply(text=hint, session_id=sid, state=self.describe(state)))
+                yield from emit(StreamEvent(kind="text", text=hint))
+                yield from emit(StreamEvent(kind="items", reply=Reply(text=hint, session_id=sid,
+                                                                      state=self.describe(state))), last=True)
                 return
-            if request.user_id is not None:
-                state.user_id = request.user_id
+            self._identify(state, request.user_id, request.account)
             turn = Turn(message=message, state=state)
             try:
                 for chunk in self.chain.stream(turn):
                     if "text" in chunk:
-                        yield StreamEvent(kind="text", text=chunk["text"])
+                        yield from emit(StreamEvent(kind="text", text=chunk["text"]))
                     else:
                         turn = chunk["turn"]
-            except Exception:  # a bug must not cost the user their session: keep the committed state
+            except (SessionBusyError, GeneratorExit):
+                raise
+            except Exception as exc:  # a bug must not cost the user their session: keep the committed state
                 log.exception("turn failed in session %s", sid)
                 sorry = Locale("zh" if CJK.search(text) else "en").text("reply", "sorry")
-                yield StreamEvent(kind="text", text=sorry)
-                yield StreamEvent(kind="items", reply=Reply(text=sorry, session_id=sid,
-                                                            state=self.describe(committed)))
+                error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                yield from emit(StreamEvent(kind="text", text=sorry))
+                yield from emit(StreamEvent(kind="items", reply=Reply(text=sorry, session_id=sid, error=error,
+                                                                      state=self.describe(committed))), last=True)
                 return
+            state = self._commit(sid, committed, version, state, user_message=text, reply=turn.reply_text,
+                                 items=[i.model_dump() for i in turn.items])
             reply = Reply(text=turn.reply_text, items=turn.items, understood=turn.preferences.summary(turn.locale),
                           session_id=sid, notes=turn.notes, state=self.describe(state),
                           language=turn.preferences.language,
                           search_query=turn.plan.request.query if turn.plan else "")
-            self.storage.save_turn(sid, state.user_id, state.model_dump(), user_message=text,
-                                   reply=reply.text, items=[i.model_dump() for i in reply.items])
-            self._sessions[sid] = state
-            yield StreamEvent(kind="items", items=reply.items, reply=reply)
+            yield from emit(StreamEvent(kind="items", items=reply.items, reply=reply), last=True)
 
     # ------------------------------------------------------------------ feedback and state
-    def feedback(self, session_id: str, item_id: str, liked: bool | None = True, seen: bool = False) -> dict:
+    def feedback(self, session_id: str, item_id: str, liked: bool | None = True, seen: bool = False,
+                 account: str | None = None) -> dict:
         """Thumbs up (liked=True), down (liked=False) or "seen it" (seen=True) for an item; updates the
-        session and, when the session knows its user, that user's stored profile. Returns the state."""
+        session and, when the session has an account (`account`, or the one of its turns), that account's
+        stored profile. Returns the state."""
         request = self.validate(FeedbackRequest, {"session_id": session_id, "item_id": item_id, "liked": liked,
-                                                  "seen": seen})
+                                                  "seen": seen, "account": account})
         return self.apply_feedback(request)
 
     def apply_feedback(self, request: FeedbackRequest) -> dict:
@@ -184,28 +203,27 @@ class RecommenderAgent:
         if item_id not in self.catalog:
             raise InputError(f"unknown item id {item_id[:40]!r}: feedback needs an item_id from a reply")
         with self._lock(sid):
-            state = self._state(sid).model_copy(deep=True)
+            base, version = self._load(sid)
+            state = base.model_copy(deep=True)
+            self._identify(state, None, request.account)
             for kind in kinds:
                 state.mark(item_id, kind)
-            for kind in kinds:
-                self.storage.add_feedback(sid, state.user_id, item_id, kind, state=state.model_dump())
-            self._sessions[sid] = state
+            state = self._commit(sid, base, version, state, events=[(item_id, kind) for kind in kinds])
             return self.describe(state)
 
     def reset(self, session_id: str) -> dict:
         """Forget the session's preferences and shown items (the user's stored profile stays)."""
         sid = self._sid(session_id)
         with self._lock(sid):
-            state = self._state(sid).model_copy(deep=True)
+            base, version = self._load(sid)
+            state = base.model_copy(deep=True)
             state.reset()
-            self.storage.save_turn(sid, state.user_id, state.model_dump())
-            self._sessions[sid] = state
-            return self.describe(state)
+            return self.describe(self._commit(sid, base, version, state))
 
     def get_state(self, session_id: str) -> dict:
         sid = self._sid(session_id)
         with self._lock(sid):
-            return self.describe(self._state(sid))
+            return self.describe(self._load(sid)[0])
 
     def set_preferences(self, session_id: str, genres=UNCHANGED, exclude_genres=UNCHANGED, year_min=UNCHANGED,
                         year_max=UNCHANGED, count=UNCHANGED, user_id=UNCHANGED) -> dict:
@@ -221,19 +239,25 @@ class RecommenderAgent:
         """`set_preferences` for an already validated update (the web API validates its JSON object)."""
         sid = update.session_id
         with self._lock(sid):
-            state = self._state(sid).model_copy(deep=True)
+            base, version = self._load(sid)
+            state = base.model_copy(deep=True)
             for name, value in update.changes().items():
                 setattr(state, name, value if value is not None or name not in ("genres", "exclude_genres") else [])
                 if name == "genres":
                     state.genre_mode = "any"  # the panel lists genres: any of them
+                if name == "user_id":  # the caller vouches for this user (see `chat`)
+                    state.account = value
             if set(state.genres) & set(state.exclude_genres):  # with the session's other list
                 raise InputError(f"a genre cannot be both wanted and excluded: "
                                  f"{', '.join(sorted(set(state.genres) & set(state.exclude_genres)))}")
             if state.year_min is not None and state.year_max is not None and state.year_min > state.year_max:
                 raise InputError(f"year_min {state.year_min} is after year_max {state.year_max}")
-            self.storage.save_turn(sid, state.user_id, state.model_dump())
-            self._sessions[sid] = state
-            return self.describe(state)
+            return self.describe(self._commit(sid, base, version, state))
+
+    def stats(self) -> dict:
+        """What the agent holds in memory (for monitoring and `marquee bench soak`): sessions whose lock is held
+        or awaited right now. Session states are not cached: every call reads the database (see `_load`)."""
+        return {"sessions_locked": len(self._locks)}
 
     def history(self, session_id: str) -> list[dict]:
         return self.storage.messages(self._sid(session_id))
@@ -250,18 +274,36 @@ class RecommenderAgent:
                 "shown": len(state.shown), "turns": state.turns}
 
     # ------------------------------------------------------------------ internals
-    def _lock(self, sid: str) -> threading.Lock:
-        # A plain Lock, not an RLock: `stream` holds it across yields, and Gradio resumes a generator on
-        # whichever worker thread is free; an RLock may only be released by the thread that acquired it.
-        with self._guard:
-            return self._locks.setdefault(sid, threading.Lock())
+    def _lock(self, sid: str):
+        """The session's lock for one call (raises SessionBusyError after `[agent] session_wait_s`)."""
+        return self._locks.hold(sid)
 
-    def _state(self, sid: str) -> SessionState:
-        """The committed state (memory, else SQLite, else new). Call with the session's lock held."""
-        if sid not in self._sessions:
-            stored = self.storage.load_session(sid)
-            self._sessions[sid] = SessionState.model_validate(stored) if stored else SessionState(session_id=sid)
-        return self._sessions[sid]
+    def _load(self, sid: str) -> tuple[SessionState, int]:
+        """The committed state and its version, read from the database every time (another replica may have
+        changed it); a new session has version 0. Call with the session's lock held."""
+        stored, version = self.storage.load_session_versioned(sid)
+        return (SessionState.model_validate(stored) if stored else SessionState(session_id=sid)), version
+
+    def _commit(self, sid: str, base: SessionState, version: int, ours: SessionState, **rows) -> SessionState:
+        """Store `ours` (computed from `base` at `version`) with the turn's messages / feedback `rows`, in one
+        transaction. If another writer committed since, merge both changes instead of overwriting theirs."""
+        def update(stored: dict | None, stored_version: int) -> dict:
+            if stored_version == version:
+                return ours.model_dump()
+            theirs = SessionState.model_validate(stored) if stored else SessionState(session_id=sid)
+            log.info("session %s changed elsewhere during this call (version %d → %d): merging", sid, version,
+                     stored_version)
+            return merge(base, ours, theirs).model_dump()
+
+        written, _ = self.storage.commit(sid, update, owner=ours.account, **rows)
+        return SessionState.model_validate(written)
+
+    @staticmethod
+    def _identify(state: SessionState, user_id: str | None, account: str | None) -> None:
+        if user_id is not None:  # vouched for by the caller: personalisation and profile
+            state.user_id = state.account = user_id
+        if account is not None:  # signed in: the profile's owner
+            state.account = account
 
     def _known_words(self, settings: Settings) -> KnownWords | None:
         from retrieval.embeddings import ModelMissingError, resolve_model_path
@@ -291,11 +333,12 @@ class RecommenderAgent:
         return tuple(self.catalog.at(i).item_id for i in self.service.histories.recent(user_id, n))
 
     def attach_user(self, turn: Turn) -> None:
-        """Join the session user's stored profile and (for a known catalog user) logged history to the turn."""
-        uid = turn.state.user_id
+        """Join the account's stored profile and (for a known catalog user) the logged history to the turn."""
+        uid, account = turn.state.user_id, turn.state.account
+        if account:
+            turn.profile = Profile.of(self.storage.profile(account))
         if not uid:
             return
-        turn.profile = Profile.of(self.storage.profile(uid))
         turn.known_user = self.known_user(uid)
         if turn.known_user:
             turn.user_history = self.user_history(uid)

@@ -116,7 +116,8 @@ class TurnPipeline:
         pool = max(self.cfg.pool, count)
         turn.plan, found = plan_and_retrieve(
             state, turn.profile, self.retrieve_fn, count, pool, exclude_shown=self.cfg.exclude_shown,
-            query=query_text(state, turn.expansion) if turn.expansion else "", known_user=turn.known_user)
+            query=query_text(state, turn.expansion) if turn.expansion else "", known_user=turn.known_user,
+            words=turn.expansion or None)
         turn.notes += [turn.locale.note(n) for n in turn.plan.notes]
         # guard with every exclusion, including a known user's logged history
         c = turn.plan.request.constraints

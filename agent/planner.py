@@ -57,23 +57,27 @@ def query_text(state: SessionState, expansion: str = "") -> str:
 
 
 def build_request(state: SessionState, profile: Profile, exclude_shown: bool, query: str = "",
-                  known_user: bool = False) -> CandidateRequest:
+                  known_user: bool = False, words: str | None = None) -> CandidateRequest:
+    """`query`: the search text (default `query_text`); `words`: the user's own content words in it (default the
+    session's free text: what the parser did not understand as genres, years, counts, titles or chit-chat)."""
     constraints = state.constraints(exclude_shown=exclude_shown,
                                     extra_excluded=frozenset(profile.disliked) | frozenset(profile.seen))
     liked = tuple(dict.fromkeys((*state.anchors, *state.liked, *profile.liked)))  # anchors lead
     disliked = tuple(dict.fromkeys((*state.disliked, *profile.disliked)))
+    moods = frozenset(g for g in state.mood_genres if g not in state.exclude_genres)
     return CandidateRequest(query=query or query_text(state), constraints=constraints, liked=liked,
-                            disliked=disliked, user_id=state.user_id if known_user else None)
+                            disliked=disliked, user_id=state.user_id if known_user else None,
+                            words=state.query if words is None else words, mood_genres=moods)
 
 
 def plan_and_retrieve(state: SessionState, profile: Profile, retrieve: Retrieve, count: int, pool: int,
-                      exclude_shown: bool = True, query: str = "",
-                      known_user: bool = False) -> tuple[Plan, list[Candidate]]:
+                      exclude_shown: bool = True, query: str = "", known_user: bool = False,
+                      words: str | None = None) -> tuple[Plan, list[Candidate]]:
     """Retrieve `pool` candidates; if fewer than `count` survive, allow earlier-shown items again."""
-    plan = Plan(build_request(state, profile, exclude_shown, query, known_user), count, pool)
+    plan = Plan(build_request(state, profile, exclude_shown, query, known_user, words), count, pool)
     found = _with_blends(retrieve(plan.request, pool), plan.request, state, retrieve, count, pool)
     if len(found) < count and exclude_shown and state.shown:
-        wider = build_request(state, profile, False, query, known_user)
+        wider = build_request(state, profile, False, query, known_user, words)
         more = _with_blends(retrieve(wider, pool), wider, state, retrieve, count, pool)
         if len(more) > len(found):
             plan = Plan(wider, count, pool, relaxed_shown=True)

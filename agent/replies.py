@@ -34,6 +34,7 @@ class Reply(BaseModel):
     state: dict = Field(default_factory=dict)  # the session's accumulated preferences after this turn
     search_query: str = ""  # the text semantic search used (the LLM's expansion when query expansion is on)
     language: Literal["en", "zh"] = "en"  # the language of the user's message
+    error: str = ""  # set when the turn failed (the text then apologises; the session is unchanged): what failed
 
 
 class StreamEvent(BaseModel):

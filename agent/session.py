@@ -29,7 +29,12 @@ FeedbackKind = Literal["like", "anchor", "dislike", "seen"]
 
 class SessionState(BaseModel):
     session_id: str
+    # Whose history personalises the picks: a catalog user named in the conversation ("I am user 196") or by
+    # the caller. A claim in a message is trusted for this session only; it never opens a stored profile.
     user_id: str | None = None
+    # Who owns the stored profile (feedback across sessions): only the caller sets it, never a message
+    # (the signed-in user of `marquee serve --auth`, `--user` of the CLI, `user_id=` of the Python API).
+    account: str | None = None
     genres: list[str] = Field(default_factory=list)
     genre_mode: GenreMode = "any"
     exclude_genres: list[str] = Field(default_factory=list)
@@ -52,7 +57,7 @@ class SessionState(BaseModel):
     # ------------------------------------------------------------------ updates
     def reset(self) -> None:
         """Forget everything said in this session (who the user is stays known)."""
-        fresh = SessionState(session_id=self.session_id, user_id=self.user_id)
+        fresh = SessionState(session_id=self.session_id, user_id=self.user_id, account=self.account)
         for name in type(self).model_fields:
             setattr(self, name, getattr(fresh, name))
 
@@ -182,6 +187,43 @@ class SessionState(BaseModel):
             if sum(1 for it in catalog if allowed.allows(it)) >= needed:
                 break
         self.year_min, self.year_max = lo, hi
+
+
+# How `merge` combines two concurrent edits of one session, field by field: sets merge their additions and
+# removals; a counter adds both increments; fields that change together move together; anything else takes
+# the newer writer's value where it changed it.
+SET_FIELDS = ("genres", "exclude_genres", "liked", "disliked", "seen", "shown")
+COUNTERS = ("turns",)
+FIELD_GROUPS = (("year_min", "year_max"), ("moods", "mood_genres"))
+OPPOSITES = (("liked", "disliked"), ("genres", "exclude_genres"))  # an item or genre is on one side only
+
+
+def merge(base: SessionState, ours: SessionState, theirs: SessionState) -> SessionState:
+    """Three-way merge: `ours` was computed from `base`, while another writer (a second replica, say) committed
+    `theirs` over `base`. Nothing either side added or removed is lost; where both set the same field, ours wins
+    (it commits last). Used by `RecommenderAgent` when the stored session moved on during a turn."""
+    merged = theirs.model_copy(deep=True)
+    grouped = {name: group for group in FIELD_GROUPS for name in group}
+    for name in type(ours).model_fields:
+        mine, before, other = getattr(ours, name), getattr(base, name), getattr(theirs, name)
+        if name in SET_FIELDS:
+            added = [x for x in mine if x not in before]
+            removed = {x for x in before if x not in mine}
+            setattr(merged, name, [x for x in other if x not in removed] + [x for x in added if x not in other])
+        elif name in COUNTERS:
+            setattr(merged, name, other + (mine - before))
+        elif name in grouped:
+            if any(getattr(ours, g) != getattr(base, g) for g in grouped[name]):
+                setattr(merged, name, mine)
+        elif mine != before:
+            setattr(merged, name, mine)
+    for side, opposite in OPPOSITES:
+        both = set(getattr(merged, side)) & set(getattr(merged, opposite))
+        for x in both:  # the latest opinion (ours) decides; the other side keeps its own
+            loser = opposite if x in getattr(ours, side) else side
+            setattr(merged, loser, [y for y in getattr(merged, loser) if y != x])
+    merged.anchors = [x for x in merged.anchors if x in merged.liked]  # an anchor is a liked item
+    return merged
 
 
 def _ordinal_words(position: int | None) -> str:

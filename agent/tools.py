@@ -144,8 +144,15 @@ def checkpointer_for(home: Path):
         from langgraph.checkpoint.sqlite import SqliteSaver
     except ImportError:
         raise RuntimeError(TOOLS_EXTRA_HINT) from None
+    from retrieval.integrity import sqlite_problem
+
+    path = Path(home) / CHECKPOINT_DB
+    problem = sqlite_problem(path)
+    if problem:  # a damaged file is reported, never silently replaced
+        raise RuntimeError(f"tool mode's conversation store {path} is damaged ({problem}). Fix: marquee doctor "
+                           "--repair   (moves it to <home>/quarantine/; tool-mode conversations start afresh)")
     Path(home).mkdir(parents=True, exist_ok=True)
-    return SqliteSaver(sqlite3.connect(str(Path(home) / CHECKPOINT_DB), check_same_thread=False))
+    return SqliteSaver(sqlite3.connect(str(path), check_same_thread=False))
 
 
 class ToolCallingChat:

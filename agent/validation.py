@@ -107,6 +107,7 @@ class ChatRequest(Request):
     message: Message
     session_id: Identifier
     user_id: Identifier | None = None
+    account: Identifier | None = None  # the signed-in user (`serve --auth`): owner of the stored profile
 
 
 class SessionRequest(Request):
@@ -119,6 +120,7 @@ class FeedbackRequest(Request):
     item_id: ItemId
     liked: StrictBool | None = True
     seen: StrictBool = False
+    account: Identifier | None = None  # the signed-in user (`serve --auth`): owner of the stored profile
 
     @model_validator(mode="after")
     def _says_something(self) -> "FeedbackRequest":
@@ -127,12 +129,14 @@ class FeedbackRequest(Request):
         return self
 
     @classmethod
-    def for_action(cls, session_id: Any, item_id: Any, action: Any, context: Mapping | None = None) -> "FeedbackRequest":
+    def for_action(cls, session_id: Any, item_id: Any, action: Any, context: Mapping | None = None,
+                   account: Any = None) -> "FeedbackRequest":
         """The web page's and the CLI's form: action "like" | "dislike" | "seen"."""
         if not isinstance(action, str) or action not in ACTIONS:
             raise InputError(f"invalid action: unknown feedback action {_shown(action)}; "
                              f"use one of: {', '.join(ACTIONS)}")
-        return validate(cls, {"session_id": session_id, "item_id": item_id, **ACTIONS[action]}, context)
+        return validate(cls, {"session_id": session_id, "item_id": item_id, **ACTIONS[action], "account": account},
+                        context)
 
     def kinds(self) -> list[FeedbackAction]:
         return (["seen"] if self.seen else []) + ([] if self.liked is None else ["like" if self.liked else "dislike"])

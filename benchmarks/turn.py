@@ -114,7 +114,9 @@ def run(quick: bool = False) -> dict:
     return figures
 
 
-TARGETS = {f"{name}.p95_s": "≤ 4 s (2-core CPU)" for name in PIPELINES}
+# The planner pipeline is what the default configuration costs (the shipped adapter's w = 0: no LLM pass).
+TARGETS = {"planner.p95_s": "≤ 0.5 s (no LLM; issue #12)",
+           **{f"{name}.p95_s": "≤ 4 s (2-core CPU)" for name in PIPELINES if name != "planner"}}
 
 
 if __name__ == "__main__":  # python -m benchmarks.turn [--quick] [--out DIR]

@@ -3,6 +3,7 @@
     marquee eval                                   # all users, every configured ranker
     marquee eval --users 100 --rankers mostpop,ease,sasrec --out /tmp/eval
     marquee eval --conversational --users 200       # the whole chat turn, request-conditioned
+    marquee eval --conversational --stage validation  # ... on the validation targets (tuning)
 """
 from __future__ import annotations
 
@@ -53,14 +54,13 @@ def register(app: typer.Typer) -> None:
             console.print("[red]marquee eval: --types needs --conversational[/red]")
             raise typer.Exit(2)
         if conversational:
-            misplaced = [flag for flag, value in (("--rankers", rankers), ("--stage", stage)) if value is not None]
-            if misplaced:
-                console.print(f"[red]marquee eval: {', '.join(misplaced)} does not apply to --conversational "
+            if rankers is not None:
+                console.print("[red]marquee eval: --rankers does not apply to --conversational "
                               "(its systems are listed in \\[eval.conversational])[/red]")
                 raise typer.Exit(2)
             from finetune.evaluation.conversational.cli import run_command
 
-            run_command(console, config, command, users=users, types=types, seed=seed, out=out)
+            run_command(console, config, command, users=users, types=types, seed=seed, out=out, stage=stage)
             return
         names = [r.strip() for r in rankers.split(",")] if rankers is not None else None
         try:

@@ -85,6 +85,13 @@ class FactsTable:
         j = self._column.get(genre)
         return self.flags[:, j] if j is not None else np.zeros(len(self.ids), dtype=bool)
 
+    def has_any(self, genres: Iterable[str]) -> np.ndarray:
+        """Boolean vector: True for the rows having at least one of `genres` (a soft signal's facts, not a filter)."""
+        keep = np.zeros(len(self.ids), dtype=bool)
+        for g in genres:
+            keep |= self._has(g)
+        return keep
+
     def mask(self, c: Constraints) -> np.ndarray:
         """Boolean vector: True for the rows `c.allows` (the same rules, vectorised)."""
         keep = np.ones(len(self.ids), dtype=bool)

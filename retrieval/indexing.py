@@ -27,6 +27,10 @@ class IndexNotBuiltError(StoreError):
     pass
 
 
+class IndexDamagedError(StoreError):
+    """The index is damaged and could not be rebuilt here (the message names the damage and the fix)."""
+
+
 def doc_hash(document: str) -> str:
     return hashlib.sha1(document.encode("utf-8")).hexdigest()
 
@@ -123,13 +127,16 @@ class IndexReport:
     seconds: float
     switched: bool  # False when the index was already up to date (nothing written)
     reason: str = ""
+    quarantined: list[str] = field(default_factory=list)  # damaged files moved to <home>/quarantine/
+    leftovers_removed: int = 0  # folders of dropped or crashed snapshots deleted after the switch
 
     def summary(self) -> str:
         if not self.switched:
             return f"index {self.collection} is up to date ({self.total} items)"
+        moved = f"; damaged files moved to {', '.join(self.quarantined)}" if self.quarantined else ""
         return (f"index {self.collection}: {self.total} items; embedded {self.embedded} "
                 f"({self.new} new, {self.changed} changed), reused {self.copied}, removed {self.removed} "
-                f"in {self.seconds:.1f}s" + (f" [{self.reason}]" if self.reason else ""))
+                f"in {self.seconds:.1f}s" + (f" [{self.reason}]" if self.reason else "") + moved)
 
 
 def facts_of(indexed: dict[str, dict]) -> FactsTable:

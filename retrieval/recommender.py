@@ -9,6 +9,7 @@ import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -31,6 +32,9 @@ class Recommender(ABC):
     """fit on interactions, score items for users, rank the top k."""
 
     name: ClassVar[str] = "recommender"
+    # True for models that read the history's order and train with early stopping (SASRec and blends with it):
+    # their `fit` also takes `validation` pairs and a `progress(epoch_point)` callback
+    sequential: ClassVar[bool] = False
 
     def fit(self, train: Interactions, catalog: Catalog) -> Self:
         self.n_items = len(catalog)
@@ -105,8 +109,9 @@ def known_recommenders() -> list[str]:
     return sorted([*RECOMMENDERS, *PRESETS])
 
 
-def create(name: str, **params) -> Recommender:
-    """A ranker by name, built with its own (tuned) defaults unless `params` say otherwise."""
+def create(name: str, optional: dict[str, Any] | None = None, **params) -> Recommender:
+    """A ranker by name, built with its own (tuned) defaults unless `params` say otherwise. `optional` parameters
+    (e.g. `home` for a weight cache, `seed`) go only to a ranker whose constructor takes them."""
     import retrieval.models  # noqa: F401  (registers the built-in rankers)
 
     if name in PRESETS:
@@ -116,4 +121,14 @@ def create(name: str, **params) -> Recommender:
         cls = RECOMMENDERS[name]
     except KeyError:
         raise ValueError(f"unknown recommender {name!r}; known: {', '.join(known_recommenders())}") from None
+    if optional:
+        accepted = inspect.signature(cls.__init__).parameters
+        params = {**{k: v for k, v in optional.items() if k in accepted}, **params}
     return cls(**params)
+
+
+def build(name: str, home: str | Path | None = None, seed: int = 0, **params) -> Recommender:
+    """The ranker `name` as `marquee eval` (finetune/evaluation/rankers.py) and serving (retrieval/candidates/
+    collaborative.py) both build it: its tuned constructor defaults, `params` on top (evaluation overrides), and
+    the weight cache `home` and the `seed` where the model takes them. One place, so both get the same model."""
+    return create(name, optional={"home": home, "seed": seed}, **params)

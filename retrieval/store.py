@@ -12,10 +12,15 @@ Atomic, incremental index builds (why and how):
     2. creates a staging snapshot, copies the still-valid vectors over and embeds only new/changed
        items (progress bar), checks the count,
     3. switches the pointer with ONE metadata update (a single SQLite transaction in Chroma), and
-    4. drops older snapshots and leftovers of crashed builds.
+    4. drops older snapshots and leftovers of crashed builds (their collections, and the segment folders
+     Chroma leaves on disk), never the live one.
   A crash or SIGKILL before step 3 leaves the pointer — and so every reader — on the previous
   snapshot; the orphaned staging collection is removed by the next build. A reader that loses a
   race with step 4 re-reads the pointer and retries once.
+
+Damage (`retrieval.store_check`): `verify()` checks the files before Chroma loads them and probes the
+live snapshot; `index()` never reads or copies from a damaged snapshot: it moves the damaged files to
+`<home>/quarantine/` (never deletes them) and embeds every item into a new snapshot.
 
 Hard constraints (genres any/all, excluded genres, year range, excluded ids) never rely on ranking luck:
   * filter_mode "where": translated to a Chroma `where` (`constraints_to_where`), Chroma pre-filters;
@@ -41,8 +46,10 @@ from retrieval.catalog.schema import Catalog, Item
 from retrieval.config import StoreConfig
 from retrieval.constraints import Constraints, FactsTable, constraints_to_where
 from retrieval.embeddings import ChromaEmbeddingFunction, SentenceEncoder
-from retrieval.indexing import IndexNotBuiltError, IndexPlan, StoreError, facts_of, item_from_metadata, plan
+from retrieval.indexing import (IndexDamagedError, IndexNotBuiltError, IndexPlan, StoreError, facts_of,
+                                item_from_metadata, plan)
 from retrieval.store_build import POINTER_SUFFIX, SnapshotBuilder
+from retrieval.store_check import REPAIR_FIX, SnapshotChecker
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
@@ -100,12 +107,33 @@ def connect(store_cfg: StoreConfig, home: Path):
                              "to use the embedded store.") from exc
         return client
     path = Path(home) / "chroma"
-    path.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(path), settings=settings)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(path), settings=settings)
+    except OSError as exc:
+        raise StoreError(f"cannot open the index folder {path}: {exc}. Fix: make {path} writable, or set "
+                         "MARQUEE_HOME to a writable folder") from exc
+    except Exception as exc:  # Chroma's Rust core reports a damaged database as InternalError
+        raise IndexDamagedError(f"Chroma cannot open the index in {path} ({exc}). Fix: {REPAIR_FIX}") from exc
 
 
-class ItemStore(SnapshotBuilder):
-    """Items of one catalog in Chroma: `index()` (incremental, atomic) and `search()` (filtered)."""
+def forget_client(path: Path) -> None:
+    """Drop Chroma's per-process cached client of an embedded store (after its folder was moved away), so
+    the next client opens the folder afresh instead of the moved database."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    key = str(path)
+    system = SharedSystemClient._identifier_to_system.pop(key, None)  # Chroma keeps one system per path
+    SharedSystemClient._identifier_to_refcount.pop(key, None)
+    if system is not None:
+        try:
+            system.stop()
+        except Exception:  # noqa: BLE001 - a half-started system may not stop cleanly; it is dropped anyway
+            pass
+
+
+class ItemStore(SnapshotBuilder, SnapshotChecker):
+    """Items of one catalog in Chroma: `index()` (incremental, atomic), `search()` (filtered), `verify()`."""
 
     def __init__(self, store_cfg: StoreConfig, encoder: SentenceEncoder, home: str | Path):
         self.cfg = store_cfg
@@ -128,6 +156,16 @@ class ItemStore(SnapshotBuilder):
     @property
     def location(self) -> str:
         return self.cfg.chroma_url or str(self.home / "chroma")
+
+    @property
+    def chroma_dir(self) -> Path | None:
+        """The embedded store's folder; None with a Chroma server (its files are the server's)."""
+        return None if self.cfg.chroma_url else self.home / "chroma"
+
+    def _close_client(self) -> None:
+        if self._client is not None and self.chroma_dir is not None:
+            forget_client(self.chroma_dir)
+        self._client, self._live, self._facts_cache = None, None, {}
 
     @property
     def pointer_name(self) -> str:

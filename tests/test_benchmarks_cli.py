@@ -16,7 +16,8 @@ from benchmarks.cli import Benchmark
 
 
 def test_every_benchmark_module_is_a_choice():
-    modules = {m.name for m in pkgutil.iter_modules(benchmarks.__path__)} - {"cli", "harness", "web_driver"}
+    modules = {m.name for m in pkgutil.iter_modules(benchmarks.__path__)
+               if m.name not in ("cli", "harness") and not m.name.endswith("_driver")}  # plumbing, not benchmarks
     assert modules == {b.value for b in Benchmark}
     assert all(callable(getattr(__import__(f"benchmarks.{m}", fromlist=["run"]), "run")) for m in modules)
 
@@ -50,3 +51,14 @@ def test_default_results_folder_is_the_checkout_or_marquee_home(tmp_path, monkey
     assert not harness.in_checkout()
     assert harness.default_results_dir() == tmp_path / "home" / "bench"
     assert harness.results_md_for(tmp_path / "home" / "bench") == tmp_path / "home" / "bench" / "RESULTS.md"
+
+
+def test_minutes_reach_the_soak_benchmark_and_only_it(tmp_path, monkeypatch):
+    fake = types.ModuleType("benchmarks.soak")
+    fake.run = lambda quick=False, minutes=None: {"minutes": minutes, "quick": quick}
+    monkeypatch.setitem(__import__("sys").modules, "benchmarks.soak", fake)
+    result = CliRunner().invoke(build(), ["bench", "soak", "--minutes", "0.5", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"minutes": 0.5, "quick": False}
+    wrong = CliRunner().invoke(build(), ["bench", "index", "--minutes", "2", "--out", str(tmp_path)])
+    assert wrong.exit_code == 2 and "--minutes applies to soak only" in wrong.stderr

@@ -20,6 +20,7 @@ NEEDED_WITHOUT_IMPORT = {
     "langchain-openai": "init_chat_model('openai:…') loads it in tool mode",
     "pytest-timeout": "a pytest plugin (timeout in [tool.pytest.ini_options])",
     "import-linter": "the lint-imports command (tests/test_architecture.py)",
+    "psycopg": "SQLAlchemy's postgresql+psycopg dialect loads it (agent/storage/database.py)",
 }
 
 

@@ -10,11 +10,13 @@ import json
 import os
 import platform
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+
+from agent.cli.checks import Check
 
 ConfigOption = Annotated[Optional[Path], typer.Option("--config", "-c", help="marquee.toml to use "
                                                       "(default: $MARQUEE_CONFIG or ./marquee.toml)")]
@@ -61,19 +63,6 @@ def index(config: ConfigOption = None,
 # ---------------------------------------------------------------------------------------------- doctor
 
 
-@dataclass
-class Check:
-    name: str
-    ok: bool
-    detail: str
-    fix: str = ""
-    required: bool = True
-
-    def __post_init__(self) -> None:
-        if self.ok:
-            self.fix = ""  # a fix is only shown for what is wrong
-
-
 def _version(dist: str) -> str | None:
     try:
         return importlib.metadata.version(dist)
@@ -84,7 +73,8 @@ def _version(dist: str) -> str | None:
 PACKAGES = (  # (distribution, extra that brings it or None for the base install, required)
     ("torch", None, True), ("transformers", None, True), ("sentence-transformers", None, True),
     ("chromadb", None, True), ("langchain-core", None, True), ("langchain", None, True), ("peft", None, True),
-    ("openai", None, True), ("gradio", None, True), ("langgraph", None, True),
+    ("openai", None, True), ("gradio", None, True), ("langgraph", None, True), ("sqlalchemy", None, True),
+    ("psycopg", None, True),
     ("langgraph-checkpoint-sqlite", "tools", False), ("langchain-openai", "tools", False),
     ("accelerate", "train", False),
 )
@@ -163,35 +153,46 @@ def _index_checks(settings, dataset) -> list[Check]:
                     "" if writable else f"make {home} writable or set MARQUEE_HOME to a writable folder")]
     try:
         store = ItemStore(settings.store, SentenceEncoder(settings.embedding), home)
-        status = store.status(dataset.catalog if dataset else None)
+        if settings.store.chroma_url:
+            store.client  # noqa: B018 - reach the server now: its error carries the fix
     except (ModelMissingError, StoreError) as exc:
         checks.append(Check("vector store", False, str(exc).split(". ")[0], str(exc).split("Fix: ")[-1]))
         return checks
-    mode = f"Chroma server {settings.store.chroma_url}" if settings.store.chroma_url else f"embedded Chroma {status.location}"
+    mode = f"Chroma server {settings.store.chroma_url}" if settings.store.chroma_url else f"embedded Chroma {store.location}"
     checks.append(Check("vector store", True, mode))
-    if status.collection is None:
-        checks.append(Check("search index", False, "not built", "marquee index", required=False))
-    elif status.stale:
-        p = status.plan
-        why = "built with another encoder" if not status.encoder_matches else \
-            f"{len(p.new)} new, {len(p.changed)} changed, {len(p.metadata_only)} re-described, {len(p.removed)} removed"
-        checks.append(Check("search index", False, f"{status.count} items, stale ({why})", "marquee index",
-                            required=False))
-    else:
-        checks.append(Check("search index", True, f"{status.count} items, up to date ({status.collection}, "
-                            f"built {status.created})"))
-    return checks
+    from agent.cli.integrity import file_checks, index_checks
+
+    try:
+        checks += index_checks(settings, dataset, store)
+    except (ModelMissingError, StoreError) as exc:  # the probes need the encoder; a server may go away
+        checks.append(Check("search index", False, f"not checked: {str(exc).split('. ')[0]}",
+                            str(exc).split("Fix: ")[-1]))
+    return checks + file_checks(settings)
+
+
+def _database_check(settings, repair: bool, quiet_stdout: bool) -> Check:
+    from agent.cli.database import database_health, repair_database
+
+    if repair:
+        repair_database(settings, err=quiet_stdout)
+    health = database_health(settings)
+    return Check("session database", health.ok, health.detail, health.fix)
 
 
 def doctor(config: ConfigOption = None,
-           as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False) -> None:
-    """What is installed, where data and models are, what is missing and the exact command to fix it."""
+           as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+           repair: Annotated[bool, typer.Option("--repair", help="move damaged files to <home>/quarantine/ and a "
+                                                "damaged session database aside (never deletes), rebuild what can be "
+                                                "rebuilt, then check")] = False) -> None:
+    """What is installed, where data and models are, what is damaged or missing and the exact command to fix it."""
     settings = _settings(config)
-    checks = _package_checks() + [_torch_check()] + _data_checks(settings)
+    repaired = _repair(settings, quiet=as_json) if repair else []
+    checks = (_package_checks() + [_torch_check()] + _data_checks(settings)
+              + [_database_check(settings, repair, quiet_stdout=as_json)])
     missing = [c for c in checks if c.required and not c.ok]
     if as_json:
-        typer.echo(json.dumps({"ok": not missing, "home": str(settings.home), "checks": [asdict(c) for c in checks]},
-                              indent=2))
+        typer.echo(json.dumps({"ok": not missing, "home": str(settings.home), "checks": [asdict(c) for c in checks],
+                               **({"repaired": repaired} if repair else {})}, indent=2))
     else:
         from rich.console import Console
         from rich.markup import escape
@@ -209,6 +210,20 @@ def doctor(config: ConfigOption = None,
                       else "[green]everything required is in place[/]")
     if missing:
         raise typer.Exit(1)
+
+
+def _repair(settings, quiet: bool) -> list[str]:
+    """`doctor --repair`: what was moved aside and rebuilt (printed to stderr as it is reported)."""
+    from agent.cli.integrity import repair_files
+    from retrieval.store import StoreError
+
+    try:
+        done = repair_files(settings, progress=not quiet and sys.stderr.isatty())
+    except StoreError as exc:
+        _fail(f"repair failed: {exc}", code=1)
+    for line in done or ["nothing to repair"]:
+        typer.echo(f"repair: {line}", err=True)
+    return done
 
 
 def register(app: typer.Typer) -> None:

@@ -63,9 +63,9 @@ def build_agent(config: Path | None, rerank: bool | None = None, explain: Explai
     return agent
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, code: int = 2) -> None:
     typer.secho(f"error: {message}", fg="red", err=True)
-    raise typer.Exit(2)
+    raise typer.Exit(code)
 
 
 def _check_ids(session: str, user: str | None) -> None:
@@ -102,6 +102,7 @@ def register(app: typer.Typer) -> None:
         if interactive:
             console.print(f"[bold]Marquee[/bold] — session [cyan]{session}[/cyan]. {REPL_HELP}")
         last: list = []
+        failed = 0
         while True:
             try:
                 line = console.input("[bold green]you> [/bold green]") if interactive else sys.stdin.readline()
@@ -123,12 +124,21 @@ def register(app: typer.Typer) -> None:
                 _say_error(str(exc))
                 continue
             console.print("[bold blue]marquee>[/bold blue] ", end="")
-            for event in events:
-                if event.kind == "text":
-                    console.print(event.text, end="", markup=False, soft_wrap=True)
-                else:
-                    last = event.items
+            try:
+                for event in events:
+                    if event.kind == "text":
+                        console.print(event.text, end="", markup=False, soft_wrap=True)
+                    elif event.reply.error:
+                        failed += 1
+                        _say_error(f"the turn failed ({event.reply.error}); the session is unchanged")
+                    else:
+                        last = event.items
+            except RuntimeError as exc:  # e.g. SessionBusyError: another process is using this session
+                failed += 1
+                _say_error(str(exc))
             console.print("\n")
+        if failed:
+            raise typer.Exit(1)
 
     @app.command()
     def ask(message: Annotated[str, typer.Argument(help="what you want, e.g. 'sci-fi from the 80s'")],
@@ -149,6 +159,8 @@ def register(app: typer.Typer) -> None:
             reply = agent.chat(message, session_id=session, user_id=user)
         except (ValueError, FileNotFoundError, RuntimeError) as exc:  # bad input, missing model
             _fail(str(exc))
+        if reply.error:  # the agent answered with an apology: a script must see a failure, not exit 0
+            _fail(f"the turn failed ({reply.error}); the session is unchanged", code=1)
         if as_json:
             typer.echo(json.dumps(reply.model_dump(), ensure_ascii=False, indent=2))
         else:

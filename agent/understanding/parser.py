@@ -46,7 +46,8 @@ about like love liked also too more less other just only so much lots lot maybe 
 d s ve m re ll t i'd i'm i've id im ive from top say tell seen watched loved liked enjoyed hated already favorite favourite else but
 however instead though show list hi hello hey thanks thank ok okay yes yeah sure let lets let's me actually was is
 were are similar surprise rather switch change longer whole ones haven't havent hmm hm um umm uh erm
-lol ha haha wow yay meh""".split())
+lol ha haha wow yay meh
+next mood favourites favorites fave faves suggestion""".split())  # chit-chat: "what should I watch next?", "in the mood for"
 
 
 def clean_message(message: object) -> tuple[str, bool]:
@@ -160,6 +161,9 @@ class PreferenceParser:
         work = self._genres(work, prefs)
         work = self._moods(work, prefs)
         prefs.query = " ".join([m.group(0) for m in unnamed] + [self._remainder(work)]).strip()
+        # pieces of a title the matcher resolved ("confidential" of "L.A. Confidential") were understood too
+        understood = {w for ref in prefs.titles for w in _words(ref.title)}
+        prefs.query = " ".join(w for w in prefs.query.split() if w not in understood)
         return prefs
 
     def _has_vocabulary(self, title: str) -> bool:

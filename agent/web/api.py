@@ -7,7 +7,8 @@
 Sessions: there is no shared default. `/chat` and `/chat_stream` without a session id start a fresh,
 random one and return it (`reply["session_id"]`); every other endpoint requires the id. API sessions
 live in their own namespace ("api:<session_id>"), so an API caller can never read or change a browser
-tab's session (those ids are random and start with "web-").
+tab's session (those ids are random and start with "web-"). With `--auth`, the signed-in user (the
+request's username) owns the profile that a session's feedback builds (RecommenderAgent.chat).
 
 Arguments are checked by `agent.validation` (the same rules as the Python API); a bad one is a
 `gr.Error` whose message says what to change, and the server log stays free of tracebacks for it.
@@ -61,25 +62,31 @@ def _call(fn, *args):
         raise user_error(str(err)) from None
 
 
-def register(agent: Any) -> None:
-    """Add the endpoints to the Blocks being built (call inside its `with` block)."""
+def account_of(request: gr.Request | None) -> str | None:
+    """The signed-in user of `--auth` (None without auth)."""
+    return getattr(request, "username", None) or None
 
-    def chat(message: str, session_id: str | None = None) -> dict:
+
+def register(agent: Any) -> None:
+    """Add the endpoints to the Blocks being built (call inside its `with` block). Gradio fills in each
+    function's `request` argument; it is not part of the HTTP API."""
+
+    def chat(message: str, session_id: str | None = None, request: gr.Request = None) -> dict:
         """One turn. Returns {"session_id", "text", "items": [{item_id, title, title_zh, year, genres, description,
         explanation, explanation_source, score, evidence, description_generated, language}], "understood",
         "preferences", "language"} ("language": "en" | "zh", the language of the message and of the reply;
         "evidence": why the item was picked, retrieval/evidence.py). Without a session_id a new session starts;
         keep the returned one for the next turns."""
         own, sid = _sid(session_id, new=True)
-        return {"session_id": own, **_call(views.chat_turn, agent, sid, message)}
+        return {"session_id": own, **_call(views.chat_turn, agent, sid, message, account_of(request))}
 
-    def chat_stream(message: str, session_id: str | None = None) -> Iterator[dict]:
+    def chat_stream(message: str, session_id: str | None = None, request: gr.Request = None) -> Iterator[dict]:
         """The same turn, streamed: each update is {"session_id", "text": the reply so far, "items": [] until
         they arrive, "language": "" until then}. Use `client.submit(...)` and iterate the job."""
         own, sid = _sid(session_id, new=True)
         text, items, language = "", [], ""
         try:
-            for kind, payload in views.stream_turn(agent, sid, message):
+            for kind, payload in views.stream_turn(agent, sid, message, account_of(request)):
                 if kind == "text":
                     text += payload
                 elif kind == "language":
@@ -91,9 +98,9 @@ def register(agent: Any) -> None:
         except views.UserInputError as err:
             raise user_error(str(err)) from None
 
-    def feedback(session_id: str, item_id: str, action: str) -> dict:
+    def feedback(session_id: str, item_id: str, action: str, request: gr.Request = None) -> dict:
         """action: "like" | "dislike" | "seen". Returns the session's preferences afterwards."""
-        return _call(views.feedback, agent, _sid(session_id)[1], item_id, action)
+        return _call(views.feedback, agent, _sid(session_id)[1], item_id, action, account_of(request))
 
     def preferences(session_id: str) -> dict:
         """What the agent understood so far: genres, exclude_genres, year_min, year_max, count, query, moods,
@@ -109,7 +116,11 @@ def register(agent: Any) -> None:
         """Forget the session's preferences and shown items."""
         return _call(views.reset, agent, _sid(session_id)[1])
 
-    for fn in (chat, chat_stream, feedback, preferences, set_preferences, reset):
+    def stats() -> dict:
+        """The server's memory bookkeeping: {"sessions_locked"} (sessions live in the database, not in memory)."""
+        return agent.stats()
+
+    for fn in (chat, chat_stream, feedback, preferences, set_preferences, reset, stats):
         gr.api(fn, api_name=fn.__name__, concurrency_id=API_QUEUE)
 
 

@@ -175,7 +175,7 @@ def _layout(genres: list[str], max_cards: int, default_count: int) -> Page:
 def _wire_chat(page: Page, agent: Any) -> None:
     max_cards = len(page.slots)
 
-    def respond(text: str, history: list, sid: str | None, n_turns: int):
+    def respond(text: str, history: list, sid: str | None, n_turns: int, request: gr.Request):
         text = (text or "").strip()
         if not text:
             yield {page.message: ""}
@@ -187,7 +187,7 @@ def _wire_chat(page: Page, agent: Any) -> None:
         yield {page.message: "", page.chatbot: history, page.session: sid}
         reply = ""
         try:
-            for kind, payload in views.stream_turn(agent, sid, text):
+            for kind, payload in views.stream_turn(agent, sid, text, api.account_of(request)):
                 if kind == "text":
                     reply += payload
                     # escaped: titles and generated text in the reply are text, not markup
@@ -230,12 +230,12 @@ def _wire_chat(page: Page, agent: Any) -> None:
 
 def _wire_feedback(page: Page, agent: Any) -> None:
     def handler(index: int, action: str):
-        def handle(sid: str | None, entries: list, n_turns: int):
+        def handle(sid: str | None, entries: list, n_turns: int, request: gr.Request):
             if not sid or index >= len(entries):
                 return {}
             entries = [dict(e) for e in entries]
             try:
-                views.feedback(agent, sid, entries[index]["item"]["item_id"], action)
+                views.feedback(agent, sid, entries[index]["item"]["item_id"], action, api.account_of(request))
             except views.UserInputError as err:
                 gr.Warning(text_html(str(err)))  # Gradio renders a toast's message as HTML
                 return {}

@@ -42,17 +42,21 @@ def serve_forever(config: Path | None = None, host: str | None = None, port: int
     port = port or settings.server.port
     credentials = parse_auth(auth if auth is not None else settings.server.auth)  # fail before loading models
     check_port_free(host, port)
+    from agent.storage import Storage
+
+    storage = Storage.from_settings(settings)  # a damaged or unreachable database fails here, in a second
     if host not in ("127.0.0.1", "localhost", "::1") and not credentials:
         print(f"Warning: serving on {host} without --auth: anyone who can reach this machine can use it.",
               file=sys.stderr, flush=True)
 
     started = time.perf_counter()
     print(f"Loading catalog, index and model (MARQUEE_HOME={settings.home}) …", flush=True)
-    demo = build(settings)
+    demo = build(settings, storage)
     demo.queue(default_concurrency_limit=settings.server.concurrency, max_size=QUEUE_MAX_SIZE)
     launch(demo, host=host, port=port, auth=credentials, max_request_bytes=settings.server.max_request_bytes)
     print(f"{READY_MESSAGE} {demo.local_url} (loaded in {time.perf_counter() - started:.1f} s; "
-          f"{settings.server.concurrency} concurrent turns{'; login required' if credentials else ''})", flush=True)
+          f"{settings.server.concurrency} concurrent turns{'; login required' if credentials else ''}; "
+          f"sessions in {storage.location})", flush=True)
     try:
         demo.block_thread()
     except KeyboardInterrupt:
@@ -61,14 +65,14 @@ def serve_forever(config: Path | None = None, host: str | None = None, port: int
         demo.close()
 
 
-def build(settings):
+def build(settings, storage=None):
     """The shared agent and its page. The agent is created and warmed here, once, before serving."""
     from agent.core import RecommenderAgent
     from agent.web import views
     from agent.web.app import build_app
 
     started = time.perf_counter()
-    agent = RecommenderAgent.from_config(settings)
+    agent = RecommenderAgent(settings, storage=storage)
     agent.service.ensure_index(progress=sys.stderr.isatty())  # first run: builds the index, with a progress bar
     loaded = time.perf_counter()
     views.warm_up(agent)

@@ -3,7 +3,8 @@
 The Blocks handlers (agent.web.app) and the HTTP API (agent.web.api) both go through these functions,
 so the browser and `gradio_client` see exactly the same behaviour. Preferences use the agent's own
 field names (`RecommenderAgent.describe`): genres, exclude_genres, year_min, year_max, count, and
-liked / disliked / seen as [{item_id, title}].
+liked / disliked / seen as [{item_id, title}]. `account` is the signed-in user of `marquee serve --auth` (the
+Gradio request's username, None without auth): the owner of the stored profile (RecommenderAgent.chat).
 """
 from __future__ import annotations
 
@@ -35,10 +36,10 @@ def default_count(agent: Any) -> int:
     return int(agent.cfg.default_count)
 
 
-def stream_turn(agent: Any, session_id: str, message: str) -> Iterator[tuple[str, Any]]:
+def stream_turn(agent: Any, session_id: str, message: str, account: str | None = None) -> Iterator[tuple[str, Any]]:
     """("text", delta) events while the reply streams, then ("language", "en" | "zh") and ("items", [item dicts])."""
     with _user_errors():
-        for event in agent.stream(message, session_id=session_id):  # agent.replies.StreamEvent
+        for event in agent.stream(message, session_id=session_id, account=account):  # agent.replies.StreamEvent
             if event.kind == "text":
                 if event.text:
                     yield "text", event.text
@@ -48,9 +49,9 @@ def stream_turn(agent: Any, session_id: str, message: str) -> Iterator[tuple[str
                 yield "items", [_item_view(agent, it, language) for it in event.items]
 
 
-def chat_turn(agent: Any, session_id: str, message: str) -> dict[str, Any]:
+def chat_turn(agent: Any, session_id: str, message: str, account: str | None = None) -> dict[str, Any]:
     with _user_errors():
-        reply = agent.chat(message, session_id=session_id)
+        reply = agent.chat(message, session_id=session_id, account=account)
     return {"text": reply.text, "items": [_item_view(agent, it, reply.language) for it in reply.items],
             "understood": reply.understood, "preferences": reply.state, "language": reply.language}
 
@@ -65,10 +66,11 @@ def _item_view(agent: Any, item: Any, language: str = "en") -> dict[str, Any]:
     return view
 
 
-def feedback(agent: Any, session_id: str, item_id: str, action: str) -> dict[str, Any]:
+def feedback(agent: Any, session_id: str, item_id: str, action: str, account: str | None = None) -> dict[str, Any]:
     """action "like" | "dislike" | "seen"; returns the session's preferences afterwards."""
     with _user_errors():
-        return agent.apply_feedback(FeedbackRequest.for_action(session_id, item_id, action, agent.limits.context()))
+        return agent.apply_feedback(FeedbackRequest.for_action(session_id, item_id, action, agent.limits.context(),
+                                                               account=account))
 
 
 def preferences(agent: Any, session_id: str) -> dict[str, Any]:
@@ -107,9 +109,11 @@ def warm_up(agent: Any) -> None:
 @contextmanager
 def _user_errors():
     """The agent raises ValueError for input a person can fix (its messages list the valid choices)."""
+    from agent.session_locks import SessionBusyError
+
     try:
         yield
     except UserInputError:
         raise
-    except ValueError as err:
+    except (ValueError, SessionBusyError) as err:  # busy: the person can retry in a moment
         raise UserInputError(str(err)) from err

@@ -1,8 +1,9 @@
 """Which rankers `marquee eval` knows, by name: adding one touches this file only.
 
 Each entry builds a fitted `retrieval.recommender.Recommender` from the split's TRAIN interactions. A model's
-validation-tuned hyper-parameters are its own constructor defaults (retrieval/models/), the ones serving uses
-too; `[eval.params.NAME]` in marquee.toml overrides them. `defaults` holds evaluation-only parameters (which
+validation-tuned hyper-parameters are its own constructor defaults (retrieval/models/), and classical models are
+built by `retrieval.recommender.build`, as serving builds the chat's collaborative model; `[eval.params.NAME]` in
+marquee.toml overrides them. `defaults` holds evaluation-only parameters (which
 ranker a reranker reorders).
 A ranker whose component is not installed or built yet raises `ComponentMissing`: the harness skips it
 with a loud message in the report instead of failing the whole run.
@@ -19,7 +20,7 @@ from typing import Any
 import retrieval.models  # noqa: F401  (registers the classical models; imported once, not inside a timed fit)
 from finetune.data.splits import Split
 from retrieval.catalog.schema import Dataset
-from retrieval.recommender import Recommender, create
+from retrieval.recommender import Recommender, build, create
 
 FAMILIES = ("floor", "baseline", "llm", "diagnostic")  # "baseline" and "floor" compete for "best baseline"
 
@@ -105,29 +106,35 @@ def _fit(model: Recommender, ctx: BuildContext) -> Recommender:
 
 
 # --- classical rankers -------------------------------------------------------------------------------
+def model(name: str, ctx: BuildContext, params: dict[str, Any]) -> Recommender:
+    """The unfitted classical ranker `name`, built as serving builds it (`retrieval.recommender.build`: tuned
+    defaults, the run's seed and weight cache) with the run's `[eval.params]` on top."""
+    return build(name, ctx.home, ctx.seed, **params)
+
+
 @ranker("random", "floor", description="uniform random scores (seeded)")
 def _random(ctx, params):
-    return _fit(create("random", **{"seed": ctx.seed, **params}), ctx)
+    return _fit(model("random", ctx, params), ctx)
 
 
 @ranker("mostpop", "floor", description="train interaction counts")
 def _mostpop(ctx, params):
-    return _fit(create("mostpop", **params), ctx)
+    return _fit(model("mostpop", ctx, params), ctx)
 
 
 @ranker("itemknn", "baseline", description="item-kNN, TF-IDF cosine (validation-tuned)")
 def _itemknn(ctx, params):
-    return _fit(create("itemknn", **params), ctx)
+    return _fit(model("itemknn", ctx, params), ctx)
 
 
 @ranker("ease", "baseline", description="EASE, l2 tuned on validation")
 def _ease(ctx, params):
-    return _fit(create("ease", **params), ctx)
+    return _fit(model("ease", ctx, params), ctx)
 
 
 @ranker("ease-recency", "baseline", description="EASE scoring a recency-weighted history (validation-tuned)")
 def _ease_recency(ctx, params):
-    return _fit(create("ease-recency", **params), ctx)
+    return _fit(model("ease-recency", ctx, params), ctx)
 
 
 def _fit_sequential(model: Recommender, ctx: BuildContext, label: str) -> Recommender:
@@ -144,13 +151,12 @@ def _fit_sequential(model: Recommender, ctx: BuildContext, label: str) -> Recomm
 
 @ranker("sasrec", "baseline", description="SASRec, full softmax, validation early stopping")
 def _sasrec(ctx, params):
-    return _fit_sequential(create("sasrec", **{"seed": ctx.seed, "home": ctx.home, **params}), ctx, "sasrec")
+    return _fit_sequential(model("sasrec", ctx, params), ctx, "sasrec")
 
 
 @ranker("sasrec+ease", "baseline", description="SASRec and EASE, per-user z-scored and blended (weight validation-tuned)")
 def _sasrec_ease(ctx, params):
-    model = create("sasrec+ease", **{"seed": ctx.seed, "home": ctx.home, **params})
-    return _fit_sequential(model, ctx, "sasrec+ease")
+    return _fit_sequential(model("sasrec+ease", ctx, params), ctx, "sasrec+ease")
 
 
 @ranker("semantic", "baseline", description="MiniLM: mean embedding of the last 5 history titles vs every item (validation-tuned)")
@@ -171,18 +177,17 @@ def _canary(ctx, params):
 
 
 # --- our pipeline: hybrid retriever and LLM rerankers ---------------------------------------------------
-@ranker("hybrid", "baseline", description="our hybrid retriever (semantic + collaborative + popularity, RRF)")
+@ranker("hybrid", "baseline", description="our chat retriever ignoring the request (candidates.fusion: blend = "
+        "SASRec+EASE, popularity and liked-title signals weighted; rrf = semantic + collaborative + popularity RRF)")
 def _hybrid(ctx, params):
     service_mod = require("retrieval.service", "the hybrid retriever (CANDIDATES, retrieval.service)")
     if ctx.settings is None:
         raise ComponentMissing("the hybrid retriever needs settings (home, catalog, embedding, store, candidates)")
-    settings = ctx.settings
-    if params:
-        settings = settings.model_copy(update={"candidates": settings.candidates.model_copy(update=params)})
-    retriever = service_mod.RetrievalService.from_config(settings).retriever
-    if retriever.catalog.item_ids != ctx.dataset.catalog.item_ids:
-        raise ValueError("the hybrid retriever's catalog differs from the evaluated one (check [catalog] config)")
-    return _fit(retriever, ctx)  # refit its collaborative / popularity parts on TRAIN only
+    settings = ctx.settings.model_copy(update={"home": ctx.home})
+    config = type(settings.candidates).model_validate({**settings.candidates.model_dump(), **params})
+    service = service_mod.RetrievalService(settings, dataset=ctx.dataset)
+    # unfitted: its collaborative and popularity parts are fitted on TRAIN only, never on the whole log
+    return _fit(service.build_retriever(config, fitted=False), ctx)
 
 
 def _llm(ctx: BuildContext, params: dict[str, Any], adapter: str) -> Recommender:

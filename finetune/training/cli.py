@@ -5,7 +5,7 @@
     marquee finetune --resume                        # continue from the last checkpoint of --out
     marquee finetune --ship                          # and make it the default adapter (<home>/adapters/default/)
     marquee finetune --ship-to agent/llm/adapters/default   # in a checkout: update the adapter the repo ships
-    accelerate launch -m finetune.training.cli --out runs/gpu   # many GPUs, same script
+    accelerate launch --multi_gpu --num_processes 4 -m finetune.training.cli --out runs/gpu   # 4 GPUs, same script
 """
 from __future__ import annotations
 

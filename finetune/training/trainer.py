@@ -8,10 +8,18 @@ fusion weight (marquee.json), a model card and a training-curve PNG in the outpu
 
 The wall-clock budget (`max_minutes`) is planned, not just enforced: after a few steps the LR schedule's horizon is
 set to the number of steps that fit, so a time-bounded run still finishes its decay.
+
+Several processes (`accelerate launch --multi_gpu --num_processes N`; on a machine without GPUs they form a gloo
+group on the CPU): the forward runs through the DistributedDataParallel wrapper (finetune.training.model
+`training_module`), so gradients are averaged; each process trains on its own fixed shard of the examples
+(reshuffled within the shard every epoch), so the frozen-layer cache holds that shard only; the main process
+validates and shares the figures (the weights are the same everywhere), and so are the time budget's decisions,
+so that all of them stop at the same step.
 """
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -91,9 +99,11 @@ def _select(users: np.ndarray, n: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(users, size=n, replace=False))
 
 
-def _cache_frozen_layers(data, base, cfg: FinetuneConfig, tokenizer, device, log, progress: bool, folder: Path) -> None:
-    """Every example's hidden states below the LoRA layers, computed once into a memory-mapped file under
-    `folder` (finetune.training.frozen_cache.DiskCache); a resumed run reuses and completes it."""
+def _cache_frozen_layers(data, base, cfg: FinetuneConfig, tokenizer, device, log, progress: bool, folder: Path,
+                         shard: np.ndarray) -> None:
+    """The hidden states below the LoRA layers of this process's examples (`shard`), computed once into a
+    memory-mapped file under `folder` (finetune.training.frozen_cache.DiskCache); a resumed run reuses and
+    completes it."""
     from tqdm.auto import tqdm
 
     from finetune.training.frozen_cache import DiskCache, build_cache, fingerprint, first_trainable_layer
@@ -103,23 +113,34 @@ def _cache_frozen_layers(data, base, cfg: FinetuneConfig, tokenizer, device, log
 
     class Prompts:  # built on access, so the prompts of a large training set never sit in memory together
         def __len__(self):
-            return len(data)
+            return len(shard)
 
-        def __getitem__(self, i):
-            return data[i]["segments"]
+        def __getitem__(self, j):
+            return data[int(shard[j])]["segments"]
 
     prompts = Prompts()
-    lengths = [len(prompts[i]) for i in range(len(data))]
-    key = fingerprint((prompts[i] for i in range(len(data))), base.name, start, base.dtype)
+    lengths = [len(prompts[j]) for j in range(len(shard))]
+    key = fingerprint((prompts[j] for j in range(len(shard))), base.name, start, base.dtype)
     store = DiskCache(folder, key, lengths, base.model.config.hidden_size, base.dtype)
     if store.done:
         log(f"frozen-layer cache {folder}: {store.done}/{len(store)} examples already computed (reused)")
-    with tqdm(total=len(data), desc=f"caching layers 0-{start - 1}", disable=not progress, dynamic_ncols=True) as bar:
-        data.cache = build_cache(base.model, prompts, tokenizer.pad_token_id, start, device,
-                                 batch_size=cfg.batch_size, progress=bar.update, store=store)
+    with tqdm(total=len(shard), desc=f"caching layers 0-{start - 1}", disable=not progress, dynamic_ncols=True) as bar:
+        store = build_cache(base.model, prompts, tokenizer.pad_token_id, start, device,
+                            batch_size=cfg.batch_size, progress=bar.update, store=store)
+    data.cache = store if len(shard) == len(data) else _ShardCache(store, shard)
     data.cache_start = start
-    log(f"cached the frozen layers 0-{start - 1} of {len(data)} examples: {store.nbytes / 1e6:.0f} MB on disk in "
+    log(f"cached the frozen layers 0-{start - 1} of {len(shard)} examples: {store.nbytes / 1e6:.0f} MB on disk in "
         f"{time.perf_counter() - began:.0f}s; training steps run layers {start}+ only")
+
+
+class _ShardCache:
+    """An example's cached states by its index in the whole training set, for a process that cached its shard."""
+
+    def __init__(self, store, shard: np.ndarray) -> None:
+        self.store, self.position = store, {int(i): j for j, i in enumerate(shard)}
+
+    def __getitem__(self, index: int):
+        return self.store[self.position[int(index)]]
 
 
 def _instances(cfg: FinetuneConfig, split, users, fit: dict, log):
@@ -135,6 +156,15 @@ def _instances(cfg: FinetuneConfig, split, users, fit: dict, log):
     return build_instances(split, proposer, cfg.targets_per_user, cfg.candidates, cfg.min_history, users)
 
 
+def _main_decides(accelerator, value):
+    """The main process's `value`, on every process (decisions that must not differ between them)."""
+    if accelerator.num_processes == 1:
+        return value
+    from accelerate.utils import broadcast_object_list
+
+    return broadcast_object_list([value], from_process=0)[0]
+
+
 def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume: bool = False,
           log: Callable[[str], None] = print, progress: bool = True, command: str = "",
           data_only: bool = False) -> TrainResult | None:
@@ -142,7 +172,7 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
     caches under `home`) and the examples built; returns None."""
     import torch
     from accelerate import Accelerator
-    from accelerate.utils import set_seed
+    from accelerate.utils import DistributedDataParallelKwargs, set_seed
     from peft import set_peft_model_state_dict
     from tqdm.auto import tqdm
 
@@ -155,7 +185,7 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
     from finetune.training.card import write_outputs
     from finetune.training.checkpoints import (CHECKPOINTS, latest_checkpoint, load_checkpoint,
                                                register_adapter_hooks, save_checkpoint)
-    from finetune.training.model import attach_lora, load_base, loss_and_accuracy, to_device
+    from finetune.training.model import attach_lora, load_base, to_device, training_module
     from finetune.training.validation import ValidationSet, validate
 
     started = time.perf_counter()
@@ -167,10 +197,17 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
     if resume and checkpoint is None:
         log(f"--resume: no checkpoint under {out / CHECKPOINTS}; starting from step 0")
     # step_scheduler_with_optimizer=False: the schedule counts optimizer steps, however many processes run
+    # while the LLM is frozen (`freeze_llm_steps`) its LoRA weights get no gradient, which several processes'
+    # gradient averaging must be told about
+    handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)] if cfg.freeze_llm_steps else []
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), step_scheduler_with_optimizer=False,
-                              mixed_precision="bf16" if torch.cuda.is_available() and not cfg.qlora else "no")
+                              mixed_precision="bf16" if torch.cuda.is_available() and not cfg.qlora else "no",
+                              kwargs_handlers=handlers)
     main = accelerator.is_main_process
     set_seed(cfg.seed)
+    if accelerator.num_processes > 1:
+        log(f"process {accelerator.process_index + 1} of {accelerator.num_processes} "
+            f"({accelerator.distributed_type.value}, {torch.distributed.get_backend()} backend) on {accelerator.device}")
 
     # --- data: instruction examples from TRAIN, validation users from the validation split -------------
     split = leave_one_out(dataset.interactions)
@@ -203,9 +240,12 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
              "validation_recall@n": eval_set.recall, "tune_recall@n": tune_set.recall,
              "prompt_tokens_mean": float(np.mean([len(data[i]["input_ids"]) for i in range(min(50, len(data)))]))}
     log("data: " + json.dumps(stats))
+    shard = np.arange(len(data))[accelerator.process_index::accelerator.num_processes]  # this process's examples
     if scorer.supports_frozen_cache and cfg.lora_layers and cfg.cache_frozen:
-        _cache_frozen_layers(data, base, cfg, tokenizer, accelerator.device, log, progress and main,
-                             out / "frozen-cache")
+        # several processes: each caches its own shard in its own folder
+        folder = out / "frozen-cache" if accelerator.num_processes == 1 else \
+            out / "frozen-cache" / f"process-{accelerator.process_index}-of-{accelerator.num_processes}"
+        _cache_frozen_layers(data, base, cfg, tokenizer, accelerator.device, log, progress and main, folder, shard)
     elif scorer.caches_own_frozen_layers and cfg.lora_layers and cfg.cache_frozen:
         from finetune.training.frozen_cache import first_trainable_layer
 
@@ -226,8 +266,11 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
     # The schedule reads `state` when it steps, so a resumed (re-planned) horizon applies from the next step on.
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, int(cfg.warmup_ratio * state.horizon), state.horizon, cfg.schedule))
-    model, optimizer, scheduler = accelerator.prepare(peft_model, optimizer, scheduler)
-    unwrapped = accelerator.unwrap_model(model)
+    # the scorer's trained parts (e.g. a score head) join the wrapped module, so several processes average their
+    # gradients too
+    model, optimizer, scheduler = accelerator.prepare(training_module(peft_model, cfg.loss, scorer, extras),
+                                                      optimizer, scheduler)
+    unwrapped = accelerator.unwrap_model(model).model  # the peft model: saved, validated, served
     register_adapter_hooks(accelerator, unwrapped, scorer)
     if checkpoint is not None:
         configured = state.horizon
@@ -250,8 +293,9 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
         model.eval()
         for m in extras:
             m.eval()
-        result = validate(backend, dataset.catalog, eval_set, cfg.fusion_grid, calibrate, cfg.history_items,
-                          cfg.scorer, cfg.fusion)
+        # the main process validates (the weights are the same everywhere); the others wait for its figures
+        result = _main_decides(accelerator, validate(backend, dataset.catalog, eval_set, cfg.fusion_grid, calibrate,
+                                                     cfg.history_items, cfg.scorer, cfg.fusion) if main else None)
         model.train()
         for m in extras:
             m.train()
@@ -283,8 +327,8 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
     step_started, first_step = time.perf_counter(), state.step
     while state.step < state.horizon:
         data.epoch = state.epoch
-        order = np.random.default_rng([cfg.seed, state.epoch]).permutation(len(data))
-        order = order[accelerator.process_index::accelerator.num_processes]
+        # one process: a permutation of all examples per epoch; several: of each one's own shard
+        order = shard[np.random.default_rng([cfg.seed, state.epoch]).permutation(len(shard))]
         while state.micro_in_epoch < micro_per_epoch and state.step < state.horizon:
             losses, accs = [], []
             if not torch.cuda.is_available():
@@ -296,7 +340,7 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
                                                  tokenizer.pad_token_id), accelerator.device)
                 sync = contextlib.nullcontext() if k == cfg.grad_accum - 1 else accelerator.no_sync(model)
                 with sync:
-                    loss, acc = loss_and_accuracy(model, batch, cfg.loss, scorer)
+                    loss, acc = model(batch)
                     accelerator.backward(loss / cfg.grad_accum)
                 losses.append(float(loss.detach()))
                 accs.append(float(acc))
@@ -325,7 +369,8 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
                 per_step = (time.perf_counter() - step_started) / (state.step - first_step)
                 if per_step:
                     per_step_with_eval = per_step + eval_seconds / cfg.eval_every
-                    fits = state.step + int((deadline - time.perf_counter()) / per_step_with_eval)
+                    fits = _main_decides(accelerator,
+                                         state.step + int((deadline - time.perf_counter()) / per_step_with_eval))
                     if fits < state.horizon:
                         log(f"time budget: {per_step:.1f}s/step → planning {fits} steps instead of {state.horizon}")
                         state.horizon = max(state.step + 1, fits)
@@ -338,7 +383,7 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
                     break
             if state.step % cfg.checkpoint_every == 0:
                 save_checkpoint(accelerator, out, state, cfg.keep_checkpoints)
-            if time.perf_counter() > deadline:
+            if _main_decides(accelerator, time.perf_counter() > deadline):
                 stopped = f"time budget ({cfg.max_minutes:g} min)"
                 break
         else:
@@ -347,6 +392,10 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
             continue
         break
     bar.close()
+    if accelerator.num_processes > 1:  # DistributedDataParallel keeps every process's weights identical: show it
+        digest = hashlib.sha256(b"".join(p.detach().float().cpu().numpy().tobytes() for p in trainable))
+        log(f"process {accelerator.process_index + 1} of {accelerator.num_processes}: trained LoRA weights "
+            f"sha256 {digest.hexdigest()[:16]} after {state.step} steps")
     if state.step % cfg.eval_every and not any(p.get("validation", {}).get("step") == state.step for p in state.curve):
         run_validation()
     save_checkpoint(accelerator, out, state, cfg.keep_checkpoints)
@@ -364,8 +413,9 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
         m.eval()
     if not torch.cuda.is_available():
         adapt_threads(cfg.threads)
-    final = validate(backend, dataset.catalog, tune_set, cfg.fusion_grid, calibrate, cfg.history_items, cfg.scorer,
-                     cfg.fusion, cfg.gate_coverages, cfg.gate_k)
+    final = _main_decides(accelerator, validate(backend, dataset.catalog, tune_set, cfg.fusion_grid, calibrate,
+                                                cfg.history_items, cfg.scorer, cfg.fusion, cfg.gate_coverages,
+                                                cfg.gate_k) if main else None)
     chosen = final.fusion_choice()
     gate = (f", margin gate {chosen.gate_margin:.3f} (coverage {final.gated[0]:g}) → {final.gated[3]:.4f}"
             if chosen.gate_margin is not None else "")

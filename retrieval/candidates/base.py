@@ -12,12 +12,22 @@ from retrieval.constraints import Constraints
 
 @dataclass(frozen=True)
 class CandidateRequest:
-    query: str = ""
+    query: str = ""  # text for semantic search (the chat adds the wanted genres and moods to the user's words)
     constraints: Constraints = Constraints()
     liked: tuple[str, ...] = ()  # item ids the user likes (stated or feedback)
     disliked: tuple[str, ...] = ()
     history: tuple[str, ...] = ()  # the user's interaction history, oldest first (known users)
     user_id: str | None = None
+    # The user's own content words within `query`, when the caller has separated them from what it understood
+    # (the chat's planner: genres, years, counts, titles and chit-chat removed); None = all of `query`. The blend's
+    # semantic signal scores only these, so "what should I watch next?" never ranks by the word "next".
+    words: str | None = None
+    mood_genres: frozenset[str] = frozenset()  # genres wished for softly (moods): a signal, never a filter
+
+    @property
+    def content(self) -> str:
+        """The text the blend's semantic signal compares with item texts."""
+        return (self.query if self.words is None else self.words).strip()
 
 
 @dataclass(frozen=True)

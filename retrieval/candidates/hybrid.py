@@ -1,5 +1,9 @@
-"""HybridRetriever: semantic + collaborative + popularity candidates, fused with weighted RRF,
-re-ordered for diversity, with the hard constraints enforced as filters on every path.
+"""HybridRetriever: the chat's candidates from semantic, collaborative and popularity signals, re-ordered for
+diversity, with the hard constraints enforced as filters on every path.
+
+Two fusions (`candidates.fusion`): `blend` (default) scores every allowed item by a weighted sum of standardised
+signals (retrieval/candidates/blend.py); `rrf` fuses the generators' top lists by weighted reciprocal rank (the
+chat's ranking before issue #12, kept as a configuration to compare with).
 
 It is also a `Recommender`, so the evaluation harness measures "our retriever" exactly like the
 baselines (`fit` on the training log, `score` over all items or given candidates).
@@ -8,21 +12,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from types import MappingProxyType
 
 import numpy as np
 
 from retrieval.candidates.base import Candidate, CandidateGenerator, CandidateRequest
+from retrieval.candidates.blend import Signals, blend, genre_share
 from retrieval.candidates.collaborative import CollaborativeGenerator
 from retrieval.candidates.diversity import long_tail_rerank, mmr
 from retrieval.candidates.filtering import CatalogArrays, effective_constraints
 from retrieval.candidates.fusion import reciprocal_rank_fusion
 from retrieval.candidates.popularity import PopularityGenerator
+from retrieval.candidates.semantic import SemanticGenerator
 from retrieval.catalog.schema import Catalog, Interactions
 from retrieval.config import CandidateConfig
 from retrieval.recommender import Recommender, UserContext, register, take_candidates
 
 EmbeddingLookup = Callable[[Sequence[str]], np.ndarray]  # item ids -> L2-normalised rows
-MMR_POOL_FACTOR = 3  # MMR chooses k items out of the best MMR_POOL_FACTOR·k fused candidates
+MMR_POOL_FACTOR = 3  # MMR / the long-tail knob choose k items out of the best MMR_POOL_FACTOR·k candidates
 SOURCE_DEPTH_FACTOR, MIN_SOURCE_DEPTH = 3, 30  # per-generator depth: max(3k, 30), capped by config
 BACKFILL_WEIGHT = 1e-4  # RRF weight of popular items that only complete a short list
 
@@ -34,7 +41,7 @@ class HybridRetriever(CandidateGenerator, Recommender):
     name = "hybrid"
 
     def __init__(self, catalog: Catalog, config: CandidateConfig | None = None,
-                 semantic: CandidateGenerator | None = None,
+                 semantic: SemanticGenerator | None = None,
                  collaborative: CollaborativeGenerator | None = None,
                  popularity: PopularityGenerator | None = None,
                  embeddings: EmbeddingLookup | None = None,
@@ -92,6 +99,47 @@ class HybridRetriever(CandidateGenerator, Recommender):
             raise ValueError(f"the number of candidates must be ≥ 1, got {k}")
         request = self.resolve(request)
         constraints = effective_constraints(request)
+        ranked = self._blended(request, k) if self.config.fusion == "blend" else self._fused(request, k)
+        # Hard constraints are re-checked on the ranked list: a generator bug can never leak an item.
+        ranked = [c for c in ranked if c.item.item_id in self.catalog and constraints.allows(c.item)]
+        ranked = long_tail_rerank(ranked, self.config.long_tail)
+        if self.config.mmr_lambda < 1.0 and self.embeddings is not None and len(ranked) > 1:
+            pool = ranked[:MMR_POOL_FACTOR * k]
+            return mmr(pool, self.embeddings([c.item.item_id for c in pool]), k, self.config.mmr_lambda)
+        return ranked[:k]
+
+    # --- fusion "blend": every allowed item, one weighted sum of signals ---------------------------------
+    def signals(self, request: CandidateRequest, constrained: bool = True) -> Signals:
+        """The request's raw signals over the catalog (`retrieval.candidates.blend`). `constrained=False` allows
+        every item (the evaluation's full ranking applies its own exclusions)."""
+        request = self.resolve(request)
+        facts = self.arrays.facts
+        allowed = facts.mask(effective_constraints(request)) if constrained else np.ones(self.n_items, dtype=bool)
+        values: dict[str, np.ndarray] = {"popularity": self.popularity.scores}
+        if self.collaborative is not None:
+            collaborative = self.collaborative.scores(request)
+            if collaborative is not None:
+                values["collaborative"] = collaborative
+        if self.semantic is not None and request.content:
+            semantic = self.semantic.similarities(request.content)
+            if semantic is not None:
+                values["semantic"] = semantic
+        if request.mood_genres:
+            values["mood"] = facts.has_any(request.mood_genres).astype(np.float64)
+        liked = self.arrays.indices(request.liked)
+        if liked.size:
+            values["anchor"] = genre_share(facts.flags, liked)
+        return Signals(allowed=allowed, values=values)
+
+    def _blended(self, request: CandidateRequest, k: int) -> list[Candidate]:
+        total, parts = blend(self.signals(request), self.config.blend.model_dump())
+        depth = MMR_POOL_FACTOR * k if self.config.mmr_lambda < 1.0 or self.config.long_tail > 0 else k
+        return [Candidate(item=self.catalog.at(i), score=score,
+                          sources=MappingProxyType({name: float(part[i]) for name, part in parts.items()}))
+                for i, score in self.arrays.top(total, np.isfinite(total), depth)]
+
+    # --- fusion "rrf": the generators' top lists by reciprocal rank -------------------------------------
+    def _fused(self, request: CandidateRequest, k: int) -> list[Candidate]:
         lists, weights = self.source_lists(request, k)
         fused = reciprocal_rank_fusion(lists, weights, self.config.rrf_k)
         if len(fused) < MMR_POOL_FACTOR * k and "popularity" not in lists:
@@ -99,13 +147,7 @@ class HybridRetriever(CandidateGenerator, Recommender):
             # weight keeps them below every evidenced item)
             lists["popularity"] = self.popularity.generate(request, MMR_POOL_FACTOR * k + len(fused))
             fused = reciprocal_rank_fusion(lists, {**weights, "popularity": BACKFILL_WEIGHT}, self.config.rrf_k)
-        # Hard constraints are re-checked on the fused list: a generator bug can never leak an item.
-        fused = [c for c in fused if c.item.item_id in self.catalog and constraints.allows(c.item)]
-        fused = long_tail_rerank(fused, self.config.long_tail)
-        if self.config.mmr_lambda < 1.0 and self.embeddings is not None and len(fused) > 1:
-            pool = fused[:MMR_POOL_FACTOR * k]
-            return mmr(pool, self.embeddings([c.item.item_id for c in pool]), k, self.config.mmr_lambda)
-        return fused[:k]
+        return fused
 
     # --- Recommender interface ------------------------------------------------------------------
     def fit(self, train: Interactions, catalog: Catalog) -> "HybridRetriever":
@@ -124,7 +166,14 @@ class HybridRetriever(CandidateGenerator, Recommender):
                                 disliked=tuple(ids(i).item_id for i in user.disliked))
 
     def score(self, users: Sequence[UserContext], candidates: np.ndarray | None = None) -> np.ndarray:
-        """Retrieved items score in (1, 2] by their rank; all others keep the popularity order in [0, 1)."""
+        """blend (without diversity knobs): the blended score of every item (the evaluation excludes the history
+        itself). Otherwise the retrieved list decides, re-ordered by MMR / the long-tail knob as the chat's is:
+        retrieved items score in (1, 2] by their rank; all others keep the popularity order in [0, 1)."""
+        if self.config.fusion == "blend" and self.config.mmr_lambda >= 1.0 and self.config.long_tail <= 0:
+            weights = self.config.blend.model_dump()
+            out = np.stack([blend(self.signals(self.request_for(user), constrained=False), weights)[0]
+                            for user in users]) if users else np.zeros((0, self.n_items))
+            return take_candidates(out.astype(np.float32), candidates)
         depth = max(self.config.count, self.config.semantic_k)
         prior = self.popularity.scores / (self.popularity.scores.max() + 1.0)
         out = np.tile(prior.astype(np.float32), (len(users), 1))

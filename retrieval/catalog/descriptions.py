@@ -6,7 +6,9 @@ Later rows for the same item win, so re-enriching an item is an append.
 
 Appends are atomic: the new file (old rows + new rows) is written to a temporary file, fsynced and
 `os.replace`d over the old one under an exclusive lock, so a crash mid-write leaves the previous file
-intact and two concurrent writers never lose each other's rows.
+intact (the next append removes the crashed writer's temporary file) and two concurrent writers never
+lose each other's rows. A file damaged some other way is reported with its bad lines, and
+`keep_good_rows` (`marquee doctor --repair`) keeps the good ones and moves the original aside.
 """
 from __future__ import annotations
 
@@ -62,8 +64,39 @@ def read_descriptions(path: Path) -> dict[str, DescriptionRecord]:
             continue
         records[record.item_id] = record
     if problems:
-        raise CatalogError(f"{path}: {len(problems)} malformed description row(s)", problems)
+        raise CatalogError(f"{path}: {len(problems)} malformed description row(s) (fix: `marquee doctor --repair` "
+                           f"keeps the {len(records)} good rows and moves the file to <home>/quarantine/; "
+                           "`marquee enrich` then describes the lost items again)", problems)
     return records
+
+
+def keep_good_rows(path: Path, home: Path) -> tuple[int, int, Path | None]:
+    """Repair a damaged descriptions file: the original goes to `<home>/quarantine/`, the good rows are
+    written back atomically. Returns (rows kept, rows dropped, where the original went); (n, 0, None) when
+    the file was intact."""
+    from retrieval.integrity import quarantine
+
+    path = Path(path)
+    try:
+        return len(read_descriptions(path)), 0, None
+    except CatalogError as exc:
+        dropped = len(exc.problems)
+    with _locked(path):
+        good = []
+        for line in path.read_bytes().decode("utf-8", errors="surrogateescape").splitlines():
+            try:
+                good.append(DescriptionRecord.from_json(json.loads(line)))
+            except (json.JSONDecodeError, ValueError, AttributeError):
+                continue
+        payload = "".join(json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in good).encode("utf-8")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        moved = quarantine(home, [path])[0]
+        os.replace(tmp, path)
+    return len(good), dropped, moved
 
 
 @contextmanager
@@ -85,6 +118,8 @@ def append_descriptions(path: Path, records: Iterable[DescriptionRecord | Mappin
         return 0
     payload = "".join(json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in rows).encode("utf-8")
     with _locked(path):
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a writer killed mid-append (lock held)
+            stale.unlink(missing_ok=True)
         old = path.read_bytes() if path.is_file() else b""
         if old and not old.endswith(b"\n"):
             old += b"\n"

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
+from retrieval.config.conversational import ConversationalConfig
 from retrieval.config.sections import Section
 
 DEFAULT_RANKERS = ["random", "mostpop", "itemknn", "ease", "ease-recency", "sasrec", "sasrec+ease", "semantic",
@@ -55,7 +56,8 @@ class EvalConfig(Section):
     bootstrap_samples: int = 1000
     batch_users: int = Field(256, description="users scored per call (memory vs speed)")
     checks: ProtocolChecks = ProtocolChecks()
-    conversational: dict[str, Any] = Field(default_factory=dict, description="`marquee eval --conversational` (finetune.evaluation.conversational.config)")
+    conversational: ConversationalConfig = Field(default_factory=ConversationalConfig,
+                                                 description="`marquee eval --conversational` (retrieval/config/conversational.py)")
 
     @field_validator("ks", "sampled_ks")
     @classmethod

@@ -1,5 +1,5 @@
 """The sections of marquee.toml that serving reads: [catalog] [embedding] [store] [candidates] [llm] [agent]
-[server]. Every section forbids unknown keys (`Section`); `retrieval.config.settings` composes them."""
+[server] [storage]. Every section forbids unknown keys (`Section`); `retrieval.config.settings` composes them."""
 from __future__ import annotations
 
 from typing import Literal
@@ -35,14 +35,43 @@ class StoreConfig(Section):
                              "(fast on local Chroma); where: Chroma `where` filters (servers with metadata indices)")
 
 
+class BlendWeights(Section):
+    """The chat's ranking (`candidates.fusion = "blend"`, retrieval/candidates/blend.py): every allowed item scores
+    Σ weight × signal. Collaborative, semantic and popularity are z-scored over the allowed items; mood and anchor
+    are shares in [0, 1]. A signal the request does not carry (no user, no words, no mood, no liked title) adds 0;
+    popularity joins only without collaborative evidence, and decides alone without any taste signal.
+
+    Tuned on the VALIDATION stage of the request-conditioned benchmark, all 943 users, 4,695 requests
+    (`scripts/tune_blend.py`, tables in configs/tune-blend.md): anchor 3 lifts "I loved X" from .111 to .169
+    (NDCG@5; all types .229 → .240); popularity joining a known user's scores only lowers it (.05: .2400, .5:
+    .2307), so it is the cold-start prior, best at 1 for an anonymous free-text request (.0525 vs .0174 without);
+    semantic .5 and mood 1.5 from proxies (the genre request's genre as free text / as a soft wish: .1990 and
+    .2627 vs .1085 without), as the benchmark's requests carry neither."""
+
+    collaborative: float = Field(1.0, ge=0.0, description="the collaborative model on the known user's history "
+                                 "+ the session's likes (or the likes alone)")
+    semantic: float = Field(0.5, ge=0.0, description="similarity of the request's own words to the item's text")
+    mood: float = Field(1.5, ge=0.0, description="1 when the item has a genre of the request's moods")
+    popularity: float = Field(1.0, ge=0.0, description="log interaction count: the cold-start prior (only without "
+                              "collaborative evidence)")
+    anchor: float = Field(3.0, ge=0.0, description="share of the liked titles the item shares a genre with")
+
+
 class CandidateConfig(Section):
     count: int = Field(20, ge=1, description="candidates handed to the reranker")
-    semantic_k: int = Field(100, ge=1, description="semantic hits fetched before fusion")
-    collaborative_k: int = Field(100, ge=1, description="collaborative candidates fetched before fusion")
-    collaborative_model: str = Field("ease", description="ranker for known users' histories ('ease', 'itemknn', …)")
+    fusion: Literal["blend", "rrf"] = Field("blend", description="blend: weighted sum of standardised signals over "
+                                            "every allowed item (`blend` weights); rrf: reciprocal-rank fusion of "
+                                            "the generators' top lists (`weights`), the chat's ranking before issue #12")
+    semantic_k: int = Field(100, ge=1, description="rrf: semantic hits fetched before fusion")
+    collaborative_k: int = Field(100, ge=1, description="rrf: collaborative candidates fetched before fusion")
+    collaborative_model: str = Field("sasrec+ease", description="ranker for known users' histories and the session's "
+                                     "likes: `marquee eval`'s best ('sasrec+ease'), or 'ease', 'itemknn', …")
+    anchor_model: str | None = Field(None, description="ranker for liked titles when the user is not known; "
+                                     "unset = collaborative_model")
+    blend: BlendWeights = Field(default_factory=BlendWeights)
     weights: dict[str, float] = Field(default_factory=lambda: {"semantic": 1.0, "collaborative": 1.0, "popularity": 0.3},
-                                      description="RRF weights; popularity only joins without collaborative evidence")
-    seed_semantic_weight: float = Field(0.3, ge=0.0, description="RRF weight of 'more like these' semantic hits "
+                                      description="rrf: weights; popularity only joins without collaborative evidence")
+    seed_semantic_weight: float = Field(0.3, ge=0.0, description="rrf: weight of 'more like these' semantic hits "
                                         "when there is no query text (tuned on ML-100k validation)")
     rrf_k: int = Field(60, ge=0)
     mmr_lambda: float = Field(1.0, ge=0.0, le=1.0, description="1 = pure relevance, lower = more diverse (MMR)")
@@ -102,6 +131,10 @@ class AgentConfig(Section):
                                    "'openai:gpt-4o-mini' (init_chat_model spec); base URL from chat_base_url")
     chat_base_url: str | None = Field(None, description="OpenAI-compatible endpoint for chat_model")
     chat_api_key_env: str = Field("OPENAI_API_KEY", description="env var holding the chat model's API key")
+    session_wait_s: float = Field(60.0, gt=0, description="how long a request waits for another request of the "
+                                  "same session before failing with 'this session is busy'")
+    stream_pause_s: float = Field(30.0, gt=0, description="a stream paused this long at a yield (its consumer "
+                                  "stopped reading) loses its session lock to a waiting request")
 
 
 class ServerConfig(Section):
@@ -110,3 +143,27 @@ class ServerConfig(Section):
     concurrency: int = Field(4, ge=1, description="turns computed at once; more requests wait in the queue")
     auth: str | None = Field(None, description="'user:password' enables the login (form and HTTP Basic)")
     max_request_bytes: int = Field(2_000_000, ge=10_000, description="larger HTTP request bodies are refused (413)")
+
+
+STORAGE_SCHEMES = ("sqlite", "postgresql", "postgres")  # with an optional driver: postgresql+psycopg://
+
+
+class StorageConfig(Section):
+    """Where sessions, messages, feedback and profiles live (agent.storage; docs/ARCHITECTURE.md §8)."""
+
+    url: str | None = Field(None, description="sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DB; "
+                            "unset = sqlite:///<home>/marquee.db (WAL)")
+    pool_size: int = Field(5, ge=1, le=100, description="connections each process keeps open (PostgreSQL)")
+    pool_timeout: float = Field(30.0, gt=0, description="seconds to wait for a free connection before failing")
+    connect_timeout: int = Field(10, ge=1, le=600, description="seconds to wait for the database server to answer")
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, url: str | None) -> str | None:
+        if url is None or not url.strip():
+            return None
+        scheme = url.split("://", 1)[0].split("+", 1)[0].lower() if "://" in url else ""
+        if scheme not in STORAGE_SCHEMES:
+            raise ValueError("storage url must start with sqlite:/// (a file) or postgresql:// "
+                             "(e.g. postgresql://marquee:PASSWORD@127.0.0.1:5432/marquee)")
+        return url.strip()

@@ -33,7 +33,7 @@ from pydantic_settings import (BaseSettings, EnvSettingsSource, PydanticBaseSett
 from retrieval.config.eval import EvalConfig
 from retrieval.config.finetune import FinetuneConfig
 from retrieval.config.sections import (AgentConfig, CandidateConfig, CatalogConfig, EmbeddingConfig, LLMConfig,
-                                       ServerConfig, StoreConfig)
+                                       ServerConfig, StorageConfig, StoreConfig)
 
 ENV_PREFIX = "MARQUEE_"
 ENV_NESTED = "__"
@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     llm: LLMConfig = LLMConfig()
     agent: AgentConfig = AgentConfig()
     server: ServerConfig = ServerConfig()
+    storage: StorageConfig = StorageConfig()
     eval: EvalConfig = EvalConfig()
     finetune: FinetuneConfig = FinetuneConfig()
 

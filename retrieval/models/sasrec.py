@@ -5,6 +5,8 @@ sequence (so every prefix predicts its next item in one pass), seeded, with earl
 validation NDCG@10. Fitted weights are cached under `<home>/models/sasrec-<hash>.safetensors` with a JSON
 sidecar (config, curve, best epoch), keyed by the hyper-parameters and the exact training data, so a second
 evaluation run loads instead of training. Nothing is unpickled: an old or unreadable cache is logged and retrained.
+Weights for the default catalog's whole log (what the chat serves from) ship as package data in `pretrained/`
+under the same key, so they are used only when the data and the parameters match exactly.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from retrieval.catalog.schema import Catalog, Interactions
+from retrieval.integrity import sha256
 from retrieval.ranking import exclusion_mask, ndcg_at, target_ranks
 from retrieval.recommender import Recommender, UserContext, register, take_candidates
 
@@ -29,6 +32,7 @@ log = logging.getLogger(__name__)
 
 PAD = 0  # item index i is token i + 1
 CACHE_FORMAT = 2  # 1 = a pickled torch.save file (.pt), never read again
+PRETRAINED = Path(__file__).parent / "pretrained"  # package data: read-only weights, keyed like the cache
 
 
 class CausalBlock(nn.Module):
@@ -117,6 +121,7 @@ def ndcg_at_10(scores: np.ndarray, histories: Sequence[Sequence[int]], targets: 
 
 @register("sasrec")
 class SASRec(Recommender):
+    sequential = True
     # The defaults are the tuned ones (eval and serving both build SASRec from them). Tuned on the validation
     # split (best val NDCG@10): max_len 50 / dropout .2 → .1136 (65 epochs); max_len 200 / dropout .2 → .1141
     # but 3× slower per epoch (96 epochs); max_len 50 / dropout .5 → .0974.
@@ -157,9 +162,13 @@ class SASRec(Recommender):
             sequences = [s[:-1] if len(s) >= 3 else s for s in sequences]
         if not validation:
             raise ValueError("SASRec early stopping needs at least one validation (history, target) pair")
-        cache = self._cache_path(sequences, validation)
+        key = self._cache_key(sequences, validation)
+        cache = self.home / "models" / key if self.home is not None else None
         self.net = self._new_net()
-        if not (cache is not None and self._load_cache(cache)):
+        loaded = next((path for path in (cache, PRETRAINED / key) if path is not None and self._load_cache(path)), None)
+        if loaded is not None:
+            cache = loaded
+        else:
             previous = torch.get_num_threads()
             if self.threads:
                 torch.set_num_threads(self.threads)
@@ -178,16 +187,15 @@ class SASRec(Recommender):
         c = self.config
         return SASRecNet(self.n_items, c["max_len"], c["hidden"], c["blocks"], c["heads"], c["dropout"])
 
-    def _cache_path(self, sequences, validation) -> Path | None:
-        if self.home is None:
-            return None
+    def _cache_key(self, sequences, validation) -> str:
+        """The weights' file name: a hash of the hyper-parameters and the exact training and validation data."""
         h = hashlib.sha256(json.dumps({"config": self.config, "n_items": self.n_items, "version": 1},
                                       sort_keys=True).encode())
         for seq in sequences:
             h.update(np.asarray(seq, dtype=np.int32).tobytes() + b"|")
         for history, target in validation:
             h.update(np.asarray([*history, -1, target], dtype=np.int32).tobytes())
-        return self.home / "models" / f"sasrec-{h.hexdigest()[:16]}.safetensors"
+        return f"sasrec-{h.hexdigest()[:16]}.safetensors"
 
     @staticmethod
     def _sidecar(cache: Path) -> Path:
@@ -207,6 +215,8 @@ class SASRec(Recommender):
             meta = json.loads(self._sidecar(cache).read_text(encoding="utf-8"))
             if meta.get("format") != CACHE_FORMAT or meta.get("config") != self.config:
                 raise ValueError(f"sidecar is for format {meta.get('format')!r} / another config")
+            if "sha256" in meta and sha256(cache) != meta["sha256"]:  # garbled bytes still parse as weights
+                raise ValueError("the weights changed since they were written (sha256 differs)")
             self.net.load_state_dict(load_file(str(cache)), strict=True)
             curve, best_epoch = list(meta["curve"]), int(meta["best_epoch"])
         except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError, SafetensorError) as exc:
@@ -229,7 +239,8 @@ class SASRec(Recommender):
         sidecar = self._sidecar(cache)
         tmp = sidecar.with_name(sidecar.name + ".tmp")
         tmp.write_text(json.dumps({"format": CACHE_FORMAT, "config": self.config, "curve": self.curve,
-                                   "best_epoch": self.best_epoch}, indent=1) + "\n", encoding="utf-8")
+                                   "best_epoch": self.best_epoch, "sha256": sha256(cache)}, indent=1) + "\n",
+                       encoding="utf-8")
         tmp.replace(sidecar)
 
     def _train(self, sequences, validation, progress) -> None:

@@ -17,6 +17,7 @@ from retrieval.recommender import Recommender, register
 
 @register("sasrec+ease")
 class SASRecEASE(ScoreBlend):
+    sequential = True
     # Validation NDCG@10 (all users) by EASE weight: 0.1 → .1358, 0.2 → .1414, 0.3 → .1392, 0.6 → .1316,
     # 1.0 → .1178 (SASRec alone .1136): `marquee eval --config configs/tune-sasrec-ease.toml`.
     def __init__(self, ease_weight: float = 0.2, seed: int = 0, home: str | Path | None = None,

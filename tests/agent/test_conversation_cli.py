@@ -82,6 +82,24 @@ def test_bad_flags_get_clear_errors(cli, args, message):
     assert result.exit_code == 2 and message in result.output
 
 
+def test_a_failed_turn_exits_non_zero_with_one_line(cli, monkeypatch):
+    """Finding: `ask` printed "Sorry, something went wrong" and exited 0. A failed turn is a failure."""
+    from agent.pipeline import TurnPipeline
+
+    def broken(self, turn):
+        raise RuntimeError("retriever exploded")
+
+    monkeypatch.setattr(TurnPipeline, "retrieve", broken)
+    session = f"cli-{uuid.uuid4().hex[:8]}"
+    result = cli(["ask", "westerns", "--session", session, *FAST])
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.strip() == ("error: the turn failed (RuntimeError: retriever exploded); "
+                                     "the session is unchanged")
+    chat = cli(["chat", "--session", session, *FAST], stdin="westerns\n/state\n")
+    assert chat.exit_code == 1 and "error: the turn failed (RuntimeError: retriever exploded)" in chat.stderr
+    assert '"turns": 0' in chat.stdout  # the REPL went on; the session is unchanged
+
+
 def test_repl_answers_a_bad_line_and_goes_on(cli):
     session = f"cli-{uuid.uuid4().hex[:8]}"
     script = ("x" * 20_001 + "\n/set year_min=1990.5\n/set genres=comedy year_min=1990 year_max=1995 count=3\n"

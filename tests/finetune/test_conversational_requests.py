@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 
 from finetune.data.splits import leave_one_out
-from finetune.evaluation.conversational.isolation import visible_histories, visible_interactions
+from finetune.evaluation.conversational.isolation import target_rows, visible_histories, visible_interactions
 from finetune.evaluation.conversational.requests import (
-    REQUEST_TYPES,
     BenchUser,
     RequestWriter,
     bench_users,
@@ -20,15 +19,19 @@ from finetune.evaluation.conversational.requests import (
     spoken_title,
 )
 from retrieval.catalog.schema import Catalog, Item
+from retrieval.config.conversational import REQUEST_TYPES
 
 
-@pytest.fixture(scope="module")
-def ml100k_people(ml100k):
+@pytest.fixture(scope="module", params=["test", "validation"])
+def ml100k_people(ml100k, request):
+    """Every user at each stage: test = the last film, seen after train + validation; validation = the one before."""
     split = leave_one_out(ml100k.interactions)
     users = split.evaluated_users
-    visible = visible_interactions(split, "train")
-    targets = [int(split.interactions.items[split.test_rows[u]]) for u in users]
-    return split, visible, bench_users(visible, visible_histories(split, "train", users), users, targets)
+    visible = visible_interactions(split, request.param)
+    targets = [int(split.interactions.items[target_rows(split, request.param)[u]]) for u in users]
+    people = bench_users(visible, visible_histories(split, request.param, users), users, targets)
+    assert all(p.target not in p.history for p in people)  # ML-100k has no repeated ratings
+    return split, visible, people
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from finetune.evaluation.conversational.attributes import RequestAttributes, satisfaction
-from finetune.evaluation.conversational.config import ConversationalConfig, SystemSpec, Target
+from retrieval.config.conversational import ConversationalConfig, SystemSpec, Target
 from finetune.evaluation.conversational.requests import BenchRequest, BenchUser
 from finetune.evaluation.conversational.scoring import compare, score_picks, summarise, targets, type_rows
 from finetune.evaluation.conversational.systems import RankerRows

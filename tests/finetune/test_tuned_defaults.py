@@ -66,6 +66,25 @@ def test_eval_registry_and_serving_build_identical_sasrec(built_sasrecs, tiny_da
     assert overridden.config["max_len"] == 200
 
 
+def test_the_chat_serves_the_eval_registrys_sasrec_ease(built_sasrecs, tiny_dataset, tmp_path):
+    """The chat's collaborative model (the service's default) is `marquee eval`'s best ranker, same parameters."""
+    from types import SimpleNamespace
+
+    from retrieval.config import CandidateConfig, CatalogConfig, EmbeddingConfig, StoreConfig
+    from retrieval.service import RetrievalService
+
+    split = leave_one_out(tiny_dataset.interactions)
+    ctx = BuildContext(dataset=tiny_dataset, split=split, home=tmp_path, seed=0, log=lambda msg: None)
+    evaluated = RANKERS["sasrec+ease"].build(ctx, {})
+    settings = SimpleNamespace(home=tmp_path, catalog=CatalogConfig(), embedding=EmbeddingConfig(),
+                               store=StoreConfig(), candidates=CandidateConfig())
+    serving = RetrievalService(settings, dataset=tiny_dataset).collaborative.model
+    assert CandidateConfig().collaborative_model == "sasrec+ease" and isinstance(serving, SASRecEASE)
+    assert serving.get_params() == evaluated.get_params()
+    assert serving.sasrec.home == evaluated.sasrec.home == tmp_path  # both cache (and find) weights in MARQUEE_HOME
+    assert built_sasrecs == [evaluated.sasrec, serving.sasrec]
+
+
 def test_eval_registry_builds_classical_models_from_their_defaults(tiny_dataset, tmp_path):
     split = leave_one_out(tiny_dataset.interactions)
     ctx = BuildContext(dataset=tiny_dataset, split=split, home=tmp_path, seed=0, log=lambda msg: None)

@@ -33,7 +33,7 @@ def toml(tmp_path: Path, text: str, name: str = "marquee.toml") -> Path:
     ("[finetune]\nlora_rnak = 4\n", "unknown key 'lora_rnak' in [finetune]; did you mean 'lora_rank'?"),
     ("[eval.checks]\ntolerence = 0.01\n", "unknown key 'tolerence' in [eval.checks]; did you mean 'tolerance'?"),
     ("hom = '/tmp/x'\n", "unknown top-level key 'hom'; did you mean 'home'?"),
-    ("[candidates]\nzzz = 1\n", "unknown key 'zzz' in [candidates]; valid: 'count', 'semantic_k'"),
+    ("[candidates]\nzzz = 1\n", "unknown key 'zzz' in [candidates]; valid: 'count', 'fusion', 'semantic_k'"),
 ])
 def test_unknown_toml_keys_and_sections_are_errors_with_the_closest_valid_name(tmp_path, text, message):
     path = toml(tmp_path, text, "typo.toml")

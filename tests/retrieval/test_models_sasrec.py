@@ -82,7 +82,8 @@ def test_weights_are_cached_as_safetensors_and_reloaded(trained):
     assert not other.loaded_from_cache and other.cache_path != model.cache_path
 
 
-@pytest.mark.parametrize("damage", ["truncated weights", "garbage sidecar", "sidecar of another format"])
+@pytest.mark.parametrize("damage", ["truncated weights", "garbled weights", "garbage sidecar",
+                                    "sidecar of another format"])
 def test_a_corrupt_cache_is_logged_and_retrained(trained, tmp_path, caplog, damage):
     model, inter, catalog, home = trained
     (tmp_path / "models").mkdir()
@@ -92,6 +93,10 @@ def test_a_corrupt_cache_is_logged_and_retrained(trained, tmp_path, caplog, dama
     shutil.copy(model.cache_path.with_suffix(".json"), sidecar)
     if damage == "truncated weights":
         weights.write_bytes(weights.read_bytes()[:100])
+    elif damage == "garbled weights":  # same size, valid header: the tensors would load, wrong
+        data = bytearray(weights.read_bytes())
+        data[-4000:-2000] = bytes(2000)
+        weights.write_bytes(bytes(data))
     elif damage == "garbage sidecar":
         sidecar.write_text("{not json")
     else:

@@ -12,6 +12,7 @@ from retrieval.catalog.schema import Catalog
 from retrieval.config import StoreConfig
 from retrieval.embeddings import SentenceEncoder
 from retrieval.store import ItemStore
+from retrieval.store_check import orphan_segment_dirs
 
 N_ITEMS = 60
 QUERIES = ("space adventure with aliens", "a funny family film", "gritty crime thriller")
@@ -94,4 +95,5 @@ def test_sigkill_mid_build_leaves_the_previous_index_answering(tmp_path, ml100k)
     assert report.embedded == N_ITEMS and after_crash.count() == N_ITEMS
     names = sorted(c.name for c in after_crash.client.list_collections() if c.name.startswith("atomic"))
     assert names == sorted([report.collection, "atomic.active"])
+    assert orphan_segment_dirs(tmp_path / "chroma") == []  # no folder of the killed or the old snapshot remains
     assert after_crash.search_hits(catalog.at(0).title, 1)[0].document.endswith("Rewritten: " + catalog.at(0).title)

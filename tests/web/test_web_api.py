@@ -11,7 +11,7 @@ from gradio_client.exceptions import AppError
 
 pytestmark = pytest.mark.slow  # talks to the real server over HTTP (no browser)
 
-ENDPOINTS = {"/chat", "/chat_stream", "/feedback", "/preferences", "/set_preferences", "/reset"}
+ENDPOINTS = {"/chat", "/chat_stream", "/feedback", "/preferences", "/set_preferences", "/reset", "/stats"}
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +33,11 @@ def session() -> str:
 def test_api_lists_exactly_the_documented_endpoints(client):
     named = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
     assert named == ENDPOINTS  # the page's own UI events stay private
+
+
+def test_stats_report_no_session_left_locked(client):
+    client.predict("westerns", session(), api_name="/chat")
+    assert client.predict(api_name="/stats") == {"sessions_locked": 0}
 
 
 def test_chat_feedback_preferences_reset_round_trip(client):
@@ -136,3 +141,23 @@ def test_concurrent_sessions_share_the_model_without_cross_talk(web_server, web_
     assert problems == []
     failures = [line for line in web_server.lines[log_lines_before:] if "failed" in line or "Traceback" in line]
     assert failures == [], failures
+
+
+def test_the_signed_in_user_owns_the_profile_not_a_claimed_user(client, web_server, web_auth):
+    """With --auth, feedback builds the signed-in user's profile (the request's username); "I am user 4242" in a
+    message personalises that session only and writes nothing under 4242."""
+    from agent.storage import Storage
+
+    sid = session()
+    reply = client.predict("I am user 4242, westerns", sid, api_name="/chat")
+    liked = [it["item_id"] for it in reply["items"][:2]]
+    for item_id in liked:
+        client.predict(sid, item_id, "like", api_name="/feedback")
+    store = Storage(web_server.home / "marquee.db")
+    try:
+        assert set(liked) <= set(store.profile(web_auth[0])["liked"])
+        assert store.profile("4242") == {"liked": [], "disliked": [], "seen": []}
+    finally:
+        store.close()
+    fresh = client.predict("westerns", session(), api_name="/chat")  # a new session of the same user
+    assert fresh["items"] and not set(liked) & {it["item_id"] for it in fresh["items"]}

@@ -1,6 +1,7 @@
 """`marquee eval --conversational`: the command's body (the flags live with `marquee eval` in finetune/cli.py).
 
     marquee eval --conversational --users 200 --types vague,genre,genre-decade,loved,genre-zh --seed 0
+    marquee eval --conversational --stage validation      # tune here; report on test (the default)
 """
 from __future__ import annotations
 
@@ -13,28 +14,21 @@ import typer
 
 
 def run_command(console, config_path: Path | None, command: str, users: int | None, types: str | None,
-                seed: int | None, out: Path | None) -> None:
-    from pydantic import ValidationError
+                seed: int | None, out: Path | None, stage: str | None = None) -> None:
     from rich.markdown import Markdown
+    from rich.markup import escape
 
-    from finetune.evaluation.conversational.config import load_conversational_config
     from finetune.evaluation.conversational.runner import check_systems
-
     from retrieval.config import Settings
 
-    try:
-        settings = Settings.load(config_path)
-        section = settings.eval.conversational
-        kinds = [t.strip() for t in types.split(",")] if types is not None else None
-        cfg = load_conversational_config(section, users=users, types=kinds, seed=seed)
+    kinds = [t.strip() for t in types.split(",")] if types is not None else None
+    flags = {k: v for k, v in {"users": users, "types": kinds, "seed": seed, "stage": stage}.items() if v is not None}
+    try:  # the flags override [eval.conversational], checked like the rest of the settings
+        settings = Settings.load(config_path, source="command line", eval={"conversational": flags} if flags else None)
+        cfg = settings.eval.conversational
         check_systems(cfg)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(part) for part in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
-                             for e in exc.errors())
-        console.print(f"[red]marquee eval --conversational: {problems}[/red]", markup=True, highlight=False)
-        raise typer.Exit(2) from None
     except (ValueError, FileNotFoundError) as exc:
-        console.print(f"[red]marquee eval --conversational: {exc}[/red]")
+        console.print(f"[red]marquee eval --conversational: {escape(str(exc))}[/red]", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
     from retrieval.catalog import CatalogError, load_dataset

@@ -10,13 +10,17 @@ from typing import Any
 
 import numpy as np
 
-from finetune.evaluation.conversational.config import ALL, PICKS, ConversationalConfig
+from retrieval.config.conversational import ALL, PICKS, ConversationalConfig
 from finetune.evaluation.conversational.requests import RequestSet
 from finetune.evaluation.report import machine
 from retrieval.catalog.schema import Catalog
 
 NDCG, HR = f"ndcg@{PICKS}", f"hr@{PICKS}"
 EXAMPLES_PER_TYPE = 3
+STAGE_NOTES = {"test": "the target is each user's held-out last film; every system sees train + the user's validation "
+                       "film (as `marquee eval`'s test cases)",
+               "validation": "the target is each user's validation film (the one before the last); every system sees "
+                             "the train split only (for tuning)"}
 
 
 def build_report(config: ConversationalConfig, meta: dict[str, Any], requests: RequestSet,
@@ -90,9 +94,9 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [f"# Marquee conversational benchmark — {meta['dataset']}", "",
              f"- date: {meta['date']}", f"- machine: {meta['machine']}, load average {meta.get('load_avg_1m', '?')} at start",
              f"- command: `{meta['command']}`",
-             f"- users: {meta['n_users']} test users of {meta['n_users_total']} (seed {report['config']['seed']}); "
+             f"- users: {meta['n_users']} evaluated users of {meta['n_users_total']} (seed {report['config']['seed']}); "
              f"{meta['n_requests']} requests; wall time {meta['wall_s']:.0f} s",
-             f"- every system sees the {meta['history']} split only; the target is each user's held-out last film",
+             f"- stage {meta['stage']}: " + (STAGE_NOTES[meta['stage']] if meta['stage'] in STAGE_NOTES else ""),
              *([f"- chat rows: {agents}"] if agents else []),
              "- protocol: one request per type written from the target's attributes, never naming it; the chat "
              "answers each as that known user in a fresh session; rankers ignore the words (top 5 over all items "

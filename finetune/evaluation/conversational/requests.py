@@ -25,8 +25,8 @@ import numpy as np
 
 from finetune.evaluation.conversational.attributes import RequestAttributes
 from retrieval.catalog.schema import Catalog, Interactions, Item
+from retrieval.config.conversational import REQUEST_TYPES
 
-REQUEST_TYPES = ("vague", "genre", "genre-decade", "loved", "genre-zh")
 TRAILING_ARTICLE = re.compile(r"^(?P<rest>.+), (?P<article>The|A|An)$")
 AKA = re.compile(r"\s*\([^()]*\)\s*$")  # "Seven (Se7en)": the alternative title in parentheses
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from finetune.data.splits import leave_one_out
 from finetune.evaluation.conversational import scoring
-from finetune.evaluation.conversational.config import PICKS, ConversationalConfig
-from finetune.evaluation.conversational.isolation import visible_histories, visible_interactions
+from retrieval.config.conversational import PICKS, ConversationalConfig
+from finetune.evaluation.conversational.isolation import target_rows, visible_histories, visible_interactions
 from finetune.evaluation.conversational.report import build_report, write_report
 from finetune.evaluation.conversational.requests import RequestWriter, bench_users, has_ratings
 from finetune.evaluation.conversational.systems import AgentRows, RankerRows, agent_settings
@@ -46,9 +46,9 @@ def run_conversational(config: ConversationalConfig, dataset: Dataset, settings:
     home = Path(settings.home)
     split = leave_one_out(dataset.interactions)
     users = select_users(split, config.users, config.seed)
-    visible = visible_interactions(split, config.history)
-    histories = visible_histories(split, config.history, users)
-    targets = [int(split.interactions.items[split.test_rows[u]]) for u in users]
+    visible = visible_interactions(split, config.stage)
+    histories = visible_histories(split, config.stage, users)
+    targets = [int(split.interactions.items[target_rows(split, config.stage)[u]]) for u in users]
     people = bench_users(visible, histories, users, targets)
     writer = RequestWriter(dataset.catalog, seed=config.seed, min_rating=config.min_rating,
                            rated=has_ratings(visible))
@@ -72,7 +72,7 @@ def run_conversational(config: ConversationalConfig, dataset: Dataset, settings:
                         from retrieval.service import RetrievalService
 
                         service = RetrievalService(settings, dataset=dataset)
-                    agents = AgentRows(settings, service, visible, split, people, log=log)
+                    agents = AgentRows(settings, service, visible, split, people, config.stage, log=log)
                 picks[spec.name] = agents.picks(spec, requests.requests, progress)
             seconds[spec.name] = round(time.perf_counter() - t0, 2)
     finally:
@@ -86,7 +86,7 @@ def run_conversational(config: ConversationalConfig, dataset: Dataset, settings:
     meta = {"dataset": dataset.catalog.name, "n_users": len(people), "n_users_total": int(split.evaluated_users.size),
             "n_items": len(dataset.catalog), "n_requests": len(requests.requests), "picks": PICKS,
             "command": command, "wall_s": round(time.perf_counter() - started, 1), "load_avg_1m": load,
-            "history": config.history, "agents": agent_notes(config, settings)}
+            "stage": config.stage, "agents": agent_notes(config, settings)}
     report = build_report(config, meta, requests, summary, scoring.compare(per_request, rows, config),
                           scoring.targets(summary, config), timing, dataset.catalog)
     paths = write_report(report, requests, picks, per_request, dataset.catalog, out) if out is not None else {}

@@ -13,9 +13,9 @@ import numpy as np
 
 from finetune.evaluation import metrics
 from finetune.evaluation.conversational.attributes import satisfaction
-from finetune.evaluation.conversational.config import ALL, PICKS, ConversationalConfig
+from retrieval.config.conversational import ALL, PICKS, ConversationalConfig
 from finetune.evaluation.conversational.requests import BenchRequest
-from finetune.evaluation.ranking import NO_ITEM
+from retrieval.ranking import NO_ITEM
 from retrieval.catalog.schema import Catalog
 
 

@@ -6,7 +6,7 @@
   items minus that history, or, with `oracle`, only among the items that have the request's attributes
   (what a perfect parser on top of that model would reach).
 - An agent row is `RecommenderAgent` as a user meets it (planner mode, the configured pipeline, with the
-  row's settings overrides), built over a train-only `RetrievalService`; each request is a fresh
+  row's settings overrides), built over a `RetrievalService` of the stage's visible log; each request is a fresh
   session of that known user.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 
 from finetune.evaluation.ranking import checked_scores
 from finetune.evaluation.conversational.attributes import RequestAttributes
-from finetune.evaluation.conversational.config import PICKS, SystemSpec
+from retrieval.config.conversational import PICKS, SystemSpec
 from finetune.evaluation.conversational.isolation import check_agent
 from finetune.evaluation.conversational.requests import BenchRequest, BenchUser
 from finetune.evaluation.rankers import BuildContext, entry
@@ -98,12 +98,13 @@ class AgentRows:
     """Chat systems: one agent per row over one shared content index; sessions in a throw-away SQLite file."""
 
     def __init__(self, settings: Any, service, visible: Interactions, split, users: Sequence[BenchUser],
-                 log: Callable[[str], None] = print):
+                 stage: str = "test", log: Callable[[str], None] = print):
         self.settings = settings
         self.service = service  # over the full catalog: owns the (shared, content-only) index
         self.visible = visible
         self.split = split
         self.users = list(users)
+        self.stage = stage
         self.log = log
         self._folder = tempfile.TemporaryDirectory(prefix="marquee-conversational-")
         self.build_seconds: dict[str, float] = {}
@@ -121,7 +122,7 @@ class AgentRows:
         service = self.service.with_interactions(self.visible, candidates=settings.candidates)
         storage = Storage(Path(self._folder.name) / f"{len(self.build_seconds)}.db")
         agent = RecommenderAgent(settings, service=service, storage=storage)
-        check_agent(agent, self.split, [u.user for u in self.users], [u.history for u in self.users])
+        check_agent(agent, self.split, [u.user for u in self.users], [u.history for u in self.users], self.stage)
         if self.users:  # one unscored turn loads the lazy parts (encoder, LLM), so ms / request is per turn
             agent.chat("Recommend me something.", session_id="warm-up", user_id=self.users[0].user_id)
         self.build_seconds[spec.name] = round(time.perf_counter() - started, 2)

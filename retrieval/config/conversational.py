@@ -1,8 +1,12 @@
-"""Options of the request-conditioned benchmark (`marquee eval --conversational`).
+"""`[eval.conversational]`: the request-conditioned benchmark of the whole chat turn (`marquee eval --conversational`,
+finetune/evaluation/conversational/). A section of the strict Settings, so a typo is an error like anywhere else.
 
 The systems are a list, so a new chat variant is one more row of the same run:
 ```toml
-[[systems]]
+[eval.conversational]
+stage = "validation"            # tune on validation, report on test
+
+[[eval.conversational.systems]]
 name = "chat-pool40"
 kind = "agent"
 settings = { agent = { pool = 40 }, candidates = { count = 40 } }
@@ -12,20 +16,24 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from finetune.evaluation.conversational.requests import REQUEST_TYPES
+from retrieval.config.sections import Section
 
+# The request types, each written from the held-out target (finetune/evaluation/conversational/requests.py).
+REQUEST_TYPES = ("vague", "genre", "genre-decade", "loved", "genre-zh")
+ALL = "all"  # the pooled row over every request type
 PICKS = 5  # NDCG@5 / HR@5: a reply shows five picks unless the user asks for another number
 AGENT_SECTIONS = ("agent", "llm", "candidates")  # what may differ between chat variants of one run
-ALL = "all"  # the pooled row over every request type
+STAGES = ("test", "validation")
+# Today's chat ranking (before issue #12): EASE in a weighted RRF with semantic search over the request's words
+# and genre names, item-kNN for liked titles without a known user. Kept as a same-run row of the benchmark.
+RRF_CHAT = {"candidates": {"fusion": "rrf", "collaborative_model": "ease", "anchor_model": "itemknn"}}
 
 
-class SystemSpec(BaseModel):
+class SystemSpec(Section):
     """One row of the benchmark: a `marquee eval` ranker (ignoring the request, or behind the ORACLE
     filter of the request's attributes) or the chat agent (with optional settings overrides)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str
     kind: Literal["ranker", "agent"]
@@ -53,10 +61,8 @@ class SystemSpec(BaseModel):
         return self
 
 
-class Target(BaseModel):
+class Target(Section):
     """A goal for the chat: its NDCG@5 on `type` is at least `ratio` × `baseline`'s."""
-
-    model_config = ConfigDict(extra="forbid")
 
     type: str
     baseline: str
@@ -66,23 +72,24 @@ class Target(BaseModel):
 def default_systems() -> list[SystemSpec]:
     rows = [SystemSpec(name=f"{r}{'+oracle' if oracle else ''}", kind="ranker", ranker=r, oracle=oracle)
             for r in ("mostpop", "sasrec+ease") for oracle in (False, True)]
-    return rows + [SystemSpec(name="chat", kind="agent")]
+    return rows + [SystemSpec(name="chat", kind="agent"), SystemSpec(name="chat-rrf", kind="agent", settings=RRF_CHAT)]
 
 
 def default_targets() -> list[Target]:
+    """Issue #12: at least the oracle baseline on the genre types, 1.3× today's chat overall, 1.2× on "I loved X"."""
     oracle = [Target(type=t, baseline="sasrec+ease+oracle", ratio=1.0) for t in ("genre", "genre-decade", "genre-zh")]
-    return oracle + [Target(type=ALL, baseline="chat", ratio=1.3), Target(type="loved", baseline="chat", ratio=1.2)]
+    return oracle + [Target(type=ALL, baseline="chat-rrf", ratio=1.3), Target(type="loved", baseline="chat-rrf", ratio=1.2)]
 
 
-class ConversationalConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ConversationalConfig(Section):
     users: int = Field(0, ge=0, description="0 = every test user; N = a seeded sample of N users")
     types: list[str] = Field(default_factory=lambda: list(REQUEST_TYPES))
     seed: int = Field(0, description="seed of the user sample, the requests and the bootstrap")
     model_seed: int = Field(0, description="seed of the rankers' models (SASRec's cache is keyed by it)")
-    history: Literal["train", "train+validation"] = Field(
-        "train", description="what every system sees of a user: the train split, or train + validation item")
+    stage: Literal["test", "validation"] = Field(
+        "test", description="as `marquee eval --stage`: 'test' = the target is each user's last item and every system "
+        "sees train + the validation item; 'validation' = the target is the validation item, systems see train only "
+        "(tune here, never on test)")
     min_rating: float = Field(4.0, description="'I loved X': X rated at least this (logs with ratings)")
     reference: str = Field("chat", description="system every other one is compared with (paired bootstrap)")
     bootstrap_samples: int = Field(1000, ge=10)
@@ -115,10 +122,3 @@ class ConversationalConfig(BaseModel):
     @property
     def agents(self) -> list[SystemSpec]:
         return [s for s in self.systems if s.kind == "agent"]
-
-
-def load_conversational_config(section: dict[str, Any] | None = None, **overrides: Any) -> ConversationalConfig:
-    """The `[eval.conversational]` table (when given), then explicit overrides (CLI flags; None = unset)."""
-    values = dict(section or {})
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return ConversationalConfig.model_validate(values)
