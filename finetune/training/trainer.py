@@ -408,6 +408,7 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
 
     set_peft_model_state_dict(unwrapped, load_file(str(best_dir / "adapter_model.safetensors")))
     scorer.load_trainable(best_dir)
+    backend.llm.extras["cache"].clear()  # features memoised under the last step's weights, not the best ones
     model.eval()
     for m in extras:
         m.eval()
