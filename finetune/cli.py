@@ -100,3 +100,14 @@ def _run(cfg, dataset, home, out, settings, command, console):
 
         return run_evaluation(cfg, dataset, home, out=out, settings=settings, command=command,
                               log=lambda msg: progress.console.print(msg), progress=on_progress)
+
+
+if __name__ == "__main__":  # `python -m finetune.cli eval …` where the `marquee` command is not installed (GPU box)
+    standalone = typer.Typer(add_completion=False, rich_markup_mode=None)
+    register(standalone)
+
+    @standalone.callback()
+    def _root() -> None:
+        """Marquee evaluation."""
+
+    standalone()

@@ -22,6 +22,7 @@ import typer
 class Scorer(str, enum.Enum):
     segments = "segments"  # Yes/No per candidate, all candidates in one block-masked pass
     listwise = "listwise"  # label tokens over the candidate list
+    head = "head"  # a trained head over the LLM's title embeddings (two towers)
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -39,12 +40,15 @@ def finetune(
     max_minutes: Annotated[Optional[float], typer.Option(help="wall-clock budget of the whole run")] = None,
     max_steps: Annotated[Optional[int], typer.Option(help="optimizer steps (overrides epochs)")] = None,
     retriever: Annotated[Optional[str], typer.Option(help="base retriever (an eval ranker name, e.g. sasrec)")] = None,
-    scorer: Annotated[Optional[Scorer], typer.Option(help="segments (Yes/No per candidate) or listwise "
-                                                      "(label tokens); default: [finetune] scorer")] = None,
+    scorer: Annotated[Optional[Scorer], typer.Option(help="segments (Yes/No per candidate), listwise "
+                                                      "(label tokens) or head (trained head over title "
+                                                      "embeddings); default: [finetune] scorer")] = None,
     ship: Annotated[bool, typer.Option("--ship", help="make the result the default adapter: copy it to "
                                        "<home>/adapters/default/ (preferred over the adapter in the package)")] = False,
     ship_to: Annotated[Optional[Path], typer.Option("--ship-to", help="copy the result to this folder instead, e.g. "
                                                     "agent/llm/adapters/default in a source checkout")] = None,
+    data_only: Annotated[bool, typer.Option("--data-only", help="only fit the retrievers / teachers (cached under "
+                                            "MARQUEE_HOME) and build the examples, then stop")] = False,
 ) -> None:
     """Train the reranker's LoRA adapter on the train split; writes adapter, marquee.json, card, curve."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -76,15 +80,18 @@ def finetune(
     command_out = out
     out = out or home / "adapters" / ("quick" if quick else "finetune")
     command = _command_line(quick=quick, out=command_out, resume=resume, config=config, max_minutes=max_minutes,
-                            max_steps=max_steps, retriever=retriever, scorer=scorer, ship=ship, ship_to=ship_to)
+                            max_steps=max_steps, retriever=retriever, scorer=scorer, ship=ship, ship_to=ship_to,
+                            data_only=data_only)
     from finetune.training.trainer import ship as ship_adapter
     from finetune.training.trainer import train
 
     try:
         result = train(cfg, settings, dataset, home, out, resume=resume, command=command,
-                       log=lambda m: typer.echo(m, err=True))
+                       log=lambda m: typer.echo(m, err=True), data_only=data_only)
     except (ModelNotAvailable, ValueError) as exc:
         _fail(str(exc))
+    if result is None:  # --data-only
+        return
     final = result.final
     typer.echo(f"adapter: {out}\nsteps: {result.state.step} ({result.stopped}), {result.seconds / 60:.1f} min\n"
                f"validation NDCG@10 ({result.stats['tune_users']} users): retriever "
