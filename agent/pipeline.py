@@ -85,7 +85,8 @@ class TurnPipeline:
         notes = [Note("truncated", {"chars": MAX_MESSAGE_CHARS})] if turn.truncated else []
         notes += [Note("injection")] if p.injection else []
         notes += [Note("unknown_title", {"mention": mention}) for mention in p.unknown_titles]
-        notes += self.ranges.apply(turn.text, p) if self.ranges is not None else []
+        if self.ranges is not None:  # on what was read as preferences: an injected sentence is not repeated back
+            notes += self.ranges.apply(self.parser.without_instructions(turn.text), p)
         needed = p.count or turn.state.count or self.cfg.default_count
         turn.understood_nothing = not self.usable(p) and not turn.state.has_preferences()
         notes += turn.state.apply(p, self.catalog, needed=needed)

@@ -7,7 +7,6 @@
 """
 from __future__ import annotations
 
-import datetime as dt
 import enum
 import shlex
 import sys
@@ -41,11 +40,9 @@ def register(app: typer.Typer) -> None:
         """Evaluate rankers (Random, MostPop, ItemKNN, EASE, SASRec, semantic, hybrid, LLM…) on leave-one-out."""
         from rich.console import Console
         from rich.markdown import Markdown
-        from rich.markup import escape
 
+        from finetune.evaluation.command import default_out, load_inputs
         from finetune.evaluation.rankers import check_ranker_names
-        from retrieval.catalog import CatalogError, load_dataset
-        from retrieval.config import Settings
 
         console = Console()
         stage = stage.value if stage is not None else None
@@ -63,22 +60,11 @@ def register(app: typer.Typer) -> None:
             run_command(console, config, command, users=users, types=types, seed=seed, out=out, stage=stage)
             return
         names = [r.strip() for r in rankers.split(",")] if rankers is not None else None
-        try:
-            settings = Settings.load(config, source="command line",
-                                     eval={"users": users, "rankers": names, "seed": seed, "stage": stage})
-            cfg = settings.eval
-            check_ranker_names(cfg)
-        except (ValueError, FileNotFoundError) as exc:
-            console.print(f"[red]marquee eval: {escape(str(exc))}[/red]", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-
-        home = settings.data_dir
-        try:
-            dataset = load_dataset(settings.catalog, home)
-        except CatalogError as exc:
-            console.print(f"[red]marquee eval: cannot load the catalog: {escape(str(exc))}[/red]")
-            raise typer.Exit(2) from None
-        out = out or home / "eval" / dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+        settings, dataset = load_inputs(console, "marquee eval", config,
+                                        {"users": users, "rankers": names, "seed": seed, "stage": stage},
+                                        check=lambda s: check_ranker_names(s.eval))
+        cfg, home = settings.eval, settings.data_dir
+        out = out or default_out(home)
         report, results, paths = _run(cfg, dataset, home, out, settings, command, console)
 
         from finetune.evaluation.report import accuracy_table
@@ -114,3 +100,14 @@ def _run(cfg, dataset, home, out, settings, command, console):
 
         return run_evaluation(cfg, dataset, home, out=out, settings=settings, command=command,
                               log=lambda msg: progress.console.print(msg), progress=on_progress)
+
+
+if __name__ == "__main__":  # `python -m finetune.cli eval …` where the `marquee` command is not installed (GPU box)
+    standalone = typer.Typer(add_completion=False, rich_markup_mode=None)
+    register(standalone)
+
+    @standalone.callback()
+    def _root() -> None:
+        """Marquee evaluation."""
+
+    standalone()

@@ -440,6 +440,9 @@ def legacy() -> list[dict]:
         if c["id"] == "injection":  # nothing but an injection: the note, and no popularity list
             c["turns"][0]["expect"] = {"not_text_contains": ["2020"], "count": 0,
                                        "text_contains": ["only recommend titles from the catalog"]}
+        if c["id"] == "out-of-range-years":  # issue #16: the catalog's years are named, the genre still answered
+            c["turns"][0]["expect"] = {"genres_any": ["Sci-Fi"], "no_fallback": True, "count": 5,
+                                       "text_contains": ["The catalog has films from", "only"]}
         out.append(c)
     return out
 

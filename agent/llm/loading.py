@@ -229,7 +229,8 @@ def _home(home: Path | str | None) -> Path:
 def resolve_adapter(adapter: str | Path | None, home: Path | str | None = None) -> Path | None:
     """A shipped slot ('default' = the reranker's, 'explain' = the explainer's) → `<home>/adapters/<slot>/` when
     a shipped run is there, else the adapter in the package (else the base model, logged); 'none'/None → no
-    adapter; anything else is a folder."""
+    adapter; anything else is a folder, or the name of a run under `<home>/adapters/` (e.g. "head-ce" for
+    `marquee finetune --out <home>/adapters/head-ce`)."""
     if adapter is None or str(adapter).lower() in {"none", ""}:
         return None
     if str(adapter) in SHIPPED_SLOTS:
@@ -241,6 +242,10 @@ def resolve_adapter(adapter: str | Path | None, home: Path | str | None = None) 
                  default_adapter_dir(slot))
         return None
     path = Path(adapter).expanduser()
+    named = Path(_home(home)) / "adapters" / str(adapter)  # a run's name: <home>/adapters/NAME
+    if not (path / "adapter_config.json").is_file() and not path.is_absolute() and \
+            (named / "adapter_config.json").is_file():
+        return named
     if not (path / "adapter_config.json").is_file():
         raise ModelNotAvailable(f"LoRA adapter not found: {path} has no adapter_config.json. "
                                 "Train one with `marquee finetune`, or pass --adapter none.")
@@ -285,6 +290,9 @@ class LoadedModel:
     dtype: Any
     adapter: Path | None = None
     adapter_meta: dict = field(default_factory=dict)
+    # "score_head": a module a scorer trains next to the LoRA; "cache": a memo scorers may fill (e.g. title
+    # embeddings), valid as long as the weights do not change (fine-tuning clears it after each LLM update)
+    extras: dict = field(default_factory=lambda: {"cache": {}})
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     adapters: dict[str, Path] = field(default_factory=dict)  # peft adapter name -> folder
 

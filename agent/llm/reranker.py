@@ -1,8 +1,10 @@
 """LLM reranker: ONE forward pass scores up to 20 candidates, with any registered scorer (`agent.llm.scorers`:
 "listwise" label tokens, "segments" Yes/No per candidate, …); an adapter records the scorer it was trained for.
 
-score = normalised retriever score + w × LLM log-prob. w = 0 gives back the retriever's order exactly, so an untuned model can
-be switched off without touching the pipeline; the shipped adapter sets its tuned w in `marquee.json`.
+How the two scores combine is `agent.llm.fusion`: for adapters trained since issue #14 `z(retriever) + g × z(LLM)`
+(optionally only where the retriever's margin is small), for older ones `minmax(retriever) + w × LLM log-prob`.
+A weight of 0 gives back the retriever's order exactly (and skips the LLM), so an untuned model can be switched off
+without touching the pipeline; an adapter records its fusion, tuned weight and gate in `marquee.json`.
 
 The class is also a `retrieval.recommender.Recommender`, so the evaluation harness ranks it like any baseline:
 it reranks the top candidates of a base ranker (retriever) and keeps the base order below them.
@@ -11,11 +13,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from agent.llm.fusion import Fusion, minmax  # noqa: F401  (minmax: re-exported for callers)
 from agent.llm.prompting import UserSummary
 from agent.llm.scorers import Scorer, create_scorer
 from retrieval.candidates.base import Candidate
@@ -28,25 +31,17 @@ DEFAULT_SCORER = "listwise"  # when neither the config nor an adapter names one
 DEFAULT_FUSION_WEIGHT = 0.1  # used when neither the config nor an adapter sets one (zero-shot: a gentle nudge)
 
 
-def minmax(x: np.ndarray) -> np.ndarray:
-    """Scale to [0, 1]; a constant list maps to zeros (order-preserving, so w = 0 keeps the retriever order)."""
-    x = np.asarray(x, dtype=np.float64)
-    span = x.max() - x.min()
-    return np.zeros_like(x) if span <= 0 else (x - x.min()) / span
-
-
 def fuse(retriever_scores: np.ndarray, llm_logprobs: np.ndarray, weight: float) -> np.ndarray:
-    """minmax(retriever) + w × LLM; w = 0 is exactly the retriever (LLM scores may then be NaN: never computed)."""
-    base = minmax(retriever_scores)
-    return base if weight == 0 else base + weight * np.asarray(llm_logprobs, dtype=np.float64)
+    """The legacy min-max fusion (`agent.llm.fusion`, kind "minmax"): minmax(retriever) + w × LLM."""
+    return Fusion("minmax", weight)(retriever_scores, llm_logprobs)
 
 
 @dataclass(frozen=True)
 class Reranked:
     candidate: Candidate
     score: float  # fused
-    llm_score: float  # calibrated log-prob of this candidate (a distribution over the list)
-    retriever_score: float  # min-max normalised retriever score
+    llm_score: float  # calibrated log-prob of this candidate (a distribution over the list); NaN = not computed
+    retriever_score: float  # the retriever's score, normalised as the fusion does (min-max or z-score)
 
 
 class LLMReranker(Recommender):
@@ -55,8 +50,9 @@ class LLMReranker(Recommender):
     def __init__(self, backend, weight: float | None = None, permutations: int = 1, calibrate: bool = True,
                  max_candidates: int = 20, history_items: int = 10, base: Recommender | None = None,
                  catalog: Catalog | None = None, seed: int = 0, adapter_meta: dict | None = None,
-                 scorer: str | None = None):
-        """`scorer`: a registered scorer name; unset = the adapter's (marquee.json), else "listwise"."""
+                 scorer: str | None = None, gate: bool = True):
+        """`scorer`: a registered scorer name; unset = the adapter's (marquee.json), else "listwise".
+        `weight` overrides the adapter's fusion weight; `gate=False` drops its margin gate (agent.llm.fusion)."""
         meta = adapter_meta or {}
         self.backend = backend
         # an adapter is trained for one scorer; unknown names fail here, listing the registered ones
@@ -64,9 +60,10 @@ class LLMReranker(Recommender):
                                             backend=backend, max_candidates=max_candidates,
                                             history_items=history_items, permutations=permutations,
                                             calibrate=calibrate, seed=seed)
-        self.weight = float(weight if weight is not None else meta.get("fusion_weight", DEFAULT_FUSION_WEIGHT))
+        self.fusion = Fusion.from_meta(meta, weight=weight, gate=gate, default_weight=DEFAULT_FUSION_WEIGHT)
         self.max_candidates = max_candidates
         self.history_items = history_items
+        self.lists_seen = self.lists_scored = 0  # coverage: lists the LLM acted on (margin gate, weight 0)
         self.base = base
         self.catalog = catalog
 
@@ -87,7 +84,7 @@ class LLMReranker(Recommender):
         return cls(backend, weight=llm_cfg.fusion_weight, permutations=llm_cfg.permutations,
                    calibrate=llm_cfg.calibrate, max_candidates=llm_cfg.max_candidates,
                    history_items=llm_cfg.history_items, base=base, catalog=catalog, adapter_meta=meta,
-                   scorer=llm_cfg.scorer)
+                   scorer=llm_cfg.scorer, gate=llm_cfg.gate)
 
     # -- scoring ---------------------------------------------------------------------------------------
     def llm_scores(self, users: Sequence[UserSummary], candidate_titles: Sequence[Sequence[str]]) -> list[np.ndarray]:
@@ -99,24 +96,41 @@ class LLMReranker(Recommender):
                 raise ValueError(f"each list needs 1..{self.max_candidates} candidates, got {len(titles)}")
         return self.scorer.scores(users, candidate_titles)
 
-    def _llm_or_skip(self, users: Sequence[UserSummary], titles: Sequence[Sequence[str]]) -> list[np.ndarray]:
-        """LLM scores, or NaN without a forward pass when w = 0 (the fused order is the retriever's anyway)."""
-        if self.weight == 0:
-            return [np.full(len(t), np.nan) for t in titles]
-        return self.llm_scores(users, titles)
+    @property
+    def weight(self) -> float:
+        return self.fusion.weight
+
+    def retriever_part(self, scores: np.ndarray) -> np.ndarray:
+        """The retriever's scores as the fusion normalises them (its order alone: weight 0)."""
+        return replace(self.fusion, weight=0.0)(scores, None)
+
+    def _llm_where_used(self, users: Sequence[UserSummary], titles: Sequence[Sequence[str]],
+                        retriever_scores: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """LLM scores for the lists the fusion lets it act on; NaN without a forward pass for the others (w = 0,
+        or the retriever is confident enough under the margin gate): their fused order is the retriever's."""
+        out = [np.full(len(t), np.nan) for t in titles]
+        used = [i for i, s in enumerate(retriever_scores) if self.fusion.uses_llm(np.asarray(s, dtype=np.float64))]
+        self.lists_seen += len(titles)
+        self.lists_scored += len(used)
+        if used:
+            for i, lp in zip(used, self.llm_scores([users[i] for i in used], [titles[i] for i in used])):
+                out[i] = lp
+        return out
 
     def rerank_many(self, users: Sequence[UserSummary], lists: Sequence[Sequence[Candidate]]) -> list[list[Reranked]]:
         """Rerank each user's retrieved candidates (best first in, best first out); beyond max_candidates
         the retriever's tail follows unchanged."""
         heads = [list(c)[: self.max_candidates] for c in lists]
         todo = [i for i, h in enumerate(heads) if h]
-        llm = self._llm_or_skip([users[i] for i in todo], [[c.item.label for c in heads[i]] for i in todo])
+        retriever = {i: np.array([c.score for c in heads[i]], dtype=np.float64) for i in todo}
+        llm = self._llm_where_used([users[i] for i in todo], [[c.item.label for c in heads[i]] for i in todo],
+                                   [retriever[i] for i in todo])
         out: list[list[Reranked]] = [[] for _ in lists]
         for i, lp in zip(todo, llm):
-            retr = minmax(np.array([c.score for c in heads[i]]))
-            fused = retr if self.weight == 0 else retr + self.weight * lp  # = fuse(), minmax done once
+            fused = self.fusion(retriever[i], lp)
+            shown = self.retriever_part(retriever[i])
             order = sorted(range(len(heads[i])), key=lambda j: (-fused[j], j))  # ties keep retriever order
-            out[i] = [Reranked(heads[i][j], float(fused[j]), float(lp[j]), float(retr[j])) for j in order]
+            out[i] = [Reranked(heads[i][j], float(fused[j]), float(lp[j]), float(shown[j])) for j in order]
             floor = min(r.score for r in out[i]) if out[i] else 0.0
             out[i] += [Reranked(c, floor - 1 - k, float("nan"), float("nan"))
                        for k, c in enumerate(list(lists[i])[self.max_candidates:])]
@@ -152,15 +166,21 @@ class LLMReranker(Recommender):
             top = np.lexsort((ids[row], -masked))[: self.max_candidates]
             heads.append(top[np.isfinite(masked[top])])
         keep = [r for r, h in enumerate(heads) if len(h)]
-        llm = self._llm_or_skip([self.summary(users[r]) for r in keep],
-                              [[self.catalog.at(int(ids[r, j])).label for j in heads[r]] for r in keep])
+        llm = self._llm_where_used([self.summary(users[r]) for r in keep],
+                                   [[self.catalog.at(int(ids[r, j])).label for j in heads[r]] for r in keep],
+                                   [base[r, heads[r]] for r in keep])
         out = base.copy()
         for r, lp in zip(keep, llm):
-            fused = fuse(base[r, heads[r]], lp, self.weight)
+            fused = self.fusion(base[r, heads[r]], lp)
             rest = np.delete(out[r], heads[r])
             ceiling = rest[np.isfinite(rest)].max() if np.isfinite(rest).any() else 0.0
             out[r, heads[r]] = ceiling + 1.0 + fused - fused.min()
         return out
 
+    def run_stats(self) -> dict[str, Any]:
+        """What scoring so far measured: the share of lists the LLM acted on (the margin gate's coverage)."""
+        return {"llm_coverage": self.lists_scored / self.lists_seen if self.lists_seen else None,
+                "lists": self.lists_seen}
+
     def describe(self) -> dict[str, Any]:
-        return {"model": self.backend.model_id, **self.scorer.describe(), "weight": self.weight}
+        return {"model": self.backend.model_id, **self.scorer.describe(), **self.fusion.describe()}

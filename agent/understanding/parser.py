@@ -123,6 +123,16 @@ class PreferenceParser:
         self._count_zh = re.compile(r"(\d{1,2}|[一二两三四五六七八九十几]{1,3})\s*(?:部|个|本|条|款)")
 
     # ------------------------------------------------------------------ public
+    def without_instructions(self, text: str) -> str:
+        """The message without the sentences that try to instruct the assistant (an injection attempt):
+        they are instructions, not tastes, and nothing in them is read or repeated back."""
+        lex = self.lex
+        if not lex.intent_re("injection").search(text.lower()):
+            return text
+        keep = [s for s in SENTENCE.split(text)
+                if not lex.intent_re("injection").search(s.lower()) and not lex.intent_re("instruction").search(s.lower())]
+        return " ".join(keep).strip()
+
     def parse(self, message: object) -> Preferences:
         text, _ = clean_message(message)
         prefs = Preferences()
@@ -132,12 +142,8 @@ class PreferenceParser:
         lex = self.lex
         prefs.language = "zh" if CJK.search(text) else "en"
         if lex.intent_re("injection").search(low):
-            # sentences that carry the attempt are instructions, not tastes: drop them, keep the rest
             prefs.injection = True
-            keep = [s for s in SENTENCE.split(text)
-                    if not lex.intent_re("injection").search(s.lower())
-                    and not lex.intent_re("instruction").search(s.lower())]
-            text = " ".join(keep).strip()
+            text = self.without_instructions(text)
             low = text.lower()
         prefs.reset = bool(lex.intent_re("reset").search(low))
         prefs.additive = bool(lex.intent_re("additive").search(low))

@@ -88,10 +88,11 @@ def fit_retriever(name: str, split: Split, dataset: Dataset, home: Path, seed: i
     return e.build(ctx, {**e.defaults, **(params or {})})
 
 
-def top_candidates(retriever: Recommender, histories: Sequence[Sequence[int]], n: int,
-                   batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """(users, n) best unseen items per history and their scores; equal scores by item index (as in eval)."""
-    ids, scores = [], []
+def top_candidates(retriever: Recommender, histories: Sequence[Sequence[int]], n: int, batch: int = 256,
+                   targets: Sequence[int] | None = None):
+    """(users, n) best unseen items per history and their scores; equal scores by item index (as in eval).
+    With `targets`, also each target's own score (users,): what the retriever thinks of it, listed or not."""
+    ids, scores, target_scores = [], [], []
     for start in range(0, len(histories), batch):
         chunk = histories[start:start + batch]
         full = np.asarray(retriever.score([UserContext(history=tuple(h)) for h in chunk]), dtype=np.float64)
@@ -100,25 +101,56 @@ def top_candidates(retriever: Recommender, histories: Sequence[Sequence[int]], n
             raise ValueError(f"the retriever scored fewer than {n} unseen items for some history")
         ids.append(order)
         scores.append(np.take_along_axis(full, order, axis=1))
-    return np.concatenate(ids), np.concatenate(scores)
+        if targets is not None:
+            target_scores.append(full[np.arange(len(chunk)), np.asarray(targets[start:start + batch])])
+    if targets is None:
+        return np.concatenate(ids), np.concatenate(scores)
+    return np.concatenate(ids), np.concatenate(scores), np.concatenate(target_scores)
 
 
 def build_instances(split: Split, retriever: Recommender, targets_per_user: int = 5, candidates: int = 20,
                     min_history: int = 3, users: Sequence[int] | None = None) -> list[Instance]:
-    """Targets with the retriever's hard negatives (history excluded, target inserted when missed)."""
+    """Targets with the retriever's hard negatives (history excluded, target inserted when missed). Each
+    candidate keeps the retriever's score (the distillation teacher's), the inserted target its own score."""
     positions = target_positions(split, targets_per_user, min_history, users)
     if not positions:
         raise ValueError(f"no user has more than {min_history} train interactions: nothing to train on")
-    ids, scores = top_candidates(retriever, [h for _, h, _ in positions], candidates)
+    ids, scores, target_scores = top_candidates(retriever, [h for _, h, _ in positions], candidates,
+                                                targets=[t for _, _, t in positions])
     out = []
-    for (user, history, target), row, row_scores in zip(positions, ids, scores):
+    for (user, history, target), row, row_scores, own in zip(positions, ids, scores, target_scores):
         row, row_scores = [int(i) for i in row], [float(s) for s in row_scores]
         hit = target in row
         if not hit:  # the reranker can only learn to find the target if it is there: replace the weakest
             row[-1] = target
-            row_scores[-1] = row_scores[-2] if len(row_scores) > 1 else 0.0
+            row_scores[-1] = min(float(own), row_scores[-2]) if len(row_scores) > 1 else float(own)
         out.append(Instance(user=user, history=history, candidates=tuple(row), target=target, retriever_hit=hit,
                             retriever_scores=tuple(row_scores)))
+    return out
+
+
+def user_folds(users: Sequence[int], folds: int, seed: int) -> list[np.ndarray]:
+    """`users` in `folds` seeded, disjoint, near-equal groups (cross-fitting)."""
+    shuffled = np.random.default_rng([seed, folds]).permutation(np.asarray(users, dtype=np.int64))
+    return [np.sort(part) for part in np.array_split(shuffled, folds)]
+
+
+def cross_fitted_instances(split: Split, fit: Callable[[Split], Recommender], folds: int, targets_per_user: int,
+                           candidates: int = 20, min_history: int = 3, users: Sequence[int] | None = None,
+                           seed: int = 0, log: Callable[[str], None] = print) -> list[Instance]:
+    """Instances of every target position, each fold's proposed (and scored) by a retriever fitted only on the
+    OTHER folds' train interactions: it never saw these users, so no target leaks into its scores, even when
+    every train position is a target. `fit(split)` fits the retriever on `split.train`."""
+    users = np.arange(split.interactions.n_users) if users is None else np.asarray(users)
+    train = split.train
+    out: list[Instance] = []
+    for k, fold in enumerate(user_folds(users, folds, seed)):
+        others = ~np.isin(train.users, fold)
+        subset = Interactions(user_ids=train.user_ids, users=train.users[others], items=train.items[others],
+                              ratings=train.ratings[others], timestamps=train.timestamps[others])
+        log(f"teacher fold {k + 1}/{folds}: fitted on {int(others.sum())} train interactions of "
+            f"{len(np.unique(train.users[others]))} other users, scoring {len(fold)} users")
+        out += build_instances(split, fit(leave_one_out(subset)), targets_per_user, candidates, min_history, fold)
     return out
 
 
@@ -147,6 +179,8 @@ class InstructionDataset:
         user = user_summary(self.catalog, inst.history, self.scorer.history_items)
         item = self.scorer.training_example(user, [self.catalog.at(i).label for i in inst.candidates],
                                             inst.target_index, order)
+        if self.scorer.supports_distillation:  # candidates in the teacher's order: its scores line up
+            item["teacher"] = inst.retriever_scores
         if self.cache is not None:
             item.update(hidden=self.cache[index], start=self.cache_start)
         return item

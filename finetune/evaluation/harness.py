@@ -135,6 +135,8 @@ class Harness:
             self._lists[name] = lists
             result.timing["ms_per_user"] = round(1000 * score_s / max(len(self.cases), 1), 3)
             self._measure(result, model, lists, raw, e.reranks)
+            if callable(getattr(model, "run_stats", None)):  # e.g. an LLM reranker's gate coverage
+                result.params.update(model.run_stats())
         except ComponentMissing as exc:
             result.status, result.message = "skipped", f"SKIPPED {name}: {exc}"
             self.log(result.message)

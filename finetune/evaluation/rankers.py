@@ -195,6 +195,8 @@ def _llm(ctx: BuildContext, params: dict[str, Any], adapter: str) -> Recommender
     if ctx.settings is None:
         raise ComponentMissing("the LLM reranker needs settings with an [llm] section")
     loading = require("agent.llm.loading", "the LLM model loader (LLM, agent.llm)")
+    if adapter == "default" and params.get("adapter"):  # a variant naming another trained adapter (a folder)
+        adapter = params["adapter"]
     if adapter == "default" and loading.resolve_adapter("default", ctx.home) is None:
         # the loader would quietly fall back to the base model: that row would be zero-shot, mislabelled
         raise ComponentMissing(f"no trained LoRA adapter at {loading.home_adapter_dir(ctx.home)} or "
@@ -222,14 +224,29 @@ def shipped_meta(loading, home=None) -> dict[str, Any]:
     return json.loads(meta.read_text()) if meta is not None and meta.is_file() else {}
 
 
-# The shipped adapter is trained over SASRec's candidates (agent/llm/adapters/default/marquee.json).
-@ranker("llm-zeroshot", "llm", reranks=True, defaults={"retriever": "sasrec"},
+def _shipped_retriever() -> str:
+    """The retriever the packaged adapter was trained over and tuned against (its marquee.json), so the LLM rows
+    rerank the candidates their fusion weight was tuned for."""
+    import json
+
+    try:
+        from agent.llm import loading
+
+        return json.loads((loading.default_adapter_dir() / loading.ADAPTER_META).read_text()).get("retriever", "sasrec")
+    except (ImportError, OSError, ValueError):
+        return "sasrec"
+
+
+SHIPPED_RETRIEVER = _shipped_retriever()
+
+
+@ranker("llm-zeroshot", "llm", reranks=True, defaults={"retriever": SHIPPED_RETRIEVER},
         description="SmolLM2 rerank, no adapter (the shipped adapter's scorer)")
 def _llm_zeroshot(ctx, params):
     return _llm(ctx, params, adapter="none")
 
 
-@ranker("llm-lora", "llm", reranks=True, defaults={"retriever": "sasrec"},
+@ranker("llm-lora", "llm", reranks=True, defaults={"retriever": SHIPPED_RETRIEVER},
         description="SmolLM2 rerank with the shipped LoRA adapter (its scorer and tuned fusion weight)")
 def _llm_lora(ctx, params):
     return _llm(ctx, params, adapter="default")

@@ -44,9 +44,13 @@ def adapter_meta(result, cfg, settings, scorer) -> dict[str, Any]:
     from agent.llm.loading import base_model_id
 
     final = result.final
+    fusion = final.fusion_choice()
     return {
         "scorer": scorer.name,
-        "fusion_weight": final.best_weight,
+        "fusion": fusion.kind,
+        "fusion_weight": fusion.weight,
+        **({"gate_margin": fusion.gate_margin, "gate_k": fusion.gate_k, "gate_coverage": final.gated[0]}
+           if fusion.gate_margin is not None else {}),
         "calibrate": final.calibrate,
         "permutations": 1,
         "retriever": cfg.retriever,
@@ -56,6 +60,10 @@ def adapter_meta(result, cfg, settings, scorer) -> dict[str, Any]:
         **scorer.adapter_meta(),
         "base_model": base_model_id(settings.llm.model),
         "loss": cfg.loss,
+        **({"distill_temperature": result.stats["distill"]["temperature"],
+            "ce_weight": result.stats["distill"]["ce_weight"]} if result.stats.get("distill") else {}),
+        "examples": result.stats.get("examples"),
+        "cpu_minutes": result.stats.get("cpu_minutes"),
         "steps": result.state.step,
         "best_step": result.state.best_step,
         "validation": {"users": result.stats["tune_users"], **final.as_dict()},
@@ -104,9 +112,8 @@ def model_card(result, cfg, meta: dict[str, Any], command: str) -> str:
 
 LoRA adapter for `{meta['base_model']}`, scorer **{meta['scorer']}** of `agent.llm.reranker.LLMReranker`
 (prompt `prompts/{meta['prompt']}.txt`, version {meta['prompt_version']}; {scorer.description}).
-The reranker fuses `minmax(retriever score) + w × LLM log-prob` with **w = {meta['fusion_weight']:g}**
-(tuned on validation; w = 0 would be the retriever `{cfg.retriever}` alone), calibration
-{'on' if meta['calibrate'] else 'off'}.
+The reranker fuses {fusion_text(meta)} (tuned on validation; 0 would be the retriever `{cfg.retriever}` alone),
+calibration {'on' if meta['calibrate'] else 'off'}. Training loss: {loss_text(meta)}.
 
 - Trained: {meta['trained_at']} on {meta['machine']}
 - Command: `{command}`
@@ -125,9 +132,9 @@ inserted when missed){scorer.training_order}.
 ## Validation ({stats['tune_users']} validation users, full-ranking NDCG@10)
 - retriever alone: {final.retriever:.4f}
 - LLM order alone (top {cfg.candidates}): {final.llm_only:.4f}
-- fused, best w = {final.best_weight:g}: {final.best:.4f}
-
-| w | NDCG@10 |
+- fused, best weight = {final.best_weight:g}: {final.best:.4f}
+{gate_line(final)}
+| weight | NDCG@10 |
 |---|---|
 {rows}
 
@@ -139,6 +146,34 @@ Test-split figures: run `marquee eval --rankers {cfg.retriever},llm-zeroshot,llm
 {config}
 ```
 """
+
+
+def gate_line(final) -> str:
+    if not final.by_gate:
+        return ""
+    cells = "; ".join(f"coverage {c:g}: " + ", ".join(f"{w:g} → {v:.4f}" for w, v in grid.items() if w > 0)
+                      for c, (_, grid) in sorted(final.by_gate.items()))
+    g = final.gated
+    chosen = (f"chosen: coverage {g[0]:g}, weight {g[2]:g} → {g[3]:.4f}" if g else
+              "no gated setting beat the ungated best: no gate")
+    return f"- margin gate ({cells}); {chosen}\n"
+
+
+def fusion_text(meta: dict[str, Any]) -> str:
+    w = meta["fusion_weight"]
+    if meta.get("fusion", "minmax") == "minmax":
+        return f"`minmax(retriever score) + w × LLM log-prob` with **w = {w:g}**"
+    gate = (f"; margin gate: the LLM acts only where the retriever's z-score gap between its best and its "
+            f"{meta['gate_k']}th candidate is below {meta['gate_margin']:.3f} ({meta['gate_coverage']:.0%} of "
+            f"validation lists)" if meta.get("gate_margin") is not None else "; no margin gate")
+    return f"residually, `z(retriever) + g × z(LLM)` per list, with **g = {w:g}**{gate}"
+
+
+def loss_text(meta: dict[str, Any]) -> str:
+    if meta.get("loss") == "distill":
+        return (f"KL(softmax(teacher / T) ‖ softmax(student)) over the candidates + λ × CE on the real next item, "
+                f"T = {meta['distill_temperature']:g}, λ = {meta['ce_weight']:g} (teacher: the retriever)")
+    return "cross-entropy of the softmax over the candidates on the real next item (CE only)"
 
 
 def write_card(path: Path, text: str, meta: dict[str, Any], catalog: str) -> None:
@@ -166,12 +201,13 @@ def write_outputs(result, cfg, settings, peft_model, scorer, command: str) -> No
     tmp = Path(tempfile.mkdtemp(prefix=".final-", dir=out))
     try:
         peft_model.save_pretrained(tmp, save_embedding_layers=False)  # the vocabulary is never changed
+        scorer.save_trainable(tmp)
         (tmp / "marquee.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         (tmp / CURVE_JSON).write_text(json.dumps(result.state.curve, indent=1) + "\n", encoding="utf-8")
         plot_curve(result.state.curve, tmp / "training_curve.png",
                    f"LoRA reranker over {cfg.retriever} ({result.state.step} steps)")
         write_card(tmp / "README.md", model_card(result, cfg, meta, command), meta, settings.catalog.source)
-        for name in (*SHIPPED_FILES, CURVE_JSON):
+        for name in (*SHIPPED_FILES, *scorer.extra_files, CURVE_JSON):
             os.replace(tmp / name, out / name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

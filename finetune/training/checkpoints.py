@@ -22,13 +22,16 @@ STATE_FILE = "trainer_state.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 
 
-def register_adapter_hooks(accelerator, peft_model) -> None:
+def register_adapter_hooks(accelerator, peft_model, scorer=None) -> None:
     """Make `save_state` / `load_state` store the LoRA weights of `peft_model` (unwrapped) instead of the whole
-    model (the pattern of accelerate's `register_save_state_pre_hook` documentation)."""
+    model (the pattern of accelerate's `register_save_state_pre_hook` documentation), and the scorer's own
+    trained parts (e.g. a score head, `Scorer.save_trainable`) beside them."""
 
     def save_adapter(models, weights, output_dir) -> None:
         if accelerator.is_main_process:
             peft_model.save_pretrained(output_dir, save_embedding_layers=False)
+            if scorer is not None:
+                scorer.save_trainable(output_dir)
         weights.clear()  # accelerate saves no model file
 
     def load_adapter(models, input_dir) -> None:
@@ -36,6 +39,8 @@ def register_adapter_hooks(accelerator, peft_model) -> None:
         from safetensors.torch import load_file
 
         set_peft_model_state_dict(peft_model, load_file(str(Path(input_dir) / ADAPTER_WEIGHTS)))
+        if scorer is not None:
+            scorer.load_trainable(input_dir)
         models.clear()  # accelerate loads no model file
 
     accelerator.register_save_state_pre_hook(save_adapter)

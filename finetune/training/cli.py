@@ -24,6 +24,7 @@ import typer
 class Scorer(str, enum.Enum):
     segments = "segments"  # Yes/No per candidate, all candidates in one block-masked pass
     listwise = "listwise"  # label tokens over the candidate list
+    head = "head"  # a trained head over the LLM's title embeddings (two towers)
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -44,12 +45,15 @@ def finetune(
     max_steps: Annotated[Optional[int], typer.Option(help="rerank: optimizer steps (overrides epochs)")] = None,
     retriever: Annotated[Optional[str], typer.Option(help="rerank: base retriever (an eval ranker name, e.g. "
                                                      "sasrec)")] = None,
-    scorer: Annotated[Optional[Scorer], typer.Option(help="rerank: segments (Yes/No per candidate) or listwise "
-                                                      "(label tokens); default: [finetune] scorer")] = None,
+    scorer: Annotated[Optional[Scorer], typer.Option(help="rerank: segments (Yes/No per candidate), listwise "
+                                                      "(label tokens) or head (trained head over title "
+                                                      "embeddings); default: [finetune] scorer")] = None,
     ship: Annotated[bool, typer.Option("--ship", help="make the result the adapter this home serves: copy it to "
                                        "<home>/adapters/default/ (rerank) or <home>/adapters/explain/ (explain)")] = False,
     ship_to: Annotated[Optional[Path], typer.Option("--ship-to", help="copy the result to this folder instead, e.g. "
-                                                    "agent/llm/adapters/explain in a source checkout")] = None,
+                                                    "agent/llm/adapters/default in a source checkout")] = None,
+    data_only: Annotated[bool, typer.Option("--data-only", help="rerank: only fit the retrievers / teachers (cached "
+                                            "under MARQUEE_HOME) and build the examples, then stop")] = False,
 ) -> None:
     """Train a LoRA adapter on the train split (the reranker's, or the explainer's with --task explain); writes
     adapter, marquee.json, model card, training curve."""
@@ -81,15 +85,17 @@ def finetune(
     out = out or job.default_out(home, quick)
     command = _command_line(quick=quick, task=task, out=command_out, resume=resume, config=config,
                             max_minutes=max_minutes, max_steps=max_steps, retriever=retriever, scorer=scorer,
-                            ship=ship, ship_to=ship_to)
+                            ship=ship, ship_to=ship_to, data_only=data_only)
     from finetune.training.trainer import ship as ship_adapter
 
     try:
         summary = job.run(settings, dataset, home, out, resume=resume, command=command,
-                          log=lambda m: typer.echo(m, err=True))
+                          log=lambda m: typer.echo(m, err=True), data_only=data_only)
     except (ModelNotAvailable, ValueError) as exc:
         _fail(str(exc))
     typer.echo("\n".join(summary))
+    if data_only:
+        return
     if ship or ship_to is not None:
         from agent.llm.loading import home_adapter_dir
 

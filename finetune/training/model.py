@@ -75,16 +75,19 @@ def loss_and_accuracy(model, batch: dict, kind: str, scorer):
     return scorer.loss(model, batch, kind)
 
 
-def training_module(peft_model, kind: str, scorer):
-    """`peft_model` behind a forward(batch) → (loss, accuracy). `accelerator.prepare` wraps THIS module: with
-    several processes, DistributedDataParallel averages gradients only for a forward that runs through its
-    wrapper, and the segment scorer's forward reads the decoder's hidden states rather than the model's logits."""
+def training_module(peft_model, kind: str, scorer, extras=()):
+    """`peft_model` (and the scorer's own trained modules `extras`, e.g. a score head) behind a
+    forward(batch) → (loss, accuracy). `accelerator.prepare` wraps THIS module: with several processes,
+    DistributedDataParallel averages gradients only for the parameters of the module it wraps and a forward that
+    runs through its wrapper, and the segment scorer's forward reads the decoder's hidden states rather than the
+    model's logits."""
     import torch
 
     class LossForward(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.model = peft_model
+            self.extras = torch.nn.ModuleList(extras)  # registered only; the scorer calls them itself
 
         def forward(self, batch: dict):
             return loss_and_accuracy(self.model, batch, kind, scorer)

@@ -99,26 +99,61 @@ def _select(users: np.ndarray, n: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(users, size=n, replace=False))
 
 
-def _cache_frozen_layers(data, base, cfg: FinetuneConfig, tokenizer, device, log, progress: bool,
+def _cache_frozen_layers(data, base, cfg: FinetuneConfig, tokenizer, device, log, progress: bool, folder: Path,
                          shard: np.ndarray) -> None:
-    """The hidden states below the LoRA layers of this process's examples, computed once
-    (finetune.training.frozen_cache)."""
+    """The hidden states below the LoRA layers of this process's examples (`shard`), computed once into a
+    memory-mapped file under `folder` (finetune.training.frozen_cache.DiskCache); a resumed run reuses and
+    completes it."""
     from tqdm.auto import tqdm
 
-    from finetune.training.frozen_cache import build_cache, first_trainable_layer
+    from finetune.training.frozen_cache import DiskCache, build_cache, fingerprint, first_trainable_layer
 
     start = first_trainable_layer(base.model, cfg.lora_layers)
     began = time.perf_counter()
+
+    class Prompts:  # built on access, so the prompts of a large training set never sit in memory together
+        def __len__(self):
+            return len(shard)
+
+        def __getitem__(self, j):
+            return data[int(shard[j])]["segments"]
+
+    prompts = Prompts()
+    lengths = [len(prompts[j]) for j in range(len(shard))]
+    key = fingerprint((prompts[j] for j in range(len(shard))), base.name, start, base.dtype)
+    store = DiskCache(folder, key, lengths, base.model.config.hidden_size, base.dtype)
+    if store.done:
+        log(f"frozen-layer cache {folder}: {store.done}/{len(store)} examples already computed (reused)")
     with tqdm(total=len(shard), desc=f"caching layers 0-{start - 1}", disable=not progress, dynamic_ncols=True) as bar:
-        hidden = build_cache(base.model, [data[int(i)]["segments"] for i in shard], tokenizer.pad_token_id,
-                             start, device, batch_size=cfg.batch_size, progress=bar.update)
-    data.cache = [None] * len(data)
-    for i, states in zip(shard, hidden):
-        data.cache[int(i)] = states
+        store = build_cache(base.model, prompts, tokenizer.pad_token_id, start, device,
+                            batch_size=cfg.batch_size, progress=bar.update, store=store)
+    data.cache = store if len(shard) == len(data) else _ShardCache(store, shard)
     data.cache_start = start
-    megabytes = sum(h.numel() * h.element_size() for h in hidden) / 1e6
-    log(f"cached the frozen layers 0-{start - 1} of {len(shard)} examples: {megabytes:.0f} MB in "
+    log(f"cached the frozen layers 0-{start - 1} of {len(shard)} examples: {store.nbytes / 1e6:.0f} MB on disk in "
         f"{time.perf_counter() - began:.0f}s; training steps run layers {start}+ only")
+
+
+class _ShardCache:
+    """An example's cached states by its index in the whole training set, for a process that cached its shard."""
+
+    def __init__(self, store, shard: np.ndarray) -> None:
+        self.store, self.position = store, {int(i): j for j, i in enumerate(shard)}
+
+    def __getitem__(self, index: int):
+        return self.store[self.position[int(index)]]
+
+
+def _instances(cfg: FinetuneConfig, split, users, fit: dict, log):
+    """Training targets with the teacher's candidates and scores, the teacher never having seen the targets:
+    nested leave-one-out (teacher_folds = 0) or user-fold cross-fitting (teacher_folds ≥ 2)."""
+    from finetune.data.instructions import build_instances, cross_fitted_instances, fit_retriever, retriever_split
+
+    if cfg.teacher_folds >= 2:
+        return cross_fitted_instances(split, lambda sub: fit_retriever(cfg.retriever, sub, **fit), cfg.teacher_folds,
+                                      cfg.targets_per_user, cfg.candidates, cfg.min_history, users, cfg.seed, log)
+    log(f"fitting retriever {cfg.retriever!r} on train minus the instruction targets (candidates for training)")
+    proposer = fit_retriever(cfg.retriever, retriever_split(split, cfg.targets_per_user), **fit)
+    return build_instances(split, proposer, cfg.targets_per_user, cfg.candidates, cfg.min_history, users)
 
 
 def _main_decides(accelerator, value):
@@ -131,17 +166,21 @@ def _main_decides(accelerator, value):
 
 
 def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume: bool = False,
-          log: Callable[[str], None] = print, progress: bool = True, command: str = "") -> TrainResult:
+          log: Callable[[str], None] = print, progress: bool = True, command: str = "",
+          data_only: bool = False) -> TrainResult | None:
+    """Train (see the module docstring). `data_only`: stop once the retrievers / teachers are fitted (their
+    caches under `home`) and the examples built; returns None."""
     import torch
     from accelerate import Accelerator
-    from accelerate.utils import set_seed
+    from accelerate.utils import DistributedDataParallelKwargs, set_seed
     from peft import set_peft_model_state_dict
     from tqdm.auto import tqdm
 
     from agent.llm.backend import LocalBackend
     from agent.llm.loading import LoadedModel, base_model_id
     from agent.llm.scorers import create_scorer
-    from finetune.data.instructions import InstructionDataset, build_instances, fit_retriever, retriever_split
+    from finetune.data.instructions import InstructionDataset, fit_retriever
+    from finetune.training.distillation import choose_temperature
     from finetune.data.splits import leave_one_out
     from finetune.training.card import write_outputs
     from finetune.training.checkpoints import (CHECKPOINTS, latest_checkpoint, load_checkpoint,
@@ -158,8 +197,12 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
     if resume and checkpoint is None:
         log(f"--resume: no checkpoint under {out / CHECKPOINTS}; starting from step 0")
     # step_scheduler_with_optimizer=False: the schedule counts optimizer steps, however many processes run
+    # while the LLM is frozen (`freeze_llm_steps`) its LoRA weights get no gradient, which several processes'
+    # gradient averaging must be told about
+    handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)] if cfg.freeze_llm_steps else []
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), step_scheduler_with_optimizer=False,
-                              mixed_precision="bf16" if torch.cuda.is_available() and not cfg.qlora else "no")
+                              mixed_precision="bf16" if torch.cuda.is_available() and not cfg.qlora else "no",
+                              kwargs_handlers=handlers)
     main = accelerator.is_main_process
     set_seed(cfg.seed)
     if accelerator.num_processes > 1:
@@ -170,18 +213,28 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
     split = leave_one_out(dataset.interactions)
     users = _select(split.evaluated_users, cfg.max_users, cfg.seed)
     fit = dict(dataset=dataset, home=home, seed=cfg.seed, settings=settings, params=cfg.retriever_params, log=log)
-    log(f"fitting retriever {cfg.retriever!r} on train minus the instruction targets (candidates for training)")
-    proposer = fit_retriever(cfg.retriever, retriever_split(split, cfg.targets_per_user), **fit)
-    instances = build_instances(split, proposer, cfg.targets_per_user, cfg.candidates, cfg.min_history, users)
+    instances = _instances(cfg, split, users, fit, log)
     log(f"fitting retriever {cfg.retriever!r} on train (validation candidates and fusion partner)")
     retriever = fit_retriever(cfg.retriever, split, **fit)
     eval_set = ValidationSet.build(split, retriever, cfg.candidates, _select(users, cfg.eval_users, cfg.seed + 1))
     tune_set = ValidationSet.build(split, retriever, cfg.candidates, _select(users, cfg.tune_users, cfg.seed + 2))
 
+    if data_only:
+        log(f"data only: {len(instances)} training examples, {len(eval_set)} + {len(tune_set)} validation users; "
+            f"retriever caches under {home / 'models'}")
+        return None
+    distill = None
+    if cfg.loss == "distill":
+        temperature = cfg.distill_temperature or choose_temperature(eval_set)[0]
+        distill = (temperature, cfg.ce_weight)
+        log(f"distillation: T = {temperature:g}{' (chosen on validation)' if not cfg.distill_temperature else ''}, "
+            f"λ = {cfg.ce_weight:g}")
+
     # --- model ---------------------------------------------------------------------------------------
     base = load_base(settings, home, cfg, device=str(accelerator.device))
     tokenizer = base.tokenizer
-    scorer = create_scorer(cfg.scorer, tokenizer, max_candidates=cfg.candidates, history_items=cfg.history_items)
+    scorer = create_scorer(cfg.scorer, tokenizer, max_candidates=cfg.candidates, history_items=cfg.history_items,
+                           distill=distill)
     data = InstructionDataset(instances, scorer, dataset.catalog, cfg.seed)
     stats = {**data.stats(), "validation_users": len(eval_set), "tune_users": len(tune_set),
              "validation_recall@n": eval_set.recall, "tune_recall@n": tune_set.recall,
@@ -189,11 +242,19 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
     log("data: " + json.dumps(stats))
     shard = np.arange(len(data))[accelerator.process_index::accelerator.num_processes]  # this process's examples
     if scorer.supports_frozen_cache and cfg.lora_layers and cfg.cache_frozen:
-        _cache_frozen_layers(data, base, cfg, tokenizer, accelerator.device, log, progress and main, shard)
+        # several processes: each caches its own shard in its own folder
+        folder = out / "frozen-cache" if accelerator.num_processes == 1 else \
+            out / "frozen-cache" / f"process-{accelerator.process_index}-of-{accelerator.num_processes}"
+        _cache_frozen_layers(data, base, cfg, tokenizer, accelerator.device, log, progress and main, folder, shard)
+    elif scorer.caches_own_frozen_layers and cfg.lora_layers and cfg.cache_frozen:
+        from finetune.training.frozen_cache import first_trainable_layer
+
+        scorer.frozen_start = first_trainable_layer(base.model, cfg.lora_layers)
     peft_model = attach_lora(base.model, cfg)
     # the saved adapter_config.json names the base by its hub id, not this machine's folder
     peft_model.peft_config["default"].base_model_name_or_path = base_model_id(settings.llm.model)
-    trainable = [p for p in peft_model.parameters() if p.requires_grad]
+    extras = [m.to(accelerator.device) for m in scorer.init_trainable(peft_model, cfg.seed)]  # e.g. a score head
+    trainable = [p for p in peft_model.parameters() if p.requires_grad] + [p for m in extras for p in m.parameters()]
     optimizer = torch.optim.AdamW(trainable, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     state = State()
     micro_per_epoch = (len(data) // accelerator.num_processes // cfg.batch_size) // cfg.grad_accum * cfg.grad_accum
@@ -205,10 +266,12 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
     # The schedule reads `state` when it steps, so a resumed (re-planned) horizon applies from the next step on.
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, int(cfg.warmup_ratio * state.horizon), state.horizon, cfg.schedule))
-    model, optimizer, scheduler = accelerator.prepare(training_module(peft_model, cfg.loss, scorer), optimizer,
-                                                      scheduler)
+    # the scorer's trained parts (e.g. a score head) join the wrapped module, so several processes average their
+    # gradients too
+    model, optimizer, scheduler = accelerator.prepare(training_module(peft_model, cfg.loss, scorer, extras),
+                                                      optimizer, scheduler)
     unwrapped = accelerator.unwrap_model(model).model  # the peft model: saved, validated, served
-    register_adapter_hooks(accelerator, unwrapped)
+    register_adapter_hooks(accelerator, unwrapped, scorer)
     if checkpoint is not None:
         configured = state.horizon
         state = load_checkpoint(accelerator, checkpoint, State)
@@ -218,7 +281,8 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
             f"lr {scheduler.get_last_lr()[0]:.2e}")
 
     backend = LocalBackend(LoadedModel(model=unwrapped, tokenizer=tokenizer, name=base.name, device=base.device,
-                                       dtype=base.dtype), batch_size=settings.llm.batch_size)
+                                       dtype=base.dtype, extras={"cache": {}, **{"score_head": m for m in extras}}),
+                           batch_size=settings.llm.batch_size)
     calibrate = settings.llm.calibrate
     best_dir = out / BEST
     out.mkdir(parents=True, exist_ok=True)
@@ -227,10 +291,14 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
         if not torch.cuda.is_available():
             adapt_threads(cfg.threads)
         model.eval()
+        for m in extras:
+            m.eval()
         # the main process validates (the weights are the same everywhere); the others wait for its figures
         result = _main_decides(accelerator, validate(backend, dataset.catalog, eval_set, cfg.fusion_grid, calibrate,
-                                                     cfg.history_items, cfg.scorer) if main else None)
+                                                     cfg.history_items, cfg.scorer, cfg.fusion) if main else None)
         model.train()
+        for m in extras:
+            m.train()
         point = {"step": state.step, **{k: v for k, v in result.as_dict().items() if not k.startswith("by_")}}
         state.curve.append({"validation": point})
         improved = result.best > state.best + 1e-9 or state.best < 0
@@ -238,6 +306,7 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
             state.best, state.best_step, state.waited = result.best, state.step, 0
             if main:
                 unwrapped.save_pretrained(best_dir, save_embedding_layers=False)
+                scorer.save_trainable(best_dir)
         elif state.step > 0:
             state.waited += 1
         log(f"validation @ step {state.step}: retriever {result.retriever:.4f}, LLM alone {result.llm_only:.4f}, "
@@ -264,6 +333,7 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
             losses, accs = [], []
             if not torch.cuda.is_available():
                 adapt_threads(cfg.threads)
+            scorer.llm_frozen = state.step < cfg.freeze_llm_steps
             for k in range(cfg.grad_accum):
                 at = (state.micro_in_epoch + k) * cfg.batch_size
                 batch = to_device(scorer.collate([data[int(i)] for i in order[at:at + cfg.batch_size]],
@@ -278,6 +348,8 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
+            if not scorer.llm_frozen:
+                backend.llm.extras["cache"].clear()  # the LLM's weights moved: memoised features are stale
             state.step += 1
             state.micro_in_epoch += cfg.grad_accum
             window.append((float(np.mean(losses)), float(np.mean(accs))))
@@ -335,13 +407,23 @@ def train(cfg: FinetuneConfig, settings, dataset, home: Path, out: Path, resume:
     from safetensors.torch import load_file
 
     set_peft_model_state_dict(unwrapped, load_file(str(best_dir / "adapter_model.safetensors")))
+    scorer.load_trainable(best_dir)
+    backend.llm.extras["cache"].clear()  # features memoised under the last step's weights, not the best ones
     model.eval()
+    for m in extras:
+        m.eval()
     if not torch.cuda.is_available():
         adapt_threads(cfg.threads)
     final = _main_decides(accelerator, validate(backend, dataset.catalog, tune_set, cfg.fusion_grid, calibrate,
-                                                cfg.history_items, cfg.scorer) if main else None)
-    log(f"fusion weight on {len(tune_set)} validation users: w={final.best_weight} → NDCG@10 {final.best:.4f} "
-        f"(retriever {final.retriever:.4f}, LLM alone {final.llm_only:.4f})")
+                                                cfg.history_items, cfg.scorer, cfg.fusion, cfg.gate_coverages,
+                                                cfg.gate_k) if main else None)
+    chosen = final.fusion_choice()
+    gate = (f", margin gate {chosen.gate_margin:.3f} (coverage {final.gated[0]:g}) → {final.gated[3]:.4f}"
+            if chosen.gate_margin is not None else "")
+    log(f"fusion ({cfg.fusion}) on {len(tune_set)} validation users: weight {final.best_weight} → NDCG@10 "
+        f"{final.best:.4f} (retriever {final.retriever:.4f}, LLM alone {final.llm_only:.4f}){gate}")
+    stats = {**stats, "cpu_minutes": round(time.process_time() / 60, 1),
+             "distill": None if distill is None else {"temperature": distill[0], "ce_weight": distill[1]}}
     result = TrainResult(out=out, state=state, stats=stats, final=final, stopped=stopped,
                          seconds=time.perf_counter() - started)
     if main:
@@ -356,8 +438,15 @@ def ship(out: Path, dest: Path, files: tuple[str, ...] | None = None) -> list[Pa
     adapter whole."""
     from finetune.training.card import SHIPPED_FILES
 
-    shipped = files or SHIPPED_FILES
-    missing = [name for name in shipped if not (Path(out) / name).is_file()]
+    if files is None:  # the reranker's run: the scorer's own trained parts (e.g. a score head) travel with it
+        from agent.llm.scorers import scorer_class
+
+        try:
+            scorer = json.loads((Path(out) / "marquee.json").read_text()).get("scorer")
+        except (OSError, ValueError, AttributeError):
+            scorer = None  # not a finished run: reported as missing files below
+        files = (*SHIPPED_FILES, *(scorer_class(scorer).extra_files if scorer else ()))
+    missing = [name for name in files if not (Path(out) / name).is_file()]
     if missing:
         raise FileNotFoundError(f"{out} is not a finished run (missing {', '.join(missing)})")
     dest = Path(dest)
@@ -365,7 +454,7 @@ def ship(out: Path, dest: Path, files: tuple[str, ...] | None = None) -> list[Pa
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     old = dest.parent / f".{dest.name}.old"
     try:
-        for name in shipped:
+        for name in files:
             shutil.copyfile(Path(out) / name, tmp / name)
         shutil.rmtree(old, ignore_errors=True)
         if dest.exists():
@@ -379,4 +468,4 @@ def ship(out: Path, dest: Path, files: tuple[str, ...] | None = None) -> list[Pa
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(old, ignore_errors=True)
-    return [dest / name for name in shipped]
+    return [dest / name for name in files]

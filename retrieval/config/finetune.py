@@ -18,7 +18,10 @@ from pydantic import Field, model_validator
 
 from retrieval.config.sections import Section
 
-LOSSES = ("labels", "token")  # softmax over the candidates' label tokens | full-vocabulary CE on the label token
+# "labels": cross-entropy of the softmax over the candidates (CE only) | "token": full-vocabulary CE on the label
+# token (listwise) | "distill": KL(softmax(teacher / T) ‖ softmax(student)) over the candidates + ce_weight × CE
+LOSSES = ("labels", "token", "distill")
+FUSIONS = ("residual", "minmax")  # agent.llm.fusion
 SCHEDULES = ("cosine", "linear", "constant")
 
 
@@ -84,6 +87,11 @@ class FinetuneConfig(Section):
     min_history: int = 3
     history_items: int = 10
     max_users: int = 0  # 0 = every user; N = a seeded sample (quick runs)
+    # who proposes (and, for loss = "distill", teaches) the candidates of a training prefix without having seen
+    # its target: 0 = `retriever` fitted on train minus each user's last targets_per_user positions (nested
+    # leave-one-out); k ≥ 2 = cross-fitting: users in k folds, each fold's prefixes scored by a `retriever`
+    # fitted on the other folds' users only (needed when every train position is a target)
+    teacher_folds: int = 0
     # "segments" (Yes/No per candidate) | "listwise"; a plain name checked by agent.llm's scorer registry when
     # the run starts (finetune/training/config.py), as [llm] scorer is
     scorer: str = "segments"
@@ -100,6 +108,11 @@ class FinetuneConfig(Section):
     qlora: bool = False  # 4-bit base weights (bitsandbytes + CUDA only)
     # --- optimisation ---
     loss: str = "labels"
+    # optimizer steps at the start during which the LLM (LoRA) stays frozen and only the scorer's own modules
+    # train (the head scorer's head, over embeddings computed once): a cheap warm start before the LoRA moves
+    freeze_llm_steps: int = 0
+    distill_temperature: float = 0.0  # T of softmax(teacher / T); 0 = chosen on validation (teacher calibration)
+    ce_weight: float = 0.2  # λ of the CE term next to the distillation KL (loss = "distill")
     learning_rate: float = 5e-4
     weight_decay: float = 0.0
     schedule: str = "cosine"
@@ -115,6 +128,10 @@ class FinetuneConfig(Section):
     eval_users: int = 300  # fixed seeded subset of validation users for periodic validation
     tune_users: int = 500  # validation users for the final fusion-weight grid
     fusion_grid: list[float] = Field(default_factory=lambda: [0.0, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0])
+    # how the trained adapter fuses (agent.llm.fusion): "residual" z(retriever) + g × z(LLM) | "minmax" (legacy)
+    fusion: str = "residual"
+    gate_coverages: list[float] = Field(default_factory=lambda: [0.25, 0.5, 0.75])  # margin-gate shares tried
+    gate_k: int = 10  # the gate's margin: z-score of the retriever's best minus its k-th candidate
     patience: int = 3  # validations without improvement before early stopping
     checkpoint_every: int = 30
     keep_checkpoints: int = 2
@@ -129,6 +146,14 @@ class FinetuneConfig(Section):
         problems = []
         if self.loss not in LOSSES:
             problems.append(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.fusion not in FUSIONS:
+            problems.append(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
+        if self.distill_temperature < 0 or self.ce_weight < 0:
+            problems.append("distill_temperature (0 = chosen on validation) and ce_weight must be ≥ 0")
+        if self.teacher_folds == 1 or self.teacher_folds < 0:
+            problems.append(f"teacher_folds must be 0 (nested leave-one-out) or ≥ 2, got {self.teacher_folds}")
+        if any(not 0 < c < 1 for c in self.gate_coverages) or self.gate_k < 2:
+            problems.append("gate_coverages must lie in (0, 1) and gate_k must be ≥ 2")
         if self.schedule not in SCHEDULES:
             problems.append(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if not 2 <= self.candidates <= 26:

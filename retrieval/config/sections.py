@@ -99,8 +99,11 @@ class LLMConfig(Section):
     # a plain name: agent.llm's scorer registry checks it where the reranker is built (retrieval cannot import it)
     scorer: str | None = Field(None, description="'listwise' (label tokens) or 'segments' (Yes/No per candidate); "
                                "unset = the adapter's")
-    fusion_weight: float | None = Field(None, description="w in retriever + w × LLM log-prob; unset = the "
-                                        "adapter's marquee.json value, else 0.1; 0 = retriever order")
+    fusion_weight: float | None = Field(None, ge=0, description="g in z(retriever) + g × z(LLM) (w in minmax(retriever) "
+                                        "+ w × LLM log-prob for older adapters); unset = the adapter's "
+                                        "marquee.json value, else 0.1; 0 = retriever order")
+    gate: bool = Field(True, description="apply the adapter's margin gate (the LLM acts only where the retriever's "
+                       "top-k margin is small); false = the LLM acts on every list")
     permutations: int = Field(1, ge=1, description="candidate orders averaged per prompt (position-bias control)")
     calibrate: bool = Field(True, description="subtract the label prior of a content-free prompt")
     max_candidates: int = Field(20, ge=1, le=26, description="candidates per prompt (one label token each)")

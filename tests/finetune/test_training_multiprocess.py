@@ -65,5 +65,5 @@ def test_two_processes_train_one_adapter_that_loads_and_scores(shared_home, tmp_
     tune = ValidationSet.build(split, fit_retriever(cfg.retriever, split, dataset, home), cfg.candidates,
                                _select(users, cfg.tune_users, cfg.seed + 2))
     result = validate(LocalBackend(llm), dataset.catalog, tune, cfg.fusion_grid, meta["calibrate"],
-                      scorer=meta["scorer"])
+                      scorer=meta["scorer"], fusion=meta["fusion"])
     assert {str(w): v for w, v in result.by_weight.items()} == meta["validation"]["by_weight"]  # it scores as trained

@@ -144,7 +144,7 @@ def test_saved_adapter_reproduces_the_training_time_validation(quick_run):
     llm = load_model_uncached("smollm2-135m", home, adapter=out)
     assert llm.adapter_meta["fusion_weight"] == meta["fusion_weight"]
     result = validate(LocalBackend(llm), dataset.catalog, tune, cfg.fusion_grid, meta["calibrate"],
-                      scorer=meta["scorer"])
+                      scorer=meta["scorer"], fusion=meta["fusion"])
     assert {str(w): v for w, v in result.by_weight.items()} == meta["validation"]["by_weight"]
     assert result.llm_only == meta["validation"]["llm_only_ndcg@10"]
 

@@ -56,6 +56,12 @@ def test_adapter_resolution(tmp_path, monkeypatch, caplog):
     assert "using the base model" in caplog.text
     with pytest.raises(ModelNotAvailable, match="marquee finetune"):
         loading.resolve_adapter(tmp_path / "nowhere")
+    run = tmp_path / "home" / "adapters" / "head-ce"  # a run's name under <home>/adapters/
+    run.mkdir(parents=True)
+    (run / "adapter_config.json").write_text("{}")
+    assert loading.resolve_adapter("head-ce", tmp_path / "home") == run
+    with pytest.raises(ModelNotAvailable):
+        loading.resolve_adapter("head-xx", tmp_path / "home")
 
 
 def test_default_adapter_is_package_data_and_a_shipped_run_in_home_wins(tmp_path):

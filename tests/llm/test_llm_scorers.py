@@ -28,13 +28,13 @@ def test_both_shipped_scorers_are_registered_under_their_names():
 
 
 def test_an_unknown_scorer_name_lists_the_registered_ones():
-    with pytest.raises(UnknownScorerError, match="unknown scorer 'pairwise'; registered scorers: listwise, segments"):
+    with pytest.raises(UnknownScorerError, match="unknown scorer 'pairwise'; registered scorers: head, listwise, segments"):
         LLMReranker(LOCAL, scorer="pairwise")
     with pytest.raises(UnknownScorerError, match="registered scorers"):
         scorer_class(None)
     from finetune.training.config import check_scorer
 
-    with pytest.raises(ValueError, match="unknown scorer 'pairwise'; registered scorers: listwise, segments"):
+    with pytest.raises(ValueError, match="unknown scorer 'pairwise'; registered scorers: head, listwise, segments"):
         check_scorer("pairwise")
 
 

@@ -7,6 +7,7 @@ import torch
 
 from agent.llm.scorers import segments
 from agent.llm.backend import LocalBackend
+from agent.llm.fusion import Fusion
 from agent.llm.loading import LoadedModel, load_model_uncached
 from agent.llm.prompting import UserSummary
 from agent.llm.reranker import LLMReranker
@@ -110,7 +111,9 @@ def test_weight_zero_skips_the_model_and_keeps_the_retriever_order():
             return type("Item", (), {"label": f"Film {i} (1990)"})()
 
     ranker = LLMReranker.__new__(LLMReranker)
-    ranker.backend, ranker.weight, ranker.max_candidates, ranker.base, ranker.catalog = NoModel(), 0.0, 20, Base(), Catalog()
+    ranker.backend, ranker.max_candidates, ranker.base, ranker.catalog = NoModel(), 20, Base(), Catalog()
+    ranker.fusion = Fusion(weight=0.0)  # the weight lives in the fusion (agent/llm/fusion.py)
+    ranker.lists_seen = ranker.lists_scored = 0  # the gate-coverage counters the constructor sets
     ranker.history_items = 10
     ranker.summary = lambda user: UserSummary()
     scores = ranker.score([UserContext(history=(3, 5))])

@@ -77,11 +77,31 @@ class Scorer(ABC):
     # examples are the same every epoch and collate to the packed layout finetune.training.frozen_cache runs,
     # so fine-tuning may compute the frozen lower layers once
     supports_frozen_cache: ClassVar[bool] = False
+    # examples keep the candidates in the teacher's order, so a batch can carry the teacher's scores ("teacher")
+    # and the loss can distil them (`distill`)
+    supports_distillation: ClassVar[bool] = False
+    # files the scorer's own trained parts add to an adapter folder (`save_trainable`), e.g. a score head
+    extra_files: ClassVar[tuple[str, ...]] = ()
+    # the scorer caches the frozen layers below `frozen_start` itself (per title, not per example)
+    caches_own_frozen_layers: ClassVar[bool] = False
+    frozen_start: int = 0
+    # set by fine-tuning while only the scorer's own modules train (`freeze_llm_steps`): the LLM's weights do not
+    # change, so a scorer may compute its LLM features once, without gradients (the head scorer does)
+    llm_frozen: bool = False
 
     def __init__(self, tokenizer, backend=None, max_candidates: int = 20, history_items: int = 10,
-                 permutations: int = 1, calibrate: bool = True, seed: int = 0):
+                 permutations: int = 1, calibrate: bool = True, seed: int = 0,
+                 distill: tuple[float, float] | None = None):
+        """`distill` = (T, λ): train with KL(softmax(teacher / T) ‖ softmax(scores)) + λ × CE instead of CE."""
         if permutations < 1:
             raise ValueError("permutations must be ≥ 1")
+        if distill is not None:
+            if not self.supports_distillation:
+                raise ValueError(f"the {self.name} scorer cannot distil a teacher (its examples reorder the "
+                                 "candidates); use the segments scorer or loss = \"labels\"")
+            if distill[0] <= 0 or distill[1] < 0:
+                raise ValueError(f"distillation needs a temperature > 0 and a CE weight ≥ 0, got {distill}")
+        self.distill = distill
         self.tokenizer = tokenizer
         self.backend = backend
         self.max_candidates = max_candidates
@@ -132,21 +152,45 @@ class Scorer(ABC):
         """(B, n) differentiable float32 logits over each example's candidates."""
 
     def loss(self, model, batch: dict[str, Any], kind: str = "labels"):
-        """(mean loss, share of examples whose best candidate is the target): cross-entropy of the softmax over
-        the candidates, the distribution `scores` reads."""
+        """(mean loss, share of examples whose best candidate is the target) over the candidates' softmax, the
+        distribution `scores` reads: cross-entropy, or with `distill` the distillation loss."""
         return self.candidate_loss(self.candidate_logits(model, batch), batch)
 
-    @staticmethod
-    def candidate_loss(logits, batch: dict[str, Any]):
+    def candidate_loss(self, logits, batch: dict[str, Any]):
+        """CE on the target; with `distill` = (T, λ) and the batch's "teacher" scores (B, n):
+        KL(softmax(teacher / T) ‖ softmax(logits)) + λ × CE, the KL over each example's real candidates."""
         import torch
         import torch.nn.functional as F
 
-        if "score_mask" in batch:  # lists shorter than the batch's longest are padded
-            logits = logits.masked_fill(~batch["score_mask"], float("-inf"))
+        mask = batch.get("score_mask")
+        if mask is not None:  # lists shorter than the batch's longest are padded
+            logits = logits.masked_fill(~mask, float("-inf"))
         loss = F.cross_entropy(logits, batch["position"])
+        if self.distill is not None:
+            if "teacher" not in batch:
+                raise ValueError("distillation needs the teacher's scores in the batch (key 'teacher')")
+            temperature, ce_weight = self.distill
+            teacher = batch["teacher"].to(logits.dtype) / temperature
+            if mask is not None:
+                teacher = teacher.masked_fill(~mask, float("-inf"))
+            target = F.softmax(teacher, dim=-1)
+            log_student = F.log_softmax(logits, dim=-1)
+            terms = target * (torch.log(target.clamp_min(1e-30)) - log_student)
+            kl = torch.where(target > 0, terms, torch.zeros_like(terms)).sum(-1).mean()
+            loss = kl + ce_weight * loss
         with torch.no_grad():
             accuracy = (logits.argmax(-1) == batch["position"]).float().mean()
         return loss, accuracy
+
+    def init_trainable(self, model, seed: int = 0) -> list:
+        """Modules the scorer trains next to the LoRA (fresh, seeded); none by default."""
+        return []
+
+    def save_trainable(self, folder) -> None:
+        """Write the `init_trainable` modules into an adapter / checkpoint folder (their `extra_files`)."""
+
+    def load_trainable(self, folder) -> None:
+        """Read them back from such a folder."""
 
     def adapter_meta(self) -> dict[str, Any]:
         """What an adapter trained with this scorer records about its prompt (marquee.json)."""
@@ -154,7 +198,7 @@ class Scorer(ABC):
 
 
 # Registration happens on import: every scorer module shipped with Marquee is imported here.
-from agent.llm.scorers import listwise, segments  # noqa: E402,F401
+from agent.llm.scorers import head, listwise, segments  # noqa: E402,F401
 
 __all__ = ["SCORERS", "Scorer", "UnknownScorerError", "create_scorer", "log_softmax", "register_scorer",
            "scorer_class"]

@@ -146,6 +146,7 @@ class SegmentScorer(Scorer):
                    "logits, softmax over the candidates in training")
     training_order = "; segment scores do not depend on the candidates' order"
     supports_frozen_cache = True
+    supports_distillation = True  # candidates stay in the teacher's order
 
     def check_backend(self, backend) -> None:
         if not hasattr(backend, "llm"):
@@ -172,6 +173,11 @@ class SegmentScorer(Scorer):
         batch = {**collate([ex["segments"] for ex in examples], pad_id),
                  "position": torch.tensor([ex["position"] for ex in examples]),
                  "yes_no": torch.tensor(examples[0]["yes_no"])}
+        if "teacher" in examples[0]:  # the teacher's scores of the candidates (padded lists: masked by score_mask)
+            teacher = torch.zeros(batch["score_mask"].shape, dtype=torch.float32)
+            for row, ex in enumerate(examples):
+                teacher[row, :len(ex["teacher"])] = torch.tensor(ex["teacher"], dtype=torch.float32)
+            batch["teacher"] = teacher
         if "hidden" in examples[0]:
             hidden = torch.zeros((len(examples), batch["input_ids"].shape[1], examples[0]["hidden"].shape[-1]),
                                  dtype=examples[0]["hidden"].dtype)

@@ -5,41 +5,25 @@
 """
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any
-
-import typer
-
 
 
 def run_command(console, config_path: Path | None, command: str, users: int | None, types: str | None,
                 seed: int | None, out: Path | None, stage: str | None = None) -> None:
     from rich.markdown import Markdown
-    from rich.markup import escape
 
+    from finetune.evaluation.command import default_out, load_inputs
     from finetune.evaluation.conversational.runner import check_systems
-    from retrieval.config import Settings
 
     kinds = [t.strip() for t in types.split(",")] if types is not None else None
     flags = {k: v for k, v in {"users": users, "types": kinds, "seed": seed, "stage": stage}.items() if v is not None}
-    try:  # the flags override [eval.conversational], checked like the rest of the settings
-        settings = Settings.load(config_path, source="command line", eval={"conversational": flags} if flags else None)
-        cfg = settings.eval.conversational
-        check_systems(cfg)
-    except (ValueError, FileNotFoundError) as exc:
-        console.print(f"[red]marquee eval --conversational: {escape(str(exc))}[/red]", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
-
-    from retrieval.catalog import CatalogError, load_dataset
-
-    home = settings.data_dir
-    try:
-        dataset = load_dataset(settings.catalog, home)
-    except CatalogError as exc:
-        console.print(f"[red]marquee eval --conversational: cannot load the catalog: {exc}[/red]")
-        raise typer.Exit(2) from None
-    out = out or home / "eval" / (dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S") + "-conversational")
+    # the flags override [eval.conversational], checked like the rest of the settings
+    settings, dataset = load_inputs(console, "marquee eval --conversational", config_path,
+                                    {"conversational": flags} if flags else None,
+                                    check=lambda s: check_systems(s.eval.conversational))
+    cfg = settings.eval.conversational
+    out = out or default_out(settings.data_dir, "-conversational")
     report, paths = _run(cfg, dataset, settings, out, command, console)
 
     from finetune.evaluation.conversational.report import ndcg_table, target_table

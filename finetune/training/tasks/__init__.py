@@ -25,7 +25,8 @@ class Task(ABC):
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     slot: ClassVar[str] = "default"  # the shipped adapter it makes: agent/llm/adapters/<slot>/, <home>/adapters/<slot>/
-    shipped_files: ClassVar[tuple[str, ...]] = ()  # what `--ship` copies from a finished run
+    # what `--ship` copies from a finished run (None: the reranker's files, finetune/training/trainer.py `ship`)
+    shipped_files: ClassVar[tuple[str, ...] | None] = None
     quick_overlay: ClassVar[dict[str, Any]] = {}  # `--quick`: a tiny slice for CI
 
     def default_out(self, home: Path, quick: bool) -> Path:
@@ -36,8 +37,9 @@ class Task(ABC):
 
     @abstractmethod
     def run(self, settings, dataset, home: Path, out: Path, resume: bool = False, command: str = "",
-            log: Callable[[str], None] = print, progress: bool = True) -> list[str]:
-        """Train; write the adapter and its card into `out`; return summary lines."""
+            log: Callable[[str], None] = print, progress: bool = True, data_only: bool = False) -> list[str]:
+        """Train; write the adapter and its card into `out`; return summary lines. `data_only`: prepare the data
+        and stop (ValueError where the task has no such step)."""
 
 
 from finetune.training.tasks.explain import ExplainTask  # noqa: E402  (the task modules subclass Task)

@@ -46,7 +46,9 @@ class ExplainTask(Task):
             raise ValueError("[finetune.explain] lora_layers must be ≥ 1 (or 0 = every layer)")
 
     def run(self, settings, dataset, home: Path, out: Path, resume: bool = False, command: str = "",
-            log: Callable[[str], None] = print, progress: bool = True) -> list[str]:
+            log: Callable[[str], None] = print, progress: bool = True, data_only: bool = False) -> list[str]:
+        if data_only:
+            raise ValueError("--data-only applies to --task rerank (it fits the reranker's retrievers and teachers)")
         run = SelfTraining(settings, dataset, Path(home), Path(out), log=log, progress=progress, command=command)
         return run.run(resume=resume)
 
