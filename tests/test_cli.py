@@ -56,7 +56,7 @@ def test_help_shows_config_sections_literally(app):
     (["ask", "hi", "--explain", "poetry"], "'llm', 'template'"),
     (["eval", "--stage", "train"], "'test', 'validation'"),
     (["finetune", "--scorer", "pairwise"], "'segments', 'listwise'"),
-    (["bench", "no_such_bench"], "'index', 'query', 'hybrid', 'llm', 'turn', 'web'"),
+    (["bench", "no_such_bench"], "'index', 'query', 'hybrid', 'llm', 'turn', 'explain', 'web'"),
 ])
 def test_choice_options_reject_unknown_values_and_list_the_valid_ones(app, args, allowed):
     result = CliRunner().invoke(app, args, env=WIDE)
