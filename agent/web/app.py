@@ -187,6 +187,7 @@ def _wire_chat(page: Page, agent: Any) -> None:
         yield {page.message: "", page.chatbot: history, page.session: sid}
         reply = ""
         arrived: list[dict] = []  # cards of this reply so far: each appears as soon as its explanation is final
+        final: dict = {}  # the reply's cards again with the panel in the last update, so both show at once
         try:
             for kind, payload in views.stream_turn(agent, sid, text, api.account_of(request)):
                 if kind == "text":
@@ -199,7 +200,8 @@ def _wire_chat(page: Page, agent: Any) -> None:
                     yield {page.shown: list(arrived), **page.card_updates(arrived)}
                 elif kind == "items":
                     entries = [{"item": item, "status": None} for item in payload[:max_cards]]
-                    yield {page.shown: entries, **page.card_updates(entries)}
+                    final = {page.shown: entries, **page.card_updates(entries)}
+                    yield final
         except views.UserInputError as err:  # input the person can fix: say what to change
             history[-1] = {"role": "assistant", "content": text_html(f"⚠️ {err}")}
             yield {page.chatbot: history}
@@ -207,7 +209,7 @@ def _wire_chat(page: Page, agent: Any) -> None:
             log.exception("turn failed in session %s", sid)
             history[-1] = {"role": "assistant", "content": SORRY}
             yield {page.chatbot: history}
-        yield {page.turns: n_turns, page.prefs_status: "",
+        yield {**final, page.turns: n_turns, page.prefs_status: "",
                **page.prefs_updates(views.preferences(agent, sid), n_turns)}
 
     outputs = [page.message, page.chatbot, page.session, page.shown, page.turns, page.understood,

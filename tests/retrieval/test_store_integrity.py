@@ -7,6 +7,7 @@ do: truncated, emptied, deleted, overwritten with garbage.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -18,7 +19,8 @@ from retrieval.config import Settings, StoreConfig
 from retrieval.embeddings import SentenceEncoder
 from retrieval.service import RetrievalService
 from retrieval.store import ItemStore
-from retrieval.store_check import HNSW_FILES, chroma_file_damage, orphan_segment_dirs, probe_items, segment_dir
+from retrieval.store_check import (HNSW_FILES, MISSED_SHARE, chroma_file_damage, orphan_segment_dirs, probe_items,
+                                    segment_dir)
 
 QUERIES = ("space adventure", "a funny family film", "gritty crime thriller")
 
@@ -111,8 +113,12 @@ def test_a_damaged_chroma_database_is_found(home, how):
 def test_an_intact_index_passes_every_check(home, ml100k):
     health = new_service(home).store.verify(ml100k.catalog, thorough=True)
     assert health.ok, health.summary()
-    assert health.passed == ["chroma.sqlite3 quick_check", "HNSW files", "25 probe searches",
-                             "all 1682 vectors findable"]
+    assert health.passed[:3] == ["chroma.sqlite3 quick_check", "HNSW files", "25 probe searches"]
+    # HNSW search is approximate and its graph build is multi-threaded: a vector or two may miss their own item
+    # on one build and not on the next (retrieval/store_check.py tolerates up to MISSED_SHARE of them)
+    findable = re.fullmatch(r"all 1682 vectors findable|(\d+) of 1682 vectors findable \(approximate search\)",
+                            health.passed[3])
+    assert findable and (findable.group(1) is None or int(findable.group(1)) >= 1682 * (1 - MISSED_SHARE))
     assert health.leftovers == []
 
 
