@@ -59,11 +59,19 @@ class Cluster:
         return int((self.dir / f"{name}.pid").read_text().strip())
 
     def alive(self, name: str) -> bool:
+        """Running, not merely not yet reaped: a killed replica's parent (cluster.sh) has exited, so it waits as a
+        zombie until init reaps it, and a zombie still answers kill(pid, 0) (scripts/cluster.sh `running` reads
+        /proc/PID/cmdline, empty for a zombie, for the same reason)."""
         try:
-            os.kill(self.pid(name), 0)
+            pid = self.pid(name)
+            os.kill(pid, 0)
         except (OSError, ValueError):
             return False
-        return True
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return True  # no /proc here: kill(pid, 0) is all there is
+        return state not in ("Z", "X")
 
     def kill(self, name: str) -> int:
         """kill -9 one service (as a crash or the OOM killer would); returns its PID."""
