@@ -25,13 +25,18 @@ class Prompt:
         return self.text.format(**fields)
 
 
+def _file(name: str, suffix: str, kind: str):
+    """prompts/NAME.SUFFIX, or FileNotFoundError naming the ones there are."""
+    path = PROMPT_DIR / f"{name}{suffix}"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in PROMPT_DIR.glob(f"*{suffix}")))
+        raise FileNotFoundError(f"no {kind} named {name!r} in {PROMPT_DIR} (known: {known})")
+    return path
+
+
 @lru_cache(maxsize=None)
 def load(name: str) -> Prompt:
-    path = PROMPT_DIR / f"{name}.txt"
-    if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in PROMPT_DIR.glob("*.txt")))
-        raise FileNotFoundError(f"no prompt named {name!r} in {PROMPT_DIR} (known: {known})")
-    raw = path.read_text(encoding="utf-8")
+    raw = _file(name, ".txt", "prompt").read_text(encoding="utf-8")
     version = "1"
     first, _, rest = raw.partition("\n")
     if first.startswith("# version:"):
@@ -42,8 +47,4 @@ def load(name: str) -> Prompt:
 @lru_cache(maxsize=None)
 def load_table(name: str) -> dict:
     """prompts/NAME.toml as a dict (wording that is data: reply strings per language, explanation frames)."""
-    path = PROMPT_DIR / f"{name}.toml"
-    if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in PROMPT_DIR.glob("*.toml")))
-        raise FileNotFoundError(f"no table named {name!r} in {PROMPT_DIR} (known: {known})")
-    return tomllib.loads(path.read_text(encoding="utf-8"))
+    return tomllib.loads(_file(name, ".toml", "table").read_text(encoding="utf-8"))
