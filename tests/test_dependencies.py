@@ -19,6 +19,7 @@ NEEDED_WITHOUT_IMPORT = {
     "gguf": "transformers reads the embedded SmolLM2 GGUF through it",
     "langchain-openai": "init_chat_model('openai:…') loads it in tool mode",
     "pytest-timeout": "a pytest plugin (timeout in [tool.pytest.ini_options])",
+    "pytest-xdist": "a pytest plugin (make test and make test-fast run the suite with -n)",
     "import-linter": "the lint-imports command (tests/test_architecture.py)",
     "psycopg": "SQLAlchemy's postgresql+psycopg dialect loads it (agent/storage/database.py)",
 }

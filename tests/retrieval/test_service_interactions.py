@@ -36,7 +36,9 @@ def held_out(service):
 def test_log_based_parts_come_from_the_given_log_only(service, held_out):
     train, last = held_out
     live = service.store.status().collection
-    derived = service.with_interactions(train)
+    # EASE instead of the default SASRec+EASE: which log a model is fitted on does not depend on the model, and
+    # SASRec would train from scratch on this split (minutes); tests/retrieval/test_ranking.py trains SASRec.
+    derived = service.with_interactions(train, candidates=CandidateConfig(collaborative_model="ease"))
     assert derived.dataset.interactions is train
     assert derived.catalog.item_ids == service.catalog.item_ids
     assert [it.popularity for it in derived.catalog] == np.bincount(train.items, minlength=len(derived.catalog)).tolist()
@@ -58,7 +60,7 @@ def test_log_based_parts_come_from_the_given_log_only(service, held_out):
 
 def test_candidate_settings_may_differ_and_bad_logs_are_refused(service, held_out):
     train, _ = held_out
-    derived = service.with_interactions(train, candidates=CandidateConfig(count=7))
+    derived = service.with_interactions(train, candidates=CandidateConfig(count=7, collaborative_model="ease"))
     assert derived.config.count == 7 and service.config.count == CandidateConfig().count
     assert len(derived.candidates(CandidateRequest(query="space adventure"))) == 7
     outside = Interactions(user_ids=("u",), users=np.zeros(1, np.int32), items=np.array([len(service.catalog)], np.int32),
