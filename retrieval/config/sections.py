@@ -50,6 +50,8 @@ class BlendWeights(Section):
 
     collaborative: float = Field(1.0, ge=0.0, description="the collaborative model on the known user's history "
                                  "+ the session's likes (or the likes alone)")
+    genre_collaborative: float = Field(0.0, ge=0.0, description="the collaborative model on the part of the history "
+                                       "(+ likes) having a genre the request names (wanted or mood); 0 = off")
     semantic: float = Field(0.5, ge=0.0, description="similarity of the request's own words to the item's text")
     mood: float = Field(1.5, ge=0.0, description="1 when the item has a genre of the request's moods")
     popularity: float = Field(1.0, ge=0.0, description="log interaction count: the cold-start prior (only without "
