@@ -197,7 +197,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("configs/tune-blend.md"))
     args = parser.parse_args()
     started, load = time.perf_counter(), os.getloadavg()[0]
-    settings = Settings.load(agent={"rerank": False})
+    # any weight > 0 makes the retriever compute the in-genre signal (it skips that model pass at 0); the weights
+    # themselves are applied offline here
+    settings = Settings.load(agent={"rerank": False}, candidates={"blend": {"genre_collaborative": 1.0}})
     cases, n_users = collect(settings, args.users, args.seed, log=lambda m: print(m, file=sys.stderr, flush=True))
     main_cases = cases["main"]
     kinds = list(dict.fromkeys(c.kind for c in main_cases))

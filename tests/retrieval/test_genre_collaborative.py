@@ -82,6 +82,8 @@ def test_no_genre_or_no_in_genre_history_means_no_signal(collaborative, catalog)
     westerns = CandidateRequest(user_id="me", constraints=Constraints(include_genres=frozenset({"Western"})))
     assert "genre_collaborative" not in retriever.signals(westerns).values  # nothing of the genre in the history
     assert "genre_collaborative" not in retriever.signals(CandidateRequest(constraints=SCIFI)).values  # no user
+    off = _retriever(catalog, collaborative, 0.0).signals(CandidateRequest(user_id="me", constraints=SCIFI))
+    assert "genre_collaborative" not in off.values  # weight 0: the second model pass is skipped
     vague = _retriever(catalog, collaborative, 3.0).generate(CandidateRequest(user_id="me"), 3)
     assert vague and all("genre_collaborative" not in c.sources for c in vague)
 
