@@ -8,7 +8,8 @@ the request-conditioned benchmark (`marquee eval --conversational --stage valida
    that known user; the CandidateRequest its planner sends to the retriever is recorded.
 2. Each request's signals are computed once with the chat's own code (`HybridRetriever.signals`) and kept
    standardised over the allowed items, so any weights rank the allowed items in one dot product.
-3. A grid over the weights the requests exercise (popularity, anchor; collaborative = 1 sets the scale), and
+3. A grid over the weights the requests exercise (anchor, then genre_collaborative, popularity; collaborative = 1
+   sets the scale), and
    proxy experiments for the signals they do not carry: the genre requests with the genre as a soft wish
    (mood) or as free text (semantic), for a known user and for an anonymous one (cold start).
 4. The tables go to `--out` (markdown). The chosen weights become `BlendWeights`' defaults
@@ -41,6 +42,7 @@ from retrieval.recommender import UserContext
 STAGE = "validation"
 ANCHOR = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0)
 POPULARITY = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0)
+GENRE_COLLABORATIVE = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
 SOFT = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)  # mood / semantic weights tried in the proxies
 
 
@@ -195,7 +197,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("configs/tune-blend.md"))
     args = parser.parse_args()
     started, load = time.perf_counter(), os.getloadavg()[0]
-    settings = Settings.load(agent={"rerank": False})
+    # any weight > 0 makes the retriever compute the in-genre signal (it skips that model pass at 0); the weights
+    # themselves are applied offline here
+    settings = Settings.load(agent={"rerank": False}, candidates={"blend": {"genre_collaborative": 1.0}})
     cases, n_users = collect(settings, args.users, args.seed, log=lambda m: print(m, file=sys.stderr, flush=True))
     main_cases = cases["main"]
     kinds = list(dict.fromkeys(c.kind for c in main_cases))
@@ -204,7 +208,11 @@ def main() -> None:
     # 1. the benchmark's own requests: the anchor weight (collaborative = 1 sets the scale)
     anchor = {a: mean_ndcg(main_cases, base | {"anchor": a}) for a in ANCHOR}
     best_anchor = max(ANCHOR, key=lambda a: (round(anchor[a], 6), -a))
-    chosen = base | {"anchor": best_anchor}
+    anchored = base | {"anchor": best_anchor}
+    # 1b. the in-genre history (the collaborative model on the history having the request's genres)
+    in_genre = {g: mean_ndcg(main_cases, anchored | {"genre_collaborative": g}) for g in GENRE_COLLABORATIVE}
+    best_in_genre = max(GENRE_COLLABORATIVE, key=lambda g: (round(in_genre[g], 6), -g))
+    chosen = anchored | {"genre_collaborative": best_in_genre}
     check_offline_matches_blend(main_cases, chosen)
     lines = [f"# Tuning the chat's blend weights on the validation stage ({dt.date.today()})", "",
              f"`{' '.join(['python', *sys.argv])}`: {len(main_cases)} requests of {n_users} users (seed {args.seed}); "
@@ -214,6 +222,10 @@ def main() -> None:
              "## 1. The benchmark's requests: anchor weight (collaborative = 1)", ""]
     lines += table([(f"{a:g}", f"{anchor[a]:.4f}", *(f"{mean_ndcg(main_cases, base | {'anchor': a}, k):.4f}"
                                                      for k in kinds)) for a in ANCHOR], ("anchor", "all", *kinds))
+    lines += ["", f"## 1b. In-genre history: genre_collaborative weight (collaborative 1, anchor {best_anchor:g})", ""]
+    lines += table([(f"{g:g}", f"{in_genre[g]:.4f}", *(f"{mean_ndcg(main_cases, anchored | {'genre_collaborative': g}, k):.4f}"
+                                                      for k in kinds)) for g in GENRE_COLLABORATIVE],
+                   ("genre_collaborative", "all", *kinds))
     lines += ["", "## 2. Popularity for a known user (what it would do if it joined the collaborative scores)", ""]
     lines += table([(f"{p:g}", *(f"{mean_ndcg(main_cases, chosen | {'popularity': p}, k, popularity_with_collaborative=True):.4f}"
                                  for k in (None, *kinds))) for p in POPULARITY], ("popularity", "all", *kinds))
@@ -236,7 +248,7 @@ def main() -> None:
     lines += ["", "## Chosen (the defaults of `BlendWeights`, retrieval/config/sections.py)", "",
               ", ".join(f"{n} {w:g}" for n, w in final.items()) + f": validation NDCG@5 all {mean_ndcg(main_cases, final):.4f} "
               f"(" + ", ".join(f"{k} {mean_ndcg(main_cases, final, k):.4f}" for k in kinds) + "). "
-              "Rules: the best value on the benchmark's requests (1) and proxies (4: semantic; 5); for the mood the "
+              "Rules: the best value on the benchmark's requests (1, 1b) and proxies (4: semantic; 5); for the mood the "
               "smallest weight within .01 of the best (its proxy wish is the target's own genre, so more weight "
               "always looks better up to a filter).", ""]
     args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")

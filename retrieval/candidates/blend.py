@@ -1,12 +1,15 @@
 """The chat's ranking (`candidates.fusion = "blend"`): hard constraints as a mask, then one weighted sum of signals
 over every allowed item (docs/ARCHITECTURE.md §2, step 3).
 
-    score(item) = w_collaborative · z(collaborative) + w_semantic · z(semantic) + w_mood · mood
-                  + w_popularity · z(log popularity) + w_anchor · anchor
+    score(item) = w_collaborative · z(collaborative) + w_genre_collaborative · z(genre_collaborative)
+                  + w_semantic · z(semantic) + w_mood · mood + w_popularity · z(log popularity) + w_anchor · anchor
 
 - collaborative: `marquee eval`'s best ranker (SASRec + EASE) on the known user's history, oldest first, with the
   session's likes appended (the likes alone without a known user); dislikes push their neighbours down
   (retrieval/candidates/collaborative.py);
+- genre_collaborative: the same model on the request's sub-history: the history (and likes) having one of the
+  genres the request names (wanted or mood), oldest first: what this user's own taste in that genre points to,
+  which the whole history dilutes. Absent when the request names no genre or no history item has one;
 - semantic: cosine of the request's OWN words (`CandidateRequest.content`: what the parser did not understand as
   genres, years, counts, titles or chit-chat) to the item's text;
 - mood: 1 when the item has one of the request's mood genres (a soft wish, never a filter);
@@ -28,8 +31,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-SIGNALS = ("collaborative", "semantic", "mood", "popularity", "anchor")
-STANDARDISED = frozenset({"collaborative", "semantic", "popularity"})  # the others are shares in [0, 1]
+SIGNALS = ("collaborative", "genre_collaborative", "semantic", "mood", "popularity", "anchor")
+STANDARDISED = frozenset({"collaborative", "genre_collaborative", "semantic", "popularity"})  # the others are shares in [0, 1]
 COLD_START = "popularity"  # the cold-start prior: joins only without collaborative evidence, decides without taste
 COLLABORATIVE = "collaborative"
 

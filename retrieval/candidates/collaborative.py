@@ -128,22 +128,26 @@ class CollaborativeGenerator(CandidateGenerator):
         logged = self.histories.of(request.user_id) if self.histories is not None else ()
         return np.asarray(ordered_union(logged, self.arrays.indices(request.history)), dtype=np.int64)
 
-    def scores(self, request: CandidateRequest) -> np.ndarray | None:
-        """A score per catalog item, or None when the request has nothing collaborative to go on."""
+    def scores(self, request: CandidateRequest, within: np.ndarray | None = None) -> np.ndarray | None:
+        """A score per catalog item, or None when the request has nothing collaborative to go on.
+
+        `within` (bool per catalog item): score only the evidence it marks, in its order: the history and likes
+        having the request's genres, for the blend's in-genre signal (retrieval/candidates/blend.py); None when
+        none of the evidence is marked."""
         if not self.fitted:
             raise RuntimeError("CollaborativeGenerator.fit(interactions, catalog) must run first")
         liked = self.arrays.indices(request.liked)
         history = self.history_of(request)
-        if history.size:
-            # stated likes are the newest evidence: they follow the history (sequential models read the order)
-            model, user = self.model, UserContext(history=ordered_union(history, liked), user_id=request.user_id)
-        elif liked.size:
-            model, user = self.anchor_model, UserContext(history=tuple(int(i) for i in liked))
-        else:
+        # stated likes are the newest evidence: they follow the history (sequential models read the order)
+        model, evidence = (self.model, ordered_union(history, liked)) if history.size else \
+            (self.anchor_model, tuple(int(i) for i in liked))
+        if within is not None:
+            evidence = tuple(i for i in evidence if within[i])
+        if not evidence:
             return None
         disliked = self.arrays.indices(request.disliked)
         with single_threaded_blas(), single_threaded_torch():
-            scores = model.score([user])[0].astype(np.float64)
+            scores = model.score([UserContext(history=evidence, user_id=request.user_id)])[0].astype(np.float64)
             if disliked.size:
                 neighbours = self.neighbours.score([UserContext(history=tuple(int(i) for i in disliked))])[0]
                 scores -= dislike_penalty(scores, neighbours)

@@ -120,6 +120,11 @@ class HybridRetriever(CandidateGenerator, Recommender):
             collaborative = self.collaborative.scores(request)
             if collaborative is not None:
                 values["collaborative"] = collaborative
+            genres = effective_constraints(request).include_genres | request.mood_genres
+            if genres and self.config.blend.genre_collaborative > 0:  # a second model pass: only when it counts
+                in_genre = self.collaborative.scores(request, within=facts.has_any(genres))
+                if in_genre is not None:
+                    values["genre_collaborative"] = in_genre
         if self.semantic is not None and request.content:
             semantic = self.semantic.similarities(request.content)
             if semantic is not None:

@@ -53,3 +53,27 @@ def test_a_liked_title_without_a_user_uses_the_collaborative_model_not_its_words
     titles = [item.title.lower().split() for item in reply.items]
     assert len(titles) == 5 and not any("next" in words for words in titles)
     assert all(item.item_id != "117" for item in reply.items)  # The Rock itself is never recommended back
+
+
+def test_the_benchmarks_requests_leave_no_filler_word_for_the_semantic_signal(agent, monkeypatch):
+    """`marquee eval --conversational`'s phrasings ("What should I watch next?", "Any good war movies?", "有什么好看的
+    战争片吗？") carry a genre, a decade, a title or nothing: none of their words ("good", "watch", "tonight") may reach
+    the blend's semantic signal as content, or the chat would rank by them."""
+    from finetune.evaluation.conversational.requests import capitalised, phrasings
+
+    sent = []
+    monkeypatch.setattr(agent.pipeline, "retrieve_fn", lambda request, k: sent.append(request) or [])
+    words = phrasings()
+    for kind, templates in words["phrasings"].items():
+        for n, template in enumerate(templates):
+            for g, genre in enumerate(("War", "Sci-Fi", "Children's")):
+                text = capitalised(template.format(genre=words["genre_words"][genre],
+                                                   genre_zh=words["genre_words_zh"][genre], decade="80s",
+                                                   decade_long="1980s", title="Heat"))
+                before = len(sent)
+                agent.chat(text, session_id=f"filler-{kind}-{n}-{g}", user_id="196")
+                assert len(sent) > before, text
+                request = sent[before]
+                assert request.content == "" and not request.mood_genres, (text, request.content)
+                if kind.startswith("genre"):  # (children's films: Children's or Animation)
+                    assert genre in request.constraints.include_genres, (text, request.constraints)

@@ -101,7 +101,7 @@ class FakeCollaborative:
     def knows_user(self, user_id):
         return user_id == "u"
 
-    def scores(self, request):
+    def scores(self, request, within=None):  # `within` (the in-genre history) is ignored: the same scores
         self.requests.append(request)
         return self._scores.copy() if request.user_id == "u" or request.liked else None
 
