@@ -147,6 +147,9 @@ class ClaimChecker(GroundingChecker):
         self._implied_re = re.compile(r"(?<![\w])(" + "|".join(map(re.escape, implied)) + r")(?![\w])",
                                       re.IGNORECASE)
 
+    def item_by_label(self, label: str) -> Item | None:
+        return self._by_label.get(label)
+
     # ------------------------------------------------------------------ the check
     def check_claims(self, text: str, item: Item, evidence: Evidence, asked_genres: Sequence[str] = (),
                      min_words: int = MIN_WORDS, max_words: int = MAX_WORDS) -> ClaimVerdict:
@@ -358,6 +361,17 @@ class ClaimChecker(GroundingChecker):
         if item.description and not item.description_generated:  # plot words only from the catalog's own text
             allowed |= {x.lower() for x in _WORD.findall(item.description) for x in x.split("-")}
         return allowed
+
+    def vocabulary(self, item: Item, evidence: Evidence) -> tuple[frozenset[str], frozenset[str]]:
+        """(every word a sentence about `item` may use, the genre words among them): what `_unsupported_words`
+        accepts, with genre words narrowed to the pick's own genres (a genre it lacks is rejected by the genre
+        checks). Whole hyphenated words ("sci-fi", "rom-com") and the parts of multi-word ones ("science fiction")
+        are listed. The claim-constrained decoder (agent/llm/constrained.py) writes only these words."""
+        has = {canonical_genre(g) for g in item.genres}
+        genre = {w for w, canon in self._genre_word.items() if canon in has}
+        genre |= {w for w, names in self.words.genre_words.items() if {canonical_genre(g) for g in names} <= has}
+        genre = {part for w in genre for part in ([w] + w.split())}
+        return frozenset(self._allowed_words(item, evidence) | genre), frozenset(genre)
 
     def _unsupported_words(self, masked: str, item: Item, evidence: Evidence) -> list[str]:
         """Words outside the vocabulary, genre words and the pick's own texts: plots, people, places, awards."""
