@@ -183,8 +183,7 @@ class ClaimChecker(GroundingChecker):
         cited = self.cited(text, masked, evidence, titled)
         if not cited:
             problems.append("cites none of the pick's evidence")
-        personal = "request" in cited or "shared" in cited or any(
-            c.relation in PERSONAL_RELATIONS for c in self._cited_connections(text, masked, evidence))
+        personal = self._personal(text, masked, evidence, cited)
         problems = list(dict.fromkeys(problems))
         return ClaimVerdict(ok=not problems, problems=tuple(problems), cited=cited, personal=personal,
                             generic=generic, words=count)
@@ -412,6 +411,19 @@ class ClaimChecker(GroundingChecker):
         return problems
 
     # ------------------------------------------------------------------ what it cites
+    def citations(self, text: str, item: Item, evidence: Evidence) -> tuple[tuple[str, ...], bool]:
+        """(the kinds of evidence `text` states, whether one is personal): `check_claims`'s `cited` and `personal`
+        without the rest of the check."""
+        text = " ".join(text.replace("’", "'").replace("“", '"').replace("”", '"').split())
+        titled = [item] + [self._by_label[label] for _, label in evidence.titles() if label in self._by_label]
+        masked = _mask_titles(text, titled)
+        cited = self.cited(text, masked, evidence, titled)
+        return cited, self._personal(text, masked, evidence, cited)
+
+    def _personal(self, text: str, masked: str, evidence: Evidence, cited: Sequence[str]) -> bool:
+        return "request" in cited or "shared" in cited or any(
+            c.relation in PERSONAL_RELATIONS for c in self._cited_connections(text, masked, evidence))
+
     def _cited_connections(self, text: str, masked: str, evidence: Evidence) -> list:
         numbers = {_number(m.group(1)) for m in _NUMBER.finditer(masked)}
         low = text.lower()

@@ -12,7 +12,8 @@ appended to what the row has written, still
 - spells numbers the evidence holds (thousands separators and decimals as written, ordinals and decades);
 - contains no markup or characters outside plain prose, completes no generic phrase and no word 3-gram the row has
   already written (the checker's "repeats itself");
-and lets the row end only after a whole sentence of at least `MIN_WORDS` words that cites a piece of evidence.
+and lets the row end only after a whole sentence of at least `MIN_WORDS` words that cites a piece of evidence (a
+personal one, when the pick has one: a title the viewer liked, genres shared with it, something asked for).
 What it cannot see (a number paired with the wrong count, a genre said to be asked for) is left to the checker.
 """
 from __future__ import annotations
@@ -24,7 +25,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from agent.llm.claims import MAX_WORDS, MIN_WORDS, ClaimChecker, generic_phrases
-from agent.llm.grounding import _mask_titles
 from retrieval.catalog.schema import Item
 from retrieval.evidence import Evidence
 
@@ -75,20 +75,31 @@ class ClaimConstraint:
     word_prefixes: frozenset[str]
     numbers: frozenset[str]
     number_prefixes: frozenset[str]
+    owned_numbers: dict[str, tuple[str, ...]]  # a connection's count -> the titles (lower case) that must come first
     last_generic_words: frozenset[str]
     item: Item
     evidence: Evidence
     checker: ClaimChecker
     title_years: dict[str, tuple[str, ...]]  # year -> lower-case titles of the pick / its evidence from that year
+    personal: bool  # the evidence holds something personal to the viewer or the request
 
     @classmethod
     def for_pick(cls, checker: ClaimChecker, item: Item, evidence: Evidence) -> "ClaimConstraint":
         words, _genre = checker.vocabulary(item, evidence)
         others = [t for t in (checker.item_by_label(label) for _, label in evidence.titles()) if t is not None]
-        numbers = set(evidence.numbers())
+        # a connection's counts only once its title is written ("79 of the 118 fans of Heat"): the checker's
+        # "states the counts of the fans of X without naming it"
+        owned: dict[str, list[str]] = {}
+        for c in evidence.connections:
+            for n in {str(c.also), str(c.fans), str(c.percent)}:
+                owned.setdefault(n, []).append(re.sub(r"\s*\(\d{4}\)$", "", c.title).lower())
+        bare = evidence.model_copy(update={"connections": []})
+        numbers = set(bare.numbers())
+        owned = {n: titles for n, titles in owned.items() if n not in numbers}
         for it in [item, *others]:
             numbers |= set(re.findall(r"\d+", it.title))  # "2 Days in the Valley"
         forms = _number_forms(numbers) | ({str(item.year)} if item.year else set())
+        owned_forms = {form: tuple(titles) for n, titles in owned.items() for form in _number_forms({n})}
         # "Title (year)": a year in brackets only right after the title it belongs to
         bracketed = {}
         for it in [item, *others]:
@@ -96,7 +107,8 @@ class ClaimConstraint:
                 bracketed.setdefault(str(it.year), []).append(it.title.lower())
         last = frozenset(re.split(r"\s+", p)[-1] for p in checker.words.generic)
         return cls(frozenset(words), _prefixes(set(words)), frozenset(forms), _prefixes(forms),
-                   last, item, evidence, checker, {k: tuple(v) for k, v in bracketed.items()})
+                   owned_forms,
+                   last, item, evidence, checker, {k: tuple(v) for k, v in bracketed.items()}, evidence.personal())
 
     # ------------------------------------------------------------------ words and numbers
     def _word_done(self, raw: str) -> bool:
@@ -133,8 +145,15 @@ class ClaimConstraint:
         return [year for year, titles in self.title_years.items() if any(head.endswith(t) for t in titles)]
 
     def _known(self, digits: str, before: str) -> bool:
-        """A number of the evidence, or the year of the title written just before "(" (`before`: the text ahead)."""
-        return digits in self.numbers or digits in self._years_here(before)
+        """A number of the evidence (a connection's count once its title is written), or the year of the title
+        written just before "(" (`before`: the text ahead); in brackets after a title, only that title's year."""
+        years = self._years_here(before)
+        if years or (before.rstrip().endswith("(") and re.fullmatch(r"(?:1[89]|20)\d\d", digits)):
+            return digits in years
+        if digits in self.numbers:
+            return True
+        low = before.lower()
+        return any(title in low for title in self.owned_numbers.get(digits, ()))
 
     def _number_done(self, raw: str, before: str) -> bool:
         digits = raw.rstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -146,8 +165,14 @@ class ClaimConstraint:
         suffix = raw[len(digits):].lower()
         if suffix:
             return any(s.startswith(suffix) for s in _NUMBER_SUFFIXES if s) and self._known(digits, before)
-        return (digits in self.number_prefixes or self._known(digits.rstrip(".,"), before)
-                or any(year.startswith(digits) for year in self._years_here(before)))
+        if self._known(digits.rstrip(".,"), before):
+            return True
+        years = self._years_here(before)
+        if years:
+            return any(year.startswith(digits) for year in years)
+        low = before.lower()
+        return digits in self.number_prefixes or any(
+            form.startswith(digits) and any(t in low for t in titles) for form, titles in self.owned_numbers.items())
 
     def _pieces_ok(self, text: str, start: int) -> bool:
         """Whether the pieces of `text` from `start` on are (or, the last one, may become) words and numbers of the
@@ -188,13 +213,13 @@ class ClaimConstraint:
         return True
 
     def may_end(self, written: str) -> bool:
-        """Whether the row may stop here: a whole sentence of enough words that cites the pick's evidence."""
+        """Whether the row may stop here: a whole sentence of enough words that cites the pick's evidence, a piece
+        personal to the viewer or the request whenever the evidence holds one."""
         text = " ".join(written.split())
         if not text.endswith((".", "!", "?")) or len(_COUNTED.findall(text)) < MIN_WORDS:
             return False
-        titled = [self.item] + [t for t in (self.checker.item_by_label(label) for _, label in self.evidence.titles())
-                                if t is not None]
-        return bool(self.checker.cited(text, _mask_titles(text, titled), self.evidence, titled))
+        cited, personal = self.checker.citations(text, self.item, self.evidence)
+        return bool(cited) and (personal or not self.personal)
 
 
 class RowConstraints:

@@ -61,6 +61,9 @@ def four_rooms(catalog, checker):
     ("It is number 3 of", " 1,683", False),
     ("Since you liked Heat (", "1995", True),  # a title's own year right after it
     ("Since you liked Fargo (", "1995", False),  # ... but not another title's
+    ("Of the fans of Heat, ", "79", True),  # a connection's count once its title is written ...
+    ("Of its fans, ", "79", False),  # ... not before (the checker: counts "without naming it")
+    ("Since you liked Heat Wave (", "1995", False),  # a bracketed year only after a whole title
     ("It came out in", " 1995", False),  # a bare year that is not the pick's
     ("It came out in", " 1996", True),
     ("You will", " love", False),  # completes a generic phrase
@@ -84,7 +87,6 @@ GOOD = [  # sentences the claim checker passes (tests/llm/test_claims.py)
     "Since you liked Heat (1995), note that 79 of its 118 fans also loved this crime thriller, rated 4.2 out of 5.",
     "Fans of Heat (1995) loved it too: 79 of 118 of them, and it is the crime film you asked for.",
     "It is the crime film you asked for, and its 508 ratings average 4.2 out of 5, in the top 4% of the catalog.",
-    "An acclaimed crime drama: its 508 ratings average 4.2 out of 5, among the top 4% of the catalog by rating.",
 ]
 
 
@@ -98,6 +100,15 @@ def test_sentences_the_checker_passes_are_never_blocked(checker, fargo, text):
         assert constraint.allows(written, piece), (written, piece)
         written += piece
     assert constraint.may_end(written)
+
+
+def test_a_sentence_citing_only_statistics_may_not_end_where_personal_evidence_exists(checker, catalog, fargo):
+    item, evidence, constraint = fargo
+    text = "An acclaimed crime drama: its 508 ratings average 4.2 out of 5, among the top 4% of the catalog by rating."
+    assert checker.check_claims(text, item, evidence, ["Crime"]).ok  # true, but says nothing about the viewer
+    assert not constraint.may_end(text)
+    anonymous = evidence.model_copy(update={"connections": [], "shared_genres": [], "satisfies": Satisfied()})
+    assert ClaimConstraint.for_pick(checker, item, anonymous).may_end(text)  # nothing personal to cite
 
 
 def test_a_row_may_end_only_after_a_whole_sentence_that_cites_evidence(fargo):
