@@ -356,7 +356,8 @@ class ClaimChecker(GroundingChecker):
         if s.mood_genres:
             allowed |= {part for mood in s.moods for part in re.split(r"[\s\-]+", mood.lower())}
         for it in [item] + [self._by_label[label] for _, label in evidence.titles() if label in self._by_label]:
-            allowed |= {x.lower() for x in _WORD.findall(it.title) for x in x.split("-")}
+            # "Marvin's Room" allows "marvin" (words are compared without a possessive 's)
+            allowed |= {re.sub(r"'s$|'$", "", x.lower()) for x in _WORD.findall(it.title) for x in x.split("-")}
         if item.description and not item.description_generated:  # plot words only from the catalog's own text
             allowed |= {x.lower() for x in _WORD.findall(item.description) for x in x.split("-")}
         return allowed

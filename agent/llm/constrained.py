@@ -231,31 +231,42 @@ class RowConstraints:
         self.constraints = list(constraints)
         self.eos = eos
 
-    def restrict(self, logits_row, prompt_row: int, written: str, greedy: bool):
-        """`logits_row` (1-D) with every token the row's constraint forbids set to -inf (in place: returned)."""
+    def restrict(self, logits_row, prompt_row: int, written: str, greedy: bool, unbanned=None):
+        """`logits_row` (1-D) with every token the row's constraint forbids set to -inf (in place: returned).
+        `unbanned`: the row's logits before other bans (the distinct n-grams of a reply), searched when those
+        bans leave nothing the constraint allows (rows that share " (199" must each still write their year)."""
         import torch
 
         constraint = self.constraints[prompt_row]
         if constraint is None:
             return logits_row
+        keep = self._allowed(constraint, logits_row, written, greedy)
+        source = logits_row
+        if not keep and unbanned is not None:
+            keep, source = self._allowed(constraint, unbanned, written, greedy), unbanned
+        if not keep:
+            keep = [self.eos]  # nothing writable: the row ends and the checker judges what it wrote
+        index = torch.tensor(keep)
+        kept = source[index].clone()
+        logits_row.fill_(float("-inf"))
+        logits_row[index] = kept
+        return logits_row
+
+    def _allowed(self, constraint: ClaimConstraint, logits_row, written: str, greedy: bool) -> list[int]:
+        """The best allowed token (greedy) or the allowed ones among the best candidates (sampling)."""
+        import torch
+
         order = torch.argsort(logits_row, descending=True)
         keep: list[int] = []
         wanted = 1 if greedy else SAMPLED_CANDIDATES
         for rank, token in enumerate(order[:MAX_CANDIDATES].tolist()):
             if rank >= wanted and keep:
                 break
-            if token == self.eos:
-                ok = constraint.may_end(written)
-            else:
-                ok = constraint.allows(written, self.texts[token])
+            if logits_row[token] == float("-inf"):
+                break
+            ok = constraint.may_end(written) if token == self.eos else constraint.allows(written, self.texts[token])
             if ok:
                 keep.append(token)
                 if greedy:
                     break
-        if not keep:
-            keep = [self.eos]  # nothing writable: the row ends and the checker judges what it wrote
-        index = torch.tensor(keep)
-        kept = logits_row[index].clone()
-        logits_row.fill_(float("-inf"))
-        logits_row[index] = kept
-        return logits_row
+        return keep

@@ -171,9 +171,9 @@ def _generate(llm: LoadedModel, texts: list[str], max_new_tokens: int, prefix: s
             limits = RowConstraints(tok, constraints, eos)
             spelled = ["" for _ in rows]
 
-            def restrict(j: int, logits_row):
+            def restrict(j: int, logits_row, unbanned=None):
                 row = active[j]
-                return limits.restrict(logits_row, rows[row][0], spelled[row], sampling.temperature <= 0)
+                return limits.restrict(logits_row, rows[row][0], spelled[row], sampling.temperature <= 0, unbanned)
         for step in range(max_new_tokens):
             if stop.is_set():
                 return
@@ -244,6 +244,7 @@ def _choose_distinct(logits, active: list[int], written: list[list[int]], sampli
     draft = [list(toks) for toks in written]
     chosen = []
     for j, row in enumerate(active):
+        unbanned = logits[j].clone() if restrict is not None else None
         toks = draft[row]
         if len(toks) >= n - 1:
             context = tuple(toks[-(n - 1):])
@@ -254,7 +255,7 @@ def _choose_distinct(logits, active: list[int], written: list[list[int]], sampli
                     if tuple(others[i:i + n - 1]) == context:
                         logits[j, others[i + n - 1]] = float("-inf")
         if restrict is not None:
-            restrict(j, logits[j])
+            restrict(j, logits[j], unbanned)
         token = int(_choose(logits[j:j + 1], sampling, generator)[0])
         chosen.append(token)
         draft[row] = toks + [token]

@@ -191,3 +191,16 @@ def test_constrained_samples_pass_the_checker_far_more_often(llm, checker, catal
     assert bound_pass >= free_pass + len(bound) // 4, (free_pass, bound_pass)
     banned = ("unsupported word", "names someone", "praise", "award claim", "generic phrase", "markup")
     assert not [p for v in bound for p in v.problems if p.startswith(banned)]
+
+
+def test_a_ban_of_another_kind_never_leaves_a_row_stuck(fargo):
+    """The reply's distinct n-gram bans may forbid the only allowed token (two rows writing " (199"): the row then
+    takes it from the logits before those bans rather than ending mid-title."""
+    import torch
+
+    rows = RowConstraints(_Tokenizer(), [fargo[2]], eos=4)
+    unbanned = torch.tensor([5.0, 1.0, 4.0, 0.0, -1.0])
+    banned = unbanned.clone()
+    banned[[1, 3]] = float("-inf")  # " crime" and "." banned by another rule: nothing allowed is left
+    masked = rows.restrict(banned, 0, "It is a", True, unbanned)
+    assert int(masked.argmax()) == 1
