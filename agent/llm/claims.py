@@ -365,12 +365,12 @@ class ClaimChecker(GroundingChecker):
     def vocabulary(self, item: Item, evidence: Evidence) -> tuple[frozenset[str], frozenset[str]]:
         """(every word a sentence about `item` may use, the genre words among them): what `_unsupported_words`
         accepts, with genre words narrowed to the pick's own genres (a genre it lacks is rejected by the genre
-        checks). Whole hyphenated words ("sci-fi", "rom-com") and the parts of multi-word ones ("science fiction")
-        are listed. The claim-constrained decoder (agent/llm/constrained.py) writes only these words."""
+        checks). Whole hyphenated words ("sci-fi", "rom-com") are listed, multi-word ones ("family film") not: their
+        parts alone are no genre words. The claim-constrained decoder (agent/llm/constrained.py) writes only these words."""
         has = {canonical_genre(g) for g in item.genres}
         genre = {w for w, canon in self._genre_word.items() if canon in has}
         genre |= {w for w, names in self.words.genre_words.items() if {canonical_genre(g) for g in names} <= has}
-        genre = {part for w in genre for part in ([w] + w.split())}
+        genre = {w for w in genre if " " not in w}  # "family film": its parts alone are not genre words
         return frozenset(self._allowed_words(item, evidence) | genre), frozenset(genre)
 
     def _unsupported_words(self, masked: str, item: Item, evidence: Evidence) -> list[str]:

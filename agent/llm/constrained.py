@@ -36,7 +36,8 @@ _WORD_TAIL = re.compile(r"[A-Za-z0-9'\-.,]*$")  # the piece a row is still writi
 _GLUED = re.compile(r"(?:(?<!\d)[.,]|[;:!?)%])[A-Za-z0-9]|\d[.,][A-Za-z]|[.,;:!?]{2}|\s[.,;:!?%]")
 _COUNTED = re.compile(r"[\w'\-.,/%]*[A-Za-z0-9][\w'\-.,/%]*")
 SAMPLED_CANDIDATES = 24  # sampling draws among the valid ones of this many best tokens (more if none is valid)
-MAX_CANDIDATES = 600  # past this many invalid tokens the row ends (the checker then rejects what it wrote)
+# Failing those, the search goes on down the whole vocabulary (a word of the vocabulary can always be finished
+# letter by letter); only when no token at all is allowed does the row end.
 
 
 @lru_cache(maxsize=8)
@@ -259,7 +260,7 @@ class RowConstraints:
         order = torch.argsort(logits_row, descending=True)
         keep: list[int] = []
         wanted = 1 if greedy else SAMPLED_CANDIDATES
-        for rank, token in enumerate(order[:MAX_CANDIDATES].tolist()):
+        for rank, token in enumerate(order.tolist()):
             if rank >= wanted and keep:
                 break
             if logits_row[token] == float("-inf"):
