@@ -26,7 +26,7 @@ from functools import lru_cache
 
 from agent.llm.claims import MAX_WORDS, MIN_WORDS, ClaimChecker, generic_phrases
 from retrieval.catalog.schema import Item
-from retrieval.evidence import Evidence
+from retrieval.evidence import PERSONAL_RELATIONS, Evidence
 
 _PROSE = re.compile(r"[A-Za-z0-9 .,;:'\"()%!?-]*")  # every character a token may bring (no markup, no newline)
 _PIECE = re.compile(r"\d[\d,.]*[A-Za-z]*|[A-Za-z][A-Za-z'\-]*|.", re.DOTALL)
@@ -34,6 +34,9 @@ _NUMBER_SUFFIXES = ("", "s", "st", "nd", "rd", "th")
 _WORD_TAIL = re.compile(r"[A-Za-z0-9'\-.,]*$")  # the piece a row is still writing (a word or a number)
 # punctuation glued to the next word ("it.The", "rated,4"): the checker would read other words and numbers
 _GLUED = re.compile(r"(?:(?<!\d)[.,]|[;:!?)%])[A-Za-z0-9]|\d[.,][A-Za-z]|[.,;:!?]{2}|\s[.,;:!?%]")
+# "you liked …": what follows must be a title the viewer named or loved (the checker's `_user_claims`)
+_USER_VERB = re.compile(r"\byou(?:'ve| have| had)?\s+(?:also\s+|really\s+)?(?:rated|liked|loved|enjoyed|adored|"
+                        r"saw|watched|asked for more like|want more like|wanted more like)\s+(.*)$")
 _COUNTED = re.compile(r"[\w'\-.,/%]*[A-Za-z0-9][\w'\-.,/%]*")
 SAMPLED_CANDIDATES = 24  # sampling draws among the valid ones of this many best tokens (more if none is valid)
 # Failing those, the search goes on down the whole vocabulary (a word of the vocabulary can always be finished
@@ -83,6 +86,7 @@ class ClaimConstraint:
     checker: ClaimChecker
     title_years: dict[str, tuple[str, ...]]  # year -> lower-case titles of the pick / its evidence from that year
     personal: bool  # the evidence holds something personal to the viewer or the request
+    own_titles: tuple[str, ...]  # lower case: the titles "you liked / rated / loved …" may name
 
     @classmethod
     def for_pick(cls, checker: ClaimChecker, item: Item, evidence: Evidence) -> "ClaimConstraint":
@@ -107,9 +111,12 @@ class ClaimConstraint:
             if it.year:
                 bracketed.setdefault(str(it.year), []).append(it.title.lower())
         last = frozenset(re.split(r"\s+", p)[-1] for p in checker.words.generic)
+        own = {t.lower() for c in evidence.connections if c.relation in PERSONAL_RELATIONS
+               for t in (c.title, re.sub(r"\s*\(\d{4}\)$", "", c.title))}
         return cls(frozenset(words), _prefixes(set(words)), frozenset(forms), _prefixes(forms),
                    owned_forms,
-                   last, item, evidence, checker, {k: tuple(v) for k, v in bracketed.items()}, evidence.personal())
+                   last, item, evidence, checker, {k: tuple(v) for k, v in bracketed.items()}, evidence.personal(),
+                   tuple(sorted(own)))
 
     # ------------------------------------------------------------------ words and numbers
     def _word_done(self, raw: str) -> bool:
@@ -203,6 +210,9 @@ class ClaimConstraint:
         if _GLUED.search(text, max(1, len(text) - 12)):  # (the look-behind still sees what is before)
             return False
         low = text.lower()
+        said = _USER_VERB.search(re.split(r"[.;!?]\s", low)[-1])
+        if said and not any(t.startswith(said.group(1)) or said.group(1).startswith(t) for t in self.own_titles):
+            return False  # "you liked" + anything but a title the viewer liked, rated or named
         words = [w for w in re.findall(r"[a-z0-9]+(?:'[a-z]+)?", low) if not w[0].isdigit()]
         if len(words) >= 4 and tuple(words[-3:]) in {tuple(words[i:i + 3]) for i in range(len(words) - 3)}:
             return False  # the checker's "repeats itself" (a word being written counts as written)

@@ -64,6 +64,9 @@ def four_rooms(catalog, checker):
     ("Of the fans of Heat, ", "79", True),  # a connection's count once its title is written ...
     ("Of its fans, ", "79", False),  # ... not before (the checker: counts "without naming it")
     ("Since you liked Heat Wave (", "1995", False),  # a bracketed year only after a whole title
+    ("Since you liked", " Heat", True),  # what the viewer did: only a title they liked, rated or named
+    ("Since you liked", " Fargo", False),  # not the pick itself
+    ("Since you liked", " comedies", False),
     ("It came out in", " 1995", False),  # a bare year that is not the pick's
     ("It came out in", " 1996", True),
     ("You will", " love", False),  # completes a generic phrase
