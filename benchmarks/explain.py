@@ -4,8 +4,7 @@ Held-out cases are replies of the chat on the train split for users that `marque
 uses (`[finetune.explain] heldout_users`, the same seeded split: finetune/data/explain_cases.py), five picks each
 (≥ 300 triples in the full run), and held-out items to describe. Systems: the template; the base model with free
 decoding (`base`) and with claim-constrained decoding (`base_constrained`, agent/llm/constrained.py); the trained
-explainer adapter with constrained decoding as served (`lora_constrained`) and, in the full run, with free decoding
-(`lora`). For each system:
+explainer adapter with constrained decoding, as served (`lora_constrained`). For each system:
 - `pass_rate_before_fallback`: share of the model's sentences the claim checker (agent/llm/claims.py) passes;
 - `unsupported_shown`: explanations shown after fallback with a claim the checker rejects (length aside);
 - `generic_rate`: sentences with a phrase of agent/llm/claims.toml [generic] (before fallback, and shown);
@@ -171,7 +170,7 @@ def run(quick: bool = False) -> dict:
     dataset = load_dataset(settings.catalog, settings.data_dir)
     catalog = dataset.catalog
     ecfg = settings.finetune.explain
-    n_replies, n_items = (12, 16) if quick else (64, 60)
+    n_replies, n_items = (12, 16) if quick else (64, 40)
     cases = build_cases(settings, dataset, train_replies=0, heldout_replies=n_replies, seed=settings.finetune.seed,
                         heldout_users=ecfg.heldout_users, log=lambda m: None)
     grouped = replies(cases)
@@ -192,9 +191,7 @@ def run(quick: bool = False) -> dict:
     if adapter is not None:
         attach_adapter(llm, "explain", adapter)
         backends[SERVED] = "explain"
-        for name in (SERVED,) + (() if quick else ("lora",)):
-            systems[name] = Explainer(LocalBackend(llm, adapter="explain"), catalog, checker=checker,
-                                      constrained=name.endswith("constrained"))
+        systems[SERVED] = Explainer(LocalBackend(llm, adapter="explain"), catalog, checker=checker, constrained=True)
     first = next(iter(grouped.values()))
     warm = systems.get(SERVED, systems["base"])
     warm.explain([contexts[c.case_id] for c in first], [templates[c.case_id] for c in first])  # warm-up
