@@ -173,7 +173,7 @@ class ClaimChecker(GroundingChecker):
         markup = _MARKUP.search(masked)
         if markup:
             problems.append(f"markup or a link in the text: {markup.group(0)!r}")
-        generic = generic_phrases(text, self.words)
+        generic = generic_phrases(masked, self.words)  # "Around the World in 80 Days" is a title, not a phrase
         problems += [f"generic phrase {p!r}" for p in generic]
         problems += self._unsupported_words(masked, item, evidence)
         problems += self._request_claims(masked, evidence, asked)
