@@ -147,6 +147,9 @@ class ClaimChecker(GroundingChecker):
         self._implied_re = re.compile(r"(?<![\w])(" + "|".join(map(re.escape, implied)) + r")(?![\w])",
                                       re.IGNORECASE)
 
+    def item_by_label(self, label: str) -> Item | None:
+        return self._by_label.get(label)
+
     # ------------------------------------------------------------------ the check
     def check_claims(self, text: str, item: Item, evidence: Evidence, asked_genres: Sequence[str] = (),
                      min_words: int = MIN_WORDS, max_words: int = MAX_WORDS) -> ClaimVerdict:
@@ -170,7 +173,7 @@ class ClaimChecker(GroundingChecker):
         markup = _MARKUP.search(masked)
         if markup:
             problems.append(f"markup or a link in the text: {markup.group(0)!r}")
-        generic = generic_phrases(text, self.words)
+        generic = generic_phrases(masked, self.words)  # "Around the World in 80 Days" is a title, not a phrase
         problems += [f"generic phrase {p!r}" for p in generic]
         problems += self._unsupported_words(masked, item, evidence)
         problems += self._request_claims(masked, evidence, asked)
@@ -180,8 +183,7 @@ class ClaimChecker(GroundingChecker):
         cited = self.cited(text, masked, evidence, titled)
         if not cited:
             problems.append("cites none of the pick's evidence")
-        personal = "request" in cited or "shared" in cited or any(
-            c.relation in PERSONAL_RELATIONS for c in self._cited_connections(text, masked, evidence))
+        personal = self._personal(text, masked, evidence, cited)
         problems = list(dict.fromkeys(problems))
         return ClaimVerdict(ok=not problems, problems=tuple(problems), cited=cited, personal=personal,
                             generic=generic, words=count)
@@ -354,10 +356,22 @@ class ClaimChecker(GroundingChecker):
         if s.mood_genres:
             allowed |= {part for mood in s.moods for part in re.split(r"[\s\-]+", mood.lower())}
         for it in [item] + [self._by_label[label] for _, label in evidence.titles() if label in self._by_label]:
-            allowed |= {x.lower() for x in _WORD.findall(it.title) for x in x.split("-")}
+            # "Marvin's Room" allows "marvin" (words are compared without a possessive 's)
+            allowed |= {re.sub(r"'s$|'$", "", x.lower()) for x in _WORD.findall(it.title) for x in x.split("-")}
         if item.description and not item.description_generated:  # plot words only from the catalog's own text
             allowed |= {x.lower() for x in _WORD.findall(item.description) for x in x.split("-")}
         return allowed
+
+    def vocabulary(self, item: Item, evidence: Evidence) -> tuple[frozenset[str], frozenset[str]]:
+        """(every word a sentence about `item` may use, the genre words among them): what `_unsupported_words`
+        accepts, with genre words narrowed to the pick's own genres (a genre it lacks is rejected by the genre
+        checks). Whole hyphenated words ("sci-fi", "rom-com") are listed, multi-word ones ("family film") not: their
+        parts alone are no genre words. The claim-constrained decoder (agent/llm/constrained.py) writes only these words."""
+        has = {canonical_genre(g) for g in item.genres}
+        genre = {w for w, canon in self._genre_word.items() if canon in has}
+        genre |= {w for w, names in self.words.genre_words.items() if {canonical_genre(g) for g in names} <= has}
+        genre = {w for w in genre if " " not in w}  # "family film": its parts alone are not genre words
+        return frozenset(self._allowed_words(item, evidence) | genre), frozenset(genre)
 
     def _unsupported_words(self, masked: str, item: Item, evidence: Evidence) -> list[str]:
         """Words outside the vocabulary, genre words and the pick's own texts: plots, people, places, awards."""
@@ -398,6 +412,19 @@ class ClaimChecker(GroundingChecker):
         return problems
 
     # ------------------------------------------------------------------ what it cites
+    def citations(self, text: str, item: Item, evidence: Evidence) -> tuple[tuple[str, ...], bool]:
+        """(the kinds of evidence `text` states, whether one is personal): `check_claims`'s `cited` and `personal`
+        without the rest of the check."""
+        text = " ".join(text.replace("’", "'").replace("“", '"').replace("”", '"').split())
+        titled = [item] + [self._by_label[label] for _, label in evidence.titles() if label in self._by_label]
+        masked = _mask_titles(text, titled)
+        cited = self.cited(text, masked, evidence, titled)
+        return cited, self._personal(text, masked, evidence, cited)
+
+    def _personal(self, text: str, masked: str, evidence: Evidence, cited: Sequence[str]) -> bool:
+        return "request" in cited or "shared" in cited or any(
+            c.relation in PERSONAL_RELATIONS for c in self._cited_connections(text, masked, evidence))
+
     def _cited_connections(self, text: str, masked: str, evidence: Evidence) -> list:
         numbers = {_number(m.group(1)) for m in _NUMBER.finditer(masked)}
         low = text.lower()

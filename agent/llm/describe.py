@@ -54,13 +54,15 @@ class DescriptionWriter(SentenceWriter):
 
     @classmethod
     def from_config(cls, llm_cfg, home, catalog: Catalog, log: LogEvidence | None) -> "DescriptionWriter":
-        return cls(cls.backend_from_config(llm_cfg, home), catalog, log, max_new_tokens=llm_cfg.explain_max_new_tokens)
+        return cls(cls.backend_from_config(llm_cfg, home), catalog, log, max_new_tokens=llm_cfg.explain_max_new_tokens,
+                   constrained=llm_cfg.explain_constrained)
 
     def describe(self, items: list[Item]) -> list[tuple[Item, str | None, tuple[str, ...]]]:
         """(item, description or None, problems) per item, in order; one batched generation."""
         evidence = [item_evidence_of(self.log, self.catalog, it) for it in items]
         texts: dict[int, str | None] = dict(self.write("describe", [describe_fields(it, ev) for it, ev in
-                                                                     zip(items, evidence)]))
+                                                                     zip(items, evidence)],
+                                                       constraints=self.constraints(list(zip(items, evidence)))))
         out = []
         for n, (item, ev) in enumerate(zip(items, evidence)):
             text = texts.get(n)

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from agent.llm.claims import ClaimChecker, shared_ngram
 from agent.llm.pick_facts import PickContext, explain_fields
-from retrieval.catalog.schema import Catalog
+from retrieval.catalog.schema import Catalog, Item
+from retrieval.evidence import Evidence
 
 NO_SENTENCE = "no usable sentence (empty, an echo of the prompt, or over the length budget)"
 DISTINCT_NGRAM = 5  # tokens: rows of one reply may not repeat each other's 5-token sequences while they write
@@ -70,10 +71,11 @@ class SentenceWriter:
     max_sentences = 2
 
     def __init__(self, backend, catalog: Catalog, max_new_tokens: int | None = None, max_chars: int | None = None,
-                 checker: ClaimChecker | None = None):
+                 checker: ClaimChecker | None = None, constrained: bool = True):
         self.backend = backend
         self.catalog = catalog
         self.checker = checker or ClaimChecker(catalog)
+        self.constrained = constrained  # claim-constrained decoding (local model only)
         self.max_new_tokens = max_new_tokens or self.default_max_new_tokens
         self.max_chars = max_chars or self.default_max_chars
 
@@ -95,8 +97,18 @@ class SentenceWriter:
         attach_adapter(llm, "explain", path)
         return LocalBackend(llm, batch_size=llm_cfg.batch_size, adapter="explain")
 
-    def write(self, task: str, fields: Sequence[dict[str, str]], distinct: bool = False) -> Iterator[tuple[int, str | None]]:
-        """(index, finished text or None) per field set, in the order the rows finish."""
+    def constraints(self, facts: Sequence[tuple[Item, Evidence]]) -> list | None:
+        """One claim constraint per (item, evidence) when decoding is constrained, else None."""
+        if not self.constrained:
+            return None
+        from agent.llm.constrained import ClaimConstraint
+
+        return [ClaimConstraint.for_pick(self.checker, item, evidence) for item, evidence in facts]
+
+    def write(self, task: str, fields: Sequence[dict[str, str]], distinct: bool = False,
+              constraints: Sequence | None = None) -> Iterator[tuple[int, str | None]]:
+        """(index, finished text or None) per field set, in the order the rows finish; `constraints` (one per
+        field set, local model only) keep each row to what its pick's evidence supports."""
         from agent.llm.prompting import constant_prefix, render_chat
 
         tokenizer = self.backend.tokenizer
@@ -110,7 +122,7 @@ class SentenceWriter:
 
         sampling = Sampling(distinct_ngram=DISTINCT_NGRAM if distinct else 0)
         for g in generate_rows(llm, texts, self.max_new_tokens, prefix=constant_prefix(tokenizer, task),
-                               sampling=sampling, adapter=self.backend.adapter):
+                               sampling=sampling, adapter=self.backend.adapter, constraints=constraints):
             yield g.row, finish_text(g.text, g.finished, self.max_chars, self.max_sentences)
 
 
@@ -119,7 +131,7 @@ class Explainer(SentenceWriter):
     @classmethod
     def from_config(cls, llm_cfg, home, catalog: Catalog) -> "Explainer":
         return cls(cls.backend_from_config(llm_cfg, home), catalog, llm_cfg.explain_max_new_tokens,
-                   llm_cfg.explain_max_chars)
+                   llm_cfg.explain_max_chars, constrained=llm_cfg.explain_constrained)
 
     def prompt(self, context: PickContext) -> str:
         from agent.llm.prompting import render_chat
@@ -132,7 +144,8 @@ class Explainer(SentenceWriter):
         ready: dict[int, str | None] = {}
         shown: list[str] = []
         following = 0
-        for index, text in self.write("explain", [explain_fields(p) for p in picks], distinct=True):
+        limits = self.constraints([(p.item, p.evidence) for p in picks])
+        for index, text in self.write("explain", [explain_fields(p) for p in picks], distinct=True, constraints=limits):
             ready[index] = text
             while following in ready:
                 note = self._judge(picks[following], ready.pop(following), fallbacks[following], shown)

@@ -9,6 +9,8 @@
   affords several candidates per case.
 - `distinct_ngram` bans, for each row, a token that would repeat an n-token sequence another row of the same call
   has written, so the picks of one reply do not share phrases.
+- `constraints` (one `agent.llm.constrained.ClaimConstraint` or None per prompt) mask, at every step, the tokens
+  that would write a claim the pick's evidence does not support (claim-constrained decoding).
 
 The loop runs in a worker thread that holds the model's lock and selects the adapter for the whole generation
 (`LoadedModel.using`), so concurrent callers queue, each with its own adapter; the caller's thread only reads
@@ -86,9 +88,12 @@ PREFIXES = PrefixCache()
 
 def generate_rows(llm: LoadedModel, texts: Sequence[str], max_new_tokens: int, prefix: str = "",
                   sampling: Sampling = GREEDY, adapter: str | None = None,
-                  cache: PrefixCache = PREFIXES) -> Iterator[Generated]:
+                  cache: PrefixCache = PREFIXES, constraints: Sequence | None = None) -> Iterator[Generated]:
     """Continue every text (each starting with `prefix`, which may be ""); yields rows as they finish.
-    `adapter`: the LoRA adapter to generate with (None: the model's own default; see LoadedModel.using)."""
+    `adapter`: the LoRA adapter to generate with (None: the model's own default; see LoadedModel.using).
+    `constraints`: per text, a ClaimConstraint its continuation must satisfy, or None (agent/llm/constrained.py)."""
+    if constraints is not None and len(constraints) != len(texts):
+        raise ValueError(f"{len(constraints)} constraints for {len(texts)} texts: give one (or None) per text")
     if not texts:
         return
     results: queue.Queue = queue.Queue()
@@ -97,7 +102,8 @@ def generate_rows(llm: LoadedModel, texts: Sequence[str], max_new_tokens: int, p
     def work() -> None:
         try:
             with llm.using(adapter):
-                for item in _generate(llm, list(texts), max_new_tokens, prefix, sampling, adapter, cache, stop):
+                for item in _generate(llm, list(texts), max_new_tokens, prefix, sampling, adapter, cache, stop,
+                                      constraints):
                     results.put(item)
         except BaseException as exc:  # surfaced in the caller's thread
             results.put(exc)
@@ -120,7 +126,8 @@ def generate_rows(llm: LoadedModel, texts: Sequence[str], max_new_tokens: int, p
 
 
 def _generate(llm: LoadedModel, texts: list[str], max_new_tokens: int, prefix: str, sampling: Sampling,
-              adapter: str | None, cache: PrefixCache, stop: threading.Event) -> Iterator[Generated]:
+              adapter: str | None, cache: PrefixCache, stop: threading.Event,
+              constraints: Sequence | None = None) -> Iterator[Generated]:
     import torch
     from transformers import DynamicCache
 
@@ -157,12 +164,25 @@ def _generate(llm: LoadedModel, texts: list[str], max_new_tokens: int, prefix: s
         rows = [(r, s) for r in range(n) for s in range(k)]
         written: list[list[int]] = [[] for _ in rows]
         active = list(range(len(rows)))
+        restrict = None
+        if constraints is not None and any(c is not None for c in constraints):
+            from agent.llm.constrained import RowConstraints
+
+            limits = RowConstraints(tok, constraints, eos)
+            spelled = ["" for _ in rows]
+
+            def restrict(j: int, logits_row, unbanned=None):
+                row = active[j]
+                return limits.restrict(logits_row, rows[row][0], spelled[row], sampling.temperature <= 0, unbanned)
         for step in range(max_new_tokens):
             if stop.is_set():
                 return
             if sampling.distinct_ngram:
-                chosen = _choose_distinct(logits, active, written, sampling, generator)
+                chosen = _choose_distinct(logits, active, written, sampling, generator, restrict)
             else:
+                if restrict is not None:
+                    for j in range(len(active)):
+                        restrict(j, logits[j])
                 chosen = _choose(logits, sampling, generator)
             keep, finished = [], []
             for j, row in enumerate(active):
@@ -171,6 +191,8 @@ def _generate(llm: LoadedModel, texts: list[str], max_new_tokens: int, prefix: s
                     finished.append(row)
                 else:
                     written[row].append(token)
+                    if restrict is not None:
+                        spelled[row] += limits.texts[token]
                     keep.append(j)
             last = step == max_new_tokens - 1
             for row in finished + ([active[j] for j in keep] if last else []):
@@ -211,15 +233,18 @@ def _choose(logits, sampling: Sampling, generator):
     return torch.multinomial(probs, 1, generator=generator)[:, 0]
 
 
-def _choose_distinct(logits, active: list[int], written: list[list[int]], sampling: Sampling, generator):
+def _choose_distinct(logits, active: list[int], written: list[list[int]], sampling: Sampling, generator,
+                     restrict=None):
     """Row by row: a row may not take the token that completes an n-gram another row has written, counting the
-    tokens the rows before it took at this very step (rows that write in lockstep would otherwise never clash)."""
+    tokens the rows before it took at this very step (rows that write in lockstep would otherwise never clash).
+    `restrict(j, logits_row)`: the claim constraint of row j, applied after those bans."""
     import torch
 
     n = sampling.distinct_ngram
     draft = [list(toks) for toks in written]
     chosen = []
     for j, row in enumerate(active):
+        unbanned = logits[j].clone() if restrict is not None else None
         toks = draft[row]
         if len(toks) >= n - 1:
             context = tuple(toks[-(n - 1):])
@@ -229,6 +254,8 @@ def _choose_distinct(logits, active: list[int], written: list[list[int]], sampli
                 for i in range(len(others) - n + 1):
                     if tuple(others[i:i + n - 1]) == context:
                         logits[j, others[i + n - 1]] = float("-inf")
+        if restrict is not None:
+            restrict(j, logits[j], unbanned)
         token = int(_choose(logits[j:j + 1], sampling, generator)[0])
         chosen.append(token)
         draft[row] = toks + [token]

@@ -72,13 +72,14 @@ leave-one-out, docs/ARCHITECTURE.md §6), for users outside the held-out ones, t
 request-conditioned benchmark's known-user requests plus anonymous sessions with liked titles, genre pairs, moods,
 the family audience, decades and exclusions, some with text that tries to steer the model), and items to describe.
 Round 1 samples from the base model with two worked examples in front of the prompt; later rounds sample from the
-adapter with the serving prompt. Kept: sentences that pass the claim checker, cite personal evidence when the pick
+adapter with the serving prompt. {"Sampling is claim-constrained (`agent/llm/constrained.py`): tokens that would spell a word, number or phrase the pick's evidence does not support are masked, as in serving. " if meta["config"].get("constrained") else ""}Kept: sentences that pass the claim checker, cite personal evidence when the pick
 has some, are not near-duplicates of the template or of each other, and whose sentence shape is not
 over-represented. The adapter is trained on the kept sentences with the serving prompt (loss on the sentence
 tokens; LoRA on the top layers).
 
-Base model with the serving prompt (before any training): {meta['base_validation']['pass_rate']:.1%} of
-{meta['base_validation']['cases']} validation sentences pass the claim checker.
+Base model with the serving prompt (before any training{", constrained decoding" if meta["config"].get("constrained") else ""}): {meta['base_validation']['pass_rate']:.1%} of
+{meta['base_validation']['cases']} validation sentences pass the claim checker (validation sentences are greedy,
+decoded as served).
 
 | round | sampled with | temperature | samples | claim check | kept | training set | validation pass rate (cases) |
 |---|---|---|---|---|---|---|---|

@@ -75,14 +75,17 @@ def sample_cases(llm, cases: Sequence[ExplainCase | DescribeCase], catalog: Cata
                  temperature: float, top_p: float, teacher: bool, adapter: str | None, round_no: int,
                  batch_cases: int = 8, max_new_tokens: int = 64, seed: int = 0,
                  progress: Callable[[int, int, float], None] | None = None,
-                 deadline: float | None = None) -> int:
+                 deadline: float | None = None, checker=None) -> int:
     """Append `samples` candidates for every case not yet in `out`; returns how many cases were sampled now.
-    Cases are grouped by their constant prompt head, so each batch computes that head once (then drops it)."""
+    Cases are grouped by their constant prompt head, so each batch computes that head once (then drops it).
+    With a claim `checker`, decoding is claim-constrained (agent/llm/constrained.py): each case's sample may only
+    spell what its evidence supports."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     done = done_cases(out)
     todo = [c for c in cases if c.case_id not in done]
     prompted = [prompt_for(c, catalog, llm.tokenizer, teacher) for c in todo]
+    by_id = {c.case_id: c for c in todo}
     groups: dict[str, list[Prompted]] = {}
     for p in prompted:
         groups.setdefault(p.prefix, []).append(p)
@@ -97,13 +100,19 @@ def sample_cases(llm, cases: Sequence[ExplainCase | DescribeCase], catalog: Cata
             sampling = Sampling(temperature=temperature, top_p=top_p, samples=samples,
                                 seed=seed + round_no * 100_003 + len(done) + finished_cases)
             rows = []
+            limits = None
+            if checker is not None:
+                from agent.llm.constrained import ClaimConstraint
+
+                limits = [ClaimConstraint.for_pick(checker, catalog[by_id[p.case_id].item_id],
+                                                   Evidence.model_validate(by_id[p.case_id].evidence)) for p in batch]
             for g in generate_rows(llm, [p.text for p in batch], max_new_tokens, prefix=prefix, sampling=sampling,
-                                   adapter=adapter, cache=cache):
+                                   adapter=adapter, cache=cache, constraints=limits):
                 p = batch[g.row]
                 text = finish_text(g.text, g.finished, MAX_CHARS, MAX_SENTENCES)
                 rows.append({"case_id": p.case_id, "task": p.task, "round": round_no, "sample": g.sample,
                              "text": text, "raw": g.text, "finished": g.finished, "model": model_id,
-                             "teacher": teacher, "temperature": temperature})
+                             "teacher": teacher, "temperature": temperature, "constrained": limits is not None})
             rows.sort(key=lambda r: (r["case_id"], r["sample"]))
             with out.open("a", encoding="utf-8") as f:  # whole cases per append: a crash loses one batch at most
                 f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))

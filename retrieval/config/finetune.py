@@ -43,6 +43,7 @@ class ExplainTrainConfig(Section):
     max_new_tokens: int = 64
     batch_cases: int = 8
     keep_per_case: int = 2
+    constrained: bool = True  # claim-constrained decoding while sampling (agent/llm/constrained.py)
     validation_cases: int = 120  # train-split cases never sampled for training: loss and claim-check pass rate
     # --- LoRA ---
     lora_rank: int = 16

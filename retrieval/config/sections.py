@@ -119,6 +119,8 @@ class LLMConfig(Section):
                                         "'none' (the base model), or a path")
     explain_max_new_tokens: int = Field(64, ge=8)
     explain_max_chars: int = Field(320, ge=40, description="longer explanations fall back to the template")
+    explain_constrained: bool = Field(True, description="claim-constrained decoding (agent/llm/constrained.py): mask "
+                                      "tokens that would write a claim the pick's evidence does not support")
 
 
 class AgentConfig(Section):

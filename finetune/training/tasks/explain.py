@@ -133,7 +133,8 @@ class SelfTraining:
                 sample_cases(llm, todo, self.catalog, samples_path, samples=self.cfg.samples,
                              temperature=self.cfg.temperature[r - 1], top_p=self.cfg.top_p, teacher=teacher,
                              adapter=None, round_no=r, batch_cases=self.cfg.batch_cases,
-                             max_new_tokens=self.cfg.max_new_tokens, seed=self.seed, progress=self._progress(r))
+                             max_new_tokens=self.cfg.max_new_tokens, seed=self.seed, progress=self._progress(r),
+                             checker=checker if self.cfg.constrained else None)
             samples = read_samples(samples_path)
             training = {c.case_id for c in members}
             kept, report = select([s for s in samples if s["case_id"] in training], by_id, self.catalog, checker,
@@ -224,6 +225,7 @@ class SelfTraining:
 
     def _validate(self, llm, validation: Sequence, checker, folder: Path) -> dict[str, Any]:
         """One greedy sentence per validation case from the current adapter (serving prompt): the pass rate."""
+        from agent.llm.constrained import ClaimConstraint
         from agent.llm.explainer import finish_text
         from agent.llm.generation import Sampling, generate_rows
         from agent.llm.prompting import constant_prefix, render_chat
@@ -240,8 +242,10 @@ class SelfTraining:
                 if not members:
                     continue
                 texts = [render_chat(llm.tokenizer, task, **serving_fields(c, self.catalog)) for c in members]
+                limits = [ClaimConstraint.for_pick(checker, self.catalog[c.item_id], Evidence.model_validate(c.evidence))
+                          for c in members] if self.cfg.constrained else None  # as served (llm.explain_constrained)
                 for g in generate_rows(llm, texts, self.cfg.max_new_tokens, prefix=constant_prefix(llm.tokenizer, task),
-                                       sampling=Sampling()):
+                                       sampling=Sampling(), constraints=limits):
                     case = members[g.row]
                     text = finish_text(g.text, g.finished, 400, 2)
                     verdict = checker.check_claims(text or "", self.catalog[case.item_id],

@@ -1,0 +1,283 @@
+"""Claim-constrained decoding: while a sentence about a pick is generated, tokens that would make the claim checker
+(agent/llm/claims.py) reject it are masked out of the logits, so its commonest failures cannot be written at all.
+
+One `ClaimConstraint` per pick is built from the same data the checker reads (`ClaimChecker.vocabulary`: the words
+of agent/llm/claims.toml, the pick's genre words, the words of its and its evidence's titles and of a description
+the catalog holds; `Evidence.numbers`; the [generic] phrases). At each step of the generation loop
+(agent/llm/generation.py) `restrict` walks the row's candidate tokens best first and keeps only those whose text,
+appended to what the row has written, still
+- spells words of that vocabulary (a word being written must be the start of one): no plot, person, place, award,
+  praise the rating does not earn, or genre the pick lacks; a capitalised name outside the evidence is just an
+  unknown word;
+- spells numbers the evidence holds (thousands separators and decimals as written, ordinals and decades);
+- contains no markup or characters outside plain prose, completes no generic phrase and no word 3-gram the row has
+  already written (the checker's "repeats itself");
+and lets the row end only after a whole sentence of at least `MIN_WORDS` words that cites a piece of evidence (a
+personal one, when the pick has one: a title the viewer liked, genres shared with it, something asked for).
+What it cannot see (a number paired with the wrong count, a genre said to be asked for) is left to the checker.
+"""
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from agent.llm.claims import MAX_WORDS, MIN_WORDS, ClaimChecker, generic_phrases
+from retrieval.catalog.schema import Item
+from retrieval.evidence import PERSONAL_RELATIONS, Evidence
+
+_PROSE = re.compile(r"[A-Za-z0-9 .,;:'\"()%!?-]*")  # every character a token may bring (no markup, no newline)
+_PIECE = re.compile(r"\d[\d,.]*[A-Za-z]*|[A-Za-z][A-Za-z'\-]*|.", re.DOTALL)
+_NUMBER_SUFFIXES = ("", "s", "st", "nd", "rd", "th")
+_WORD_TAIL = re.compile(r"[A-Za-z0-9'\-.,]*$")  # the piece a row is still writing (a word or a number)
+# punctuation glued to the next word ("it.The", "rated,4"): the checker would read other words and numbers
+_GLUED = re.compile(r"(?:(?<!\d)[.,]|[;:!?)%])[A-Za-z0-9]|\d[.,][A-Za-z]|[.,;:!?]{2}|\s[.,;:!?%]")
+# "you liked …": what follows must be a title the viewer named or loved (the checker's `_user_claims`)
+_USER_VERB = re.compile(r"\byou(?:'ve| have| had)?\s+(?:also\s+|really\s+)?(?:rated|liked|loved|enjoyed|adored|"
+                        r"saw|watched|asked for more like|want more like|wanted more like)\s+(.*)$")
+_COUNTED = re.compile(r"[\w'\-.,/%]*[A-Za-z0-9][\w'\-.,/%]*")
+SAMPLED_CANDIDATES = 24  # sampling draws among the valid ones of this many best tokens (more if none is valid)
+# Failing those, the search goes on down the whole vocabulary (a word of the vocabulary can always be finished
+# letter by letter); only when no token at all is allowed does the row end.
+
+
+@lru_cache(maxsize=8)
+def _token_texts(tokenizer) -> tuple[str, ...]:
+    """The text of every token id (as decoding it alone gives; byte pieces of non-ASCII characters give "\ufffd")."""
+    return tuple(tokenizer.decode([i]) for i in range(len(tokenizer)))
+
+
+_TABLE_LOCK = threading.Lock()
+
+
+def token_texts(tokenizer) -> tuple[str, ...]:
+    with _TABLE_LOCK:
+        return _token_texts(tokenizer)
+
+
+def _number_forms(values: set[str]) -> set[str]:
+    """How a sentence may write each number: "1682" also as "1,682"."""
+    forms = set()
+    for v in values:
+        forms.add(v)
+        if v.isdigit() and len(v) > 3:
+            forms.add(f"{int(v):,}")
+    return forms
+
+
+def _prefixes(words: set[str]) -> frozenset[str]:
+    return frozenset(w[:n] for w in words for n in range(1, len(w) + 1))
+
+
+@dataclass(frozen=True)
+class ClaimConstraint:
+    """What a sentence about one pick may spell (see the module docstring)."""
+
+    words: frozenset[str]
+    word_prefixes: frozenset[str]
+    numbers: frozenset[str]
+    number_prefixes: frozenset[str]
+    owned_numbers: dict[str, tuple[str, ...]]  # a connection's count -> the titles (lower case) that must come first
+    last_generic_words: frozenset[str]
+    item: Item
+    evidence: Evidence
+    checker: ClaimChecker
+    title_years: dict[str, tuple[str, ...]]  # year -> lower-case titles of the pick / its evidence from that year
+    personal: bool  # the evidence holds something personal to the viewer or the request
+    own_titles: tuple[str, ...]  # lower case: the titles "you liked / rated / loved …" may name
+
+    @classmethod
+    def for_pick(cls, checker: ClaimChecker, item: Item, evidence: Evidence) -> "ClaimConstraint":
+        words, _genre = checker.vocabulary(item, evidence)
+        others = [t for t in (checker.item_by_label(label) for _, label in evidence.titles()) if t is not None]
+        # a connection's counts only once its title is written ("79 of the 118 fans of Heat"): the checker's
+        # "states the counts of the fans of X without naming it"
+        owned: dict[str, list[str]] = {}
+        for c in evidence.connections:
+            for n in {str(c.also), str(c.fans), str(c.percent)}:
+                owned.setdefault(n, []).append(re.sub(r"\s*\(\d{4}\)$", "", c.title).lower())
+        bare = evidence.model_copy(update={"connections": []})
+        numbers = set(bare.numbers())
+        owned = {n: titles for n, titles in owned.items() if n not in numbers}
+        for it in [item, *others]:
+            numbers |= set(re.findall(r"\d+", it.title))  # "2 Days in the Valley"
+        forms = _number_forms(numbers) | ({str(item.year)} if item.year else set())
+        owned_forms = {form: tuple(titles) for n, titles in owned.items() for form in _number_forms({n})}
+        # "Title (year)": a year in brackets only right after the title it belongs to
+        bracketed = {}
+        for it in [item, *others]:
+            if it.year:
+                bracketed.setdefault(str(it.year), []).append(it.title.lower())
+        last = frozenset(re.split(r"\s+", p)[-1] for p in checker.words.generic)
+        own = {t.lower() for c in evidence.connections if c.relation in PERSONAL_RELATIONS
+               for t in (c.title, re.sub(r"\s*\(\d{4}\)$", "", c.title))}
+        return cls(frozenset(words), _prefixes(set(words)), frozenset(forms), _prefixes(forms),
+                   owned_forms,
+                   last, item, evidence, checker, {k: tuple(v) for k, v in bracketed.items()}, evidence.personal(),
+                   tuple(sorted(own)))
+
+    # ------------------------------------------------------------------ words and numbers
+    def _word_done(self, raw: str) -> bool:
+        word = raw.strip("'-").lower()
+        if not word:
+            return True
+        word = re.sub(r"'s$|'$", "", word)
+        if word in self.words:
+            return True
+        parts = [p for p in word.split("-") if p]
+        return bool(parts) and all(p in self.words for p in parts)
+
+    def _word_open(self, raw: str) -> bool:
+        """Whether `raw` can still grow into a word `_word_done` accepts."""
+        word = raw.lower()
+        if word in self.word_prefixes:
+            return True
+        *done, last = word.split("-")
+        if not all(self._word_done(p) for p in done if p):
+            return False
+        if not last:
+            return True
+        if "'" in last:
+            stem, _, rest = last.partition("'")
+            return last in self.word_prefixes or (stem in self.words and rest in ("", "s"))
+        return last in self.word_prefixes
+
+    def _years_here(self, before: str) -> list[str]:
+        """The years that may follow `before`: a title's own, right after "Title (" (none elsewhere)."""
+        head = before.rstrip().lower()
+        if not head.endswith("("):
+            return []
+        head = head[:-1].rstrip()
+        return [year for year, titles in self.title_years.items() if any(head.endswith(t) for t in titles)]
+
+    def _known(self, digits: str, before: str) -> bool:
+        """A number of the evidence (a connection's count once its title is written), or the year of the title
+        written just before "(" (`before`: the text ahead); in brackets after a title, only that title's year."""
+        years = self._years_here(before)
+        if years or (before.rstrip().endswith("(") and re.fullmatch(r"(?:1[89]|20)\d\d", digits)):
+            return digits in years
+        if digits in self.numbers:
+            return True
+        low = before.lower()
+        return any(title in low for title in self.owned_numbers.get(digits, ()))
+
+    def _number_done(self, raw: str, before: str) -> bool:
+        digits = raw.rstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        suffix = raw[len(digits):].lower()
+        return suffix in _NUMBER_SUFFIXES and self._known(digits.rstrip(".,"), before)
+
+    def _number_open(self, raw: str, before: str) -> bool:
+        digits = raw.rstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        suffix = raw[len(digits):].lower()
+        if suffix:
+            return any(s.startswith(suffix) for s in _NUMBER_SUFFIXES if s) and self._known(digits, before)
+        if self._known(digits.rstrip(".,"), before):
+            return True
+        years = self._years_here(before)
+        if years:
+            return any(year.startswith(digits) for year in years)
+        low = before.lower()
+        return digits in self.number_prefixes or any(
+            form.startswith(digits) and any(t in low for t in titles) for form, titles in self.owned_numbers.items())
+
+    def _pieces_ok(self, text: str, start: int) -> bool:
+        """Whether the pieces of `text` from `start` on are (or, the last one, may become) words and numbers of the
+        pick."""
+        segment = text[start:]
+        pieces = list(_PIECE.finditer(segment))
+        for n, m in enumerate(pieces):
+            raw = m.group(0)
+            still_open = n == len(pieces) - 1 and m.end() == len(segment)
+            if raw[0].isdigit():
+                before = text[:start + m.start()]
+                if not (self._number_open(raw, before) if still_open else self._number_done(raw, before)):
+                    return False
+            elif raw[0].isalpha():
+                if not (self._word_open(raw) if still_open else self._word_done(raw)):
+                    return False
+        return True
+
+    # ------------------------------------------------------------------ one candidate token
+    def allows(self, written: str, token: str) -> bool:
+        """Whether `token` may follow `written` (the text this row has generated so far)."""
+        if not token or not _PROSE.fullmatch(token):
+            return False
+        text = written + token
+        if not self._pieces_ok(text, len(written) - len(_WORD_TAIL.search(written).group(0))):
+            return False
+        if _GLUED.search(text, max(1, len(text) - 12)):  # (the look-behind still sees what is before)
+            return False
+        low = text.lower()
+        said = _USER_VERB.search(re.split(r"[.;!?]\s", low)[-1])
+        if said and not any(t.startswith(said.group(1)) or said.group(1).startswith(t) for t in self.own_titles):
+            return False  # "you liked" + anything but a title the viewer liked, rated or named
+        words = [w for w in re.findall(r"[a-z0-9]+(?:'[a-z]+)?", low) if not w[0].isdigit()]
+        if len(words) >= 4 and tuple(words[-3:]) in {tuple(words[i:i + 3]) for i in range(len(words) - 3)}:
+            return False  # the checker's "repeats itself" (a word being written counts as written)
+        last = re.findall(r"[a-z0-9'\-]+", low[-40:])
+        if last and last[-1] in self.last_generic_words and generic_phrases(low[-80:] + " ", self.checker.words):
+            return False
+        if len(_COUNTED.findall(text)) > MAX_WORDS:
+            return False
+        return True
+
+    def may_end(self, written: str) -> bool:
+        """Whether the row may stop here: a whole sentence of enough words that cites the pick's evidence, a piece
+        personal to the viewer or the request whenever the evidence holds one."""
+        text = " ".join(written.split())
+        if not text.endswith((".", "!", "?")) or len(_COUNTED.findall(text)) < MIN_WORDS:
+            return False
+        cited, personal = self.checker.citations(text, self.item, self.evidence)
+        return bool(cited) and (personal or not self.personal)
+
+
+class RowConstraints:
+    """The constraints of one generation call, one per prompt row (None: that row is free), applied to the logits
+    of each step by `restrict`."""
+
+    def __init__(self, tokenizer, constraints: Sequence[ClaimConstraint | None], eos: int):
+        self.texts = token_texts(tokenizer)
+        self.constraints = list(constraints)
+        self.eos = eos
+
+    def restrict(self, logits_row, prompt_row: int, written: str, greedy: bool, unbanned=None):
+        """`logits_row` (1-D) with every token the row's constraint forbids set to -inf (in place: returned).
+        `unbanned`: the row's logits before other bans (the distinct n-grams of a reply), searched when those
+        bans leave nothing the constraint allows (rows that share " (199" must each still write their year)."""
+        import torch
+
+        constraint = self.constraints[prompt_row]
+        if constraint is None:
+            return logits_row
+        keep = self._allowed(constraint, logits_row, written, greedy)
+        source = logits_row
+        if not keep and unbanned is not None:
+            keep, source = self._allowed(constraint, unbanned, written, greedy), unbanned
+        if not keep:
+            keep = [self.eos]  # nothing writable: the row ends and the checker judges what it wrote
+        index = torch.tensor(keep)
+        kept = source[index].clone()
+        logits_row.fill_(float("-inf"))
+        logits_row[index] = kept
+        return logits_row
+
+    def _allowed(self, constraint: ClaimConstraint, logits_row, written: str, greedy: bool) -> list[int]:
+        """The best allowed token (greedy) or the allowed ones among the best candidates (sampling)."""
+        import torch
+
+        order = torch.argsort(logits_row, descending=True)
+        keep: list[int] = []
+        wanted = 1 if greedy else SAMPLED_CANDIDATES
+        for rank, token in enumerate(order.tolist()):
+            if rank >= wanted and keep:
+                break
+            if logits_row[token] == float("-inf"):
+                break
+            ok = constraint.may_end(written) if token == self.eos else constraint.allows(written, self.texts[token])
+            if ok:
+                keep.append(token)
+                if greedy:
+                    break
+        return keep

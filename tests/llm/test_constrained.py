@@ -1,0 +1,209 @@
+"""Claim-constrained decoding (agent/llm/constrained.py): continuations the claim checker would reject cannot be
+chosen, sentences it passes are never blocked, and through the real model constrained samples pass far more often."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from agent.llm.claims import ClaimChecker
+from agent.llm.constrained import ClaimConstraint, RowConstraints
+from retrieval.evidence import CatalogStats, Connection, Evidence, Satisfied, SharedGenres
+
+
+@pytest.fixture(scope="module")
+def checker(catalog):
+    return ClaimChecker(catalog)
+
+
+def _item(catalog, label):
+    return next(it for it in catalog if it.label == label)
+
+
+@pytest.fixture(scope="module")
+def fargo(catalog, checker):
+    """Fargo (Crime, Drama, Thriller; top-rated), picked for a viewer who liked Heat and asked for crime films."""
+    item, heat = _item(catalog, "Fargo (1996)"), _item(catalog, "Heat (1995)")
+    evidence = Evidence(
+        item_id=item.item_id,
+        connections=[Connection(item_id=heat.item_id, title=heat.label, relation="liked", measure="loved", fans=118,
+                                also=79, percent=67, lift=1.6, strength=0.58)],
+        shared_genres=[SharedGenres(item_id=heat.item_id, title=heat.label, genres=["Crime", "Thriller"])],
+        satisfies=Satisfied(genres=["Crime"], asked_genres=1),
+        catalog=CatalogStats(rating_mean=4.2, rating_count=508, rating_scale=5, viewers=508, popularity_rank=3,
+                             catalog_size=1682, top_percent=1, rating_top_percent=4))
+    return item, evidence, ClaimConstraint.for_pick(checker, item, evidence)
+
+
+@pytest.fixture(scope="module")
+def four_rooms(catalog, checker):
+    """Four Rooms (Thriller): a middling film nobody named, for an anonymous thriller request."""
+    item = _item(catalog, "Four Rooms (1995)")
+    evidence = Evidence(item_id=item.item_id, satisfies=Satisfied(genres=["Thriller"], asked_genres=1),
+                        catalog=CatalogStats(rating_mean=3.0, rating_count=90, rating_scale=5, viewers=90,
+                                             popularity_rank=372, catalog_size=1682, top_percent=23,
+                                             rating_top_percent=78))
+    return item, evidence, ClaimConstraint.for_pick(checker, item, evidence)
+
+
+@pytest.mark.parametrize("written, token, allowed", [
+    ("It is a", " crime", True),
+    ("It is a", " comedy", False),  # a genre Fargo lacks
+    ("It is a", " rom", False),  # cannot even start "rom-com"
+    ("It is a cri", "me", True),  # a word being written may be the start of one of the pick's words
+    ("It is an", " acclaimed", True),  # praise earned by a top-4% rating
+    ("It was made by", " Joel", False),  # a person
+    ("It follows a", " police", False),  # a plot
+    ("It won an", " award", False),
+    ("Its ratings average", " 4.2", True),
+    ("Its ratings average", " 4.7", False),  # a number the evidence does not hold
+    ("It is number 3 of", " 1,682", True),
+    ("It is number 3 of", " 1,683", False),
+    ("Since you liked Heat (", "1995", True),  # a title's own year right after it
+    ("Since you liked Fargo (", "1995", False),  # ... but not another title's
+    ("Of the fans of Heat, ", "79", True),  # a connection's count once its title is written ...
+    ("Of its fans, ", "79", False),  # ... not before (the checker: counts "without naming it")
+    ("Since you liked Heat Wave (", "1995", False),  # a bracketed year only after a whole title
+    ("Since you liked", " Heat", True),  # what the viewer did: only a title they liked, rated or named
+    ("Since you liked", " Fargo", False),  # not the pick itself
+    ("Since you liked", " comedies", False),
+    ("It came out in", " 1995", False),  # a bare year that is not the pick's
+    ("It came out in", " 1996", True),
+    ("You will", " love", False),  # completes a generic phrase
+    ("79 fans loved it and 118 fans loved", " it", False),  # repeats a word 3-gram
+    ("It is a crime film.", "Fans", False),  # punctuation glued to the next word
+    ("It is a crime", " <b>", False),  # markup
+    ("It is a crime", "\n", False),
+])
+def test_a_continuation_is_allowed_only_when_the_checker_could_pass_it(fargo, written, token, allowed):
+    assert fargo[2].allows(written, token) is allowed
+
+
+def test_praise_and_popularity_words_need_the_evidence(four_rooms):
+    constraint = four_rooms[2]
+    assert not constraint.allows("It is an", " acclaimed")  # rated 3.0, not top-10%
+    assert not constraint.allows("It is a", " popular")  # 23% by audience, not top-10%
+    assert constraint.allows("It is a", " thriller")
+
+
+GOOD = [  # sentences the claim checker passes (tests/llm/test_claims.py)
+    "Since you liked Heat (1995), note that 79 of its 118 fans also loved this crime thriller, rated 4.2 out of 5.",
+    "Fans of Heat (1995) loved it too: 79 of 118 of them, and it is the crime film you asked for.",
+    "It is the crime film you asked for, and its 508 ratings average 4.2 out of 5, in the top 4% of the catalog.",
+]
+
+
+@pytest.mark.parametrize("text", GOOD)
+def test_sentences_the_checker_passes_are_never_blocked(checker, fargo, text):
+    item, evidence, constraint = fargo
+    assert checker.check_claims(text, item, evidence, ["Crime"]).ok
+    pieces = re.findall(r"\s*[A-Za-z]+|\s*\d|\s*[^\sA-Za-z\d]", text)  # word-, digit- and symbol-sized tokens
+    written = ""
+    for piece in pieces:
+        assert constraint.allows(written, piece), (written, piece)
+        written += piece
+    assert constraint.may_end(written)
+
+
+def test_a_sentence_citing_only_statistics_may_not_end_where_personal_evidence_exists(checker, catalog, fargo):
+    item, evidence, constraint = fargo
+    text = "An acclaimed crime drama: its 508 ratings average 4.2 out of 5, among the top 4% of the catalog by rating."
+    assert checker.check_claims(text, item, evidence, ["Crime"]).ok  # true, but says nothing about the viewer
+    assert not constraint.may_end(text)
+    anonymous = evidence.model_copy(update={"connections": [], "shared_genres": [], "satisfies": Satisfied()})
+    assert ClaimConstraint.for_pick(checker, item, anonymous).may_end(text)  # nothing personal to cite
+
+
+def test_a_row_may_end_only_after_a_whole_sentence_that_cites_evidence(fargo):
+    constraint = fargo[2]
+    assert not constraint.may_end("It is a crime film you asked for")  # no full stop
+    assert not constraint.may_end("It is a crime film.")  # too short
+    assert not constraint.may_end("It is a crime film with drama and thriller in it, and it is a film for this evening.")
+    assert constraint.may_end("It is the crime film you asked for, and its 508 ratings average 4.2 out of 5.")
+
+
+class _Tokenizer:
+    """Five tokens: enough to see which one the mask leaves."""
+
+    pieces = [" comedy", " crime", " Joel", ".", "<eos>"]
+
+    def __len__(self):
+        return len(self.pieces)
+
+    def decode(self, ids):
+        return "".join(self.pieces[i] for i in ids)
+
+
+@pytest.mark.parametrize("greedy", [True, False])
+def test_the_mask_leaves_only_allowed_tokens(fargo, greedy):
+    import torch
+
+    rows = RowConstraints(_Tokenizer(), [fargo[2], None], eos=4)
+    logits = torch.tensor([5.0, 1.0, 4.0, 0.0, -1.0])
+    masked = rows.restrict(logits.clone(), 0, "It is a", greedy)
+    assert int(masked.argmax()) == 1  # " crime": the best allowed token
+    assert torch.isinf(masked[[0, 2]]).all()  # " comedy" and " Joel" can never be drawn
+    assert torch.equal(rows.restrict(logits.clone(), 1, "It is a", greedy), logits)  # a free row is untouched
+
+
+def test_when_nothing_is_allowed_the_row_ends(fargo):
+    import torch
+
+    rows = RowConstraints(_Tokenizer(), [fargo[2]], eos=4)
+    masked = rows.restrict(torch.tensor([5.0, 1.0, 4.0, 3.0, 2.0]), 0, "It won an award", True)
+    assert int(masked.argmax()) == 4 and torch.isinf(masked[:4]).all()
+
+
+@pytest.mark.slow
+def test_constrained_samples_pass_the_checker_far_more_often(llm, checker, catalog, log):
+    """A few fixed picks, 4 samples each, same seed: what the checker rejects drops from nearly everything, and no
+    constrained sample holds a word outside the pick's vocabulary, praise it does not earn or a generic phrase."""
+    from agent.llm.explainer import finish_text
+    from agent.llm.generation import Sampling, generate_rows
+    from agent.llm.pick_facts import PickContext, explain_fields
+    from agent.llm.prompting import constant_prefix, render_chat
+
+    labels = ["Fargo (1996)", "Star Wars (1977)", "Toy Story (1995)", "Heat (1995)", "Clueless (1995)",
+              "Sense and Sensibility (1995)"]
+    picks = []
+    for label in labels:
+        item = _item(catalog, label)
+        index = catalog.index_of(item.item_id)
+        genre = item.genres[0]
+        evidence = Evidence(item_id=item.item_id, connections=log.audience(index)[:1], catalog=log.stats(index),
+                            satisfies=Satisfied(genres=[genre], asked_genres=1))
+        picks.append(PickContext(item, evidence, request=f"some {genre.lower()} films", wishes=f"genres: {genre}",
+                                 asked_genres=(genre,)))
+    tok = llm.tokenizer
+    texts = [render_chat(tok, "explain", **explain_fields(p)) for p in picks]
+    sampling = Sampling(temperature=0.7, top_p=0.95, samples=4, seed=3)
+
+    def run(constraints):
+        out = []
+        for g in generate_rows(llm, texts, 64, prefix=constant_prefix(tok, "explain"), sampling=sampling,
+                               constraints=constraints):
+            text = finish_text(g.text, g.finished, 400, 2)
+            p = picks[g.row]
+            out.append(checker.check_claims(text or "", p.item, p.evidence, p.asked_genres))
+        return out
+
+    free = run(None)
+    bound = run([ClaimConstraint.for_pick(checker, p.item, p.evidence) for p in picks])
+    assert len(free) == len(bound) == 4 * len(picks)
+    free_pass, bound_pass = sum(v.ok for v in free), sum(v.ok for v in bound)
+    assert bound_pass >= free_pass + len(bound) // 4, (free_pass, bound_pass)
+    banned = ("unsupported word", "names someone", "praise", "award claim", "generic phrase", "markup")
+    assert not [p for v in bound for p in v.problems if p.startswith(banned)]
+
+
+def test_a_ban_of_another_kind_never_leaves_a_row_stuck(fargo):
+    """The reply's distinct n-gram bans may forbid the only allowed token (two rows writing " (199"): the row then
+    takes it from the logits before those bans rather than ending mid-title."""
+    import torch
+
+    rows = RowConstraints(_Tokenizer(), [fargo[2]], eos=4)
+    unbanned = torch.tensor([5.0, 1.0, 4.0, 0.0, -1.0])
+    banned = unbanned.clone()
+    banned[[1, 3]] = float("-inf")  # " crime" and "." banned by another rule: nothing allowed is left
+    masked = rows.restrict(banned, 0, "It is a", True, unbanned)
+    assert int(masked.argmax()) == 1
