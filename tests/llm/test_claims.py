@@ -6,44 +6,9 @@ import dataclasses
 import pytest
 
 import prompts
-from agent.llm.claims import ClaimChecker, generic_phrases, shared_ngram, word_count
+from agent.llm.claims import generic_phrases, shared_ngram, word_count
 from agent.llm.evidence_text import ExplanationWriter
-from retrieval.evidence import CatalogStats, Connection, Evidence, Satisfied, SharedGenres
-
-
-@pytest.fixture(scope="module")
-def checker(catalog):
-    return ClaimChecker(catalog)
-
-
-def _item(catalog, label):
-    return next(it for it in catalog if it.label == label)
-
-
-@pytest.fixture(scope="module")
-def fargo_case(catalog):
-    """Fargo, picked for a viewer who liked Heat and asked for crime films."""
-    fargo, heat = _item(catalog, "Fargo (1996)"), _item(catalog, "Heat (1995)")
-    evidence = Evidence(
-        item_id=fargo.item_id,
-        connections=[Connection(item_id=heat.item_id, title=heat.label, relation="liked", measure="loved", fans=118,
-                                also=79, percent=67, lift=1.6, strength=0.58)],
-        shared_genres=[SharedGenres(item_id=heat.item_id, title=heat.label, genres=["Crime", "Thriller"])],
-        satisfies=Satisfied(genres=["Crime"], asked_genres=1),
-        catalog=CatalogStats(rating_mean=4.2, rating_count=508, rating_scale=5, viewers=508, popularity_rank=3,
-                             catalog_size=1682, top_percent=1, rating_top_percent=4))
-    return fargo, evidence
-
-
-@pytest.fixture(scope="module")
-def plain_case(catalog):
-    """Four Rooms: a middling thriller nobody in the session named; an anonymous thriller request."""
-    four = _item(catalog, "Four Rooms (1995)")
-    evidence = Evidence(item_id=four.item_id, satisfies=Satisfied(genres=["Thriller"], asked_genres=1),
-                        catalog=CatalogStats(rating_mean=3.0, rating_count=90, rating_scale=5, viewers=90,
-                                             popularity_rank=372, catalog_size=1682, top_percent=23,
-                                             rating_top_percent=78))
-    return four, evidence
+from retrieval.evidence import CatalogStats, Connection, Evidence, Satisfied
 
 
 GOOD = [
@@ -149,8 +114,8 @@ def test_personal_evidence_is_told_apart_from_catalog_statistics(checker, fargo_
     assert stats.ok and not stats.personal and "rating" in stats.cited and "connection" not in stats.cited
 
 
-def test_item_descriptions_verbalise_audience_evidence(checker, catalog, log):
-    item = _item(catalog, "Big Night (1996)")
+def test_item_descriptions_verbalise_audience_evidence(checker, catalog, titled, log):
+    item = titled("Big Night (1996)")
     index = catalog.index_of(item.item_id)
     evidence = Evidence(item_id=item.item_id, connections=log.audience(index), catalog=log.stats(index))
     c = evidence.connections[0]
@@ -201,9 +166,9 @@ def test_what_the_viewer_did_is_what_the_evidence_says(checker, fargo_case, text
     assert not verdict.ok and any(problem in p for p in verdict.problems), verdict.problems
 
 
-def test_a_number_belongs_to_the_title_named_even_when_another_connection_shares_it(checker, catalog, fargo_case):
+def test_a_number_belongs_to_the_title_named_even_when_another_connection_shares_it(checker, titled, fargo_case):
     fargo, evidence = fargo_case
-    pulp = _item(catalog, "Pulp Fiction (1994)")
+    pulp = titled("Pulp Fiction (1994)")
     both = evidence.model_copy(update={"connections": [
         *evidence.connections, Connection(item_id=pulp.item_id, title=pulp.label, relation="liked", measure="loved",
                                           fans=210, also=141, percent=67, lift=1.5, strength=0.5)]})
@@ -214,14 +179,14 @@ def test_a_number_belongs_to_the_title_named_even_when_another_connection_shares
     assert "states the counts of the fans of Pulp Fiction (1994) without naming it" in verdict.problems
 
 
-def test_template_frames_that_state_suitability_pass(checker, catalog):
-    pulp = _item(catalog, "Pulp Fiction (1994)")
+def test_template_frames_that_state_suitability_pass(checker, titled):
+    pulp = titled("Pulp Fiction (1994)")
     mix = Evidence(item_id=pulp.item_id, satisfies=Satisfied(genres=["Crime", "Drama"], asked_genres=2, all_genres=True),
                    catalog=CatalogStats(rating_mean=4.1, rating_count=390, rating_scale=5, viewers=390,
                                         popularity_rank=8, catalog_size=1682, top_percent=1, rating_top_percent=12))
     text = "Rated 4.1 on average by the 390 people who scored it. A true mix of Crime and Drama, as requested."
     assert checker.check_claims(text, pulp, mix, asked_genres=["Crime", "Drama"]).ok
-    toy = _item(catalog, "Toy Story (1995)")
+    toy = titled("Toy Story (1995)")
     family = Evidence(item_id=toy.item_id, satisfies=Satisfied(genres=["Comedy"], asked_genres=1,
                                                                audience_genres=["Children's", "Animation"]),
                       catalog=CatalogStats(viewers=452, popularity_rank=5, catalog_size=1682, top_percent=1,

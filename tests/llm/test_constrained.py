@@ -6,43 +6,19 @@ import re
 
 import pytest
 
-from agent.llm.claims import ClaimChecker
 from agent.llm.constrained import ClaimConstraint, RowConstraints
-from retrieval.evidence import CatalogStats, Connection, Evidence, Satisfied, SharedGenres
+from retrieval.evidence import Evidence, Satisfied
 
 
 @pytest.fixture(scope="module")
-def checker(catalog):
-    return ClaimChecker(catalog)
-
-
-def _item(catalog, label):
-    return next(it for it in catalog if it.label == label)
-
-
-@pytest.fixture(scope="module")
-def fargo(catalog, checker):
-    """Fargo (Crime, Drama, Thriller; top-rated), picked for a viewer who liked Heat and asked for crime films."""
-    item, heat = _item(catalog, "Fargo (1996)"), _item(catalog, "Heat (1995)")
-    evidence = Evidence(
-        item_id=item.item_id,
-        connections=[Connection(item_id=heat.item_id, title=heat.label, relation="liked", measure="loved", fans=118,
-                                also=79, percent=67, lift=1.6, strength=0.58)],
-        shared_genres=[SharedGenres(item_id=heat.item_id, title=heat.label, genres=["Crime", "Thriller"])],
-        satisfies=Satisfied(genres=["Crime"], asked_genres=1),
-        catalog=CatalogStats(rating_mean=4.2, rating_count=508, rating_scale=5, viewers=508, popularity_rank=3,
-                             catalog_size=1682, top_percent=1, rating_top_percent=4))
+def fargo(checker, fargo_case):
+    item, evidence = fargo_case
     return item, evidence, ClaimConstraint.for_pick(checker, item, evidence)
 
 
 @pytest.fixture(scope="module")
-def four_rooms(catalog, checker):
-    """Four Rooms (Thriller): a middling film nobody named, for an anonymous thriller request."""
-    item = _item(catalog, "Four Rooms (1995)")
-    evidence = Evidence(item_id=item.item_id, satisfies=Satisfied(genres=["Thriller"], asked_genres=1),
-                        catalog=CatalogStats(rating_mean=3.0, rating_count=90, rating_scale=5, viewers=90,
-                                             popularity_rank=372, catalog_size=1682, top_percent=23,
-                                             rating_top_percent=78))
+def four_rooms(checker, plain_case):
+    item, evidence = plain_case
     return item, evidence, ClaimConstraint.for_pick(checker, item, evidence)
 
 
@@ -155,7 +131,7 @@ def test_when_nothing_is_allowed_the_row_ends(fargo):
 
 
 @pytest.mark.slow
-def test_constrained_samples_pass_the_checker_far_more_often(llm, checker, catalog, log):
+def test_constrained_samples_pass_the_checker_far_more_often(llm, checker, catalog, titled, log):
     """A few fixed picks, 4 samples each, same seed: what the checker rejects drops from nearly everything, and no
     constrained sample holds a word outside the pick's vocabulary, praise it does not earn or a generic phrase."""
     from agent.llm.explainer import finish_text
@@ -167,7 +143,7 @@ def test_constrained_samples_pass_the_checker_far_more_often(llm, checker, catal
               "Sense and Sensibility (1995)"]
     picks = []
     for label in labels:
-        item = _item(catalog, label)
+        item = titled(label)
         index = catalog.index_of(item.item_id)
         genre = item.genres[0]
         evidence = Evidence(item_id=item.item_id, connections=log.audience(index)[:1], catalog=log.stats(index),
