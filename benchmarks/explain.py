@@ -197,7 +197,8 @@ def run(quick: bool = False) -> dict:
     warm.explain([contexts[c.case_id] for c in first], [templates[c.case_id] for c in first])  # warm-up
     measured = {name: run_system(name, explainer, grouped, contexts, templates) for name, explainer in systems.items()}
     out: dict = {"heldout_replies": len(grouped), "heldout_triples": len(cases),
-                 "adapter": str(adapter) if adapter is not None else "none (no trained explainer adapter)",
+                 "adapter": f"[llm] explain_adapter = {settings.llm.explain_adapter!r}" if adapter is not None
+                 else "none (no trained explainer adapter)",
                  "load_avg_1m_at_start": round(os.getloadavg()[0], 2)}
     for name, m in measured.items():
         out[name] = figures(m, checker, contexts)
