@@ -59,7 +59,7 @@ _AFTER_TITLE = re.compile(r"(?:\s*\(\d{4}\))?\s*,?\s*(?:which|that|a film|one|a 
                           r"asked for)\b")
 
 
-def _bare(title: str) -> str:
+def bare_title(title: str) -> str:
     """"Heat (1995)" -> "Heat"."""
     return re.sub(r"\s*\(\d{4}\)$", "", title)
 
@@ -231,7 +231,7 @@ class ClaimChecker(GroundingChecker):
         """A connection's counts belong to its title: "18 of its 23 fans" needs the title those fans loved."""
         numbers = {_number(m.group(1)) for m in _NUMBER.finditer(masked)}
         low = text.lower()
-        named = [c for c in evidence.connections if c.title.lower() in low or _bare(c.title).lower() in low]
+        named = [c for c in evidence.connections if c.title.lower() in low or bare_title(c.title).lower() in low]
         # a number that belongs to a named title's counts is that title's, even if another connection has it too
         numbers -= {str(n) for c in named for n in (c.also, c.fans, c.percent)}
         problems = []
@@ -247,8 +247,8 @@ class ClaimChecker(GroundingChecker):
         named; the viewer's own rating of the pick is never known; "like X, it is G" needs X to be G too."""
         relation = {}
         for c in evidence.connections:
-            relation[c.title.lower()] = relation[_bare(c.title).lower()] = c.relation
-        named = {t.lower() for s in evidence.shared_genres for t in (s.title, _bare(s.title))}
+            relation[c.title.lower()] = relation[bare_title(c.title).lower()] = c.relation
+        named = {t.lower() for s in evidence.shared_genres for t in (s.title, bare_title(s.title))}
         own = {item.label.lower(), item.title.lower()}
         low = text.lower()
         problems = []
@@ -429,7 +429,7 @@ class ClaimChecker(GroundingChecker):
         numbers = {_number(m.group(1)) for m in _NUMBER.finditer(masked)}
         low = text.lower()
         return [c for c in evidence.connections
-                if c.title.lower() in low or _bare(c.title).lower() in low or {str(c.also), str(c.fans)} <= numbers]
+                if c.title.lower() in low or bare_title(c.title).lower() in low or {str(c.also), str(c.fans)} <= numbers]
 
     def cited(self, text: str, masked: str, evidence: Evidence, titled: Sequence[Item]) -> tuple[str, ...]:
         """The kinds of evidence `text` states."""
@@ -438,7 +438,7 @@ class ClaimChecker(GroundingChecker):
         kinds = []
         if self._cited_connections(text, masked, evidence):
             kinds.append("connection")
-        if any(sg.title.lower() in low or _bare(sg.title).lower() in low for sg in evidence.shared_genres):
+        if any(sg.title.lower() in low or bare_title(sg.title).lower() in low for sg in evidence.shared_genres):
             kinds.append("shared")
         s = evidence.satisfies
         if (s.genres or s.years or s.mood_genres or s.audience_genres or s.avoided_genres) and any(

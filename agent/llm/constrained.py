@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from agent.llm.claims import MAX_WORDS, MIN_WORDS, ClaimChecker, generic_phrases
+from agent.llm.claims import MAX_WORDS, MIN_WORDS, ClaimChecker, bare_title, generic_phrases
 from retrieval.catalog.schema import Item
 from retrieval.evidence import PERSONAL_RELATIONS, Evidence
 
@@ -67,6 +67,12 @@ def _number_forms(values: set[str]) -> set[str]:
     return forms
 
 
+def _split_number(raw: str) -> tuple[str, str]:
+    """"1990s" -> ("1990", "s"): the digits and the letters after them (lower case)."""
+    digits = raw.rstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    return digits, raw[len(digits):].lower()
+
+
 def _prefixes(words: set[str]) -> frozenset[str]:
     return frozenset(w[:n] for w in words for n in range(1, len(w) + 1))
 
@@ -97,7 +103,7 @@ class ClaimConstraint:
         owned: dict[str, list[str]] = {}
         for c in evidence.connections:
             for n in {str(c.also), str(c.fans), str(c.percent)}:
-                owned.setdefault(n, []).append(re.sub(r"\s*\(\d{4}\)$", "", c.title).lower())
+                owned.setdefault(n, []).append(bare_title(c.title).lower())
         bare = evidence.model_copy(update={"connections": []})
         numbers = set(bare.numbers())
         owned = {n: titles for n, titles in owned.items() if n not in numbers}
@@ -112,7 +118,7 @@ class ClaimConstraint:
                 bracketed.setdefault(str(it.year), []).append(it.title.lower())
         last = frozenset(re.split(r"\s+", p)[-1] for p in checker.words.generic)
         own = {t.lower() for c in evidence.connections if c.relation in PERSONAL_RELATIONS
-               for t in (c.title, re.sub(r"\s*\(\d{4}\)$", "", c.title))}
+               for t in (c.title, bare_title(c.title))}
         return cls(frozenset(words), _prefixes(set(words)), frozenset(forms), _prefixes(forms),
                    owned_forms,
                    last, item, evidence, checker, {k: tuple(v) for k, v in bracketed.items()}, evidence.personal(),
@@ -164,13 +170,11 @@ class ClaimConstraint:
         return any(title in low for title in self.owned_numbers.get(digits, ()))
 
     def _number_done(self, raw: str, before: str) -> bool:
-        digits = raw.rstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-        suffix = raw[len(digits):].lower()
+        digits, suffix = _split_number(raw)
         return suffix in _NUMBER_SUFFIXES and self._known(digits.rstrip(".,"), before)
 
     def _number_open(self, raw: str, before: str) -> bool:
-        digits = raw.rstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-        suffix = raw[len(digits):].lower()
+        digits, suffix = _split_number(raw)
         if suffix:
             return any(s.startswith(suffix) for s in _NUMBER_SUFFIXES if s) and self._known(digits, before)
         if self._known(digits.rstrip(".,"), before):

@@ -71,6 +71,13 @@ def read_samples(path: Path) -> list[dict]:
     return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def case_constraints(checker, catalog: Catalog, cases: Sequence[ExplainCase | DescribeCase]) -> list:
+    """One claim constraint per case, from its pick and stored evidence (agent/llm/constrained.py)."""
+    from agent.llm.constrained import ClaimConstraint
+
+    return [ClaimConstraint.for_pick(checker, catalog[c.item_id], Evidence.model_validate(c.evidence)) for c in cases]
+
+
 def sample_cases(llm, cases: Sequence[ExplainCase | DescribeCase], catalog: Catalog, out: Path, *, samples: int,
                  temperature: float, top_p: float, teacher: bool, adapter: str | None, round_no: int,
                  batch_cases: int = 8, max_new_tokens: int = 64, seed: int = 0,
@@ -100,12 +107,8 @@ def sample_cases(llm, cases: Sequence[ExplainCase | DescribeCase], catalog: Cata
             sampling = Sampling(temperature=temperature, top_p=top_p, samples=samples,
                                 seed=seed + round_no * 100_003 + len(done) + finished_cases)
             rows = []
-            limits = None
-            if checker is not None:
-                from agent.llm.constrained import ClaimConstraint
-
-                limits = [ClaimConstraint.for_pick(checker, catalog[by_id[p.case_id].item_id],
-                                                   Evidence.model_validate(by_id[p.case_id].evidence)) for p in batch]
+            constrained = [by_id[p.case_id] for p in batch]
+            limits = case_constraints(checker, catalog, constrained) if checker is not None else None
             for g in generate_rows(llm, [p.text for p in batch], max_new_tokens, prefix=prefix, sampling=sampling,
                                    adapter=adapter, cache=cache, constraints=limits):
                 p = batch[g.row]

@@ -114,14 +114,16 @@ class HybridRetriever(CandidateGenerator, Recommender):
         every item (the evaluation's full ranking applies its own exclusions)."""
         request = self.resolve(request)
         facts = self.arrays.facts
-        allowed = facts.mask(effective_constraints(request)) if constrained else np.ones(self.n_items, dtype=bool)
+        constraints = effective_constraints(request)
+        allowed = facts.mask(constraints) if constrained else np.ones(self.n_items, dtype=bool)
         values: dict[str, np.ndarray] = {"popularity": self.popularity.scores}
         if self.collaborative is not None:
             collaborative = self.collaborative.scores(request)
             if collaborative is not None:
                 values["collaborative"] = collaborative
-            genres = effective_constraints(request).include_genres | request.mood_genres
-            if genres and self.config.blend.genre_collaborative > 0:  # a second model pass: only when it counts
+            in_genre_weight = self.config.blend.genre_collaborative  # a second model pass: only when it counts
+            genres = (constraints.include_genres | request.mood_genres) if in_genre_weight else set()
+            if genres:
                 in_genre = self.collaborative.scores(request, within=facts.has_any(genres))
                 if in_genre is not None:
                     values["genre_collaborative"] = in_genre

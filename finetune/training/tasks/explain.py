@@ -225,11 +225,10 @@ class SelfTraining:
 
     def _validate(self, llm, validation: Sequence, checker, folder: Path) -> dict[str, Any]:
         """One greedy sentence per validation case from the current adapter (serving prompt): the pass rate."""
-        from agent.llm.constrained import ClaimConstraint
         from agent.llm.explainer import finish_text
         from agent.llm.generation import Sampling, generate_rows
         from agent.llm.prompting import constant_prefix, render_chat
-        from finetune.training.sampling import serving_fields, task_of
+        from finetune.training.sampling import case_constraints, serving_fields, task_of
         from retrieval.evidence import Evidence
 
         path = folder / "validation.jsonl"
@@ -242,8 +241,8 @@ class SelfTraining:
                 if not members:
                     continue
                 texts = [render_chat(llm.tokenizer, task, **serving_fields(c, self.catalog)) for c in members]
-                limits = [ClaimConstraint.for_pick(checker, self.catalog[c.item_id], Evidence.model_validate(c.evidence))
-                          for c in members] if self.cfg.constrained else None  # as served (llm.explain_constrained)
+                # as served (llm.explain_constrained)
+                limits = case_constraints(checker, self.catalog, members) if self.cfg.constrained else None
                 for g in generate_rows(llm, texts, self.cfg.max_new_tokens, prefix=constant_prefix(llm.tokenizer, task),
                                        sampling=Sampling(), constraints=limits):
                     case = members[g.row]
