@@ -15,6 +15,9 @@ appended to what the row has written, still
 and lets the row end only after a whole sentence of at least `MIN_WORDS` words that cites a piece of evidence (a
 personal one, when the pick has one: a title the viewer liked, genres shared with it, something asked for).
 What it cannot see (a number paired with the wrong count, a genre said to be asked for) is left to the checker.
+
+Speed: before any of that, one vectorised mask per pick drops every token whose letters could never be part of the
+pick's words (`TokenIndex`: most of the 49k tokens), so the per-token checks above run on a few candidates per step.
 """
 from __future__ import annotations
 
@@ -49,12 +52,71 @@ def _token_texts(tokenizer) -> tuple[str, ...]:
     return tuple(tokenizer.decode([i]) for i in range(len(tokenizer)))
 
 
-_TABLE_LOCK = threading.Lock()
+_TABLE_LOCK = threading.RLock()  # token_index reads token_texts under it
 
 
 def token_texts(tokenizer) -> tuple[str, ...]:
     with _TABLE_LOCK:
         return _token_texts(tokenizer)
+
+
+_LETTERS = re.compile(r"[a-z]+")
+
+
+def _letter_runs(text: str) -> tuple[str, ...]:
+    return tuple(_LETTERS.findall(text.lower()))
+
+
+@dataclass(frozen=True, eq=False)  # hashed by identity: one per tokenizer (the key of `_shared_candidates`)
+class TokenIndex:
+    """The tokens of a tokenizer by the letters they spell, to find at once which tokens a pick's words could ever
+    use: a token is a candidate when it is plain prose and each of its letter runs is part of one of the words."""
+
+    size: int
+    free: tuple[int, ...]  # prose tokens without letters: digits, punctuation, spaces
+    by_run: dict[str, tuple[int, ...]]  # a token's single letter run (lower case) -> the tokens spelling it
+    mixed: tuple[tuple[int, tuple[str, ...]], ...]  # tokens with several letter runs ("'s", "e.g")
+
+    @classmethod
+    def build(cls, texts: Sequence[str]) -> "TokenIndex":
+        free, by_run, mixed = [], {}, []
+        for token, text in enumerate(texts):
+            if not text or not _PROSE.fullmatch(text):
+                continue
+            runs = _letter_runs(text)
+            if not runs:
+                free.append(token)
+            elif len(runs) == 1:
+                by_run.setdefault(runs[0], []).append(token)
+            else:
+                mixed.append((token, runs))
+        return cls(len(texts), tuple(free), {k: tuple(v) for k, v in by_run.items()}, tuple(mixed))
+
+    def candidates(self, words: frozenset[str]) -> set[int]:
+        """The tokens whose every letter run is a substring of one of `words`."""
+        parts = {run[i:j] for w in words for run in _letter_runs(w)
+                 for i in range(len(run)) for j in range(i + 1, len(run) + 1)}
+        ids = set(self.free)
+        for part in parts:
+            ids.update(self.by_run.get(part, ()))
+        ids.update(token for token, runs in self.mixed if all(r in parts for r in runs))
+        return ids
+
+
+@lru_cache(maxsize=8)
+def _token_index(tokenizer) -> TokenIndex:
+    return TokenIndex.build(token_texts(tokenizer))
+
+
+def token_index(tokenizer) -> TokenIndex:
+    with _TABLE_LOCK:
+        return _token_index(tokenizer)
+
+
+@lru_cache(maxsize=4)
+def _shared_candidates(index: TokenIndex, words: frozenset[str]) -> frozenset[int]:
+    """The candidates of the closed vocabulary every pick shares (computed once per tokenizer)."""
+    return frozenset(index.candidates(words))
 
 
 def _number_forms(values: set[str]) -> set[str]:
@@ -245,6 +307,22 @@ class RowConstraints:
         self.texts = token_texts(tokenizer)
         self.constraints = list(constraints)
         self.eos = eos
+        self._index = token_index(tokenizer)
+        self._masks: dict[int, object] = {}
+
+    def candidate_mask(self, prompt_row: int, width: int):
+        """A bool vector over `width` logits: the tokens the row's constraint could ever allow (`TokenIndex`)."""
+        import torch
+
+        mask = self._masks.get(prompt_row)
+        if mask is None or len(mask) != width:
+            constraint = self.constraints[prompt_row]
+            shared = constraint.checker.words.vocabulary
+            ids = _shared_candidates(self._index, shared) | self._index.candidates(constraint.words - shared)
+            mask = torch.zeros(width, dtype=torch.bool)
+            mask[[t for t in ids if t < width] + ([self.eos] if self.eos < width else [])] = True
+            self._masks[prompt_row] = mask
+        return mask
 
     def restrict(self, logits_row, prompt_row: int, written: str, greedy: bool, unbanned=None):
         """`logits_row` (1-D) with every token the row's constraint forbids set to -inf (in place: returned).
@@ -255,9 +333,12 @@ class RowConstraints:
         constraint = self.constraints[prompt_row]
         if constraint is None:
             return logits_row
+        never = ~self.candidate_mask(prompt_row, logits_row.shape[-1])
+        logits_row.masked_fill_(never, float("-inf"))
         keep = self._allowed(constraint, logits_row, written, greedy)
         source = logits_row
         if not keep and unbanned is not None:
+            unbanned.masked_fill_(never, float("-inf"))
             keep, source = self._allowed(constraint, unbanned, written, greedy), unbanned
         if not keep:
             keep = [self.eos]  # nothing writable: the row ends and the checker judges what it wrote
@@ -271,10 +352,19 @@ class RowConstraints:
         """The best allowed token (greedy) or the allowed ones among the best candidates (sampling)."""
         import torch
 
-        order = torch.argsort(logits_row, descending=True)
-        keep: list[int] = []
         wanted = 1 if greedy else SAMPLED_CANDIDATES
-        for rank, token in enumerate(order.tolist()):
+        # the best few first; the whole order only when none of them is allowed
+        best = torch.topk(logits_row, min(len(logits_row), 4 * SAMPLED_CANDIDATES)).indices.tolist()
+        keep = self._walk(constraint, logits_row, written, best, wanted, greedy)
+        if keep or len(best) == len(logits_row):
+            return keep
+        rest = torch.argsort(logits_row, descending=True).tolist()[len(best):]
+        return self._walk(constraint, logits_row, written, rest, wanted, greedy, start=len(best))
+
+    def _walk(self, constraint: ClaimConstraint, logits_row, written: str, order: list[int], wanted: int,
+              greedy: bool, start: int = 0) -> list[int]:
+        keep: list[int] = []
+        for rank, token in enumerate(order, start):
             if rank >= wanted and keep:
                 break
             if logits_row[token] == float("-inf"):
