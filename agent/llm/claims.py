@@ -9,7 +9,10 @@ A sentence about a pick may state only what the pick's evidence (retrieval/evide
 - every other word is in a closed vocabulary of words about viewers, ratings, popularity and the request
   (agent/llm/claims.toml), or in a description the catalog itself holds: so a plot, a person, a place or an
   award, which no evidence states, cannot pass; praise needs a top-decile rating, "popular" a top-decile audience;
-- it has 12–40 words, no generic phrase, no markup, and cites at least one piece of the evidence.
+- it has 12–40 words, no generic phrase, no markup, and cites at least one piece of the evidence;
+- every true fact is stated in its role (agent/llm/claim_roles.py): a number with the words of what it counts (the
+  catalog size is no viewer count), "it is <Title>" only of the pick, no title invented around a real one; and a
+  request reference ("you asked for") attaches only to what the request holds (agent/llm/claim_requests.py).
 
 `ClaimVerdict.cited` says which pieces it uses and `personal` whether one of them is personal to the user or the
 request (a liked or anchor title, the viewer's history, something asked for): what `marquee bench explain` counts.
@@ -17,24 +20,24 @@ request (a liked or anchor title, the viewer's history, something asked for): wh
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib import resources
+from dataclasses import dataclass
 
+from agent.llm.claim_requests import RequestCheck
+from agent.llm.claim_roles import RoleCheck, mark_titles
+from agent.llm.claim_words import (NGRAM, NUMBER, ClaimWords, bare_title, generic_phrases, ngrams, number_value,
+                                   shared_ngram, word_count, words_of)
 from agent.llm.grounding import GroundingChecker, _mask_titles, canonical_genre
 from retrieval.catalog.schema import Catalog, Item
 from retrieval.evidence import PERSONAL_RELATIONS, Evidence
 
+# the word helpers live in agent/llm/claim_words.py; importers use them from here
+__all__ = ["MAX_WORDS", "MIN_WORDS", "NGRAM", "ClaimChecker", "ClaimVerdict", "ClaimWords", "bare_title",
+           "generic_phrases", "ngrams", "shared_ngram", "word_count", "words_of"]
+
 MIN_WORDS = 12
 MAX_WORDS = 40
-NGRAM = 5  # two explanations of one reply may not share a sequence of this many words
-_MASK_NUMBER = "N"
 _WORD = re.compile(r"(?<![\w'])[A-Za-z][A-Za-z'\-]*")  # letters glued to a number ("1990s", "3rd") are the number's
-_COUNTED = re.compile(r"[\w'’\-.,/%]+")
-# a number as a sentence states it: "1,682", "4.2", "67%", "3rd"
-_NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(st|nd|rd|th)?(?![\w])")
 _PAIR = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s*(?:of(?: the| its| their)?|out of|/|in)\s*"
                    r"(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\w]|[.,]\d)")
 _WHOLE_SET = re.compile(r"\b(?:the|its|their|all)\s+(\d{1,3}(?:,\d{3})+|\d+)\s+(?:fans|viewers|people|admirers|"
@@ -43,9 +46,6 @@ _PERCENT = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*(?:%|percent\b|per cent\b)")
 _MARKUP = re.compile(r"[<>`\[\]{}$\\|*_~^]|https?:|www\.|!\[|&[a-z]+;|#(?!\d)")
 _SUITABILITY = re.compile(r"\bgood for\b", re.IGNORECASE)
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s+|[\"“(]\s*)$")
-_YEAR_WORDS = re.compile(r"\b(years?|decades?|eras?|period|time range|window|dates?|(?:1[89]|20)\d0s|'?\d0s)\b",
-                         re.IGNORECASE)
-
 
 _LIKE_VERBS = ("liked", "loved", "enjoyed", "adored", "like", "love", "enjoy")
 _USER_VERB = re.compile(r"\byou(?:'ve| have| had)?\s+(?:also\s+|really\s+)?(rated|liked|loved|enjoyed|adored|saw|watched|"
@@ -53,42 +53,15 @@ _USER_VERB = re.compile(r"\byou(?:'ve| have| had)?\s+(?:also\s+|really\s+)?(rate
                         r"asked for something similar to)\b")
 
 
-_OWN_RATING = re.compile(r"\b(?:your (?:own )?(?:rating|score|vote|grade)|you (?:gave|scored|rated) (?:it|this)\b(?! highly))")
+# the viewer's own rating of the pick, which no evidence holds: "your rating", "you rate it 3.8", "you gave it 4"
+# ("you rated Heat highly", about another title the viewer liked, is a connection, not this)
+_OWN_RATING = re.compile(r"\b(?:your (?:own )?(?:rating|score|vote|grade)|you(?:'ve|'d| have| had| would| will|"
+                         r" might)? (?:gave|give|gives|scored|score|rated|rate|rates|graded|grade|voted) (?:it|this"
+                         r"(?: film| one| movie| title)?)\b(?! highly))")
+_PRONOUNS = {"it", "its", "this", "that", "they", "them", "you", "one"}
 _AFTER_TITLE = re.compile(r"(?:\s*\(\d{4}\))?\s*,?\s*(?:which|that|a film|one|a title)\s+(?:[a-z]+\s+){0,2}?you\s+"
                           r"(?:have\s+|had\s+|also\s+)?(rated|liked|loved|enjoyed|adored|saw|watched|named|mentioned|"
                           r"asked for)\b")
-
-
-def bare_title(title: str) -> str:
-    """"Heat (1995)" -> "Heat"."""
-    return re.sub(r"\s*\(\d{4}\)$", "", title)
-
-
-@dataclass(frozen=True)
-class ClaimWords:
-    """The word lists of agent/llm/claims.toml."""
-
-    vocabulary: frozenset[str]
-    top_rated: frozenset[str]
-    most_watched: frozenset[str]
-    audience: frozenset[str]
-    awards: frozenset[str]
-    generic: tuple[str, ...]
-    request_references: tuple[str, ...]
-    genre_words: dict[str, tuple[str, ...]]
-
-    @classmethod
-    @lru_cache(maxsize=None)
-    def load(cls) -> "ClaimWords":
-        table = tomllib.loads(resources.files(__package__).joinpath("claims.toml").read_text(encoding="utf-8"))
-        vocab = table["vocabulary"]
-        words = {w for group in vocab.values() for phrase in group for w in phrase.split()}
-        praise = table["praise"]
-        return cls(vocabulary=frozenset(words), top_rated=frozenset(praise["top_rated"]),
-                   most_watched=frozenset(praise["most_watched"]), audience=frozenset(praise["audience"]),
-                   awards=frozenset(praise["awards"]), generic=tuple(table["generic"]["phrases"]),
-                   request_references=tuple(table["request"]["references"]),
-                   genre_words={k.lower(): tuple(v) for k, v in table["genre_words"].items()})
 
 
 @dataclass(frozen=True)
@@ -101,41 +74,6 @@ class ClaimVerdict:
     words: int = 0
 
 
-def word_count(text: str) -> int:
-    return len([w for w in _COUNTED.findall(text) if re.search(r"[A-Za-z0-9]", w)])
-
-
-def words_of(text: str) -> list[str]:
-    """Lower-case words, punctuation dropped (for n-gram comparisons)."""
-    return re.findall(r"[a-z0-9]+(?:['’][a-z]+)?", text.lower().replace("’", "'"))
-
-
-def ngrams(text: str, n: int = NGRAM) -> set[tuple[str, ...]]:
-    words = words_of(text)
-    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
-
-
-def shared_ngram(text: str, others: Iterable[str], n: int = NGRAM) -> tuple[str, ...] | None:
-    """The first `n`-word sequence `text` shares with any of `others`, or None."""
-    mine = ngrams(text, n)
-    for other in others:
-        common = mine & ngrams(other, n)
-        if common:
-            return sorted(common)[0]
-    return None
-
-
-def generic_phrases(text: str, words: ClaimWords | None = None) -> tuple[str, ...]:
-    words = words or ClaimWords.load()
-    low = " ".join(text.lower().replace("’", "'").split())
-    return tuple(p for p in words.generic if re.search(r"(?<![\w-])" + re.escape(p) + r"(?![\w-])", low))
-
-
-def _number(text: str) -> str:
-    value = float(text.replace(",", ""))
-    return str(int(value)) if value.is_integer() else f"{value:g}"
-
-
 class ClaimChecker(GroundingChecker):
     """`check_claims(text, item, evidence)`: the strict check of one generated sentence about one pick."""
 
@@ -146,6 +84,8 @@ class ClaimChecker(GroundingChecker):
         implied = sorted(self.words.genre_words, key=len, reverse=True)
         self._implied_re = re.compile(r"(?<![\w])(" + "|".join(map(re.escape, implied)) + r")(?![\w])",
                                       re.IGNORECASE)
+        self.roles = RoleCheck(self, self.words, self._implied_re)
+        self.requests = RequestCheck(self, self.words, self._implied_re)
 
     def item_by_label(self, label: str) -> Item | None:
         return self._by_label.get(label)
@@ -176,7 +116,9 @@ class ClaimChecker(GroundingChecker):
         generic = generic_phrases(masked, self.words)  # "Around the World in 80 Days" is a title, not a phrase
         problems += [f"generic phrase {p!r}" for p in generic]
         problems += self._unsupported_words(masked, item, evidence)
-        problems += self._request_claims(masked, evidence, asked)
+        marked = mark_titles(text, item, titled[1:])  # the pick and each evidence title told apart
+        problems += self.requests.problems(masked, marked, item, evidence, asked, titled[1:])
+        problems += self.roles.problems(masked, marked, item, evidence, titled[1:])
         problems += self._unattributed(text, masked, evidence)
         problems += self._user_claims(text, item, evidence)
         problems += self._repeats(text)
@@ -205,31 +147,9 @@ class ClaimChecker(GroundingChecker):
                     problems.append(f"{m.group(1)!r} claims {', '.join(sorted(missing))}, not a genre of {item.label}")
         return problems
 
-    def _request_claims(self, masked: str, evidence: Evidence, asked: Sequence[str]) -> list[str]:
-        """What a sentence says was asked for must be what was asked: in a clause that refers to the request, every
-        genre named was asked for (or, in a negation, avoided) and years are named only when the request set some."""
-        s = evidence.satisfies
-        wanted = {canonical_genre(g) for g in [*asked, *s.genres, *s.mood_genres, *s.audience_genres]}
-        avoided = {canonical_genre(g) for g in s.avoided_genres}
-        problems = []
-        for clause in re.split(r"[.;:!?,]", masked):
-            low = clause.lower()
-            if not any(re.search(r"(?<![\w])" + re.escape(r) + r"(?![\w])", low) for r in self.words.request_references):
-                continue
-            named = set(self.mentions(clause).genres)
-            named |= {canonical_genre(g) for m in self._implied_re.finditer(clause)
-                      for g in self.words.genre_words[m.group(1).lower()]}
-            negated = re.search(r"\b(no|not|none|without|avoid\w*|skip\w*|exclud\w*|rule\w* out)\b", low)
-            extra = named - wanted - (avoided if negated else set())
-            if extra:
-                problems.append(f"says you asked for {', '.join(sorted(extra))}, which the request did not name")
-            if not s.years and _YEAR_WORDS.search(clause):
-                problems.append("says you asked for years or an era, which the request did not set")
-        return problems
-
     def _unattributed(self, text: str, masked: str, evidence: Evidence) -> list[str]:
         """A connection's counts belong to its title: "18 of its 23 fans" needs the title those fans loved."""
-        numbers = {_number(m.group(1)) for m in _NUMBER.finditer(masked)}
+        numbers = {number_value(m.group(1)) for m in NUMBER.finditer(masked)}
         low = text.lower()
         named = [c for c in evidence.connections if c.title.lower() in low or bare_title(c.title).lower() in low]
         # a number that belongs to a named title's counts is that title's, even if another connection has it too
@@ -314,31 +234,32 @@ class ClaimChecker(GroundingChecker):
             if gram in seen:
                 return [f"repeats itself: {' '.join(gram)!r}"]
             seen.add(gram)
-        listed = re.search(r"\b(\w+), \1\b", text.lower())
-        return [f"repeats itself: {listed.group(0)!r}"] if listed else []
+        # "comedy, comedy" lists one word twice; "behind it, it averages" is grammar
+        listed = [m for m in re.finditer(r"\b(\w+), \1\b", text.lower()) if m.group(1) not in _PRONOUNS]
+        return [f"repeats itself: {listed[0].group(0)!r}"] if listed else []
 
     @staticmethod
     def _numbers(masked: str, item: Item, evidence: Evidence) -> list[str]:
         """Ordinals, percentages and "a of b" pairs must be the evidence's own (plain numbers: grounding.py)."""
         allowed = evidence.numbers() | ({str(item.year)} if item.year else set())
         problems = []
-        for m in _NUMBER.finditer(masked):
-            if m.group(2) and _number(m.group(1)) not in allowed:
+        for m in NUMBER.finditer(masked):
+            if m.group(2) and number_value(m.group(1)) not in allowed:
                 problems.append(f"rank {m.group(0)} is not in the evidence of {item.label}")
         percents = evidence.percents()
         for m in _PERCENT.finditer(masked):
-            if _number(m.group(1)) not in percents:
+            if number_value(m.group(1)) not in percents:
                 problems.append(f"{m.group(0)} is not a percentage in the evidence of {item.label}")
         totals = {str(c.fans) for c in evidence.connections}
         if evidence.catalog is not None:
             k = evidence.catalog
             totals |= {str(k.viewers), str(k.rating_count), str(k.catalog_size)}
         for m in _WHOLE_SET.finditer(masked):  # "the 118 fans", "its 508 ratings": the whole group, not a part of it
-            if _number(m.group(1)) not in totals:
+            if number_value(m.group(1)) not in totals:
                 problems.append(f"'{m.group(0)}' is not the size of any group in the evidence of {item.label}")
         pairs = evidence.pairs()
         for m in _PAIR.finditer(masked):
-            a, b = _number(m.group(1)), _number(m.group(2))
+            a, b = number_value(m.group(1)), number_value(m.group(2))
             if (a, b) not in pairs and not (item.year and b == str(item.year)):
                 problems.append(f"'{m.group(0)}' pairs numbers the evidence does not pair")
         return problems
@@ -393,7 +314,8 @@ class ClaimChecker(GroundingChecker):
                 continue
             word = re.sub(r"'s$|'$", "", word)
             parts = [p for p in word.split("-") if p]
-            if word in genre_words or all(p in allowed or p in genre_words for p in parts):
+            # a whole listed word ("best-known" for a most-watched pick) passes though a part alone ("best") would not
+            if word in allowed or word in genre_words or all(p in allowed or p in genre_words for p in parts):
                 continue
             if word in self.words.awards or any(p in self.words.awards for p in parts):
                 problems.append(f"award claim {raw!r}: no evidence states awards")
@@ -426,7 +348,7 @@ class ClaimChecker(GroundingChecker):
             c.relation in PERSONAL_RELATIONS for c in self._cited_connections(text, masked, evidence))
 
     def _cited_connections(self, text: str, masked: str, evidence: Evidence) -> list:
-        numbers = {_number(m.group(1)) for m in _NUMBER.finditer(masked)}
+        numbers = {number_value(m.group(1)) for m in NUMBER.finditer(masked)}
         low = text.lower()
         return [c for c in evidence.connections
                 if c.title.lower() in low or bare_title(c.title).lower() in low or {str(c.also), str(c.fans)} <= numbers]
@@ -434,7 +356,7 @@ class ClaimChecker(GroundingChecker):
     def cited(self, text: str, masked: str, evidence: Evidence, titled: Sequence[Item]) -> tuple[str, ...]:
         """The kinds of evidence `text` states."""
         low = text.lower()
-        numbers = {_number(m.group(1)) for m in _NUMBER.finditer(masked)}
+        numbers = {number_value(m.group(1)) for m in NUMBER.finditer(masked)}
         kinds = []
         if self._cited_connections(text, masked, evidence):
             kinds.append("connection")
@@ -446,7 +368,7 @@ class ClaimChecker(GroundingChecker):
             kinds.append("request")
         k = evidence.catalog
         if k is not None:
-            if k.rating_mean is not None and _number(str(k.rating_mean)) in numbers:
+            if k.rating_mean is not None and number_value(str(k.rating_mean)) in numbers:
                 kinds.append("rating")
             words = set(words_of(low))
             if ({str(k.popularity_rank), str(k.viewers), str(k.top_percent)} & numbers

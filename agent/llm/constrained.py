@@ -275,6 +275,8 @@ class ClaimConstraint:
             return False
         if _GLUED.search(text, max(1, len(text) - 12)):  # (the look-behind still sees what is before)
             return False
+        if re.search(r"\d(?:st|nd|rd|th)?-[a-z]|[a-z]-\d", text[-16:]):
+            return False  # a number glued into a word ("27-year-older", "16-of-1993"): the checker's role rule
         low = text.lower()
         said = _USER_VERB.search(re.split(r"[.;!?]\s", low)[-1])
         if said and not any(t.startswith(said.group(1)) or said.group(1).startswith(t) for t in self.own_titles):

@@ -4,10 +4,10 @@ Wording: prompts/explain_template_en.toml and prompts/explain_template_zh.toml, 
 evidence. An explanation is one or two sentences: the pick's strongest piece of evidence first (a connection to a
 title the user liked, else the genres it shares with one, else its rating or popularity, else the retrieval signal
 that found it), then one thing it meets of the request (both genres of a compound, the mood, the family audience,
-the genres, the years) or, failing that, a second statistic. It never only restates the genres and year the card
-shows. `ExplanationWriter.write` explains a whole reply at once: every kind of evidence hands out its frames in turn,
-so two picks of a reply share a frame only when a kind runs out of them, and among equally strong pieces the kind
-used least so far in the reply leads.
+the genres, the years) or, failing that, a second statistic (at the least its audience size). It never only restates
+the genres and year the card shows. `ExplanationWriter.write` explains a whole reply at once: every kind of evidence
+hands out its frames in turn, so two picks of a reply share a frame only when a kind runs out of them, and among
+equally strong pieces the kind used least so far in the reply leads.
 """
 from __future__ import annotations
 
@@ -127,6 +127,8 @@ class ExplanationWriter:
                       self._rating(ev.catalog, notable=False)):
             if piece and piece.kind != lead.kind:
                 return piece
+        if lead.kind not in ("popular", "viewers"):  # a lone short sentence would say too little: add the audience
+            return self._viewers(ev.catalog)
         return None
 
     def _connection(self, ev: Evidence) -> Piece:

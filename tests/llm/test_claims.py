@@ -7,7 +7,7 @@ import pytest
 
 import prompts
 from agent.llm.claims import generic_phrases, shared_ngram, word_count
-from agent.llm.evidence_text import ExplanationWriter
+from agent.llm.evidence_text import ExplanationWriter, frames
 from retrieval.evidence import CatalogStats, Connection, Evidence, Satisfied
 
 
@@ -143,6 +143,31 @@ def test_template_explanations_make_no_unsupported_claim(checker, fargo_case, pl
     for (item, evidence), text in zip(picks, ExplanationWriter().write(picks)):
         verdict = checker.check_claims(text, item, evidence, min_words=0)
         assert verdict.ok, (text, verdict.problems)
+
+
+def test_every_english_frame_states_only_its_evidence(checker, fargo_case, titled):
+    """Each frame of prompts/explain_template_en.toml, filled with a pick's evidence, passes the checker (every word
+    a template writes is in its vocabulary, every number in its role)."""
+    fargo, base = fargo_case
+    evidence = base.model_copy(update={"satisfies": Satisfied(genres=["Crime", "Drama"], asked_genres=2,
+                                                              all_genres=True, year_min=1990, year_max=1999,
+                                                              moods=["dark"], mood_genres=["Crime"])})
+    fields = {"source": "Heat (1995)", "fans": "118", "also": "79", "percent": "67", "lift": "1.6",
+              "genres": "Crime and Drama", "mean": "4.2", "scale": "5", "count": "508", "rank": "3", "size": "1,682",
+              "top": "1", "viewers": "508", "moods": "dark"}
+    by_kind = {"shared": {"genres": "Crime and Thriller"}, "mood": {"genres": "Crime"}}
+    toy = titled("Toy Story (1995)")
+    family = Evidence(item_id=toy.item_id, satisfies=Satisfied(genres=["Comedy"], asked_genres=1,
+                                                               audience_genres=["Children's", "Animation"]))
+    for kind, texts in frames("en").items():
+        for frame in texts:
+            text = frame.format(**{**fields, **by_kind.get(kind, {}), **({"genres": "Children's and Animation"}
+                                                                          if kind == "audience" else {})})
+            item, ev = (toy, family) if kind == "audience" else (fargo, evidence)
+            verdict = checker.check_claims(text, item, ev, ["Comedy"] if kind == "audience" else ["Crime", "Drama"],
+                                           min_words=0)
+            # a frame that cites nothing by itself (a wish, a retrieval signal) always joins one that does
+            assert set(verdict.problems) <= {"cites none of the pick's evidence"}, (kind, text, verdict.problems)
 
 
 def test_helpers():

@@ -50,6 +50,8 @@ def four_rooms(checker, plain_case):
     ("It is a crime film.", "Fans", False),  # punctuation glued to the next word
     ("It is a crime", " <b>", False),  # markup
     ("It is a crime", "\n", False),
+    ("It is in the top 4", "-year", False),  # a number glued into a word (the checker's role rule)
+    ("It is in the top 4", "%", True),
 ])
 def test_a_continuation_is_allowed_only_when_the_checker_could_pass_it(fargo, written, token, allowed):
     assert fargo[2].allows(written, token) is allowed
