@@ -21,6 +21,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import regex  # partial matching: whether the words after a number being written can still read as its role
+
 from agent.llm.claim_words import NUMBER, ClaimWords, number_value
 from agent.llm.grounding import GroundingChecker, canonical_genre
 from retrieval.catalog.schema import Item
@@ -61,6 +63,7 @@ _BEFORE = {
             r"through|before|after)\s+|\(\s*|(?:1[89]|20)\d\d\s*(?:to|and|-|–|through|until|till)\s*)",
 }
 _AFTER_RE = {kind: re.compile(r"^\s*(?:" + rx + ")") for kind, rx in _AFTER.items()}
+_AFTER_OPEN = {kind: regex.compile(r"\s*(?:" + rx + ")") for kind, rx in _AFTER.items()}
 _BEFORE_RE = {kind: re.compile("(?:" + rx + ")$") for kind, rx in _BEFORE.items()}
 _YEAR_AFTER = re.compile(r"^(?:'s\b|\s*\)|\s*(?:to|and|-|–|through|until|till)\s*(?:1[89]|20)\d\d|"
                          r"\s+(?:[a-z'\-]+\s+){0,2}(?:film|films|movie|movies|title|titles|release|picture|feature|"
@@ -78,6 +81,10 @@ _ASKED_YEAR_AFTER = re.compile(r"^(?:\s*(?:to|and|-|–|through|until|till)\s*(?
                                r"(?:or|and)\s+(?:later|earlier|after|before))\b|\s*,?[^.;!?,]{0,30}?\b(?:you\s+"
                                r"(?:asked|requested|wanted|set|named|mentioned|chose)|your\s+(?:request|range|window|"
                                r"years|period)|as\s+requested))")
+
+# the same, for a sentence still being written (partial matches)
+_YEAR_AFTER_OPEN = regex.compile(_YEAR_AFTER.pattern.removeprefix("^"))
+_ASKED_YEAR_AFTER_OPEN = regex.compile(_ASKED_YEAR_AFTER.pattern.removeprefix("^"))
 
 # ---------------------------------------------------------------------------------------------- titles, praise
 PICK_MARK, OTHER_MARK = "titlepick", "titleother"  # how `mark_titles` writes the pick's and the evidence's titles
@@ -118,6 +125,40 @@ def number_roles(item: Item, evidence: Evidence) -> list[Role]:
         roles.append(Role("year", str(item.year)))
     roles += [Role("asked_year", str(y)) for y in sorted({s.year_min, s.year_max} - {None})]
     return roles
+
+
+def role_still_open(kinds: Sequence[str], before: str, after: str) -> bool:
+    """While a sentence is written: whether a number with these role `kinds`, after `before` (lower case), can
+    still be read in one of them once `after` (lower case, the text written after it so far) grows."""
+    for kind in kinds:
+        if kind in ("year", "asked_year"):
+            if _year_still_open(kind, before, after):
+                return True
+            continue
+        rx_before, rx_after = _BEFORE_RE.get(kind), _AFTER_OPEN.get(kind)
+        if rx_before is not None and rx_before.search(before):
+            return True
+        if rx_after is not None and rx_after.match(after, partial=True):
+            return True
+    return False
+
+
+def unearned_praise(text: str, evidence: Evidence) -> str | None:
+    """A praise phrase ("highly rated", "top-rated") when the evidence holds no top-decile rating, else None."""
+    k = evidence.catalog
+    m = _PRAISE.search(text)
+    return m.group(0) if m and not (k is not None and k.top_rated) else None
+
+
+def _year_still_open(kind: str, before: str, after: str) -> bool:
+    """`role_still_open` for a year: the words before it, or after it ("1987 horror film", "(1987)"); two whole words
+    after it decide (a genre word there is read by the check of the whole sentence)."""
+    if kind == "asked_year":
+        return bool(_ASKED_YEAR_BEFORE.search(before) or _ASKED_YEAR_AFTER_OPEN.match(after, partial=True))
+    if _BEFORE_RE["year"].search(before) or _YEAR_AFTER_OPEN.match(after, partial=True):
+        return True
+    clause = re.split(r"[.;!?]\s|[.;!?]$", after)
+    return len(clause) == 1 and len(re.findall(r"[a-z'\-]+(?=[\s,.;!?)])", after)) < 2
 
 
 def mark_titles(text: str, item: Item, others: Sequence[Item]) -> str:
@@ -225,10 +266,9 @@ class RoleCheck:
     # ------------------------------------------------------------------ praise and "no other genre"
     def praise(self, masked: str, item: Item, evidence: Evidence) -> list[str]:
         problems = []
-        k = evidence.catalog
-        m = _PRAISE.search(masked)
-        if m and not (k is not None and k.top_rated):
-            problems.append(f"praise {m.group(0)!r} needs a top-10% rating in the evidence")
+        praise = unearned_praise(masked, evidence)
+        if praise:
+            problems.append(f"praise {praise!r} needs a top-10% rating in the evidence")
         if _NO_OTHER.search(masked):
             named = set(self.grounding.mentions(masked).genres) | {
                 canonical_genre(g) for m in self.implied.finditer(masked)

@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from agent.llm.claim_roles import number_roles, role_still_open, unearned_praise
+from agent.llm.claim_words import NUMBER, number_value
 from agent.llm.claims import MAX_WORDS, MIN_WORDS, ClaimChecker, bare_title, generic_phrases
 from retrieval.catalog.schema import Item
 from retrieval.evidence import PERSONAL_RELATIONS, Evidence
@@ -135,6 +137,19 @@ def _split_number(raw: str) -> tuple[str, str]:
     return digits, raw[len(digits):].lower()
 
 
+def _roles(item: Item, evidence: Evidence) -> tuple[dict[str, tuple[str, ...]], dict[str, int]]:
+    """(each evidence number's roles, how often each statistic other than a year may be stated)."""
+    kinds: dict[str, list[str]] = {}
+    holders: dict[str, set] = {}
+    for role in number_roles(item, evidence):
+        kinds.setdefault(role.value, []).append(role.kind)
+        if role.kind not in ("year", "asked_year"):
+            holders.setdefault(role.value, set()).add((role.kind, role.owner))
+    years = {v for v, k in kinds.items() if {"year", "asked_year"} & set(k)}
+    return ({v: tuple(k) for v, k in kinds.items()},
+            {v: len(h) for v, h in holders.items() if v not in years})
+
+
 def _prefixes(words: set[str]) -> frozenset[str]:
     return frozenset(w[:n] for w in words for n in range(1, len(w) + 1))
 
@@ -155,6 +170,8 @@ class ClaimConstraint:
     title_years: dict[str, tuple[str, ...]]  # year -> lower-case titles of the pick / its evidence from that year
     personal: bool  # the evidence holds something personal to the viewer or the request
     own_titles: tuple[str, ...]  # lower case: the titles "you liked / rated / loved …" may name
+    roles: dict[str, tuple[str, ...]]  # a number of the evidence -> its roles (claim_roles.number_roles)
+    statements: dict[str, int]  # how many times a statistic may be stated (once per role and owner)
 
     @classmethod
     def for_pick(cls, checker: ClaimChecker, item: Item, evidence: Evidence) -> "ClaimConstraint":
@@ -184,7 +201,7 @@ class ClaimConstraint:
         return cls(frozenset(words), _prefixes(set(words)), frozenset(forms), _prefixes(forms),
                    owned_forms,
                    last, item, evidence, checker, {k: tuple(v) for k, v in bracketed.items()}, evidence.personal(),
-                   tuple(sorted(own)))
+                   tuple(sorted(own)), *_roles(item, evidence))
 
     # ------------------------------------------------------------------ words and numbers
     def _word_done(self, raw: str) -> bool:
@@ -289,6 +306,29 @@ class ClaimConstraint:
             return False
         if len(_COUNTED.findall(text)) > MAX_WORDS:
             return False
+        return self._numbers_in_role(low)
+
+    def _numbers_in_role(self, low: str) -> bool:
+        """The checker's role rules (agent/llm/claim_roles.py) on every whole number written: the words around it
+        must be able to read as what it counts ("1,682 viewers" cannot follow the catalog size), no statistic is
+        stated more often than the evidence holds it, and no praise phrase goes beyond the rating."""
+        if unearned_praise(low, self.evidence):
+            return False
+        said: dict[str, int] = {}
+        for m in NUMBER.finditer(low):
+            rest = low[m.end():]
+            if not rest or re.match(r"[.,]\d", rest) or (rest in ".," and m.group(0) + rest in self.number_prefixes):
+                continue  # still being written ("4." on the way to "4.2")
+            value = number_value(m.group(1))
+            kinds = self.roles.get(value)
+            if not kinds:
+                continue  # a title's number, or one the grounding rules judge
+            if not role_still_open(kinds, low[max(0, m.start() - 40):m.start()], low[m.end():m.end() + 40]):
+                return False
+            if value in self.statements:
+                said[value] = said.get(value, 0) + 1
+                if said[value] > self.statements[value]:
+                    return False
         return True
 
     def may_end(self, written: str) -> bool:
@@ -296,6 +336,8 @@ class ClaimConstraint:
         personal to the viewer or the request whenever the evidence holds one."""
         text = " ".join(written.split())
         if not text.endswith((".", "!", "?")) or len(_COUNTED.findall(text)) < MIN_WORDS:
+            return False
+        if not self._numbers_in_role(text.lower() + " "):  # a number just before the full stop is whole now
             return False
         cited, personal = self.checker.citations(text, self.item, self.evidence)
         return bool(cited) and (personal or not self.personal)

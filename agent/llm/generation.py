@@ -11,6 +11,11 @@
   has written, so the picks of one reply do not share phrases.
 - `constraints` (one `agent.llm.constrained.ClaimConstraint` or None per prompt) mask, at every step, the tokens
   that would write a claim the pick's evidence does not support (claim-constrained decoding).
+- Greedy rows look ahead (`Sampling.lookahead`, prompt-lookup decoding): the tokens that followed the row's last
+  words in its own prompt are proposed and checked in one forward pass, and every proposed token the row would
+  have chosen anyway (the same masks and bans apply) is kept, so one pass writes several tokens of a copied title
+  or fact. The text is what one token per pass would write; rejected proposals stay in the key/value cache as
+  masked-out positions.
 
 The loop runs in a worker thread that holds the model's lock and selects the adapter for the whole generation
 (`LoadedModel.using`), so concurrent callers queue, each with its own adapter; the caller's thread only reads
@@ -46,6 +51,7 @@ class Sampling:
     samples: int = 1
     seed: int = 0
     distinct_ngram: int = 0  # > 0: rows may not repeat each other's token n-grams of this length
+    lookahead: int = 3  # greedy only: prompt tokens proposed per pass (0: one token per forward pass)
 
 
 GREEDY = Sampling()
@@ -165,6 +171,7 @@ def _generate(llm: LoadedModel, texts: list[str], max_new_tokens: int, prefix: s
         written: list[list[int]] = [[] for _ in rows]
         active = list(range(len(rows)))
         restrict = None
+        limits = None
         if constraints is not None and any(c is not None for c in constraints):
             from agent.llm.constrained import RowConstraints
 
@@ -174,6 +181,9 @@ def _generate(llm: LoadedModel, texts: list[str], max_new_tokens: int, prefix: s
             def restrict(j: int, logits_row, unbanned=None):
                 row = active[j]
                 return limits.restrict(logits_row, rows[row][0], spelled[row], sampling.temperature <= 0, unbanned)
+        if sampling.temperature <= 0 and k == 1 and sampling.lookahead > 0:
+            yield from _look_ahead(llm, tails, logits, past, mask, next_pos, max_new_tokens, sampling, limits, stop)
+            return
         for step in range(max_new_tokens):
             if stop.is_set():
                 return
@@ -213,6 +223,109 @@ def _generate(llm: LoadedModel, texts: list[str], max_new_tokens: int, prefix: s
             next_pos = next_pos + 1
 
 
+def _proposal(source: list[int], written: list[int], size: int, longest: int = 3) -> list[int]:
+    """The `size` tokens that followed the last occurrence in `source` of the row's last 3 (else 2) tokens."""
+    for n in range(min(longest, len(written)), 1, -1):
+        tail = written[-n:]
+        for at in range(len(source) - n - 1, -1, -1):
+            if source[at:at + n] == tail:
+                return source[at + n:at + n + size]
+    return []
+
+
+def _look_ahead(llm: LoadedModel, tails: list[list[int]], logits, past, mask, next_pos, max_new_tokens: int,
+                sampling: Sampling, limits, stop: threading.Event) -> Iterator[Generated]:
+    """Greedy generation with prompt-lookup proposals (see the module docstring). `logits`, `past`, `mask` and
+    `next_pos` are the prefill's: its last logits, its cache, the cache's attention mask, each row's next position."""
+    import torch
+
+    tok, device, eos = llm.tokenizer, llm.device, llm.tokenizer.eos_token_id
+    written: list[list[int]] = [[] for _ in tails]
+    spelled = ["" for _ in tails]
+    active = list(range(len(tails)))
+    fed: list[list[int]] = [[] for _ in tails]  # per active row: the proposals of the last pass
+    logits = logits[:, None]  # (rows, positions, vocabulary)
+    first = True  # the prefill's logits: its positions are in `mask` already
+    while True:
+        if stop.is_set():
+            return
+        draft = [list(w) for w in written]  # a reply's bans see what earlier rows took in this pass
+        kept, going = [], []
+        for j, row in enumerate(active):
+            taken = _verify(logits[j], fed[j], row, draft, written, spelled, limits, sampling, max_new_tokens, eos)
+            kept.append(len(taken))  # the pass's input token and the proposals the row took
+            if taken[-1] == eos or len(written[row]) >= max_new_tokens:
+                yield Generated(row, 0, tok.decode(written[row], skip_special_tokens=True).strip(),
+                                finished=taken[-1] == eos, tokens=len(written[row]))
+            else:
+                going.append(j)
+        if not first:
+            seen = torch.zeros((len(active), logits.shape[1]), dtype=torch.long)
+            for j, count in enumerate(kept):
+                seen[j, :count] = 1  # proposals a row did not take stay in the cache, masked out
+            mask = torch.cat([mask, seen], dim=1)
+            next_pos = next_pos + torch.tensor(kept)
+        first = False
+        if not going:
+            return
+        if len(going) < len(active):
+            index = torch.tensor(going)
+            past.batch_select_indices(index.to(device))
+            mask, next_pos = mask[index], next_pos[index]
+            active = [active[j] for j in going]
+        fed = [_proposal(tails[row], written[row], min(sampling.lookahead, max_new_tokens - len(written[row]) - 1))
+               for row in active]
+        width = 1 + max(len(f) for f in fed)
+        ids = torch.full((len(active), width), tok.pad_token_id, dtype=torch.long)
+        for j, row in enumerate(active):
+            ids[j, :1 + len(fed[j])] = torch.tensor([written[row][-1], *fed[j]], dtype=torch.long)
+        out = llm.model(input_ids=ids.to(device),
+                        attention_mask=torch.cat([mask, torch.ones((len(active), width), dtype=torch.long)],
+                                                 dim=1).to(device),
+                        position_ids=(next_pos[:, None] + torch.arange(width)[None, :]).to(device),
+                        cache=past, use_cache=True)
+        past, logits = out.past_key_values, out.logits.float()
+
+
+def _verify(logits, proposals: list[int], row: int, draft: list[list[int]], written: list[list[int]],
+            spelled: list[str], limits, sampling: Sampling, max_new_tokens: int, eos: int) -> list[int]:
+    """The tokens row `row` takes from one pass: at each position its best token under the reply's bans and its
+    claim constraint, going on while that is the proposal fed at the next position."""
+    taken: list[int] = []
+    for i in range(len(proposals) + 1):
+        scores = logits[i].clone()
+        unbanned = scores.clone() if limits is not None else None
+        if sampling.distinct_ngram:
+            _ban_repeats(scores, row, draft, sampling.distinct_ngram)
+        if limits is not None:
+            limits.restrict(scores, row, spelled[row], True, unbanned)
+        token = int(scores.argmax())
+        taken.append(token)
+        if token == eos:
+            break
+        written[row].append(token)
+        draft[row].append(token)
+        if limits is not None:
+            spelled[row] += limits.texts[token]
+        if len(written[row]) >= max_new_tokens or i == len(proposals) or token != proposals[i]:
+            break
+    return taken
+
+
+def _ban_repeats(logits_row, row: int, draft: list[list[int]], n: int) -> None:
+    """Ban, for `row`, the token that would complete an n-gram another row has written."""
+    toks = draft[row]
+    if len(toks) < n - 1:
+        return
+    context = tuple(toks[-(n - 1):])
+    for other, others in enumerate(draft):
+        if other == row:
+            continue
+        for i in range(len(others) - n + 1):
+            if tuple(others[i:i + n - 1]) == context:
+                logits_row[others[i + n - 1]] = float("-inf")
+
+
 def _splits_cleanly(tokenizer, prefix: str, text: str) -> bool:
     """Whether the prefix's tokens followed by the rest's are the tokens of the whole text (a prefix cut inside
     what the tokenizer would merge would change the prompt the model sees)."""
@@ -245,18 +358,10 @@ def _choose_distinct(logits, active: list[int], written: list[list[int]], sampli
     chosen = []
     for j, row in enumerate(active):
         unbanned = logits[j].clone() if restrict is not None else None
-        toks = draft[row]
-        if len(toks) >= n - 1:
-            context = tuple(toks[-(n - 1):])
-            for other, others in enumerate(draft):
-                if other == row:
-                    continue
-                for i in range(len(others) - n + 1):
-                    if tuple(others[i:i + n - 1]) == context:
-                        logits[j, others[i + n - 1]] = float("-inf")
+        _ban_repeats(logits[j], row, draft, n)
         if restrict is not None:
             restrict(j, logits[j], unbanned)
         token = int(_choose(logits[j:j + 1], sampling, generator)[0])
         chosen.append(token)
-        draft[row] = toks + [token]
+        draft[row] = draft[row] + [token]
     return torch.tensor(chosen)

@@ -160,3 +160,21 @@ def test_two_threads_with_different_adapters_get_their_own_answers(two_adapters)
         t.join()
     assert not errors
     assert results == {name: [expected[name]] * 3 for name in results}
+
+
+def test_looking_ahead_writes_what_one_token_per_pass_writes(fp32, checker, fargo_case, plain_case):
+    """Prompt-lookup proposals change how many passes a greedy row takes, never its text: with and without claim
+    constraints, rows of different lengths in one batch."""
+    from agent.llm.constrained import ClaimConstraint
+
+    tok = fp32.tokenizer
+    texts = [render_chat(tok, "explain", **f) for f in FIELDS]
+    limits = [ClaimConstraint.for_pick(checker, *case) for case in (fargo_case, plain_case)]
+    for constraints in (None, limits):
+        one = {g.row: (g.text, g.finished) for g in generate_rows(
+            fp32, texts, 40, prefix=constant_prefix(tok, "explain"), sampling=Sampling(lookahead=0),
+            constraints=constraints)}
+        ahead = {g.row: (g.text, g.finished) for g in generate_rows(
+            fp32, texts, 40, prefix=constant_prefix(tok, "explain"), sampling=Sampling(lookahead=3),
+            constraints=constraints)}
+        assert ahead == one and all(text for text, _ in one.values())
