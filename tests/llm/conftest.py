@@ -79,3 +79,14 @@ def plain_case(titled):
                                              popularity_rank=372, catalog_size=1682, top_percent=23,
                                              rating_top_percent=78))
     return four, evidence
+
+
+@pytest.fixture(scope="session")
+def fargo_verdict(checker, fargo_case):
+    """`fargo_verdict(text)`: the strict checker's verdict on `text` about Fargo, crime films asked for."""
+
+    def verdict(text: str):
+        fargo, evidence = fargo_case
+        return checker.check_claims(text, fargo, evidence, asked_genres=["Crime"])
+
+    return verdict

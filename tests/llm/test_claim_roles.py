@@ -190,9 +190,8 @@ GOOD = [
 
 
 @pytest.mark.parametrize("text", GOOD)
-def test_numbers_and_references_in_their_roles_pass(checker, fargo_case, text):
-    fargo, evidence = fargo_case
-    verdict = checker.check_claims(text, fargo, evidence, asked_genres=["Crime"])
+def test_numbers_and_references_in_their_roles_pass(fargo_verdict, text):
+    verdict = fargo_verdict(text)
     assert verdict.ok, verdict.problems
 
 
@@ -238,11 +237,9 @@ BAD = [
 
 
 @pytest.mark.parametrize("text, problem", BAD)
-def test_claims_out_of_their_roles_are_rejected(checker, fargo_case, text, problem):
-    fargo, evidence = fargo_case
-    verdict = checker.check_claims(text, fargo, evidence, asked_genres=["Crime"])
-    assert not verdict.ok
-    assert any(problem in p for p in verdict.problems), verdict.problems
+def test_claims_out_of_their_roles_are_rejected(fargo_verdict, text, problem):
+    verdict = fargo_verdict(text)
+    assert not verdict.ok and any(problem in p for p in verdict.problems), verdict.problems
 
 
 def test_a_bound_of_the_asked_years_is_not_the_picks_year(checker, plain_case):

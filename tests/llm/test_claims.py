@@ -21,9 +21,8 @@ GOOD = [
 
 
 @pytest.mark.parametrize("text", GOOD)
-def test_sentences_that_state_only_the_evidence_pass(checker, fargo_case, text):
-    fargo, evidence = fargo_case
-    verdict = checker.check_claims(text, fargo, evidence, asked_genres=["Crime"])
+def test_sentences_that_state_only_the_evidence_pass(fargo_verdict, text):
+    verdict = fargo_verdict(text)
     assert verdict.ok, verdict.problems
     assert verdict.cited
 
@@ -69,11 +68,9 @@ BAD = [
 
 
 @pytest.mark.parametrize("text, problem", BAD)
-def test_unsupported_claims_are_rejected(checker, fargo_case, text, problem):
-    fargo, evidence = fargo_case
-    verdict = checker.check_claims(text, fargo, evidence, asked_genres=["Crime"])
-    assert not verdict.ok
-    assert any(problem in p for p in verdict.problems), verdict.problems
+def test_unsupported_claims_are_rejected(fargo_verdict, text, problem):
+    verdict = fargo_verdict(text)
+    assert not verdict.ok and any(problem in p for p in verdict.problems), verdict.problems
 
 
 def test_praise_needs_a_top_decile_rating(checker, fargo_case, plain_case):
