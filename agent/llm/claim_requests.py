@@ -62,6 +62,10 @@ class RequestCheck:
         self._reference = re.compile(r"(?<![\w'])(?:" + "|".join(map(re.escape, refs)) + r")(?![\w'])")
         self._references_all = list(words.request_references)
 
+    def mentions_reference(self, low: str) -> bool:
+        """Whether lower-case `low` holds a request reference (a cheap test before the rules)."""
+        return any(ref in low for ref in self._references_all)
+
     def problems(self, masked: str, marked: str, item: Item, evidence: Evidence, asked: Sequence[str],
                  others: Sequence[Item]) -> list[str]:
         """`masked`: the sentence with every title of the pick and its evidence replaced by "this film"; `marked`:

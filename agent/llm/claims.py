@@ -58,6 +58,11 @@ _USER_VERB = re.compile(r"\byou(?:'ve| have| had)?\s+(?:also\s+|really\s+)?(rate
 _OWN_RATING = re.compile(r"\b(?:your (?:own )?(?:rating|score|vote|grade)|you(?:'ve|'d| have| had| would| will|"
                          r" might)? (?:gave|give|gives|scored|score|rated|rate|rates|graded|grade|voted) (?:it|this"
                          r"(?: film| one| movie| title)?)\b(?! highly))")
+# "you're in the top 224", "you have 575 viewers": what the viewer is or has is no fact the evidence holds (what they
+# asked for, liked or rated is judged by the request and user rules)
+VIEWER_STATE = re.compile(r"\byou(?:'re|'ve| are| have| were| had)\s+(?!asked\b|requested\b|named\b|mentioned\b|"
+                          r"rated\b|liked\b|loved\b|enjoyed\b|adored\b|seen\b|watched\b|chosen\b|set\b|"
+                          r"wanted\b|been asking\b|after\b|looking for\b|also\b|already\b|said\b|not been shown\b)")
 _PRONOUNS = {"it", "its", "this", "that", "they", "them", "you", "one"}
 _AFTER_TITLE = re.compile(r"(?:\s*\(\d{4}\))?\s*,?\s*(?:which|that|a film|one|a title)\s+(?:[a-z]+\s+){0,2}?you\s+"
                           r"(?:have\s+|had\s+|also\s+)?(rated|liked|loved|enjoyed|adored|saw|watched|named|mentioned|"
@@ -130,6 +135,15 @@ class ClaimChecker(GroundingChecker):
         return ClaimVerdict(ok=not problems, problems=tuple(problems), cited=cited, personal=personal,
                             generic=generic, words=count)
 
+    def request_problems(self, text: str, item: Item, evidence: Evidence) -> list[str]:
+        """The request rules alone (agent/llm/claim_requests.py) on `text`, with the request's genres from the
+        evidence: what the claim-constrained decoder asks while a sentence is written (agent/llm/constrained.py)."""
+        titled = [item] + [self._by_label[label] for _, label in evidence.titles() if label in self._by_label]
+        s = evidence.satisfies
+        asked = list(dict.fromkeys([*s.genres, *s.avoided_genres]))
+        return self.requests.problems(_mask_titles(text, titled), mark_titles(text, item, titled[1:]), item, evidence,
+                                      asked, titled[1:])
+
     # ------------------------------------------------------------------ parts
     def _implied_genres(self, masked: str, item: Item, asked: Sequence[str]) -> list[str]:
         """Words that claim a genre without naming it ("rom-com", "whodunit", "funny"): the pick must have it."""
@@ -174,6 +188,10 @@ class ClaimChecker(GroundingChecker):
         problems = []
         if _OWN_RATING.search(low):
             problems.append("states the viewer's own rating of the pick, which the evidence does not hold")
+        state = VIEWER_STATE.search(low)
+        if state:
+            problems.append(f"says what you are or have ({low[state.start():state.end() + 20].strip()!r}…), which "
+                            "the evidence does not hold")
         for clause in re.split(r"[.;:!?]|,\s*(?:and|but|while)\b", low):
             verb = _USER_VERB.search(clause)
             if verb:

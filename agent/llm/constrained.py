@@ -29,7 +29,7 @@ from functools import lru_cache
 
 from agent.llm.claim_roles import number_roles, role_still_open, unearned_praise
 from agent.llm.claim_words import NUMBER, number_value
-from agent.llm.claims import MAX_WORDS, MIN_WORDS, ClaimChecker, bare_title, generic_phrases
+from agent.llm.claims import MAX_WORDS, MIN_WORDS, VIEWER_STATE, ClaimChecker, bare_title, generic_phrases
 from retrieval.catalog.schema import Item
 from retrieval.evidence import PERSONAL_RELATIONS, Evidence
 
@@ -42,6 +42,7 @@ _GLUED = re.compile(r"(?:(?<!\d)[.,]|[;:!?)%])[A-Za-z0-9]|\d[.,][A-Za-z]|[.,;:!?
 # "you liked …": what follows must be a title the viewer named or loved (the checker's `_user_claims`)
 _USER_VERB = re.compile(r"\byou(?:'ve| have| had)?\s+(?:also\s+|really\s+)?(?:rated|liked|loved|enjoyed|adored|"
                         r"saw|watched|asked for more like|want more like|wanted more like)\s+(.*)$")
+_VIEWER_STATE_WORD = re.compile(VIEWER_STATE.pattern + r"[a-z']+[^a-z']")
 _COUNTED = re.compile(r"[\w'\-.,/%]*[A-Za-z0-9][\w'\-.,/%]*")
 SAMPLED_CANDIDATES = 24  # sampling draws among the valid ones of this many best tokens (more if none is valid)
 # Failing those, the search goes on down the whole vocabulary (a word of the vocabulary can always be finished
@@ -298,6 +299,8 @@ class ClaimConstraint:
         said = _USER_VERB.search(re.split(r"[.;!?]\s", low)[-1])
         if said and not any(t.startswith(said.group(1)) or said.group(1).startswith(t) for t in self.own_titles):
             return False  # "you liked" + anything but a title the viewer liked, rated or named
+        if _VIEWER_STATE_WORD.search(low, max(0, len(low) - 40)):
+            return False  # "you're in the top …": a whole word after "you're" that is no verb of request or history
         words = [w for w in re.findall(r"[a-z0-9]+(?:'[a-z]+)?", low) if not w[0].isdigit()]
         if len(words) >= 4 and tuple(words[-3:]) in {tuple(words[i:i + 3]) for i in range(len(words) - 3)}:
             return False  # the checker's "repeats itself" (a word being written counts as written)
@@ -306,7 +309,12 @@ class ClaimConstraint:
             return False
         if len(_COUNTED.findall(text)) > MAX_WORDS:
             return False
-        return self._numbers_in_role(low)
+        if not self._numbers_in_role(low):
+            return False
+        # a request reference ("as you asked") only about what was asked: judged on the text so far, so a
+        # reference with nothing before it to attach to is refused rather than left to what may follow
+        return not (self.checker.requests.mentions_reference(low)
+                    and self.checker.request_problems(text, self.item, self.evidence))
 
     def _numbers_in_role(self, low: str) -> bool:
         """The checker's role rules (agent/llm/claim_roles.py) on every whole number written: the words around it

@@ -223,6 +223,10 @@ BAD = [
     # the viewer's own rating
     ("It is the crime film you asked for, and you rate it 4.2 out of 5, like 79 of the 118 fans of Heat (1995).",
      "the viewer's own rating"),
+    ("It is a crime film, and you're in the top 1% of the catalog by rating with 508 viewers.",
+     "says what you are or have"),
+    ("It is the crime film you asked for, and you have 508 viewers watching it, rated 4.2 out of 5.",
+     "says what you are or have"),
     # title identity
     ("You liked Heat (1995), and as a crime film, it is Heat, loved by 79 of its 118 fans.",
      "says Fargo (1996) is Heat (1995)"),

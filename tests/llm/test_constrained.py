@@ -123,6 +123,18 @@ def test_numbers_are_written_only_in_their_roles(fargo, written, token, allowed)
     assert fargo[2].allows(written, token) is allowed
 
 
+@pytest.mark.parametrize("written, token, allowed", [
+    ("It is a crime film, as you", " asked", True),  # crime was asked for
+    ("It is a thriller, as you", " asked", False),  # a genre of Fargo, but not one asked for
+    ("It is rated 4.2 out of 5, as you", " asked", False),  # a statistic nobody asked for
+    ("It is the film you", " asked", False),  # the pick itself, which the viewer did not name
+    ("It is a crime film, and you're in", " the", False),  # what the viewer is: no fact of the evidence
+    ("It is a crime film, and you've", " rated", True),
+])
+def test_a_request_reference_is_written_only_about_what_was_asked(fargo, written, token, allowed):
+    assert fargo[2].allows(written, token) is allowed
+
+
 def test_a_sentence_may_not_end_on_a_number_out_of_its_role(fargo):
     constraint = fargo[2]
     assert constraint.may_end("You liked Heat (1995), and this crime film is rated 4.2 out of 5 by 508 viewers.")
