@@ -61,6 +61,16 @@ def test_title_roles(parser, message, relation):
     assert _titles(parser.parse(message)) == [(relation, "Casablanca (1942)")]
 
 
+def test_a_list_of_favourites_is_liked(parser):
+    """"My favourites are X and Y" (a request form of finetune/data/explain_requests.toml): both titles are liked,
+    not searched for as words."""
+    prefs = parser.parse("My favourites are I Know What You Did Last Summer and Eve's Bayou; suggest something.")
+    assert _titles(prefs) == [("like", "I Know What You Did Last Summer (1997)"), ("like", "Eve's Bayou (1997)")]
+    assert {t for _, t in _titles(parser.parse("my favorite movies are heat and fargo"))} == \
+        {"Heat (1995)", "Fargo (1996)"}
+    assert parser.parse("My favourites are comedies").genres == ["Comedy"]
+
+
 @pytest.mark.parametrize("message", [
     "I've seen alien, heat and fargo", "I've seen alien & heat & fargo", "I've seen alien/heat/fargo",
     "I've seen Alien, Heat, Fargo", "seen alien and heat and fargo already"])
