@@ -62,10 +62,9 @@ _BEFORE = {
     "year": r"(?:\b(?:from|in|since|year|years|released|dated|circa|a|an|the|its|this|that|between|until|till|"
             r"through|before|after)\s+|\(\s*|(?:1[89]|20)\d\d\s*(?:to|and|-|–|through|until|till)\s*)",
 }
-_AFTER_RE = {kind: re.compile(r"^\s*(?:" + rx + ")") for kind, rx in _AFTER.items()}
-_AFTER_OPEN = {kind: regex.compile(r"\s*(?:" + rx + ")") for kind, rx in _AFTER.items()}
+_AFTER_RE = {kind: regex.compile(r"\s*(?:" + rx + ")") for kind, rx in _AFTER.items()}  # `.match`: at the start
 _BEFORE_RE = {kind: re.compile("(?:" + rx + ")$") for kind, rx in _BEFORE.items()}
-_YEAR_AFTER = re.compile(r"^(?:'s\b|\s*\)|\s*(?:to|and|-|–|through|until|till)\s*(?:1[89]|20)\d\d|"
+_YEAR_AFTER = regex.compile(r"(?:'s\b|\s*\)|\s*(?:to|and|-|–|through|until|till)\s*(?:1[89]|20)\d\d|"
                          r"\s+(?:[a-z'\-]+\s+){0,2}(?:film|films|movie|movies|title|titles|release|picture|feature|"
                          r"pick|entry|one)\b)")
 _ROLE_NAMES = {"viewers": "the viewer count", "rating_count": "the number of ratings", "rating_mean": "the rating",
@@ -77,14 +76,10 @@ _ASKED_YEAR_BEFORE = re.compile(r"(?:(?:1[89]|20)\d\d\s*(?:to|and|-|–|through|
                                 r"before|after|since|up to|through|by|years?|decades?)|\b(?:from|in)\s+the\s+years)"
                                 r"\s*$")
 _PICK_YEAR_BEFORE = re.compile(r"(?:\b(?:from|in|released|dated|a|an|its|this)\s+|\(\s*)$")
-_ASKED_YEAR_AFTER = re.compile(r"^(?:\s*(?:to|and|-|–|through|until|till)\s*(?:1[89]|20)\d\d|\s*(?:on|onwards|"
+_ASKED_YEAR_AFTER = regex.compile(r"(?:\s*(?:to|and|-|–|through|until|till)\s*(?:1[89]|20)\d\d|\s*(?:on|onwards|"
                                r"(?:or|and)\s+(?:later|earlier|after|before))\b|\s*,?[^.;!?,]{0,30}?\b(?:you\s+"
                                r"(?:asked|requested|wanted|set|named|mentioned|chose)|your\s+(?:request|range|window|"
                                r"years|period)|as\s+requested))")
-
-# the same, for a sentence still being written (partial matches)
-_YEAR_AFTER_OPEN = regex.compile(_YEAR_AFTER.pattern.removeprefix("^"))
-_ASKED_YEAR_AFTER_OPEN = regex.compile(_ASKED_YEAR_AFTER.pattern.removeprefix("^"))
 
 # ---------------------------------------------------------------------------------------------- titles, praise
 PICK_MARK, OTHER_MARK = "titlepick", "titleother"  # how `mark_titles` writes the pick's and the evidence's titles
@@ -127,6 +122,16 @@ def number_roles(item: Item, evidence: Evidence) -> list[Role]:
     return roles
 
 
+def statement_limits(roles: Sequence[Role]) -> dict[str, int]:
+    """How many times each statistic (not a year) may be stated: once per role and owner it holds."""
+    years = {r.value for r in roles if r.kind in ("year", "asked_year")}
+    holders: dict[str, set] = {}
+    for r in roles:
+        if r.value not in years:
+            holders.setdefault(r.value, set()).add((r.kind, r.owner))
+    return {value: len(h) for value, h in holders.items()}
+
+
 def role_still_open(kinds: Sequence[str], before: str, after: str) -> bool:
     """While a sentence is written: whether a number with these role `kinds`, after `before` (lower case), can
     still be read in one of them once `after` (lower case, the text written after it so far) grows."""
@@ -135,7 +140,7 @@ def role_still_open(kinds: Sequence[str], before: str, after: str) -> bool:
             if _year_still_open(kind, before, after):
                 return True
             continue
-        rx_before, rx_after = _BEFORE_RE.get(kind), _AFTER_OPEN.get(kind)
+        rx_before, rx_after = _BEFORE_RE.get(kind), _AFTER_RE.get(kind)
         if rx_before is not None and rx_before.search(before):
             return True
         if rx_after is not None and rx_after.match(after, partial=True):
@@ -154,8 +159,8 @@ def _year_still_open(kind: str, before: str, after: str) -> bool:
     """`role_still_open` for a year: the words before it, or after it ("1987 horror film", "(1987)"); two whole words
     after it decide (a genre word there is read by the check of the whole sentence)."""
     if kind == "asked_year":
-        return bool(_ASKED_YEAR_BEFORE.search(before) or _ASKED_YEAR_AFTER_OPEN.match(after, partial=True))
-    if _BEFORE_RE["year"].search(before) or _YEAR_AFTER_OPEN.match(after, partial=True):
+        return bool(_ASKED_YEAR_BEFORE.search(before) or _ASKED_YEAR_AFTER.match(after, partial=True))
+    if _BEFORE_RE["year"].search(before) or _YEAR_AFTER.match(after, partial=True):
         return True
     clause = re.split(r"[.;!?]\s|[.;!?]$", after)
     return len(clause) == 1 and len(re.findall(r"[a-z'\-]+(?=[\s,.;!?)])", after)) < 2
@@ -210,8 +215,9 @@ class RoleCheck:
                 problems.append(f"{raw} is stated out of its role: in the evidence it is {names}")
             if not any(r.kind in ("year", "asked_year") for r in held):
                 stated[value] += 1
+        limits = statement_limits(roles)
         for value, count in stated.items():
-            if count > len({(r.kind, r.owner) for r in by_value[value]}):
+            if count > limits[value]:
                 problems.append(f"states {value} more often than the evidence holds it (one statistic said twice)")
         return problems
 

@@ -105,7 +105,7 @@ class ClaimChecker(GroundingChecker):
         count = word_count(text)
         if not min_words <= count <= max_words:
             problems.append(f"{count} words (a sentence needs {min_words}-{max_words})")
-        titled = [item] + [self._by_label[label] for _, label in evidence.titles() if label in self._by_label]
+        titled = self._titled(item, evidence)
         s = evidence.satisfies
         asked = list(dict.fromkeys([*asked_genres, *s.genres, *s.avoided_genres]))
         years = " ".join(str(y) for y in (s.year_min, s.year_max) if y is not None)
@@ -135,10 +135,14 @@ class ClaimChecker(GroundingChecker):
         return ClaimVerdict(ok=not problems, problems=tuple(problems), cited=cited, personal=personal,
                             generic=generic, words=count)
 
+    def _titled(self, item: Item, evidence: Evidence) -> list[Item]:
+        """The pick, then the catalog items of the titles its evidence names."""
+        return [item] + [self._by_label[label] for _, label in evidence.titles() if label in self._by_label]
+
     def request_problems(self, text: str, item: Item, evidence: Evidence) -> list[str]:
         """The request rules alone (agent/llm/claim_requests.py) on `text`, with the request's genres from the
         evidence: what the claim-constrained decoder asks while a sentence is written (agent/llm/constrained.py)."""
-        titled = [item] + [self._by_label[label] for _, label in evidence.titles() if label in self._by_label]
+        titled = self._titled(item, evidence)
         s = evidence.satisfies
         asked = list(dict.fromkeys([*s.genres, *s.avoided_genres]))
         return self.requests.problems(_mask_titles(text, titled), mark_titles(text, item, titled[1:]), item, evidence,
@@ -356,7 +360,7 @@ class ClaimChecker(GroundingChecker):
         """(the kinds of evidence `text` states, whether one is personal): `check_claims`'s `cited` and `personal`
         without the rest of the check."""
         text = " ".join(text.replace("’", "'").replace("“", '"').replace("”", '"').split())
-        titled = [item] + [self._by_label[label] for _, label in evidence.titles() if label in self._by_label]
+        titled = self._titled(item, evidence)
         masked = _mask_titles(text, titled)
         cited = self.cited(text, masked, evidence, titled)
         return cited, self._personal(text, masked, evidence, cited)

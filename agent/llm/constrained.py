@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from agent.llm.claim_roles import number_roles, role_still_open, unearned_praise
+from agent.llm.claim_roles import number_roles, role_still_open, statement_limits, unearned_praise
 from agent.llm.claim_words import NUMBER, number_value
 from agent.llm.claims import MAX_WORDS, MIN_WORDS, VIEWER_STATE, ClaimChecker, bare_title, generic_phrases
 from retrieval.catalog.schema import Item
@@ -140,15 +140,11 @@ def _split_number(raw: str) -> tuple[str, str]:
 
 def _roles(item: Item, evidence: Evidence) -> tuple[dict[str, tuple[str, ...]], dict[str, int]]:
     """(each evidence number's roles, how often each statistic other than a year may be stated)."""
+    roles = number_roles(item, evidence)
     kinds: dict[str, list[str]] = {}
-    holders: dict[str, set] = {}
-    for role in number_roles(item, evidence):
+    for role in roles:
         kinds.setdefault(role.value, []).append(role.kind)
-        if role.kind not in ("year", "asked_year"):
-            holders.setdefault(role.value, set()).add((role.kind, role.owner))
-    years = {v for v, k in kinds.items() if {"year", "asked_year"} & set(k)}
-    return ({v: tuple(k) for v, k in kinds.items()},
-            {v: len(h) for v, h in holders.items() if v not in years})
+    return {v: tuple(k) for v, k in kinds.items()}, statement_limits(roles)
 
 
 def _prefixes(words: set[str]) -> frozenset[str]:
