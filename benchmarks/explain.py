@@ -67,13 +67,13 @@ def run_system(name: str, explainer, replies: dict, contexts: dict, templates: d
         fallbacks = [templates[c.case_id] for c in members]
         rows = []
         if explainer is None:  # the template system
-            rows = [(c, fallbacks[n], "template", fallbacks[n]) for n, c in enumerate(members)]
+            rows = [(c, fallbacks[n], "template", fallbacks[n], False) for n, c in enumerate(members)]
         else:
             started = time.perf_counter()
             for n, note in enumerate(explainer.stream(picks, fallbacks)):
                 if n == 0:
                     measured.first.append(time.perf_counter() - started)
-                rows.append((members[n], note.text, note.source, note.draft))
+                rows.append((members[n], note.text, note.source, note.draft, note.garbled))
             measured.all.append(time.perf_counter() - started)
         measured.replies.append(rows)
     return measured
@@ -86,12 +86,12 @@ def figures(measured: Measured, checker, contexts: dict) -> dict:
     llm_shown = overlap_drafts = overlap_shown = 0
     for rows in measured.replies:
         shown_texts, draft_texts = [], []
-        for case, text, source, draft in rows:
+        for case, text, source, draft, garbled in rows:
             ctx = contexts[case.case_id]
             drafts += 1
             if draft:
                 verdict = checker.check_claims(draft, ctx.item, ctx.evidence, ctx.asked_genres)
-                passed += verdict.ok
+                passed += verdict.ok and not garbled  # the gate is the checker and the fluency floor
                 generic += bool(generic_phrases(draft))
                 draft_texts.append(draft)
             shown = checker.check_claims(text, ctx.item, ctx.evidence, ctx.asked_genres, min_words=0, max_words=10_000)
@@ -130,15 +130,18 @@ def describe_figures(writer, cases, catalog) -> dict:
     for at in range(0, len(items), 8):
         batch = items[at:at + 8]
         evidence = [Evidence.model_validate(c.evidence) for c in cases[at:at + 8]]
-        drafts = dict(writer.write("describe", [_describe_fields(it, ev) for it, ev in zip(batch, evidence)]))
+        fields = [_describe_fields(it, ev) for it, ev in zip(batch, evidence)]
+        drafts = {d.index: d for d in writer.write("describe", fields,
+                                                   constraints=writer.constraints(list(zip(batch, evidence))))}
         for n, (item, ev) in enumerate(zip(batch, evidence)):
-            text = drafts.get(n)
+            draft = drafts.get(n)
+            text = draft.text if draft else None
             written += text is not None
             if text:
-                verdict = writer.checker.check_claims(text, item, ev)
-                passed += verdict.ok
+                problems = writer.checker.check_claims(text, item, ev).problems + draft.fluency_problems()
+                passed += not problems
                 generic += bool(generic_phrases(text))
-                texts.append((item.label, text, verdict.ok, verdict.problems))
+                texts.append((item.label, text, not problems, problems))
     return {"items": len(items), "pass_rate": round(passed / len(items), 4) if items else 0.0,
             "generic_rate": round(generic / len(items), 4) if items else 0.0,
             "seconds_per_item": round((time.perf_counter() - started) / max(1, len(items)), 2)}, texts
@@ -237,7 +240,7 @@ def write_samples(path: Path, measured: dict, contexts: dict, grouped: dict, rng
             ctx = contexts[case.case_id]
             lines.append(f"{n}. **{ctx.item.label}** ({', '.join(ctx.item.genres)})")
             for name in ("template", "base", "base_constrained", SERVED):
-                _, text, source, draft = index[name][reply_id][n - 1]
+                _, text, source, draft, _ = index[name][reply_id][n - 1]
                 shown = text if name == "template" else f"{text} *[{source}]*"
                 lines.append(f"   - {name}: {shown}")
                 if name != "template" and source != "llm" and draft:

@@ -67,6 +67,7 @@ _BEFORE_RE = {kind: re.compile("(?:" + rx + ")$") for kind, rx in _BEFORE.items(
 _YEAR_AFTER = regex.compile(r"(?:'s\b|\s*\)|\s*(?:to|and|-|–|through|until|till)\s*(?:1[89]|20)\d\d|"
                          r"\s+(?:[a-z'\-]+\s+){0,2}(?:film|films|movie|movies|title|titles|release|picture|feature|"
                          r"pick|entry|one)\b)")
+_TOP = re.compile(r"\btop\s*$")  # "the top 2%": after "top" only a percentage
 _ROLE_NAMES = {"viewers": "the viewer count", "rating_count": "the number of ratings", "rating_mean": "the rating",
                "rating_scale": "the rating scale", "rank": "the popularity rank", "catalog_size": "the catalog size",
                "percent": "a percentage", "fans": "a count of fans", "also": "a count of fans",
@@ -136,6 +137,8 @@ def role_still_open(kinds: Sequence[str], before: str, after: str) -> bool:
     """While a sentence is written: whether a number with these role `kinds`, after `before` (lower case), can
     still be read in one of them once `after` (lower case, the text written after it so far) grows."""
     for kind in kinds:
+        if _TOP.search(before) and kind != "percent":
+            continue
         if kind in ("year", "asked_year"):
             if _year_still_open(kind, before, after):
                 return True
@@ -222,6 +225,8 @@ class RoleCheck:
         return problems
 
     def _in_role(self, kind: str, before: str, after: str, ordinal: bool) -> bool:
+        if _TOP.search(before) and kind != "percent":
+            return False  # "in the top 3.9 out of 5", "the top 171 viewers": only a share is a top
         if kind == "rank" and ordinal:
             return True
         if kind == "year":

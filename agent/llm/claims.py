@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from agent.llm.claim_form import WordForms, number_problems
 from agent.llm.claim_requests import RequestCheck
 from agent.llm.claim_roles import RoleCheck, mark_titles
 from agent.llm.claim_words import (NGRAM, NUMBER, ClaimWords, bare_title, generic_phrases, ngrams, number_value,
@@ -38,11 +39,6 @@ __all__ = ["MAX_WORDS", "MIN_WORDS", "NGRAM", "ClaimChecker", "ClaimVerdict", "C
 MIN_WORDS = 12
 MAX_WORDS = 40
 _WORD = re.compile(r"(?<![\w'])[A-Za-z][A-Za-z'\-]*")  # letters glued to a number ("1990s", "3rd") are the number's
-_PAIR = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s*(?:of(?: the| its| their)?|out of|/|in)\s*"
-                   r"(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\w]|[.,]\d)")
-_WHOLE_SET = re.compile(r"\b(?:the|its|their|all)\s+(\d{1,3}(?:,\d{3})+|\d+)\s+(?:fans|viewers|people|admirers|"
-                        r"ratings|votes|users|watchers)\b", re.IGNORECASE)
-_PERCENT = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*(?:%|percent\b|per cent\b)")
 _MARKUP = re.compile(r"[<>`\[\]{}$\\|*_~^]|https?:|www\.|!\[|&[a-z]+;|#(?!\d)")
 _SUITABILITY = re.compile(r"\bgood for\b", re.IGNORECASE)
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s+|[\"“(]\s*)$")
@@ -114,7 +110,12 @@ class ClaimChecker(GroundingChecker):
         problems += base.problems
         masked = _mask_titles(text, titled)
         problems += self._implied_genres(masked, item, asked)
-        problems += self._numbers(masked, item, evidence)
+        problems += number_problems(masked, item, evidence)
+        forms = self.word_forms(item, evidence)
+        problems += [f"writes {w!r} in a form no title or sentence uses" for w in forms.miswritten(text)]
+        pieces = forms.title_pieces(text)
+        if pieces:
+            problems.append(f"writes part of a title without the rest of it: {' '.join(pieces)!r}")
         markup = _MARKUP.search(masked)
         if markup:
             problems.append(f"markup or a link in the text: {markup.group(0)!r}")
@@ -190,7 +191,7 @@ class ClaimChecker(GroundingChecker):
         own = {item.label.lower(), item.title.lower()}
         low = text.lower()
         problems = []
-        if _OWN_RATING.search(low):
+        if _OWN_RATING.search(mark_titles(text, item, self._titled(item, evidence)[1:]).lower()):  # "It's a W…"
             problems.append("states the viewer's own rating of the pick, which the evidence does not hold")
         state = VIEWER_STATE.search(low)
         if state:
@@ -260,33 +261,13 @@ class ClaimChecker(GroundingChecker):
         listed = [m for m in re.finditer(r"\b(\w+), \1\b", text.lower()) if m.group(1) not in _PRONOUNS]
         return [f"repeats itself: {listed[0].group(0)!r}"] if listed else []
 
-    @staticmethod
-    def _numbers(masked: str, item: Item, evidence: Evidence) -> list[str]:
-        """Ordinals, percentages and "a of b" pairs must be the evidence's own (plain numbers: grounding.py)."""
-        allowed = evidence.numbers() | ({str(item.year)} if item.year else set())
-        problems = []
-        for m in NUMBER.finditer(masked):
-            if m.group(2) and number_value(m.group(1)) not in allowed:
-                problems.append(f"rank {m.group(0)} is not in the evidence of {item.label}")
-        percents = evidence.percents()
-        for m in _PERCENT.finditer(masked):
-            if number_value(m.group(1)) not in percents:
-                problems.append(f"{m.group(0)} is not a percentage in the evidence of {item.label}")
-        totals = {str(c.fans) for c in evidence.connections}
-        if evidence.catalog is not None:
-            k = evidence.catalog
-            totals |= {str(k.viewers), str(k.rating_count), str(k.catalog_size)}
-        for m in _WHOLE_SET.finditer(masked):  # "the 118 fans", "its 508 ratings": the whole group, not a part of it
-            if number_value(m.group(1)) not in totals:
-                problems.append(f"'{m.group(0)}' is not the size of any group in the evidence of {item.label}")
-        pairs = evidence.pairs()
-        for m in _PAIR.finditer(masked):
-            a, b = number_value(m.group(1)), number_value(m.group(2))
-            if (a, b) not in pairs and not (item.year and b == str(item.year)):
-                problems.append(f"'{m.group(0)}' pairs numbers the evidence does not pair")
-        return problems
+    def word_forms(self, item: Item, evidence: Evidence) -> WordForms:
+        """How the words of a sentence about `item` may be written (agent/llm/claim_form.py)."""
+        titles = [it.title for it in self._titled(item, evidence)] + [label for _, label in evidence.titles()]
+        return WordForms.of(titles, self._allowed_words(item, evidence, titles=False)
+                            | set(self._genre_word) | set(self.words.genre_words))
 
-    def _allowed_words(self, item: Item, evidence: Evidence) -> set[str]:
+    def _allowed_words(self, item: Item, evidence: Evidence, titles: bool = True) -> set[str]:
         w = self.words
         allowed = set(w.vocabulary)
         k, s = evidence.catalog, evidence.satisfies
@@ -298,7 +279,7 @@ class ClaimChecker(GroundingChecker):
             allowed |= w.audience
         if s.mood_genres:
             allowed |= {part for mood in s.moods for part in re.split(r"[\s\-]+", mood.lower())}
-        for it in [item] + [self._by_label[label] for _, label in evidence.titles() if label in self._by_label]:
+        for it in self._titled(item, evidence) if titles else ():
             # "Marvin's Room" allows "marvin" (words are compared without a possessive 's)
             allowed |= {re.sub(r"'s$|'$", "", x.lower()) for x in _WORD.findall(it.title) for x in x.split("-")}
         if item.description and not item.description_generated:  # plot words only from the catalog's own text

@@ -27,8 +27,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from agent.llm.claim_form import WordForms, number_problems, pair_open
 from agent.llm.claim_roles import number_roles, role_still_open, statement_limits, unearned_praise
 from agent.llm.claim_words import NUMBER, number_value
+from agent.llm.grounding import _mask_titles
 from agent.llm.claims import MAX_WORDS, MIN_WORDS, VIEWER_STATE, ClaimChecker, bare_title, generic_phrases
 from retrieval.catalog.schema import Item
 from retrieval.evidence import PERSONAL_RELATIONS, Evidence
@@ -43,6 +45,7 @@ _GLUED = re.compile(r"(?:(?<!\d)[.,]|[;:!?)%])[A-Za-z0-9]|\d[.,][A-Za-z]|[.,;:!?
 _USER_VERB = re.compile(r"\byou(?:'ve| have| had)?\s+(?:also\s+|really\s+)?(?:rated|liked|loved|enjoyed|adored|"
                         r"saw|watched|asked for more like|want more like|wanted more like)\s+(.*)$")
 _VIEWER_STATE_WORD = re.compile(VIEWER_STATE.pattern + r"[a-z']+[^a-z']")
+_LETTER_RUN = re.compile(r"[A-Za-z]+")
 _COUNTED = re.compile(r"[\w'\-.,/%]*[A-Za-z0-9][\w'\-.,/%]*")
 SAMPLED_CANDIDATES = 24  # sampling draws among the valid ones of this many best tokens (more if none is valid)
 # Failing those, the search goes on down the whole vocabulary (a word of the vocabulary can always be finished
@@ -169,6 +172,8 @@ class ClaimConstraint:
     own_titles: tuple[str, ...]  # lower case: the titles "you liked / rated / loved …" may name
     roles: dict[str, tuple[str, ...]]  # a number of the evidence -> its roles (claim_roles.number_roles)
     statements: dict[str, int]  # how many times a statistic may be stated (once per role and owner)
+    forms: WordForms  # the case each word may be written in
+    titled: tuple[Item, ...]  # the pick and the catalog items its evidence names (blanked before number checks)
 
     @classmethod
     def for_pick(cls, checker: ClaimChecker, item: Item, evidence: Evidence) -> "ClaimConstraint":
@@ -198,10 +203,13 @@ class ClaimConstraint:
         return cls(frozenset(words), _prefixes(set(words)), frozenset(forms), _prefixes(forms),
                    owned_forms,
                    last, item, evidence, checker, {k: tuple(v) for k, v in bracketed.items()}, evidence.personal(),
-                   tuple(sorted(own)), *_roles(item, evidence))
+                   tuple(sorted(own)), *_roles(item, evidence), checker.word_forms(item, evidence),
+                   tuple(checker._titled(item, evidence)))
 
     # ------------------------------------------------------------------ words and numbers
     def _word_done(self, raw: str) -> bool:
+        if not all(self.forms.run_ok(r) for r in _LETTER_RUN.findall(raw)):
+            return False
         word = raw.strip("'-").lower()
         if not word:
             return True
@@ -213,6 +221,10 @@ class ClaimConstraint:
 
     def _word_open(self, raw: str) -> bool:
         """Whether `raw` can still grow into a word `_word_done` accepts."""
+        *whole, last_run = _LETTER_RUN.findall(raw) or [""]
+        if not all(self.forms.run_ok(r) for r in whole) or not (
+                self.forms.run_ok(last_run) if raw[-1:] in "'-" else self.forms.run_open(last_run)):
+            return False
         word = raw.lower()
         if word in self.word_prefixes:
             return True
@@ -287,6 +299,8 @@ class ClaimConstraint:
         text = written + token
         if not self._pieces_ok(text, len(written) - len(_WORD_TAIL.search(written).group(0))):
             return False
+        if not self.forms.inside_title(text):
+            return False  # a word only a title supplies, outside a copy of that title
         if _GLUED.search(text, max(1, len(text) - 12)):  # (the look-behind still sees what is before)
             return False
         if re.search(r"\d(?:st|nd|rd|th)?-[a-z]|[a-z]-\d", text[-16:]):
@@ -305,8 +319,11 @@ class ClaimConstraint:
             return False
         if len(_COUNTED.findall(text)) > MAX_WORDS:
             return False
-        if not self._numbers_in_role(low):
+        if not self._numbers_in_role(low) or not pair_open(low, self.item, self.evidence):
             return False
+        done = text[:len(text) - len(_WORD_TAIL.search(text).group(0))]
+        if re.search(r"\d", done) and number_problems(_mask_titles(done, self.titled), self.item, self.evidence):
+            return False  # a percentage, a whole group or a pair the evidence does not hold
         # a request reference ("as you asked") only about what was asked: judged on the text so far, so a
         # reference with nothing before it to attach to is refused rather than left to what may follow
         return not (self.checker.requests.mentions_reference(low)
@@ -342,6 +359,8 @@ class ClaimConstraint:
         if not text.endswith((".", "!", "?")) or len(_COUNTED.findall(text)) < MIN_WORDS:
             return False
         if not self._numbers_in_role(text.lower() + " "):  # a number just before the full stop is whole now
+            return False
+        if number_problems(_mask_titles(text, self.titled), self.item, self.evidence):
             return False
         cited, personal = self.checker.citations(text, self.item, self.evidence)
         return bool(cited) and (personal or not self.personal)

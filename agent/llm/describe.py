@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import prompts
-from agent.llm.explainer import NO_SENTENCE, SentenceWriter
+from agent.llm.explainer import NO_SENTENCE, Draft, SentenceWriter
 from agent.llm.pick_facts import describe_fields
 from retrieval.catalog.descriptions import DescriptionRecord, append_descriptions, read_descriptions
 from retrieval.catalog.schema import Catalog, Item
@@ -60,13 +60,14 @@ class DescriptionWriter(SentenceWriter):
     def describe(self, items: list[Item]) -> list[tuple[Item, str | None, tuple[str, ...]]]:
         """(item, description or None, problems) per item, in order; one batched generation."""
         evidence = [item_evidence_of(self.log, self.catalog, it) for it in items]
-        texts: dict[int, str | None] = dict(self.write("describe", [describe_fields(it, ev) for it, ev in
-                                                                     zip(items, evidence)],
-                                                       constraints=self.constraints(list(zip(items, evidence)))))
+        drafts = {d.index: d for d in self.write("describe", [describe_fields(it, ev) for it, ev in zip(items, evidence)],
+                                                 constraints=self.constraints(list(zip(items, evidence))))}
         out = []
         for n, (item, ev) in enumerate(zip(items, evidence)):
-            text = texts.get(n)
-            problems = (NO_SENTENCE,) if text is None else self.checker.check_claims(text, item, ev).problems
+            draft = drafts.get(n, Draft(n, None))
+            text = draft.text
+            problems = (NO_SENTENCE,) if text is None else (
+                self.checker.check_claims(text, item, ev).problems + draft.fluency_problems())
             out.append((item, None if problems else text, problems))
         return out
 

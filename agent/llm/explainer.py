@@ -28,6 +28,26 @@ _PROMPT_ECHO = re.compile(r"\b(?:Movie|Film|Genres|Facts|About|Viewer's request|
                           re.IGNORECASE)
 
 
+# The lowest probability the model itself may have given a word of a shown sentence. Claim-constrained decoding
+# masks the words the evidence does not support; where that leaves the model only words it did not mean, the
+# sentence comes out garbled ("16 of its 101 fan fans", "You should rate it is a note of the thriller") yet every
+# claim in it checks out. Read off train-split replies with scripts/fluency_floor.py (benchmarks/RESULTS.md).
+MIN_TOKEN_LOGPROB = -6.0
+
+
+@dataclass(frozen=True)
+class Draft:
+    index: int  # of the field set it was written for
+    text: str | None  # finished text, None when nothing usable was written (`finish_text`)
+    worst_logprob: float = 0.0  # agent.llm.generation.Generated.worst_logprob (0: not known, a remote endpoint)
+
+    def fluency_problems(self) -> tuple[str, ...]:
+        if self.text is None or self.worst_logprob >= MIN_TOKEN_LOGPROB:
+            return ()
+        return (f"garbled: the constraints forced a word the model itself gave log-probability "
+                f"{self.worst_logprob:.1f} (below {MIN_TOKEN_LOGPROB})",)
+
+
 @dataclass(frozen=True)
 class Explanation:
     item_id: str
@@ -36,6 +56,7 @@ class Explanation:
     rejected: tuple[str, ...] = ()  # why the model's sentence was not shown
     draft: str | None = None  # the model's sentence (shown or not)
     personal: bool = False  # the shown LLM sentence cites evidence personal to the user or the request
+    garbled: bool = False  # the draft fell below the fluency floor (`MIN_TOKEN_LOGPROB`)
 
 
 def _without_repeats(sentences: list[str], similarity: float = 85.0) -> list[str]:
@@ -106,9 +127,9 @@ class SentenceWriter:
         return [ClaimConstraint.for_pick(self.checker, item, evidence) for item, evidence in facts]
 
     def write(self, task: str, fields: Sequence[dict[str, str]], distinct: bool = False,
-              constraints: Sequence | None = None) -> Iterator[tuple[int, str | None]]:
-        """(index, finished text or None) per field set, in the order the rows finish; `constraints` (one per
-        field set, local model only) keep each row to what its pick's evidence supports."""
+              constraints: Sequence | None = None) -> Iterator[Draft]:
+        """One draft per field set, in the order the rows finish; `constraints` (one per field set, local model
+        only) keep each row to what its pick's evidence supports."""
         from agent.llm.prompting import constant_prefix, render_chat
 
         tokenizer = self.backend.tokenizer
@@ -116,14 +137,14 @@ class SentenceWriter:
         llm = getattr(self.backend, "llm", None)
         if llm is None:  # a remote endpoint: one request, every row at once
             for n, (raw, finished) in enumerate(self.backend.generate(texts, self.max_new_tokens)):
-                yield n, finish_text(raw, finished, self.max_chars, self.max_sentences)
+                yield Draft(n, finish_text(raw, finished, self.max_chars, self.max_sentences))
             return
         from agent.llm.generation import Sampling, generate_rows
 
         sampling = Sampling(distinct_ngram=DISTINCT_NGRAM if distinct else 0)
         for g in generate_rows(llm, texts, self.max_new_tokens, prefix=constant_prefix(tokenizer, task),
                                sampling=sampling, adapter=self.backend.adapter, constraints=constraints):
-            yield g.row, finish_text(g.text, g.finished, self.max_chars, self.max_sentences)
+            yield Draft(g.row, finish_text(g.text, g.finished, self.max_chars, self.max_sentences), g.worst_logprob)
 
 
 class Explainer(SentenceWriter):
@@ -141,12 +162,12 @@ class Explainer(SentenceWriter):
     def stream(self, picks: Sequence[PickContext], fallbacks: Sequence[str]) -> Iterator[Explanation]:
         """One explanation per pick, in pick order, each as soon as it and every earlier one are ready.
         `fallbacks`: the template explanation of each pick (shown where the model's sentence is rejected)."""
-        ready: dict[int, str | None] = {}
+        ready: dict[int, Draft] = {}
         shown: list[str] = []
         following = 0
         limits = self.constraints([(p.item, p.evidence) for p in picks])
-        for index, text in self.write("explain", [explain_fields(p) for p in picks], distinct=True, constraints=limits):
-            ready[index] = text
+        for draft in self.write("explain", [explain_fields(p) for p in picks], distinct=True, constraints=limits):
+            ready[draft.index] = draft
             while following in ready:
                 note = self._judge(picks[following], ready.pop(following), fallbacks[following], shown)
                 shown.append(note.text)
@@ -156,15 +177,16 @@ class Explainer(SentenceWriter):
     def explain(self, picks: Sequence[PickContext], fallbacks: Sequence[str]) -> list[Explanation]:
         return list(self.stream(picks, fallbacks))
 
-    def _judge(self, pick: PickContext, text: str | None, fallback: str, shown: Sequence[str]) -> Explanation:
-        item_id = pick.item.item_id
+    def _judge(self, pick: PickContext, draft: Draft, fallback: str, shown: Sequence[str]) -> Explanation:
+        item_id, text = pick.item.item_id, draft.text
         if text is None:
             return Explanation(item_id, fallback, "fallback", (NO_SENTENCE,))
         verdict = self.checker.check_claims(text, pick.item, pick.evidence, pick.asked_genres)
-        problems = list(verdict.problems)
+        problems = list(verdict.problems) + list(draft.fluency_problems())
         repeated = shared_ngram(text, shown)
         if repeated:
             problems.append(f"repeats {' '.join(repeated)!r} from an earlier explanation of the reply")
         if problems:
-            return Explanation(item_id, fallback, "fallback", tuple(problems), draft=text)
+            return Explanation(item_id, fallback, "fallback", tuple(problems), draft=text,
+                               garbled=bool(draft.fluency_problems()))
         return Explanation(item_id, text, "llm", draft=text, personal=verdict.personal)

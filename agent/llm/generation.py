@@ -33,6 +33,7 @@ from agent.llm.loading import LoadedModel
 from agent.llm.prompting import encode
 
 _DONE = object()
+OPENING = 2  # tokens: with distinct n-grams, no two rows may open with the same tokens (`_ban_repeats`)
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,9 @@ class Generated:
     text: str
     finished: bool  # ended by the model (False: cut by max_new_tokens)
     tokens: int
+    # the lowest log-probability the model itself (before any mask or ban) gave a token the row wrote: very low when
+    # a constraint forced a word the model did not mean, which is where constrained sentences come out garbled
+    worst_logprob: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -184,9 +188,11 @@ def _generate(llm: LoadedModel, texts: list[str], max_new_tokens: int, prefix: s
         if sampling.temperature <= 0 and k == 1 and sampling.lookahead > 0:
             yield from _look_ahead(llm, tails, logits, past, mask, next_pos, max_new_tokens, sampling, limits, stop)
             return
+        worst = [0.0 for _ in rows]
         for step in range(max_new_tokens):
             if stop.is_set():
                 return
+            own = torch.log_softmax(logits, dim=-1)  # before the bans and masks below change `logits`
             if sampling.distinct_ngram:
                 chosen = _choose_distinct(logits, active, written, sampling, generator, restrict)
             else:
@@ -197,6 +203,7 @@ def _generate(llm: LoadedModel, texts: list[str], max_new_tokens: int, prefix: s
             keep, finished = [], []
             for j, row in enumerate(active):
                 token = int(chosen[j])
+                worst[row] = min(worst[row], float(own[j, token]))
                 if token == eos:
                     finished.append(row)
                 else:
@@ -208,7 +215,7 @@ def _generate(llm: LoadedModel, texts: list[str], max_new_tokens: int, prefix: s
             for row in finished + ([active[j] for j in keep] if last else []):
                 r, s = rows[row]
                 yield Generated(r, s, tok.decode(written[row], skip_special_tokens=True).strip(),
-                                finished=row in finished, tokens=len(written[row]))
+                                finished=row in finished, tokens=len(written[row]), worst_logprob=worst[row])
             if last or not keep:
                 return
             if len(keep) < len(active):
@@ -242,6 +249,7 @@ def _look_ahead(llm: LoadedModel, tails: list[list[int]], logits, past, mask, ne
     tok, device, eos = llm.tokenizer, llm.device, llm.tokenizer.eos_token_id
     written: list[list[int]] = [[] for _ in tails]
     spelled = ["" for _ in tails]
+    worst = [0.0 for _ in tails]
     active = list(range(len(tails)))
     fed: list[list[int]] = [[] for _ in tails]  # per active row: the proposals of the last pass
     logits = logits[:, None]  # (rows, positions, vocabulary)
@@ -253,10 +261,12 @@ def _look_ahead(llm: LoadedModel, tails: list[list[int]], logits, past, mask, ne
         kept, going = [], []
         for j, row in enumerate(active):
             taken = _verify(logits[j], fed[j], row, draft, written, spelled, limits, sampling, max_new_tokens, eos)
+            own = torch.log_softmax(logits[j, :len(taken)], dim=-1)
+            worst[row] = min(worst[row], *(float(own[i, t]) for i, t in enumerate(taken)))
             kept.append(len(taken))  # the pass's input token and the proposals the row took
             if taken[-1] == eos or len(written[row]) >= max_new_tokens:
                 yield Generated(row, 0, tok.decode(written[row], skip_special_tokens=True).strip(),
-                                finished=taken[-1] == eos, tokens=len(written[row]))
+                                finished=taken[-1] == eos, tokens=len(written[row]), worst_logprob=worst[row])
             else:
                 going.append(j)
         if not first:
@@ -313,8 +323,14 @@ def _verify(logits, proposals: list[int], row: int, draft: list[list[int]], writ
 
 
 def _ban_repeats(logits_row, row: int, draft: list[list[int]], n: int) -> None:
-    """Ban, for `row`, the token that would complete an n-gram another row has written."""
+    """Ban, for `row`, the token that would complete an n-gram another row has written, or would open the row with
+    another row's first `OPENING` tokens (five sentences that all start "You liked Heat (1995)" read as one
+    template, and by the time the n-gram ban fires the title may be the only thing the row can still write)."""
     toks = draft[row]
+    if len(toks) == OPENING - 1:
+        for other, others in enumerate(draft):
+            if other != row and len(others) >= OPENING and others[:len(toks)] == toks:
+                logits_row[others[len(toks)]] = float("-inf")
     if len(toks) < n - 1:
         return
     context = tuple(toks[-(n - 1):])

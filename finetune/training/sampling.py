@@ -115,7 +115,8 @@ def sample_cases(llm, cases: Sequence[ExplainCase | DescribeCase], catalog: Cata
                 text = finish_text(g.text, g.finished, MAX_CHARS, MAX_SENTENCES)
                 rows.append({"case_id": p.case_id, "task": p.task, "round": round_no, "sample": g.sample,
                              "text": text, "raw": g.text, "finished": g.finished, "model": model_id,
-                             "teacher": teacher, "temperature": temperature, "constrained": limits is not None})
+                             "teacher": teacher, "temperature": temperature, "constrained": limits is not None,
+                             "worst_logprob": round(g.worst_logprob, 3)})
             rows.sort(key=lambda r: (r["case_id"], r["sample"]))
             with out.open("a", encoding="utf-8") as f:  # whole cases per append: a crash loses one batch at most
                 f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from agent.llm.claims import ClaimChecker
 from agent.llm.evidence_text import ExplanationWriter
+from agent.llm.explainer import Draft
 from finetune.data.explain_cases import DescribeCase, ExplainCase, replies
 from retrieval.catalog.schema import Catalog
 from retrieval.evidence import Evidence
@@ -96,6 +97,9 @@ def select(samples: Sequence[dict], cases: Mapping[str, ExplainCase | DescribeCa
         if not verdict.ok:
             report.dropped["claim check"] += 1
             report.problems.update({p.split(" ")[0] for p in verdict.problems})
+            continue
+        if Draft(0, text, s.get("worst_logprob", 0.0)).fluency_problems():
+            report.dropped["garbled (below the fluency floor)"] += 1
             continue
         report.passed += 1
         if isinstance(case, ExplainCase) and evidence.personal() and not verdict.personal:

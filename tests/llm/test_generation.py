@@ -178,3 +178,29 @@ def test_looking_ahead_writes_what_one_token_per_pass_writes(fp32, checker, farg
             fp32, texts, 40, prefix=constant_prefix(tok, "explain"), sampling=Sampling(lookahead=3),
             constraints=constraints)}
         assert ahead == one and all(text for text, _ in one.values())
+
+
+def test_worst_logprob_is_the_models_own_least_likely_token_of_the_row(fp32, checker, fargo_case, plain_case):
+    """`Generated.worst_logprob` is read off the model's own distribution before any mask: unconstrained greedy rows
+    give what transformers' greedy scores give, with and without lookahead; constrained rows report it too."""
+    from agent.llm.constrained import ClaimConstraint
+
+    tok = fp32.tokenizer
+    texts = [render_chat(tok, "explain", **f) for f in FIELDS]
+    expected = []
+    for text in texts:
+        ids = torch.tensor([encode(tok, text)])
+        with torch.inference_mode():
+            out = fp32.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=20,
+                                      do_sample=False, pad_token_id=tok.pad_token_id, output_scores=True,
+                                      return_dict_in_generate=True)
+        chosen = out.sequences[0, ids.shape[1]:].tolist()
+        expected.append(min(float(torch.log_softmax(s[0].float(), -1)[t]) for s, t in zip(out.scores, chosen)))
+    for lookahead in (0, 3):
+        got = {g.row: g.worst_logprob for g in generate_rows(fp32, texts, 20, sampling=Sampling(lookahead=lookahead),
+                                                             cache=PrefixCache())}
+        assert [got[0], got[1]] == pytest.approx(expected, abs=1e-3)
+    limits = [ClaimConstraint.for_pick(checker, *case) for case in (fargo_case, plain_case)]
+    free = {g.row: g.worst_logprob for g in generate_rows(fp32, texts, 40)}
+    bound = {g.row: (g.worst_logprob, g.text) for g in generate_rows(fp32, texts, 40, constraints=limits)}
+    assert all(bound[r][0] <= 0.0 for r in bound) and all(free[r] <= 0.0 for r in free)

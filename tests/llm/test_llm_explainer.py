@@ -96,3 +96,13 @@ def test_the_request_reaches_the_prompt_as_quoted_data_after_the_chat_turn_opens
     text = render_chat(backend.tokenizer, "explain", **fields)
     assert text.count("<|im_start|>system") == 1 and text.endswith("<|im_start|>assistant\n")
     assert "1. " in text and "Toy Story" in text  # the pick's numbered facts and its title are in the prompt
+
+
+def test_a_draft_below_the_fluency_floor_is_garbled():
+    from agent.llm.explainer import MIN_TOKEN_LOGPROB, Draft
+
+    text = "You liked The Net (1995), and 24 of its 30 fan fans also loved this sci-fi film."
+    assert Draft(0, text, MIN_TOKEN_LOGPROB + 0.5).fluency_problems() == ()
+    assert Draft(0, text).fluency_problems() == ()  # 0.0: not known (an endpoint)
+    assert "garbled" in Draft(0, text, MIN_TOKEN_LOGPROB - 10).fluency_problems()[0]
+    assert Draft(0, None, -30.0).fluency_problems() == ()  # nothing written: NO_SENTENCE says why

@@ -225,7 +225,7 @@ class SelfTraining:
 
     def _validate(self, llm, validation: Sequence, checker, folder: Path) -> dict[str, Any]:
         """One greedy sentence per validation case from the current adapter (serving prompt): the pass rate."""
-        from agent.llm.explainer import finish_text
+        from agent.llm.explainer import Draft, finish_text
         from agent.llm.generation import Sampling, generate_rows
         from agent.llm.prompting import constant_prefix, render_chat
         from finetune.training.sampling import case_constraints, serving_fields, task_of
@@ -250,8 +250,9 @@ class SelfTraining:
                     verdict = checker.check_claims(text or "", self.catalog[case.item_id],
                                                    Evidence.model_validate(case.evidence),
                                                    getattr(case, "asked_genres", ()))
-                    rows.append({"case_id": case.case_id, "text": text, "ok": verdict.ok,
-                                 "personal": verdict.personal, "problems": list(verdict.problems)})
+                    problems = list(verdict.problems) + list(Draft(0, text, g.worst_logprob).fluency_problems())
+                    rows.append({"case_id": case.case_id, "text": text, "ok": not problems,
+                                 "personal": verdict.personal, "problems": problems})
             _write_jsonl(path, rows)
         passed = sum(r["ok"] for r in rows)
         result = {"cases": len(rows), "passed": passed, "pass_rate": round(passed / len(rows), 4) if rows else 0.0}
