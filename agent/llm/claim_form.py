@@ -3,7 +3,8 @@ decoder, agent/llm/constrained.py, enforces the same rules while a sentence is b
 
 - Word forms: a word is written in lower case or capitalised ("Crime" at a sentence start), or exactly as a title
   of the pick or its evidence writes it ("McCoy"); a word that only a title supplies ("Brasco", "Gump") keeps the
-  title's case. So "The Right StUfF", "theM fans" and "Donnie brasco" are rejected.
+  title's case, and comes only inside a whole copy of that title. So "The Right StUfF", "theM fans", "Donnie
+  brasco" and "You should rate it is a Wonderful Life" are rejected.
 - Number statements: an ordinal is the evidence's own, a percentage is one of its percentages, "the 118 fans" /
   "its 508 ratings" is the size of a whole group it holds, and "a of b" / "a out of b" / "a/b" pairs numbers it
   pairs ("12 of its 1,682" — a count against the catalog size — is rejected).
@@ -50,7 +51,8 @@ class WordForms:
         bare = {re.sub(r"\s*\(\d{4}\)$", "", t) for t in titles}
         runs = {r for t in bare for r in _RUN.findall(t)}
         common = {r for w in vocabulary for r in _RUN.findall(w.lower())}
-        return cls(tuple(sorted(bare, key=len, reverse=True)), frozenset(runs), frozenset(r.lower() for r in runs) - common,
+        return cls(tuple(sorted(bare, key=len, reverse=True)), frozenset(runs),
+                   frozenset(r.lower() for r in runs) - common,
                    frozenset(r[:n] for r in common for n in range(1, len(r) + 1)))
 
     def run_ok(self, run: str) -> bool:
@@ -74,11 +76,11 @@ class WordForms:
     def inside_title(self, text: str) -> bool:
         """While a sentence is written: whether the word it ends in can still be a common word, or the text ends
         inside a copy of a title (so a word only a title supplies comes only with the whole title)."""
-        run = _RUN.search(text + " ", len(text) - len(_TRAILING_RUN.search(text).group(0)))
-        if run is None or run.group(0).lower() in self.common_prefixes:
+        tail = _TRAILING_RUN.search(text).group(0)
+        if not tail or tail.lower() in self.common_prefixes:
             return True
         return any(text.endswith(t[:k]) and (k == len(text) or not text[-k - 1].isalnum())
-                   for t in self.titles for k in range(len(run.group(0)), len(t) + 1))
+                   for t in self.titles for k in range(len(tail), len(t) + 1))
 
 
 def number_problems(masked: str, item: Item, evidence: Evidence) -> list[str]:

@@ -60,7 +60,8 @@ class DescriptionWriter(SentenceWriter):
     def describe(self, items: list[Item]) -> list[tuple[Item, str | None, tuple[str, ...]]]:
         """(item, description or None, problems) per item, in order; one batched generation."""
         evidence = [item_evidence_of(self.log, self.catalog, it) for it in items]
-        drafts = {d.index: d for d in self.write("describe", [describe_fields(it, ev) for it, ev in zip(items, evidence)],
+        fields = [describe_fields(it, ev) for it, ev in zip(items, evidence)]
+        drafts = {d.index: d for d in self.write("describe", fields,
                                                  constraints=self.constraints(list(zip(items, evidence))))}
         out = []
         for n, (item, ev) in enumerate(zip(items, evidence)):

@@ -33,7 +33,6 @@ from agent.llm.loading import LoadedModel
 from agent.llm.prompting import encode
 
 _DONE = object()
-OPENING = 2  # tokens: with distinct n-grams, no two rows may open with the same tokens (`_ban_repeats`)
 
 
 @dataclass(frozen=True)
@@ -323,14 +322,8 @@ def _verify(logits, proposals: list[int], row: int, draft: list[list[int]], writ
 
 
 def _ban_repeats(logits_row, row: int, draft: list[list[int]], n: int) -> None:
-    """Ban, for `row`, the token that would complete an n-gram another row has written, or would open the row with
-    another row's first `OPENING` tokens (five sentences that all start "You liked Heat (1995)" read as one
-    template, and by the time the n-gram ban fires the title may be the only thing the row can still write)."""
+    """Ban, for `row`, the token that would complete an n-gram another row has written."""
     toks = draft[row]
-    if len(toks) == OPENING - 1:
-        for other, others in enumerate(draft):
-            if other != row and len(others) >= OPENING and others[:len(toks)] == toks:
-                logits_row[others[len(toks)]] = float("-inf")
     if len(toks) < n - 1:
         return
     context = tuple(toks[-(n - 1):])
