@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 from agent.llm.claim_words import NUMBER, number_value
 from retrieval.catalog.schema import Item
@@ -43,7 +44,7 @@ class WordForms:
     titles: tuple[str, ...]  # the titles without their years, longest first
     title_runs: frozenset[str]  # every letter run of the titles, as the titles write it
     title_only: frozenset[str]  # lower case: runs only a title supplies (they keep a title's case)
-    common_prefixes: frozenset[str]  # lower case: the prefixes of the runs of the other allowed words
+    common: frozenset[str]  # lower case: the runs of the other allowed words
 
     @classmethod
     def of(cls, titles: Iterable[str], vocabulary: Iterable[str]) -> "WordForms":
@@ -52,8 +53,12 @@ class WordForms:
         runs = {r for t in bare for r in _RUN.findall(t)}
         common = {r for w in vocabulary for r in _RUN.findall(w.lower())}
         return cls(tuple(sorted(bare, key=len, reverse=True)), frozenset(runs),
-                   frozenset(r.lower() for r in runs) - common,
-                   frozenset(r[:n] for r in common for n in range(1, len(r) + 1)))
+                   frozenset(r.lower() for r in runs) - common, frozenset(common))
+
+    @cached_property
+    def common_prefixes(self) -> frozenset[str]:
+        """Only the decoder asks (`run_open`, `inside_title`): built on first use, not for every checked sentence."""
+        return frozenset(r[:n] for r in self.common for n in range(1, len(r) + 1))
 
     def run_ok(self, run: str) -> bool:
         return run in self.title_runs or (_plain(run) and run.lower() not in self.title_only)

@@ -126,7 +126,7 @@ class ClaimChecker(GroundingChecker):
         problems += self.requests.problems(masked, marked, item, evidence, asked, titled[1:])
         problems += self.roles.problems(masked, marked, item, evidence, titled[1:])
         problems += self._unattributed(text, masked, evidence)
-        problems += self._user_claims(text, item, evidence)
+        problems += self._user_claims(text, marked, item, evidence)
         problems += self._repeats(text)
         cited = self.cited(text, masked, evidence, titled)
         if not cited:
@@ -180,7 +180,7 @@ class ClaimChecker(GroundingChecker):
                 problems.append(f"states the counts of the fans of {c.title} without naming it")
         return problems
 
-    def _user_claims(self, text: str, item: Item, evidence: Evidence) -> list[str]:
+    def _user_claims(self, text: str, marked: str, item: Item, evidence: Evidence) -> list[str]:
         """What the viewer did is what the evidence says: a title "you rated / liked / loved" is one of their own
         connections (never the pick itself), "more like X" an anchor they named, "you mentioned X" a title they
         named; the viewer's own rating of the pick is never known; "like X, it is G" needs X to be G too."""
@@ -191,7 +191,7 @@ class ClaimChecker(GroundingChecker):
         own = {item.label.lower(), item.title.lower()}
         low = text.lower()
         problems = []
-        if _OWN_RATING.search(mark_titles(text, item, self._titled(item, evidence)[1:]).lower()):  # "It's a W…"
+        if _OWN_RATING.search(marked.lower()):  # titles marked: "you rated It's a Wonderful Life" rates no pick
             problems.append("states the viewer's own rating of the pick, which the evidence does not hold")
         state = VIEWER_STATE.search(low)
         if state:

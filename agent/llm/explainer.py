@@ -182,11 +182,11 @@ class Explainer(SentenceWriter):
         if text is None:
             return Explanation(item_id, fallback, "fallback", (NO_SENTENCE,))
         verdict = self.checker.check_claims(text, pick.item, pick.evidence, pick.asked_genres)
-        problems = list(verdict.problems) + list(draft.fluency_problems())
+        garbled = draft.fluency_problems()
+        problems = list(verdict.problems) + list(garbled)
         repeated = shared_ngram(text, shown)
         if repeated:
             problems.append(f"repeats {' '.join(repeated)!r} from an earlier explanation of the reply")
         if problems:
-            return Explanation(item_id, fallback, "fallback", tuple(problems), draft=text,
-                               garbled=bool(draft.fluency_problems()))
+            return Explanation(item_id, fallback, "fallback", tuple(problems), draft=text, garbled=bool(garbled))
         return Explanation(item_id, text, "llm", draft=text, personal=verdict.personal)
