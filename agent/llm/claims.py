@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from agent.llm.claim_form import WordForms, number_problems
+from agent.llm.claim_meaning import meaning_problems
 from agent.llm.claim_requests import RequestCheck
 from agent.llm.claim_roles import RoleCheck, mark_titles
 from agent.llm.claim_words import (NGRAM, NUMBER, ClaimWords, bare_title, generic_phrases, ngrams, number_value,
@@ -127,6 +128,7 @@ class ClaimChecker(GroundingChecker):
         problems += self.roles.problems(masked, marked, item, evidence, titled[1:])
         problems += self._unattributed(text, masked, evidence)
         problems += self._user_claims(text, marked, item, evidence)
+        problems += meaning_problems(marked, item, evidence)
         problems += self._repeats(text)
         cited = self.cited(text, masked, evidence, titled)
         if not cited:

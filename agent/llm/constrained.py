@@ -24,11 +24,12 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from agent.llm.claim_form import WordForms, number_problems, pair_open
-from agent.llm.claim_roles import number_roles, role_still_open, statement_limits, unearned_praise
+from agent.llm.claim_meaning import OBJECT_LEADS, RELATIVE_CLAUSE, meaning_problems
+from agent.llm.claim_roles import mark_titles, number_roles, role_still_open, statement_limits, unearned_praise
 from agent.llm.claim_words import NUMBER, number_value
 from agent.llm.grounding import _mask_titles
 from agent.llm.claims import MAX_WORDS, MIN_WORDS, VIEWER_STATE, ClaimChecker, bare_title, generic_phrases
@@ -43,7 +44,9 @@ _WORD_TAIL = re.compile(r"[A-Za-z0-9'\-.,]*$")  # the piece a row is still writi
 _GLUED = re.compile(r"(?:(?<!\d)[.,]|[;:!?)%])[A-Za-z0-9]|\d[.,][A-Za-z]|[.,;:!?]{2}|\s[.,;:!?%]")
 # "you liked …": what follows must be a title the viewer named or loved (the checker's `_user_claims`)
 _USER_VERB = re.compile(r"\byou(?:'ve| have| had)?\s+(?:also\s+|really\s+)?(?:rated|liked|loved|enjoyed|adored|"
-                        r"saw|watched|asked for more like|want more like|wanted more like)\s+(.*)$")
+                        r"saw|seen|watched|like|love|enjoy|asked for more like|want more like|wanted more like)\b")
+# "Heat (1995), which you rated highly": a verb of the viewer's in a relative clause right after a title of theirs
+_RELATIVE_TAIL = re.compile(r"(?:\s*\(\d{4}\))?" + RELATIVE_CLAUSE)
 _VIEWER_STATE_WORD = re.compile(VIEWER_STATE.pattern + r"[a-z']+[^a-z']")
 _LETTER_RUN = re.compile(r"[A-Za-z]+")
 _COUNTED = re.compile(r"[\w'\-.,/%]*[A-Za-z0-9][\w'\-.,/%]*")
@@ -174,6 +177,7 @@ class ClaimConstraint:
     statements: dict[str, int]  # how many times a statistic may be stated (once per role and owner)
     forms: WordForms  # the case each word may be written in
     titled: tuple[Item, ...]  # the pick and the catalog items its evidence names (blanked before number checks)
+    _meant: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)  # `_meaning_ok` by text
 
     @classmethod
     def for_pick(cls, checker: ClaimChecker, item: Item, evidence: Evidence) -> "ClaimConstraint":
@@ -306,9 +310,8 @@ class ClaimConstraint:
         if re.search(r"\d(?:st|nd|rd|th)?-[a-z]|[a-z]-\d", text[-16:]):
             return False  # a number glued into a word ("27-year-older", "16-of-1993"): the checker's role rule
         low = text.lower()
-        said = _USER_VERB.search(re.split(r"[.;!?]\s", low)[-1])
-        if said and not any(t.startswith(said.group(1)) or said.group(1).startswith(t) for t in self.own_titles):
-            return False  # "you liked" + anything but a title the viewer liked, rated or named
+        if not self._viewer_verbs_ok(re.split(r"[.;!?]\s", low)[-1]):
+            return False
         if _VIEWER_STATE_WORD.search(low, max(0, len(low) - 40)):
             return False  # "you're in the top …": a whole word after "you're" that is no verb of request or history
         words = [w for w in re.findall(r"[a-z0-9]+(?:'[a-z]+)?", low) if not w[0].isdigit()]
@@ -324,10 +327,38 @@ class ClaimConstraint:
         done = text[:len(text) - len(_WORD_TAIL.search(text).group(0))]
         if re.search(r"\d", done) and number_problems(_mask_titles(done, self.titled), self.item, self.evidence):
             return False  # a percentage, a whole group or a pair the evidence does not hold
+        if not self._meaning_ok(done):
+            return False  # a true fact tied to the wrong subject (agent/llm/claim_meaning.py)
         # a request reference ("as you asked") only about what was asked: judged on the text so far, so a
         # reference with nothing before it to attach to is refused rather than left to what may follow
         return not (self.checker.requests.mentions_reference(low)
                     and self.checker.request_problems(text, self.item, self.evidence))
+
+    def _viewer_verbs_ok(self, part: str) -> bool:
+        """"you liked / rated / loved …" (in the sentence being written, lower case) is followed by a title the viewer
+        liked, rated or named, or stands in a relative clause right after one ("Heat, which you rated highly")."""
+        for said in _USER_VERB.finditer(part):
+            before = part[:said.start()]
+            head = before[:_RELATIVE_TAIL.search(before).start()]
+            if any(head.endswith(t) for t in self.own_titles):
+                continue
+            rest = part[said.end():].lstrip()
+            if not any(lead.startswith(rest) or self._own_title_open(rest[len(lead):])
+                       for lead in ("", *OBJECT_LEADS) if rest.startswith(lead) or lead.startswith(rest)):
+                return False
+        return True
+
+    def _own_title_open(self, rest: str) -> bool:
+        return any(t.startswith(rest) or rest.startswith(t) for t in self.own_titles)
+
+    def _meaning_ok(self, done: str) -> bool:
+        """`claim_meaning.meaning_problems` on the words written so far (the last one may still grow), cached: the
+        candidate tokens of one step mostly share them."""
+        ok = self._meant.get(done)
+        if ok is None:
+            marked = mark_titles(done, self.item, self.titled[1:])
+            ok = self._meant[done] = not meaning_problems(marked, self.item, self.evidence, final=False)
+        return ok
 
     def _numbers_in_role(self, low: str) -> bool:
         """The checker's role rules (agent/llm/claim_roles.py) on every whole number written: the words around it
@@ -361,6 +392,8 @@ class ClaimConstraint:
         if not self._numbers_in_role(text.lower() + " "):  # a number just before the full stop is whole now
             return False
         if number_problems(_mask_titles(text, self.titled), self.item, self.evidence):
+            return False
+        if meaning_problems(mark_titles(text, self.item, self.titled[1:]), self.item, self.evidence):
             return False
         cited, personal = self.checker.citations(text, self.item, self.evidence)
         return bool(cited) and (personal or not self.personal)

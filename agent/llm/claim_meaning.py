@@ -1,0 +1,148 @@
+"""What a sentence says of whom: the strict check's rules for sentences whose every number and title is true and in
+its role (agent/llm/claim_roles.py), yet tied to the wrong subject. Found in the manual audit of the LoRA explainer
+(benchmarks/results/eval-explain-audit.md):
+- the viewer loved, liked, watched or rated only titles of theirs: "it is a film you loved", "Comedy movies you
+  love" claim a liking the evidence does not hold (a relative clause right after a title, "Heat, which you rated
+  highly", is judged by the title's relation in agent/llm/claims.py);
+- a whole group never did what only part of it did: "its 178 fans loved it too" (94 of them did), "368 viewers loved
+  it" (they watched it), "a favorite of 128 viewers"; and the pick's own audience did not watch another title
+  ("219 viewers have watched Cliffhanger");
+- a year is no film ("1991 is a title you've requested"), and the pick is no other title ("its 1991 thriller is The
+  Princess Bride");
+- a share belongs to its pair and a percentile to its statistic: "9 of its 36 fans (17%)" when 9 of 36 is 25%;
+  "the top 2% by rating" when 2% is its audience's percentile; "18 of 1,682 viewers" (its popularity rank of the
+  catalog read as viewers);
+- the average of all viewers is no one audience's rating ("the family rating is 2.8").
+
+`meaning_problems(marked, item, evidence)` reads the sentence with its titles marked (`claim_roles.mark_titles`).
+While the claim-constrained decoder (agent/llm/constrained.py) writes, `final=False` leaves undecided what the next
+words may still settle (the object of "its 178 fans loved …" may yet be their own title).
+"""
+from __future__ import annotations
+
+import re
+
+from agent.llm.claim_roles import OTHER_MARK, PICK_MARK
+from agent.llm.claim_words import number_value
+from retrieval.catalog.schema import Item
+from retrieval.evidence import Evidence
+
+_ANY_MARK = rf"(?:{PICK_MARK}|{OTHER_MARK}\d+)"
+_VIEWER_DID = re.compile(r"\byou(?:'ve|'d| have| had)?\s+(?:also\s+|really\s+|once\s+|already\s+)?"
+                         r"(loved|liked|enjoyed|adored|rated|watched|saw|seen|love|like|enjoy|adore)\b")
+OBJECT_LEADS = ("both ", "in ", "about ")  # "the Crime and Thriller you liked in Heat"
+_TITLE_NEXT = re.compile(r"\s*(?:" + "|".join(OBJECT_LEADS) + rf")?{_ANY_MARK}")
+# what may stand between a title and a verb of the viewer's about it: "Heat, which you rated highly", "Heat is one
+# of the films you rated highly"
+RELATIVE_CLAUSE = (r"\s*,?\s*(?:(?:which|that|one|(?:(?:is|was)\s+)?(?:a|one of the|one of|among the)\s+"
+                   r"(?:film|movie|title|films|movies|titles))\s+(?:that\s+|which\s+)?(?:[a-z]+\s+){0,2}?)?$")
+_TITLE_BEFORE = re.compile(_ANY_MARK + RELATIVE_CLAUSE)
+_NUM = r"(\d[\d,]*\d|\d)"
+_PEOPLE = r"(?:fans|viewers|people|users|admirers|watchers|raters|moviegoers|others)"
+_GROUP_DID = re.compile(rf"(?<![\d,.]){_NUM}\s+(?:[a-z]+\s+)?{_PEOPLE}\s+(?:have\s+|has\s+|had\s+|all\s+)?"
+                        r"(?:also\s+|too\s+)?(loved|liked|enjoyed|adored|love|like|enjoy|watched|saw|seen)\b")
+_PART_OF = re.compile(r"\b(?:of|among|out of)\s+(?:its\s+|the\s+|their\s+|all\s+|those\s+)?$")
+_THE_PICK = re.compile(rf"\s*(?:it\b|this\b|{PICK_MARK}|too\b|as well\b|[.,;!?])")
+_FAVORITE = re.compile(rf"\bfavou?rites?\s+(?:of|among|with|for)\s+(?:its\s+|the\s+|their\s+|all\s+)?{_NUM}")
+_YEAR_AS_FILM = re.compile(r"(?<![\d,])(?:1[89]\d\d|20\d\d)\s+(?:is|was|'s)\s+(?:a|an|the|one)\b")
+_PICK_AS_OTHER = re.compile(rf"\b(?:it|its|this)\b[^.;,]{{0,30}}?\s(?:is|was)\s+(?:also\s+)?{OTHER_MARK}\d+")
+_PAIR_SHARE = re.compile(rf"{_NUM}\s+(?:of|out of)\s+(?:its\s+|the\s+|their\s+)?{_NUM}\b[^()%.;]{{0,60}}?"
+                         r"\(\s*(\d+)\s*%\s*\)")
+_TOP_BY = re.compile(r"\btop\s+(\d+)\s*%[^.;,]{0,40}?\bby\s+(rating|ratings|average|score|audience|viewers|"
+                     r"popularity|views|viewership)\b")
+_PAIR_AS_PEOPLE = re.compile(rf"{_NUM}\s+(?:of|out of)\s+(?:the\s+|its\s+)?{_NUM}\s+(?:[a-z]+\s+)?{_PEOPLE}")
+_AUDIENCE_RATING = re.compile(r"\b(?:family|families'?|kids'?|children'?s?|audience'?s?)\s+(?:rating|score|average|"
+                              r"verdict)\b")
+_RATING_WORDS = ("rating", "ratings", "average", "score")
+
+
+def meaning_problems(marked: str, item: Item, evidence: Evidence, final: bool = True) -> list[str]:
+    """The rules of this module on `marked` (the sentence as `claim_roles.mark_titles` writes it)."""
+    low = " ".join(marked.lower().split())
+    return (_viewer_likings(low, final) + _group_subjects(low, evidence, final) + _identities(low)
+            + _shares(low, evidence))
+
+
+def _viewer_likings(low: str, final: bool) -> list[str]:
+    if not final:
+        return []  # a title being written is not marked yet: the decoder's own rule (constrained._USER_VERB)
+    problems = []
+    for m in _VIEWER_DID.finditer(low):
+        if _TITLE_NEXT.match(low[m.end():]) or _TITLE_BEFORE.search(low[:m.start()]):
+            continue
+        problems.append(f"says you {m.group(1)} something other than a title of yours "
+                        f"({low[max(0, m.start() - 20):m.end()].strip()!r}): the evidence holds only your titles")
+    return problems
+
+
+def _totals(evidence: Evidence) -> dict[str, str]:
+    """Each whole group's size -> what it is."""
+    totals = {str(c.fans): f"the fans of {c.title}" for c in evidence.connections}
+    k = evidence.catalog
+    if k is not None:
+        totals.setdefault(str(k.rating_count), "its raters")
+        totals.setdefault(str(k.viewers), "its audience")
+        totals.setdefault(str(k.catalog_size), "the catalog's titles")
+    return totals
+
+
+def _group_subjects(low: str, evidence: Evidence, final: bool) -> list[str]:
+    totals = _totals(evidence)
+    fans = {str(c.fans) for c in evidence.connections}
+    k = evidence.catalog
+    audience = {str(k.viewers), str(k.rating_count)} if k is not None else set()
+    problems = []
+    for m in _GROUP_DID.finditer(low):
+        value, verb = number_value(m.group(1)), m.group(2)
+        if value not in totals or _PART_OF.search(low[:m.start()]):
+            continue
+        after = low[m.end():]
+        to_pick = _THE_PICK.match(after) or (final and not after.strip())
+        to_other = re.match(rf"\s*{OTHER_MARK}\d+", after)
+        watched = verb in ("watched", "saw", "seen")
+        if to_pick and (value in fans or not watched):
+            problems.append(f"says all {m.group(1)} ({totals[value]}) {verb} the pick; the evidence counts only "
+                            "part of a group that did")
+        elif to_other and value in audience and value not in fans:
+            problems.append(f"says the pick's {m.group(1)} viewers {verb} another title")
+    for m in _FAVORITE.finditer(low):
+        value = number_value(m.group(1))
+        if value in totals:
+            problems.append(f"calls it a favorite of all {m.group(1)} ({totals[value]}), which the evidence does not "
+                            "say")
+    return problems
+
+
+def _identities(low: str) -> list[str]:
+    problems = []
+    m = _YEAR_AS_FILM.search(low)
+    if m:
+        problems.append(f"treats a year as a film ({m.group(0)!r})")
+    m = _PICK_AS_OTHER.search(low)
+    if m:
+        problems.append(f"says the pick is another title ({m.group(0)!r})")
+    m = _AUDIENCE_RATING.search(low)
+    if m:
+        problems.append(f"presents the average of all viewers as {m.group(0)!r}")
+    return problems
+
+
+def _shares(low: str, evidence: Evidence) -> list[str]:
+    problems = []
+    shares = {(str(c.also), str(c.fans)): str(c.percent) for c in evidence.connections}
+    for m in _PAIR_SHARE.finditer(low):
+        pair = (number_value(m.group(1)), number_value(m.group(2)))
+        if pair in shares and m.group(3) != shares[pair]:
+            problems.append(f"gives {m.group(1)} of {m.group(2)} as {m.group(3)}% (it is {shares[pair]}%)")
+    k = evidence.catalog
+    if k is not None:
+        for m in _TOP_BY.finditer(low):
+            by_rating = m.group(2) in _RATING_WORDS
+            own = k.rating_top_percent if by_rating else k.top_percent
+            if own is None or m.group(1) != str(own):
+                problems.append(f"'top {m.group(1)}% by {m.group(2)}': that is not its percentile by "
+                                f"{'rating' if by_rating else 'audience'}")
+        for m in _PAIR_AS_PEOPLE.finditer(low):
+            if number_value(m.group(2)) == str(k.catalog_size):
+                problems.append(f"'{m.group(0)}' reads a place in the catalog as a count of people")
+    return problems

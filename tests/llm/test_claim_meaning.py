@@ -1,0 +1,74 @@
+"""What a sentence says of whom (agent/llm/claim_meaning.py): true numbers and titles tied to the wrong subject are
+rejected by the checker, and the claim-constrained decoder cannot write them. The bad sentences are modelled on the
+ones the manual audit found shown (benchmarks/results/eval-explain-audit.md), rewritten for the Fargo case."""
+from __future__ import annotations
+
+import pytest
+
+from agent.llm.constrained import ClaimConstraint
+
+GOOD = [
+    "You liked Heat (1995), and 79 of its 118 fans also loved this crime film (67%).",
+    "Heat (1995), which you liked, shares its crime with this film, and 79 of its 118 fans loved it too.",
+    "It keeps the Crime and Thriller you liked in Heat (1995), and it is in the top 4% of the catalog by rating.",
+    "Of the 118 viewers who loved Heat (1995), 79 also loved this crime film, in the top 1% by audience.",
+    "It is the crime film you asked for, watched by 508 viewers and rated 4.2 out of 5 on average.",
+]
+BAD = [  # (sentence, a part of the problem it must raise)
+    ("You liked Heat (1995), and it is a film you loved, a crime film rated 4.2 out of 5 on average.",
+     "says you loved something other than a title of yours"),
+    ("Crime movies you love: 79 of the 118 fans of Heat (1995) loved this one too, and it is a crime film.",
+     "says you love something other than a title of yours"),
+    ("You liked Heat (1995), and its 118 fans loved it too, so this crime film is rated 4.2 out of 5.",
+     "says all 118 (the fans of Heat (1995)) loved the pick"),
+    ("You liked Heat (1995); this crime film is a favorite of 508 viewers, rated 4.2 out of 5 on average.",
+     "a favorite of all 508"),
+    ("You liked Heat (1995), and 508 viewers have watched Heat (1995) as well as this crime film.",
+     "says the pick's 508 viewers watched another title"),
+    ("You liked Heat (1995), and 1996 is a crime film that 79 of its 118 fans also loved.",
+     "treats a year as a film"),
+    ("You liked Heat (1995), and this 1996 crime film is Heat (1995), loved by 79 of its 118 fans.",
+     "says the pick is another title"),
+    ("You liked Heat (1995), and 79 of its 118 fans also loved this crime film (1%), rated 4.2 out of 5.",
+     "gives 79 of 118 as 1% (it is 67%)"),
+    ("You liked Heat (1995), and this crime film is in the top 1% of the catalog by rating, at 4.2 out of 5.",
+     "'top 1% by rating': that is not its percentile by rating"),
+    ("You liked Heat (1995), and this crime film is 3 of 1,682 viewers in the catalog, rated 4.2 out of 5.",
+     "reads a place in the catalog as a count of people"),
+    ("It is the crime film you asked for, and the family rating is 4.2 out of 5 from 508 ratings.",
+     "presents the average of all viewers as 'family rating'"),
+]
+
+
+@pytest.mark.parametrize("text", GOOD)
+def test_facts_said_of_their_own_subjects_pass(fargo_verdict, text):
+    assert fargo_verdict(text).ok, fargo_verdict(text).problems
+
+
+@pytest.mark.parametrize("text, problem", BAD)
+def test_a_fact_tied_to_the_wrong_subject_is_rejected(fargo_verdict, text, problem):
+    problems = fargo_verdict(text).problems
+    assert any(problem in p for p in problems), problems
+
+
+@pytest.fixture(scope="module")
+def fargo_constraint(checker, fargo_case):
+    return ClaimConstraint.for_pick(checker, *fargo_case)
+
+
+def test_the_decoder_lets_the_viewer_like_only_their_titles(fargo_constraint):
+    c = fargo_constraint
+    assert c.allows("You liked", " Heat")
+    assert not c.allows("You liked Heat (1995), and it is a film you loved", ".")
+    assert not c.allows("You liked Heat (1995), and it is a film you loved", " and")
+    assert c.allows("Heat (1995), which you", " liked")
+    assert c.allows("Heat (1995), which you liked", ",")
+    assert c.allows("It keeps the Crime and Thriller you liked", " in")
+    assert c.allows("It keeps the Crime and Thriller you liked in", " Heat")
+
+
+def test_the_decoder_cannot_give_a_whole_group_what_part_of_it_did(fargo_constraint):
+    c = fargo_constraint
+    assert not c.allows("You liked Heat (1995), and its 118 fans loved it", " too")
+    assert c.allows("You liked Heat (1995), and 79 of its 118 fans loved it", " too")
+    assert not c.may_end("You liked Heat (1995), and its 118 fans loved it too, a crime film rated 4.2 out of 5.")
