@@ -1,12 +1,12 @@
 """LLM explanations of a reply's picks, streamed pick by pick, each checked before anyone sees it.
 
 Each pick's prompt (prompts/explain.txt) holds its catalog facts and its evidence as numbered facts, and the request
-as quoted data (agent/llm/pick_facts.py). One batched generation writes every pick's sentence with the explainer's
-LoRA adapter (loaded beside the reranker's on the same base model, `agent.llm.loading.attach_adapter`); the rows of
-the batch may not repeat each other's phrases (`Sampling.distinct_ngram`). A sentence is shown only when the claim
-checker (agent/llm/claims.py) passes it and it shares no 5-word sequence with an explanation shown before it in the
-reply; otherwise the pick gets its evidence template (agent/llm/evidence_text.py), marked `fallback`.
-`Explainer.stream` hands explanations over in pick order, each as soon as it and the ones before it are ready.
+as quoted data (agent/llm/pick_facts.py). The explainer's LoRA adapter (loaded beside the reranker's on the same
+base model, `agent.llm.loading.attach_adapter`) writes the first pick's sentence alone, then the others in one
+batch; the rows may not repeat each other's phrases or those of the first (`Sampling.distinct_ngram`, `avoid`).
+A sentence is shown only when the claim checker (agent/llm/claims.py) passes it and it shares no 5-word sequence
+with an explanation shown before it in the reply; otherwise the pick gets its evidence template
+(agent/llm/evidence_text.py), marked `fallback`. `Explainer.stream` hands explanations over in pick order, each as soon as it and the ones before it are ready.
 """
 from __future__ import annotations
 
@@ -127,10 +127,11 @@ class SentenceWriter:
         return [ClaimConstraint.for_pick(self.checker, item, evidence) for item, evidence in facts]
 
     def write(self, task: str, fields: Sequence[dict[str, str]], distinct: bool = False,
-              constraints: Sequence | None = None) -> Iterator[Draft]:
+              constraints: Sequence | None = None, avoid: Sequence[str] = ()) -> Iterator[Draft]:
         """One draft per field set, in the order the rows finish; `constraints` (one per field set, local model
-        only) keep each row to what its pick's evidence supports."""
-        from agent.llm.prompting import constant_prefix, render_chat
+        only) keep each row to what its pick's evidence supports; with `distinct`, no row repeats a phrase of
+        another or of a text of `avoid` (written before: the reply's earlier explanations)."""
+        from agent.llm.prompting import constant_prefix, encode, render_chat
 
         tokenizer = self.backend.tokenizer
         texts = [render_chat(tokenizer, task, **f) for f in fields]
@@ -141,7 +142,8 @@ class SentenceWriter:
             return
         from agent.llm.generation import Sampling, generate_rows
 
-        sampling = Sampling(distinct_ngram=DISTINCT_NGRAM if distinct else 0)
+        sampling = Sampling(distinct_ngram=DISTINCT_NGRAM if distinct else 0,
+                            avoid=tuple(tuple(encode(tokenizer, text)) for text in avoid) if distinct else ())
         for g in generate_rows(llm, texts, self.max_new_tokens, prefix=constant_prefix(tokenizer, task),
                                sampling=sampling, adapter=self.backend.adapter, constraints=constraints):
             yield Draft(g.row, finish_text(g.text, g.finished, self.max_chars, self.max_sentences), g.worst_logprob)
@@ -161,18 +163,26 @@ class Explainer(SentenceWriter):
 
     def stream(self, picks: Sequence[PickContext], fallbacks: Sequence[str]) -> Iterator[Explanation]:
         """One explanation per pick, in pick order, each as soon as it and every earlier one are ready.
-        `fallbacks`: the template explanation of each pick (shown where the model's sentence is rejected)."""
-        ready: dict[int, Draft] = {}
-        shown: list[str] = []
-        following = 0
+        `fallbacks`: the template explanation of each pick (shown where the model's sentence is rejected).
+        A local model writes the first pick alone, then the others in one batch: a batch's rows take as many
+        forward passes as its longest row, so the first explanation is shown after one short row's passes instead
+        of the whole batch's (the later rows then avoid the phrases of what was shown)."""
         limits = self.constraints([(p.item, p.evidence) for p in picks])
-        for draft in self.write("explain", [explain_fields(p) for p in picks], distinct=True, constraints=limits):
-            ready[draft.index] = draft
-            while following in ready:
-                note = self._judge(picks[following], ready.pop(following), fallbacks[following], shown)
-                shown.append(note.text)
-                yield note
-                following += 1
+        fields = [explain_fields(p) for p in picks]
+        local = getattr(self.backend, "llm", None) is not None
+        groups = [range(0, 1), range(1, len(picks))] if local and len(picks) > 1 else [range(len(picks))]
+        shown: list[str] = []
+        for group in groups:
+            ready: dict[int, Draft] = {}
+            following = group.start
+            for draft in self.write("explain", [fields[i] for i in group], distinct=True, avoid=list(shown),
+                                    constraints=None if limits is None else [limits[i] for i in group]):
+                ready[group.start + draft.index] = draft
+                while following in ready:
+                    note = self._judge(picks[following], ready.pop(following), fallbacks[following], shown)
+                    shown.append(note.text)
+                    yield note
+                    following += 1
 
     def explain(self, picks: Sequence[PickContext], fallbacks: Sequence[str]) -> list[Explanation]:
         return list(self.stream(picks, fallbacks))

@@ -8,7 +8,7 @@
   the cache is repeated after it, which is how the rejection sampling of `marquee finetune --task explain`
   affords several candidates per case.
 - `distinct_ngram` bans, for each row, a token that would repeat an n-token sequence another row of the same call
-  has written, so the picks of one reply do not share phrases.
+  has written (or one of `avoid`, texts written before the call), so the picks of one reply do not share phrases.
 - `constraints` (one `agent.llm.constrained.ClaimConstraint` or None per prompt) mask, at every step, the tokens
   that would write a claim the pick's evidence does not support (claim-constrained decoding).
 - Greedy rows look ahead (`Sampling.lookahead`, prompt-lookup decoding): the tokens that followed the row's last
@@ -54,6 +54,7 @@ class Sampling:
     samples: int = 1
     seed: int = 0
     distinct_ngram: int = 0  # > 0: rows may not repeat each other's token n-grams of this length
+    avoid: tuple[tuple[int, ...], ...] = ()  # with distinct_ngram: earlier texts' tokens, n-grams banned too
     lookahead: int = 3  # greedy only: prompt tokens proposed per pass (0: one token per forward pass)
 
 
@@ -305,7 +306,7 @@ def _verify(logits, proposals: list[int], row: int, draft: list[list[int]], writ
         scores = logits[i].clone()
         unbanned = scores.clone() if limits is not None else None
         if sampling.distinct_ngram:
-            _ban_repeats(scores, row, draft, sampling.distinct_ngram)
+            _ban_repeats(scores, row, draft, sampling.distinct_ngram, sampling.avoid)
         if limits is not None:
             limits.restrict(scores, row, spelled[row], True, unbanned)
         token = int(scores.argmax())
@@ -321,13 +322,13 @@ def _verify(logits, proposals: list[int], row: int, draft: list[list[int]], writ
     return taken
 
 
-def _ban_repeats(logits_row, row: int, draft: list[list[int]], n: int) -> None:
-    """Ban, for `row`, the token that would complete an n-gram another row has written."""
+def _ban_repeats(logits_row, row: int, draft: list[list[int]], n: int, avoid: Sequence[Sequence[int]] = ()) -> None:
+    """Ban, for `row`, the token that would complete an n-gram another row (or a text of `avoid`) has written."""
     toks = draft[row]
     if len(toks) < n - 1:
         return
     context = tuple(toks[-(n - 1):])
-    for other, others in enumerate(draft):
+    for other, others in enumerate([*draft, *avoid]):
         if other == row:
             continue
         for i in range(len(others) - n + 1):
@@ -367,7 +368,7 @@ def _choose_distinct(logits, active: list[int], written: list[list[int]], sampli
     chosen = []
     for j, row in enumerate(active):
         unbanned = logits[j].clone() if restrict is not None else None
-        _ban_repeats(logits[j], row, draft, n)
+        _ban_repeats(logits[j], row, draft, n, sampling.avoid)
         if restrict is not None:
             restrict(j, logits[j], unbanned)
         token = int(_choose(logits[j:j + 1], sampling, generator)[0])

@@ -91,6 +91,17 @@ def test_rows_of_one_call_do_not_repeat_each_other(fp32):
     assert not grams[0] & grams[1]
 
 
+def test_rows_do_not_repeat_a_text_written_before_the_call(fp32):
+    tok = fp32.tokenizer
+    text = render_chat(tok, "explain", **FIELDS[0])
+    before = next(generate_rows(fp32, [text], 24)).text  # what the same prompt writes greedily
+    again = next(generate_rows(fp32, [text], 24, sampling=Sampling(distinct_ngram=4,
+                                                                   avoid=(tuple(encode(tok, before)),)))).text
+    ids = [encode(tok, t) for t in (before, again)]
+    grams = [{tuple(row[i:i + 4]) for i in range(len(row) - 3)} for row in ids]
+    assert again != before and not grams[0] & grams[1]
+
+
 def test_an_abandoned_generation_stops_and_frees_the_model(fp32):
     tok = fp32.tokenizer
     texts = [render_chat(tok, "explain", **f) for f in FIELDS]

@@ -38,6 +38,26 @@ def test_explanations_pass_the_claim_checker_or_fall_back_to_the_template(backen
             assert checker.check_claims(note.text, pick.item, pick.evidence, pick.asked_genres).ok
 
 
+def test_the_first_pick_is_written_alone_and_the_rest_avoid_its_phrases(backend, catalog, monkeypatch):
+    explainer = Explainer(backend, catalog, max_new_tokens=40)
+    picks = _picks(catalog, ("50", "1", "183", "96"), "sci-fi and action films", ["Action", "Sci-Fi"],
+                   liked=(catalog["195"].label,))
+    calls = []
+    write = Explainer.write
+
+    def recording(self, task, fields, distinct=False, constraints=None, avoid=()):
+        calls.append(([f["label"] for f in fields], list(avoid)))
+        yield from write(self, task, fields, distinct, constraints, avoid)
+
+    monkeypatch.setattr(Explainer, "write", recording)
+    stream = explainer.stream(picks, ExplanationWriter().write([(p.item, p.evidence) for p in picks]))
+    first = next(stream)
+    assert first.item_id == "50" and len(calls) == 1 and len(calls[0][0]) == 1  # shown before the rest is written
+    rest = list(stream)
+    assert [n.item_id for n in rest] == ["1", "183", "96"]
+    assert len(calls) == 2 and len(calls[1][0]) == 3 and calls[1][1] == [first.text]
+
+
 def test_over_budget_generation_uses_the_template(backend, catalog):
     explainer = Explainer(backend, catalog, max_new_tokens=2)  # cannot finish a sentence in 2 tokens
     picks = _picks(catalog, ("1",), "a comedy", ["Comedy"])
