@@ -238,7 +238,9 @@ class ClaimChecker(GroundingChecker):
             named = [o for o in others if o.label.lower() in sentence or o.title.lower() in sentence]
             if not named:
                 continue
-            cue = re.search(r"\b(?:like|as with|just like|similar to|shar(?:e|es|ed|ing)|same|also)\b", sentence)
+            # "its fans also loved this drama" says what the fans did, not that the titles share drama
+            cue = re.search(r"\b(?:like|as with|just like|similar to|shar(?:e|es|ed|ing)|same|also(?!\s+(?:loved|liked|"
+                            r"enjoyed|adored|watched|rated|saw)\b))\b", sentence)
             if not cue:
                 continue
             said = set(self.mentions(_mask_titles(sentence[cue.start():], [*named, item])).genres)

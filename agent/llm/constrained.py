@@ -32,6 +32,7 @@ from agent.llm.claim_meaning import OBJECT_LEADS, RELATIVE_CLAUSE, meaning_probl
 from agent.llm.claim_roles import mark_titles, number_roles, role_still_open, statement_limits, unearned_praise
 from agent.llm.claim_words import NUMBER, number_value
 from agent.llm.grounding import _mask_titles
+from agent.llm.stat_phrases import numbers_open, stat_phrases
 from agent.llm.claims import MAX_WORDS, MIN_WORDS, VIEWER_STATE, ClaimChecker, bare_title, generic_phrases
 from retrieval.catalog.schema import Item
 from retrieval.evidence import PERSONAL_RELATIONS, Evidence
@@ -177,6 +178,7 @@ class ClaimConstraint:
     statements: dict[str, int]  # how many times a statistic may be stated (once per role and owner)
     forms: WordForms  # the case each word may be written in
     titled: tuple[Item, ...]  # the pick and the catalog items its evidence names (blanked before number checks)
+    phrases: tuple[str, ...] = ()  # how a number may be written (agent/llm/stat_phrases.py)
     _meant: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)  # `_meaning_ok` by text
 
     @classmethod
@@ -208,7 +210,7 @@ class ClaimConstraint:
                    owned_forms,
                    last, item, evidence, checker, {k: tuple(v) for k, v in bracketed.items()}, evidence.personal(),
                    tuple(sorted(own)), *_roles(item, evidence), checker.word_forms(item, evidence),
-                   tuple(checker._titled(item, evidence)))
+                   tuple(checker._titled(item, evidence)), stat_phrases(item, evidence))
 
     # ------------------------------------------------------------------ words and numbers
     def _word_done(self, raw: str) -> bool:
@@ -303,6 +305,8 @@ class ClaimConstraint:
         text = written + token
         if not self._pieces_ok(text, len(written) - len(_WORD_TAIL.search(written).group(0))):
             return False
+        if re.search(r"\d", text[-50:]) and not self._numbers_whole(text):
+            return False  # a number outside the pick's statistic phrases (agent/llm/stat_phrases.py)
         if not self.forms.inside_title(text):
             return False  # a word only a title supplies, outside a copy of that title
         if _GLUED.search(text, max(1, len(text) - 12)):  # (the look-behind still sees what is before)
@@ -347,6 +351,10 @@ class ClaimConstraint:
                        for lead in ("", *OBJECT_LEADS) if rest.startswith(lead) or lead.startswith(rest)):
                 return False
         return True
+
+    def _numbers_whole(self, text: str) -> bool:
+        return numbers_open(text.lower(), self.phrases,
+                            [t for it in self.titled for t in (it.title.lower(), it.label.lower())])
 
     def _own_title_open(self, rest: str) -> bool:
         return any(t.startswith(rest) or rest.startswith(t) for t in self.own_titles)
@@ -394,6 +402,8 @@ class ClaimConstraint:
         if number_problems(_mask_titles(text, self.titled), self.item, self.evidence):
             return False
         if meaning_problems(mark_titles(text, self.item, self.titled[1:]), self.item, self.evidence):
+            return False
+        if not self._numbers_whole(text):
             return False
         cited, personal = self.checker.citations(text, self.item, self.evidence)
         return bool(cited) and (personal or not self.personal)

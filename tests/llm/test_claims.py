@@ -188,6 +188,13 @@ def test_what_the_viewer_did_is_what_the_evidence_says(checker, fargo_case, text
     assert not verdict.ok and any(problem in p for p in verdict.problems), verdict.problems
 
 
+def test_fans_who_also_loved_the_pick_share_no_genre_with_their_title(checker, fargo_case):
+    fargo, evidence = fargo_case  # Heat is no drama: its fans loving this drama says nothing of Heat's genres
+    verdict = checker.check_claims("You liked Heat (1995), and 79 of its 118 fans also loved this drama, a crime film "
+                                   "as you asked.", fargo, evidence, asked_genres=["Crime"])
+    assert verdict.ok, verdict.problems
+
+
 def test_a_number_belongs_to_the_title_named_even_when_another_connection_shares_it(checker, titled, fargo_case):
     fargo, evidence = fargo_case
     pulp = titled("Pulp Fiction (1994)")

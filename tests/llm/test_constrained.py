@@ -228,3 +228,26 @@ def test_a_ban_of_another_kind_never_leaves_a_row_stuck(fargo):
     banned[[1, 3]] = float("-inf")  # " crime" and "." banned by another rule: nothing allowed is left
     masked = rows.restrict(banned, 0, "It is a", True, unbanned)
     assert int(masked.argmax()) == 1
+
+
+@pytest.mark.parametrize("written, token", [
+    ("You liked Heat (1995), and 79 of its 118", "th"),  # "(5th104)", "101th91 viewers" on held-out replies
+    ("You liked Heat (1995), and 79 of its 118 fans loved this film, as did 508", " fans"),  # 508 watched or rated
+    ("It is rated 4.2 out of 5 by 508", "."),  # "by 508." counts nothing: "508 viewers" or "508 ratings"
+    ("You liked Heat (1995), and 79 of its hundred of", " 1"),  # the catalog size inside a fans phrase
+])
+def test_the_decoder_writes_a_number_only_as_a_whole_statistic_phrase(fargo, written, token):
+    assert not fargo[2].allows(written, token)
+
+
+def test_statistic_phrases_and_titles_with_numbers_are_written_whole(checker, titled, fargo):
+    from retrieval.evidence import Evidence
+
+    valley = titled("2 Days in the Valley (1996)")
+    constraint = ClaimConstraint.for_pick(checker, valley, Evidence(item_id=valley.item_id))
+    assert constraint.allows("It is", " 2") and constraint.allows("It is 2", " Days")  # the start of its title
+    assert not constraint.allows("It is 2", " of")
+    text = "You liked Heat (1995), and 79 of its 118 fans also loved this film (67%), rated 4.2 out of 5 by 508 viewers."
+    pieces = re.findall(r"\s*[A-Za-z]+|\s*\d|\s*[^\sA-Za-z\d]", text)
+    for n in range(len(pieces)):
+        assert fargo[2].allows("".join(pieces[:n]), pieces[n]), ("".join(pieces[:n]), pieces[n])
