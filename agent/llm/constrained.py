@@ -10,6 +10,9 @@ appended to what the row has written, still
   praise the rating does not earn, or genre the pick lacks; a capitalised name outside the evidence is just an
   unknown word;
 - spells numbers the evidence holds (thousands separators and decimals as written, ordinals and decades);
+- writes each number as the start of one of the pick's statistic phrases, to its end ("79 of its 118 fans":
+  agent/llm/stat_phrases.py), and ties no true fact to the wrong subject (agent/llm/claim_meaning.py: "you loved"
+  only before or after a title of the viewer's, no whole group for a part of it);
 - contains no markup or characters outside plain prose, completes no generic phrase and no word 3-gram the row has
   already written (the checker's "repeats itself");
 and lets the row end only after a whole sentence of at least `MIN_WORDS` words that cites a piece of evidence (a
@@ -17,27 +20,26 @@ personal one, when the pick has one: a title the viewer liked, genres shared wit
 What it cannot see (a number paired with the wrong count, a genre said to be asked for) is left to the checker.
 
 Speed: before any of that, one vectorised mask per pick drops every token whose letters could never be part of the
-pick's words (`TokenIndex`: most of the 49k tokens), so the per-token checks above run on a few candidates per step.
+pick's words (agent/llm/token_index.py: most of the 49k tokens), so the per-token checks above run on a few
+candidates per step.
 """
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from agent.llm.claim_form import WordForms, number_problems, pair_open
 from agent.llm.claim_meaning import OBJECT_LEADS, RELATIVE_CLAUSE, meaning_problems
 from agent.llm.claim_roles import mark_titles, number_roles, role_still_open, statement_limits, unearned_praise
 from agent.llm.claim_words import NUMBER, number_value
+from agent.llm.claims import MAX_WORDS, MIN_WORDS, VIEWER_STATE, ClaimChecker, bare_title, generic_phrases
 from agent.llm.grounding import _mask_titles
 from agent.llm.stat_phrases import numbers_open, stat_phrases
-from agent.llm.claims import MAX_WORDS, MIN_WORDS, VIEWER_STATE, ClaimChecker, bare_title, generic_phrases
+from agent.llm.token_index import PROSE, shared_candidates, token_index, token_texts
 from retrieval.catalog.schema import Item
 from retrieval.evidence import PERSONAL_RELATIONS, Evidence
 
-_PROSE = re.compile(r"[A-Za-z0-9 .,;:'\"()%!?-]*")  # every character a token may bring (no markup, no newline)
 _PIECE = re.compile(r"\d[\d,.]*[A-Za-z]*|[A-Za-z][A-Za-z'\-]*|.", re.DOTALL)
 _NUMBER_SUFFIXES = ("", "s", "st", "nd", "rd", "th")
 _WORD_TAIL = re.compile(r"[A-Za-z0-9'\-.,]*$")  # the piece a row is still writing (a word or a number)
@@ -54,79 +56,6 @@ _COUNTED = re.compile(r"[\w'\-.,/%]*[A-Za-z0-9][\w'\-.,/%]*")
 SAMPLED_CANDIDATES = 24  # sampling draws among the valid ones of this many best tokens (more if none is valid)
 # Failing those, the search goes on down the whole vocabulary (a word of the vocabulary can always be finished
 # letter by letter); only when no token at all is allowed does the row end.
-
-
-@lru_cache(maxsize=8)
-def _token_texts(tokenizer) -> tuple[str, ...]:
-    """The text of every token id (as decoding it alone gives; byte pieces of non-ASCII characters give "\ufffd")."""
-    return tuple(tokenizer.decode([i]) for i in range(len(tokenizer)))
-
-
-_TABLE_LOCK = threading.RLock()  # token_index reads token_texts under it
-
-
-def token_texts(tokenizer) -> tuple[str, ...]:
-    with _TABLE_LOCK:
-        return _token_texts(tokenizer)
-
-
-_LETTERS = re.compile(r"[a-z]+")
-
-
-def _letter_runs(text: str) -> tuple[str, ...]:
-    return tuple(_LETTERS.findall(text.lower()))
-
-
-@dataclass(frozen=True, eq=False)  # hashed by identity: one per tokenizer (the key of `_shared_candidates`)
-class TokenIndex:
-    """The tokens of a tokenizer by the letters they spell, to find at once which tokens a pick's words could ever
-    use: a token is a candidate when it is plain prose and each of its letter runs is part of one of the words."""
-
-    size: int
-    free: tuple[int, ...]  # prose tokens without letters: digits, punctuation, spaces
-    by_run: dict[str, tuple[int, ...]]  # a token's single letter run (lower case) -> the tokens spelling it
-    mixed: tuple[tuple[int, tuple[str, ...]], ...]  # tokens with several letter runs ("'s", "e.g")
-
-    @classmethod
-    def build(cls, texts: Sequence[str]) -> "TokenIndex":
-        free, by_run, mixed = [], {}, []
-        for token, text in enumerate(texts):
-            if not text or not _PROSE.fullmatch(text):
-                continue
-            runs = _letter_runs(text)
-            if not runs:
-                free.append(token)
-            elif len(runs) == 1:
-                by_run.setdefault(runs[0], []).append(token)
-            else:
-                mixed.append((token, runs))
-        return cls(len(texts), tuple(free), {k: tuple(v) for k, v in by_run.items()}, tuple(mixed))
-
-    def candidates(self, words: frozenset[str]) -> set[int]:
-        """The tokens whose every letter run is a substring of one of `words`."""
-        parts = {run[i:j] for w in words for run in _letter_runs(w)
-                 for i in range(len(run)) for j in range(i + 1, len(run) + 1)}
-        ids = set(self.free)
-        for part in parts:
-            ids.update(self.by_run.get(part, ()))
-        ids.update(token for token, runs in self.mixed if all(r in parts for r in runs))
-        return ids
-
-
-@lru_cache(maxsize=8)
-def _token_index(tokenizer) -> TokenIndex:
-    return TokenIndex.build(token_texts(tokenizer))
-
-
-def token_index(tokenizer) -> TokenIndex:
-    with _TABLE_LOCK:
-        return _token_index(tokenizer)
-
-
-@lru_cache(maxsize=4)
-def _shared_candidates(index: TokenIndex, words: frozenset[str]) -> frozenset[int]:
-    """The candidates of the closed vocabulary every pick shares (computed once per tokenizer)."""
-    return frozenset(index.candidates(words))
 
 
 def _number_forms(values: set[str]) -> set[str]:
@@ -179,11 +108,13 @@ class ClaimConstraint:
     forms: WordForms  # the case each word may be written in
     titled: tuple[Item, ...]  # the pick and the catalog items its evidence names (blanked before number checks)
     phrases: tuple[str, ...] = ()  # how a number may be written (agent/llm/stat_phrases.py)
+    title_texts: tuple[str, ...] = ()  # lower case: the titles and labels of `titled` (a number may start one)
     _meant: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)  # `_meaning_ok` by text
 
     @classmethod
     def for_pick(cls, checker: ClaimChecker, item: Item, evidence: Evidence) -> "ClaimConstraint":
         words, _genre = checker.vocabulary(item, evidence)
+        titled = checker._titled(item, evidence)
         others = [t for t in (checker.item_by_label(label) for _, label in evidence.titles()) if t is not None]
         # a connection's counts only once its title is written ("79 of the 118 fans of Heat"): the checker's
         # "states the counts of the fans of X without naming it"
@@ -210,7 +141,8 @@ class ClaimConstraint:
                    owned_forms,
                    last, item, evidence, checker, {k: tuple(v) for k, v in bracketed.items()}, evidence.personal(),
                    tuple(sorted(own)), *_roles(item, evidence), checker.word_forms(item, evidence),
-                   tuple(checker._titled(item, evidence)), stat_phrases(item, evidence))
+                   tuple(titled), stat_phrases(item, evidence),
+                   tuple(t for it in titled for t in (it.title.lower(), it.label.lower())))
 
     # ------------------------------------------------------------------ words and numbers
     def _word_done(self, raw: str) -> bool:
@@ -300,7 +232,7 @@ class ClaimConstraint:
     # ------------------------------------------------------------------ one candidate token
     def allows(self, written: str, token: str) -> bool:
         """Whether `token` may follow `written` (the text this row has generated so far)."""
-        if not token or not _PROSE.fullmatch(token):
+        if not token or not PROSE.fullmatch(token):
             return False
         text = written + token
         if not self._pieces_ok(text, len(written) - len(_WORD_TAIL.search(written).group(0))):
@@ -353,8 +285,7 @@ class ClaimConstraint:
         return True
 
     def _numbers_whole(self, text: str) -> bool:
-        return numbers_open(text.lower(), self.phrases,
-                            [t for it in self.titled for t in (it.title.lower(), it.label.lower())])
+        return numbers_open(text.lower(), self.phrases, self.title_texts)
 
     def _own_title_open(self, rest: str) -> bool:
         return any(t.startswith(rest) or rest.startswith(t) for t in self.own_titles)
@@ -421,14 +352,14 @@ class RowConstraints:
         self._masks: dict[int, object] = {}
 
     def candidate_mask(self, prompt_row: int, width: int):
-        """A bool vector over `width` logits: the tokens the row's constraint could ever allow (`TokenIndex`)."""
+        """A bool vector over `width` logits: the tokens the row's constraint could ever allow (`token_index`)."""
         import torch
 
         mask = self._masks.get(prompt_row)
         if mask is None or len(mask) != width:
             constraint = self.constraints[prompt_row]
             shared = constraint.checker.words.vocabulary
-            ids = _shared_candidates(self._index, shared) | self._index.candidates(constraint.words - shared)
+            ids = shared_candidates(self._index, shared) | self._index.candidates(constraint.words - shared)
             mask = torch.zeros(width, dtype=torch.bool)
             mask[[t for t in ids if t < width] + ([self.eos] if self.eos < width else [])] = True
             self._masks[prompt_row] = mask
