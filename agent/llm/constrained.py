@@ -201,6 +201,8 @@ class ClaimConstraint:
 
     def _number_open(self, raw: str, before: str) -> bool:
         digits, suffix = _split_number(raw)
+        if before.rstrip().endswith("(") and re.fullmatch(r"(?:1[89]|20)\d\d", digits):
+            return digits in self._years_here(before)  # "this film (1995": a year in brackets only after its title
         if suffix:
             return any(s.startswith(suffix) for s in _NUMBER_SUFFIXES if s) and self._known(digits, before)
         if self._known(digits.rstrip(".,"), before):

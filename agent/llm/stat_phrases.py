@@ -17,6 +17,8 @@ from retrieval.catalog.schema import Item
 from retrieval.evidence import Evidence
 
 _NUMBER_START = re.compile(r"(?<![\w.,])\d")
+_DETERMINER = re.compile(r"\b(?:its|the|their|his|her|a|an)\s+$")
+_PART = re.compile(r"[\d,]+ (?:of|out of|also)\b|[\d,]+/")
 _BRACKET_YEAR = re.compile(r"\d{1,4}\)?$|(?:1[89]|20)\d\d\)")  # "(19", "(1995)": a year after a title
 
 
@@ -77,6 +79,8 @@ def numbers_open(low: str, phrases: Sequence[str], titles: Iterable[str]) -> boo
         rest = low[at:]
         if low[:at].rstrip().endswith("(") and _BRACKET_YEAR.match(rest):
             continue  # a title's year in brackets: constrained.ClaimConstraint._years_here
+        if _DETERMINER.search(low, 0, at):  # "its 79 of its 118 fans": a part of a group takes no determiner
+            phrases = [p for p in phrases if not _PART.match(p)]
         if any(p.startswith(rest) for p in phrases) or any(t.startswith(rest) for t in titles):
             return True  # the phrase or title being written goes to the end of the text
         whole = [p for p in (*titles, *phrases) if rest.startswith(p) and not rest[len(p):len(p) + 1].isalnum()]

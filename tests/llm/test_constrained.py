@@ -251,3 +251,12 @@ def test_statistic_phrases_and_titles_with_numbers_are_written_whole(checker, ti
     pieces = re.findall(r"\s*[A-Za-z]+|\s*\d|\s*[^\sA-Za-z\d]", text)
     for n in range(len(pieces)):
         assert fargo[2].allows("".join(pieces[:n]), pieces[n]), ("".join(pieces[:n]), pieces[n])
+
+
+def test_a_part_of_a_group_takes_no_determiner_and_a_bracketed_year_follows_its_title(fargo):
+    constraint = fargo[2]
+    assert not constraint.allows("You liked Heat (1995), and its", " 79")  # "its 12 of its 44 fans" (audit)
+    assert constraint.allows("You liked Heat (1995), and", " 79")
+    assert constraint.allows("You liked Heat (1995), and its", " 118")  # "its 118 fans" is a whole group
+    assert not constraint.allows("You liked Heat (1995), and this film (199", "6")  # "(1995." on held-out replies
+    assert constraint.allows("You liked Heat (199", "5")
