@@ -8,7 +8,7 @@ explainer adapter with constrained decoding, as served (`lora_constrained`). For
 - `pass_rate_before_fallback`: share of the model's sentences the claim checker (agent/llm/claims.py) passes;
 - `unsupported_shown`: explanations shown after fallback with a claim the checker rejects (length aside);
 - `generic_rate`: sentences with a phrase of agent/llm/claims.toml [generic] (before fallback, and shown);
-- `overlap_replies`: replies in which two shown explanations share a 5-word sequence;
+- `overlap_replies`: replies in which two shown explanations share a 5-word sequence (a title counts as one word);
 - `personal_share`: of the picks that have evidence personal to the user or the request, the share whose shown
   explanation cites it;
 - latency per reply from the picks to the first explanation and to all of them (p50 / p95), and peak RSS.
@@ -81,6 +81,7 @@ def run_system(name: str, explainer, replies: dict, contexts: dict, templates: d
 
 def figures(measured: Measured, checker, contexts: dict) -> dict:
     from agent.llm.claims import generic_phrases, shared_ngram
+    from agent.llm.explainer import reply_titles
 
     drafts = passed = generic = generic_shown = unsupported = personal_cases = personal_cited = 0
     llm_shown = overlap_drafts = overlap_shown = 0
@@ -102,8 +103,9 @@ def figures(measured: Measured, checker, contexts: dict) -> dict:
                 personal_cases += 1
                 personal_cited += shown.personal
             shown_texts.append(text)
-        overlap_shown += any(shared_ngram(t, shown_texts[:i]) for i, t in enumerate(shown_texts))
-        overlap_drafts += any(shared_ngram(t, draft_texts[:i]) for i, t in enumerate(draft_texts))
+        titles = reply_titles([contexts[case.case_id] for case, *_ in rows])  # a title counts as one word
+        overlap_shown += any(shared_ngram(t, shown_texts[:i], titles=titles) for i, t in enumerate(shown_texts))
+        overlap_drafts += any(shared_ngram(t, draft_texts[:i], titles=titles) for i, t in enumerate(draft_texts))
     out = {"picks": drafts, "replies": len(measured.replies),
            "pass_rate_before_fallback": round(passed / drafts, 4) if drafts else 0.0,
            "shown_llm_share": round(llm_shown / drafts, 4) if drafts else 0.0,

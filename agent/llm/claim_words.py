@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -68,14 +68,22 @@ def ngrams(text: str, n: int = NGRAM) -> set[tuple[str, ...]]:
     return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
 
 
-def shared_ngram(text: str, others: Iterable[str], n: int = NGRAM) -> tuple[str, ...] | None:
-    """The first `n`-word sequence `text` shares with any of `others`, or None."""
-    mine = ngrams(text, n)
-    for other in others:
+def shared_ngram(text: str, others: Iterable[str], n: int = NGRAM, titles: Iterable[str] = ()) -> tuple[str, ...] | None:
+    """The first `n`-word sequence `text` shares with any of `others`, or None. Each of `titles` (with its year in
+    brackets, if written) counts as one word: a name said again in a reply is no phrase repeated."""
+    titles = sorted(set(titles), key=len, reverse=True)
+    mine = ngrams(_as_one_word(text, titles), n)
+    for other in (_as_one_word(o, titles) for o in others):
         common = mine & ngrams(other, n)
         if common:
             return sorted(common)[0]
     return None
+
+
+def _as_one_word(text: str, titles: Sequence[str]) -> str:
+    for n, title in enumerate(titles):
+        text = re.sub(r"(?<!\w)" + re.escape(title) + r"(?:\s*\(\d{4}\))?(?!\w)", f" title{n} ", text, flags=re.IGNORECASE)
+    return text
 
 
 def generic_phrases(text: str, words: ClaimWords | None = None) -> tuple[str, ...]:

@@ -289,6 +289,16 @@ class ClaimConstraint:
     def _numbers_whole(self, text: str) -> bool:
         return numbers_open(text.lower(), self.phrases, self.title_texts)
 
+    def copying_title(self, text: str, shortest: int = 3) -> bool:
+        """Whether `text` ends inside (or at the end of) a copy of a title of the pick or its evidence, at least
+        `shortest` characters of it."""
+        low = text.lower()
+        for t in self.title_texts:
+            for k in range(min(len(t), len(low)), shortest - 1, -1):
+                if low.endswith(t[:k]) and (k == len(low) or not low[-k - 1].isalnum()):
+                    return True
+        return False
+
     def _own_title_open(self, rest: str) -> bool:
         return any(t.startswith(rest) or rest.startswith(t) for t in self.own_titles)
 
@@ -366,6 +376,10 @@ class RowConstraints:
             mask[[t for t in ids if t < width] + ([self.eos] if self.eos < width else [])] = True
             self._masks[prompt_row] = mask
         return mask
+
+    def copying_title(self, prompt_row: int, text: str) -> bool:
+        constraint = self.constraints[prompt_row]
+        return constraint is not None and constraint.copying_title(text)
 
     def restrict(self, logits_row, prompt_row: int, written: str, greedy: bool, unbanned=None):
         """`logits_row` (1-D) with every token the row's constraint forbids set to -inf (in place: returned).

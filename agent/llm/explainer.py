@@ -5,7 +5,7 @@ as quoted data (agent/llm/pick_facts.py). The explainer's LoRA adapter (loaded b
 base model, `agent.llm.loading.attach_adapter`) writes the first pick's sentence alone, then the others in one
 batch; the rows may not repeat each other's phrases or those of the first (`Sampling.distinct_ngram`, `avoid`).
 A sentence is shown only when the claim checker (agent/llm/claims.py) passes it and it shares no 5-word sequence
-with an explanation shown before it in the reply; otherwise the pick gets its evidence template
+with an explanation shown before it in the reply (a title counts as one word: "You liked Heat (1995)" may open two); otherwise the pick gets its evidence template
 (agent/llm/evidence_text.py), marked `fallback`. `Explainer.stream` hands explanations over in pick order, each as soon as it and the ones before it are ready.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from agent.llm.claims import ClaimChecker, shared_ngram
+from agent.llm.claims import ClaimChecker, bare_title, shared_ngram
 from agent.llm.pick_facts import PickContext, explain_fields
 from retrieval.catalog.schema import Catalog, Item
 from retrieval.evidence import Evidence
@@ -149,6 +149,12 @@ class SentenceWriter:
             yield Draft(g.row, finish_text(g.text, g.finished, self.max_chars, self.max_sentences), g.worst_logprob)
 
 
+def reply_titles(picks: Sequence[PickContext]) -> list[str]:
+    """The titles a reply's explanations may name (each pick's and its evidence's), each one word to the 5-word
+    overlap rule (`claims.shared_ngram`)."""
+    return sorted({p.item.title for p in picks} | {bare_title(label) for p in picks for _, label in p.evidence.titles()})
+
+
 class Explainer(SentenceWriter):
 
     @classmethod
@@ -172,6 +178,7 @@ class Explainer(SentenceWriter):
         local = getattr(self.backend, "llm", None) is not None
         groups = [range(0, 1), range(1, len(picks))] if local and len(picks) > 1 else [range(len(picks))]
         shown: list[str] = []
+        titles = reply_titles(picks)
         for group in groups:
             ready: dict[int, Draft] = {}
             following = group.start
@@ -179,7 +186,7 @@ class Explainer(SentenceWriter):
                                     constraints=None if limits is None else [limits[i] for i in group]):
                 ready[group.start + draft.index] = draft
                 while following in ready:
-                    note = self._judge(picks[following], ready.pop(following), fallbacks[following], shown)
+                    note = self._judge(picks[following], ready.pop(following), fallbacks[following], shown, titles)
                     shown.append(note.text)
                     yield note
                     following += 1
@@ -187,14 +194,15 @@ class Explainer(SentenceWriter):
     def explain(self, picks: Sequence[PickContext], fallbacks: Sequence[str]) -> list[Explanation]:
         return list(self.stream(picks, fallbacks))
 
-    def _judge(self, pick: PickContext, draft: Draft, fallback: str, shown: Sequence[str]) -> Explanation:
+    def _judge(self, pick: PickContext, draft: Draft, fallback: str, shown: Sequence[str],
+               titles: Sequence[str] = ()) -> Explanation:
         item_id, text = pick.item.item_id, draft.text
         if text is None:
             return Explanation(item_id, fallback, "fallback", (NO_SENTENCE,))
         verdict = self.checker.check_claims(text, pick.item, pick.evidence, pick.asked_genres)
         garbled = draft.fluency_problems()
         problems = list(verdict.problems) + list(garbled)
-        repeated = shared_ngram(text, shown)
+        repeated = shared_ngram(text, shown, titles=titles)
         if repeated:
             problems.append(f"repeats {' '.join(repeated)!r} from an earlier explanation of the reply")
         if problems:

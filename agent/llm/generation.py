@@ -174,7 +174,7 @@ def _generate(llm: LoadedModel, texts: list[str], max_new_tokens: int, prefix: s
         rows = [(r, s) for r in range(n) for s in range(k)]
         written: list[list[int]] = [[] for _ in rows]
         active = list(range(len(rows)))
-        restrict = None
+        restrict = copying = None
         limits = None
         if constraints is not None and any(c is not None for c in constraints):
             from agent.llm.constrained import RowConstraints
@@ -185,6 +185,9 @@ def _generate(llm: LoadedModel, texts: list[str], max_new_tokens: int, prefix: s
             def restrict(j: int, logits_row, unbanned=None):
                 row = active[j]
                 return limits.restrict(logits_row, rows[row][0], spelled[row], sampling.temperature <= 0, unbanned)
+
+            def copying(row: int, token: int) -> bool:  # the distinct-n-gram ban spares a title being copied
+                return limits.copying_title(rows[row][0], spelled[row] + limits.texts[token])
         if sampling.temperature <= 0 and k == 1 and sampling.lookahead > 0:
             yield from _look_ahead(llm, tails, logits, past, mask, next_pos, max_new_tokens, sampling, limits, stop)
             return
@@ -194,7 +197,7 @@ def _generate(llm: LoadedModel, texts: list[str], max_new_tokens: int, prefix: s
                 return
             own = torch.log_softmax(logits, dim=-1)  # before the bans and masks below change `logits`
             if sampling.distinct_ngram:
-                chosen = _choose_distinct(logits, active, written, sampling, generator, restrict)
+                chosen = _choose_distinct(logits, active, written, sampling, generator, restrict, copying)
             else:
                 if restrict is not None:
                     for j in range(len(active)):
@@ -306,7 +309,8 @@ def _verify(logits, proposals: list[int], row: int, draft: list[list[int]], writ
         scores = logits[i].clone()
         unbanned = scores.clone() if limits is not None else None
         if sampling.distinct_ngram:
-            _ban_repeats(scores, row, draft, sampling.distinct_ngram, sampling.avoid)
+            exempt = None if limits is None else (lambda t: limits.copying_title(row, spelled[row] + limits.texts[t]))
+            _ban_repeats(scores, row, draft, sampling.distinct_ngram, sampling.avoid, exempt)
         if limits is not None:
             limits.restrict(scores, row, spelled[row], True, unbanned)
         token = int(scores.argmax())
@@ -322,8 +326,10 @@ def _verify(logits, proposals: list[int], row: int, draft: list[list[int]], writ
     return taken
 
 
-def _ban_repeats(logits_row, row: int, draft: list[list[int]], n: int, avoid: Sequence[Sequence[int]] = ()) -> None:
-    """Ban, for `row`, the token that would complete an n-gram another row (or a text of `avoid`) has written."""
+def _ban_repeats(logits_row, row: int, draft: list[list[int]], n: int, avoid: Sequence[Sequence[int]] = (),
+                 exempt=None) -> None:
+    """Ban, for `row`, the token that would complete an n-gram another row (or a text of `avoid`) has written;
+    `exempt(token)`: True for a token that goes on copying a title (a name repeated is no phrase repeated)."""
     toks = draft[row]
     if len(toks) < n - 1:
         return
@@ -332,7 +338,7 @@ def _ban_repeats(logits_row, row: int, draft: list[list[int]], n: int, avoid: Se
         if other == row:
             continue
         for i in range(len(others) - n + 1):
-            if tuple(others[i:i + n - 1]) == context:
+            if tuple(others[i:i + n - 1]) == context and not (exempt and exempt(others[i + n - 1])):
                 logits_row[others[i + n - 1]] = float("-inf")
 
 
@@ -357,7 +363,7 @@ def _choose(logits, sampling: Sampling, generator):
 
 
 def _choose_distinct(logits, active: list[int], written: list[list[int]], sampling: Sampling, generator,
-                     restrict=None):
+                     restrict=None, exempt=None):
     """Row by row: a row may not take the token that completes an n-gram another row has written, counting the
     tokens the rows before it took at this very step (rows that write in lockstep would otherwise never clash).
     `restrict(j, logits_row)`: the claim constraint of row j, applied after those bans."""
@@ -368,7 +374,7 @@ def _choose_distinct(logits, active: list[int], written: list[list[int]], sampli
     chosen = []
     for j, row in enumerate(active):
         unbanned = logits[j].clone() if restrict is not None else None
-        _ban_repeats(logits[j], row, draft, n, sampling.avoid)
+        _ban_repeats(logits[j], row, draft, n, sampling.avoid, exempt and (lambda t, row=row: exempt(row, t)))
         if restrict is not None:
             restrict(j, logits[j], unbanned)
         token = int(_choose(logits[j:j + 1], sampling, generator)[0])

@@ -172,6 +172,14 @@ def test_helpers():
     assert shared_ngram("their fans also loved this film", ["and its fans also loved this film too"]) == (
         "fans", "also", "loved", "this", "film")
     assert shared_ngram("one two three four five", ["one two three four six"]) is None
+    # a title is one word: two picks may both name the title the viewer liked
+    opened = "You liked Donnie Brasco (1997), and 16 of its 101 fans loved this film."
+    assert shared_ngram(opened, ["You liked Donnie Brasco (1997); 29 of its 101 fans also loved it."]) == (
+        "you", "liked", "donnie", "brasco", "1997")
+    assert shared_ngram(opened, ["You liked Donnie Brasco (1997); 29 of its 101 fans also loved it."],
+                        titles=["Donnie Brasco"]) is None
+    assert shared_ngram(opened, ["You liked Donnie Brasco, and 29 of its 101 fans loved this film."],
+                        titles=["Donnie Brasco"]) == ("101", "fans", "loved", "this", "film")
     assert generic_phrases("A must-see that has captivated audiences.") == ("captivated audiences", "must-see")
 
 

@@ -260,3 +260,12 @@ def test_a_part_of_a_group_takes_no_determiner_and_a_bracketed_year_follows_its_
     assert constraint.allows("You liked Heat (1995), and its", " 118")  # "its 118 fans" is a whole group
     assert not constraint.allows("You liked Heat (1995), and this film (199", "6")  # "(1995." on held-out replies
     assert constraint.allows("You liked Heat (199", "5")
+
+
+def test_a_title_being_copied_is_recognised_for_the_distinct_phrase_ban(fargo):
+    constraint = fargo[2]
+    assert constraint.copying_title("You liked Hea") and constraint.copying_title("You liked Heat (19")
+    assert constraint.copying_title("You liked Heat (1995)")
+    assert not constraint.copying_title("You liked He")  # too short to tell
+    assert not constraint.copying_title("You liked Heat (1995), and")
+    assert not constraint.copying_title("You liked Reheat")  # not at a word start
