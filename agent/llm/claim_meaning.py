@@ -54,6 +54,9 @@ _PAIR_AS_PEOPLE = re.compile(rf"{_NUM}\s+(?:of|out of)\s+(?:the\s+|its\s+)?{_NUM
 _AUDIENCE_RATING = re.compile(r"\b(?:family|families'?|kids'?|children'?s?|audience'?s?)\s+(?:rating|score|average|"
                               r"verdict)\b")
 _RATING_WORDS = ("rating", "ratings", "average", "score")
+_IDENTITY_RULES = ((_YEAR_AS_FILM, "treats a year as a film ({!r})"),
+                   (_PICK_AS_OTHER, "says the pick is another title ({!r})"),
+                   (_AUDIENCE_RATING, "presents the average of all viewers as {!r}"))
 
 
 def meaning_problems(marked: str, item: Item, evidence: Evidence, final: bool = True) -> list[str]:
@@ -114,17 +117,8 @@ def _group_subjects(low: str, evidence: Evidence, final: bool) -> list[str]:
 
 
 def _identities(low: str) -> list[str]:
-    problems = []
-    m = _YEAR_AS_FILM.search(low)
-    if m:
-        problems.append(f"treats a year as a film ({m.group(0)!r})")
-    m = _PICK_AS_OTHER.search(low)
-    if m:
-        problems.append(f"says the pick is another title ({m.group(0)!r})")
-    m = _AUDIENCE_RATING.search(low)
-    if m:
-        problems.append(f"presents the average of all viewers as {m.group(0)!r}")
-    return problems
+    found = ((rule.search(low), problem) for rule, problem in _IDENTITY_RULES)
+    return [problem.format(m.group(0)) for m, problem in found if m]
 
 
 def _shares(low: str, evidence: Evidence) -> list[str]:
