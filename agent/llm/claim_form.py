@@ -84,8 +84,14 @@ class WordForms:
         tail = _TRAILING_RUN.search(text).group(0)
         if not tail or tail.lower() in self.common_prefixes:
             return True
-        return any(text.endswith(t[:k]) and (k == len(text) or not text[-k - 1].isalnum())
-                   for t in self.titles for k in range(len(tail), len(t) + 1))
+        return ends_in_copy(text, self.titles, len(tail))
+
+
+def ends_in_copy(text: str, titles: Iterable[str], shortest: int = 1) -> bool:
+    """Whether `text` ends inside (or at the end of) a copy of one of `titles`, at least `shortest` characters of
+    it, begun at the start of a word."""
+    return any(text.endswith(t[:k]) and (k == len(text) or not text[-k - 1].isalnum())
+               for t in titles for k in range(shortest, min(len(t), len(text)) + 1))
 
 
 def number_problems(masked: str, item: Item, evidence: Evidence) -> list[str]:

@@ -68,7 +68,8 @@ def ngrams(text: str, n: int = NGRAM) -> set[tuple[str, ...]]:
     return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
 
 
-def shared_ngram(text: str, others: Iterable[str], n: int = NGRAM, titles: Iterable[str] = ()) -> tuple[str, ...] | None:
+def shared_ngram(text: str, others: Iterable[str], n: int = NGRAM,
+                 titles: Iterable[str] = ()) -> tuple[str, ...] | None:
     """The first `n`-word sequence `text` shares with any of `others`, or None. Each of `titles` (with its year in
     brackets, if written) counts as one word: a name said again in a reply is no phrase repeated."""
     titles = sorted(set(titles), key=len, reverse=True)
@@ -82,7 +83,8 @@ def shared_ngram(text: str, others: Iterable[str], n: int = NGRAM, titles: Itera
 
 def _as_one_word(text: str, titles: Sequence[str]) -> str:
     for n, title in enumerate(titles):
-        text = re.sub(r"(?<!\w)" + re.escape(title) + r"(?:\s*\(\d{4}\))?(?!\w)", f" title{n} ", text, flags=re.IGNORECASE)
+        text = re.sub(r"(?<!\w)" + re.escape(title) + r"(?:\s*\(\d{4}\))?(?!\w)", f" title{n} ", text,
+                      flags=re.IGNORECASE)
     return text
 
 

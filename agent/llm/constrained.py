@@ -29,7 +29,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from agent.llm.claim_form import WordForms, number_problems, pair_open
+from agent.llm.claim_form import WordForms, ends_in_copy, number_problems, pair_open
 from agent.llm.claim_meaning import OBJECT_LEADS, RELATIVE_CLAUSE, meaning_problems
 from agent.llm.claim_roles import mark_titles, number_roles, role_still_open, statement_limits, unearned_praise
 from agent.llm.claim_words import NUMBER, number_value
@@ -292,12 +292,7 @@ class ClaimConstraint:
     def copying_title(self, text: str, shortest: int = 3) -> bool:
         """Whether `text` ends inside (or at the end of) a copy of a title of the pick or its evidence, at least
         `shortest` characters of it."""
-        low = text.lower()
-        for t in self.title_texts:
-            for k in range(min(len(t), len(low)), shortest - 1, -1):
-                if low.endswith(t[:k]) and (k == len(low) or not low[-k - 1].isalnum()):
-                    return True
-        return False
+        return ends_in_copy(text.lower(), self.title_texts, shortest)
 
     def _own_title_open(self, rest: str) -> bool:
         return any(t.startswith(rest) or rest.startswith(t) for t in self.own_titles)
@@ -377,9 +372,10 @@ class RowConstraints:
             self._masks[prompt_row] = mask
         return mask
 
-    def copying_title(self, prompt_row: int, text: str) -> bool:
+    def copying_title(self, prompt_row: int, written: str, token: int) -> bool:
+        """Whether `token` after `written` goes on copying a title (the distinct-phrase ban spares it)."""
         constraint = self.constraints[prompt_row]
-        return constraint is not None and constraint.copying_title(text)
+        return constraint is not None and constraint.copying_title(written + self.texts[token])
 
     def restrict(self, logits_row, prompt_row: int, written: str, greedy: bool, unbanned=None):
         """`logits_row` (1-D) with every token the row's constraint forbids set to -inf (in place: returned).

@@ -5,8 +5,9 @@ as quoted data (agent/llm/pick_facts.py). The explainer's LoRA adapter (loaded b
 base model, `agent.llm.loading.attach_adapter`) writes the first pick's sentence alone, then the others in one
 batch; the rows may not repeat each other's phrases or those of the first (`Sampling.distinct_ngram`, `avoid`).
 A sentence is shown only when the claim checker (agent/llm/claims.py) passes it and it shares no 5-word sequence
-with an explanation shown before it in the reply (a title counts as one word: "You liked Heat (1995)" may open two); otherwise the pick gets its evidence template
-(agent/llm/evidence_text.py), marked `fallback`. `Explainer.stream` hands explanations over in pick order, each as soon as it and the ones before it are ready.
+with an explanation shown before it in the reply (a title counts as one word: "You liked Heat (1995)" may open
+two); otherwise the pick gets its evidence template (agent/llm/evidence_text.py), marked `fallback`.
+`Explainer.stream` hands explanations over in pick order, each as soon as it and the ones before it are ready.
 """
 from __future__ import annotations
 
@@ -152,7 +153,8 @@ class SentenceWriter:
 def reply_titles(picks: Sequence[PickContext]) -> list[str]:
     """The titles a reply's explanations may name (each pick's and its evidence's), each one word to the 5-word
     overlap rule (`claims.shared_ngram`)."""
-    return sorted({p.item.title for p in picks} | {bare_title(label) for p in picks for _, label in p.evidence.titles()})
+    return sorted({p.item.title for p in picks}
+                  | {bare_title(label) for p in picks for _, label in p.evidence.titles()})
 
 
 class Explainer(SentenceWriter):

@@ -187,7 +187,7 @@ def _generate(llm: LoadedModel, texts: list[str], max_new_tokens: int, prefix: s
                 return limits.restrict(logits_row, rows[row][0], spelled[row], sampling.temperature <= 0, unbanned)
 
             def copying(row: int, token: int) -> bool:  # the distinct-n-gram ban spares a title being copied
-                return limits.copying_title(rows[row][0], spelled[row] + limits.texts[token])
+                return limits.copying_title(rows[row][0], spelled[row], token)
         if sampling.temperature <= 0 and k == 1 and sampling.lookahead > 0:
             yield from _look_ahead(llm, tails, logits, past, mask, next_pos, max_new_tokens, sampling, limits, stop)
             return
@@ -309,7 +309,7 @@ def _verify(logits, proposals: list[int], row: int, draft: list[list[int]], writ
         scores = logits[i].clone()
         unbanned = scores.clone() if limits is not None else None
         if sampling.distinct_ngram:
-            exempt = None if limits is None else (lambda t: limits.copying_title(row, spelled[row] + limits.texts[t]))
+            exempt = None if limits is None else (lambda t: limits.copying_title(row, spelled[row], t))
             _ban_repeats(scores, row, draft, sampling.distinct_ngram, sampling.avoid, exempt)
         if limits is not None:
             limits.restrict(scores, row, spelled[row], True, unbanned)

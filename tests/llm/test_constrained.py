@@ -247,7 +247,8 @@ def test_statistic_phrases_and_titles_with_numbers_are_written_whole(checker, ti
     constraint = ClaimConstraint.for_pick(checker, valley, Evidence(item_id=valley.item_id))
     assert constraint.allows("It is", " 2") and constraint.allows("It is 2", " Days")  # the start of its title
     assert not constraint.allows("It is 2", " of")
-    text = "You liked Heat (1995), and 79 of its 118 fans also loved this film (67%), rated 4.2 out of 5 by 508 viewers."
+    text = ("You liked Heat (1995), and 79 of its 118 fans also loved this film (67%), rated 4.2 out of 5 by 508 "
+            "viewers.")
     pieces = re.findall(r"\s*[A-Za-z]+|\s*\d|\s*[^\sA-Za-z\d]", text)
     for n in range(len(pieces)):
         assert fargo[2].allows("".join(pieces[:n]), pieces[n]), ("".join(pieces[:n]), pieces[n])
