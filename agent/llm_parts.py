@@ -72,15 +72,16 @@ class LLMParts:
 
         return self._get("explainer", build)
 
-    def explain_stream(self, picks: Sequence, fallbacks: Sequence[str]) -> Iterator[tuple[str, str]] | None:
+    def explain_stream(self, picks: Sequence, fallbacks: Sequence[str],
+                       alternatives: Sequence[Sequence[str]] = ()) -> Iterator[tuple[str, str]] | None:
         """(text, source) per pick, in order, as the LLM's sentences pass the claim check ("llm") or are replaced
         by the pick's template ("fallback"); None when the LLM is unavailable. `picks`: agent.llm.pick_facts
-        PickContext per pick; `fallbacks`: their template explanations. If generation fails half-way, the rest
-        get their templates (source "template")."""
+        PickContext per pick; `fallbacks`: their template explanations; `alternatives`: other wordings of them
+        (Explainer.stream). If generation fails half-way, the rest get their templates (source "template")."""
         explainer = self.explainer
         if explainer is None:
             return None
-        return self._guarded(explainer.stream(picks, fallbacks), fallbacks)
+        return self._guarded(explainer.stream(picks, fallbacks, alternatives), fallbacks)
 
     @staticmethod
     def _guarded(stream, fallbacks: Sequence[str]) -> Iterator[tuple[str, str]]:

@@ -198,7 +198,7 @@ class TurnPipeline:
             picks = [PickContext(item=item, evidence=evidence, request=turn.text, wishes=request_text(state, ""),
                                  liked=liked, asked_genres=tuple(state.genres))
                      for item, evidence in zip(items, turn.evidence)]
-            stream = self.llm.explain_stream(picks, templates)
+            stream = self.llm.explain_stream(picks, templates, writer.variants(list(zip(items, turn.evidence))))
             if stream is not None:
                 yield from stream
                 return

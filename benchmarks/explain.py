@@ -20,13 +20,16 @@ of the manual audit (a seeded sample, each with its evidence; verdicts in benchm
 from __future__ import annotations
 
 import os
+import re
 import statistics
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 SERVED = "lora_constrained"  # the explainer as `agent.explain = "llm"` serves it
+REJECTION_CLASSES = 8  # the most frequent reasons drafts were rejected, per system
 TARGETS = {
     f"{SERVED}.pass_rate_before_fallback": "≥ 0.98",
     f"{SERVED}.unsupported_shown": "0",
@@ -60,17 +63,19 @@ class Measured:
         self.all: list[float] = []
 
 
-def run_system(name: str, explainer, replies: dict, contexts: dict, templates: dict) -> Measured:
+def run_system(name: str, explainer, replies: dict, contexts: dict, templates: dict,
+               alternatives: dict | None = None) -> Measured:
     measured = Measured(name)
     for reply_id, members in replies.items():
         picks = [contexts[c.case_id] for c in members]
         fallbacks = [templates[c.case_id] for c in members]
+        others = [alternatives[c.case_id] for c in members] if alternatives else ()
         rows = []
         if explainer is None:  # the template system
             rows = [(c, fallbacks[n], "template", fallbacks[n], False) for n, c in enumerate(members)]
         else:
             started = time.perf_counter()
-            for n, note in enumerate(explainer.stream(picks, fallbacks)):
+            for n, note in enumerate(explainer.stream(picks, fallbacks, others)):
                 if n == 0:
                     measured.first.append(time.perf_counter() - started)
                 rows.append((members[n], note.text, note.source, note.draft, note.garbled))
@@ -84,6 +89,7 @@ def figures(measured: Measured, checker, contexts: dict) -> dict:
     from agent.llm.explainer import reply_titles
 
     drafts = passed = generic = generic_shown = unsupported = personal_cases = personal_cited = 0
+    rejections: Counter[str] = Counter()  # why drafts failed: each kind of problem once per draft
     llm_shown = overlap_drafts = overlap_shown = 0
     for rows in measured.replies:
         shown_texts, draft_texts = [], []
@@ -95,6 +101,9 @@ def figures(measured: Measured, checker, contexts: dict) -> dict:
                 passed += verdict.ok and not garbled  # the gate is the checker and the fluency floor
                 generic += bool(generic_phrases(draft))
                 draft_texts.append(draft)
+                rejections.update({_problem_class(p) for p in verdict.problems} | ({"garbled"} if garbled else set()))
+            else:
+                rejections["no usable sentence"] += 1
             shown = checker.check_claims(text, ctx.item, ctx.evidence, ctx.asked_genres, min_words=0, max_words=10_000)
             unsupported += not shown.ok
             generic_shown += bool(shown.generic)
@@ -115,10 +124,19 @@ def figures(measured: Measured, checker, contexts: dict) -> dict:
            "overlap_replies": overlap_shown, "overlap_replies_before_fallback": overlap_drafts,
            "personal_share": round(personal_cited / personal_cases, 4) if personal_cases else 0.0,
            "picks_with_personal_evidence": personal_cases}
+    if rejections:
+        out["drafts_rejected_for"] = dict(rejections.most_common(REJECTION_CLASSES))
     if measured.first:
         out["first_explanation_s"] = _percentiles(measured.first)
         out["all_explanations_s"] = _percentiles(measured.all)
     return out
+
+
+def _problem_class(problem: str) -> str:
+    """A checker problem without its particulars ("says you asked for war, …" -> "says you asked for"): the
+    words before the first quote, bracket, colon, comma or digit, at most five."""
+    head = re.split(r"""["'(:,\d]""", problem, maxsplit=1)[0]
+    return " ".join(head.split()[:5]) or problem[:40]
 
 
 def describe_figures(writer, cases, catalog) -> dict:
@@ -180,10 +198,11 @@ def run(quick: bool = False) -> dict:
                         heldout_users=ecfg.heldout_users, log=lambda m: None)
     grouped = replies(cases)
     contexts = {c.case_id: c.context(catalog) for c in cases}
-    templates = {}
+    templates, alternatives = {}, {}
     for members in grouped.values():
-        texts = ExplanationWriter().write([(catalog[c.item_id], Evidence.model_validate(c.evidence)) for c in members])
-        templates.update({c.case_id: t for c, t in zip(members, texts)})
+        picks = [(catalog[c.item_id], Evidence.model_validate(c.evidence)) for c in members]
+        templates.update({c.case_id: t for c, t in zip(members, ExplanationWriter().write(picks))})
+        alternatives.update({c.case_id: v for c, v in zip(members, ExplanationWriter().variants(picks))})
     checker = ClaimChecker(catalog)
     llm = load_model(settings.llm, home)
     # without a trained explainer adapter (none is shipped yet) the LoRA rows are left out: template vs base only
@@ -200,7 +219,8 @@ def run(quick: bool = False) -> dict:
     first = next(iter(grouped.values()))
     warm = systems.get(SERVED, systems["base"])
     warm.explain([contexts[c.case_id] for c in first], [templates[c.case_id] for c in first])  # warm-up
-    measured = {name: run_system(name, explainer, grouped, contexts, templates) for name, explainer in systems.items()}
+    measured = {name: run_system(name, explainer, grouped, contexts, templates, alternatives)
+                for name, explainer in systems.items()}
     out: dict = {"heldout_replies": len(grouped), "heldout_triples": len(cases),
                  "adapter": f"[llm] explain_adapter = {settings.llm.explain_adapter!r}" if adapter is not None
                  else "none (no trained explainer adapter)",

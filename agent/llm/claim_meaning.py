@@ -12,7 +12,14 @@ its role (agent/llm/claim_roles.py), yet tied to the wrong subject. Found in the
 - a share belongs to its pair and a percentile to its statistic: "9 of its 36 fans (17%)" when 9 of 36 is 25%;
   "the top 2% by rating" when 2% is its audience's percentile; "18 of 1,682 viewers" (its popularity rank of the
   catalog read as viewers);
-- the average of all viewers is no one audience's rating ("the family rating is 2.8").
+- the average of all viewers is no one audience's rating ("the family rating is 2.8");
+- a percentile belongs to the statistic it follows ("its rating is in the top 7%" when 7% is its audience's), a
+  share to the group it names ("67% of the 111 fans" when 67% is another title's share), and nothing is a share of
+  the catalog ("65% of the catalog is Comedy"); a popularity rank is said as one ("number 300 of 1,682", not "300
+  of 1,682");
+- the pick's audience did not also watch the viewer's title ("111 viewers watched it too"), and nothing invents a
+  cause or a future ("you liked Heat so much that …", "a new favorite") or denies a fact ("it is not from 1997"
+  of a 1997 film).
 
 `meaning_problems(marked, item, evidence)` reads the sentence with its titles marked (`claim_roles.mark_titles`).
 While the claim-constrained decoder (agent/llm/constrained.py) writes, `final=False` leaves undecided what the next
@@ -54,16 +61,31 @@ _PAIR_AS_PEOPLE = re.compile(rf"{_NUM}\s+(?:of|out of)\s+(?:the\s+|its\s+)?{_NUM
 _AUDIENCE_RATING = re.compile(r"\b(?:family|families'?|kids'?|children'?s?|audience'?s?)\s+(?:rating|score|average|"
                               r"verdict)\b")
 _RATING_WORDS = ("rating", "ratings", "average", "score")
+# "this sci-fi film (The Maltese Falcon)": another title in brackets names the pick
+_PICK_BRACKETED = re.compile(rf"\bthis\s+(?:[a-z'-]+\s+){{0,2}}?(?:film|movie|one|title|pick)\s*\(\s*{OTHER_MARK}\d+")
+_INVENTED = re.compile(r"\bso much(?:,)?\s+(?:that|so)\b|\b(?:a|an|your|the)\s+new\s+favou?rites?\b")
 _IDENTITY_RULES = ((_YEAR_AS_FILM, "treats a year as a film ({!r})"),
                    (_PICK_AS_OTHER, "says the pick is another title ({!r})"),
-                   (_AUDIENCE_RATING, "presents the average of all viewers as {!r}"))
+                   (_PICK_BRACKETED, "names the pick as another title ({!r})"),
+                   (_AUDIENCE_RATING, "presents the average of all viewers as {!r}"),
+                   (_INVENTED, "invents a cause, a degree or a future the evidence does not hold ({!r})"))
+# the statistic a "top N%" belongs to, named before it in its clause: "its rating is in the top 7%"
+_TOP_OWNER = re.compile(r"\b(rating|ratings|average|score|scores|audience|viewers|viewership|popularity|views)\b"
+                        r"[^.;,%]{0,25}?\btop\s+(\d+)\s*%(?![^.;,]{0,40}?\bby\s)")
+_PERCENT_OF_GROUP = re.compile(rf"(\d+)\s*%\s+(?:of|among)\s+(?:its\s+|the\s+|their\s+|those\s+|all\s+)?{_NUM}\s+"
+                               rf"(?:[a-z]+\s+)?{_PEOPLE}")
+_CATALOG_SHARE = re.compile(r"(?<!top )(?<!top)\b(\d+)\s*%\s+of\s+(?:the\s+|its\s+|our\s+)?catalog")
+_RANK_WORDS = re.compile(r"(?:number|no\.|#|rank|ranks|ranked|ranking|place|placed|placing|position|spot|"
+                         r"(?:puts|putting|places|placing)\s+it\s+at)\s*$")
+_ALSO_WATCHED = re.compile(r"\s*(?:it\s+|this\s+(?:film|movie|one)\s+|{}\s+)?(?:too|as well)\b".format(PICK_MARK))
+_NOT_YEAR = re.compile(r"\bnot\s+(?:from|in|released in|made in|of)\s+(?:the\s+year\s+)?((?:1[89]|20)\d\d)\b")
 
 
 def meaning_problems(marked: str, item: Item, evidence: Evidence, final: bool = True) -> list[str]:
     """The rules of this module on `marked` (the sentence as `claim_roles.mark_titles` writes it)."""
     low = " ".join(marked.lower().split())
     return (_viewer_likings(low, final) + _group_subjects(low, evidence, final) + _identities(low)
-            + _shares(low, evidence))
+            + _shares(low, evidence) + _percentiles(low, evidence) + _denials(low, item))
 
 
 def _viewer_likings(low: str, final: bool) -> list[str]:
@@ -106,6 +128,8 @@ def _group_subjects(low: str, evidence: Evidence, final: bool) -> list[str]:
         if to_pick and (value in fans or not watched):
             problems.append(f"says all {m.group(1)} ({totals[value]}) {verb} the pick; the evidence counts only "
                             "part of a group that did")
+        elif to_pick and value in audience and value not in fans and _ALSO_WATCHED.match(after):
+            problems.append(f"says the pick's {m.group(1)} viewers {verb} it too, as if they also watched your title")
         elif to_other and value in audience and value not in fans:
             problems.append(f"says the pick's {m.group(1)} viewers {verb} another title")
     for m in _FAVORITE.finditer(low):
@@ -140,3 +164,34 @@ def _shares(low: str, evidence: Evidence) -> list[str]:
             if number_value(m.group(2)) == str(k.catalog_size):
                 problems.append(f"'{m.group(0)}' reads a place in the catalog as a count of people")
     return problems
+
+
+def _percentiles(low: str, evidence: Evidence) -> list[str]:
+    """A percentile after the statistic it belongs to, a percent share of a named group, no share of the catalog,
+    a popularity rank said as a rank."""
+    k = evidence.catalog
+    problems = []
+    if k is not None:
+        for m in _TOP_OWNER.finditer(low):
+            # "viewers rate it in the top 2%" is about the rating
+            by_rating = m.group(1) in (*_RATING_WORDS, "scores") or bool(re.search(r"\b(?:rat|scor)", m.group(0)[1:]))
+            own = k.rating_top_percent if by_rating else k.top_percent
+            if own is None or m.group(2) != str(own):
+                problems.append(f"'{m.group(0)}': that is not its percentile by {'rating' if by_rating else 'audience'}")
+        rank = f"{k.popularity_rank} of {k.catalog_size:,}"
+        for at in (i for i in range(len(low)) if low.startswith(rank, i)):
+            if (at == 0 or not low[at - 1].isdigit()) and not _RANK_WORDS.search(low[:at]):
+                problems.append(f"'{rank}' is its place by audience: say it as one ('number {rank}')")
+    shares = {str(c.fans): str(c.percent) for c in evidence.connections}
+    for m in _PERCENT_OF_GROUP.finditer(low):
+        group = number_value(m.group(2))
+        if shares.get(group) != m.group(1):
+            problems.append(f"'{m.group(0)}': the evidence holds no such share of that group")
+    problems += [f"'{m.group(0)}': the evidence holds no share of the catalog" for m in _CATALOG_SHARE.finditer(low)]
+    return problems
+
+
+def _denials(low: str, item: Item) -> list[str]:
+    """A negation of the pick's own year ("it is not from 1997" of a 1997 film)."""
+    return [f"denies its year ('{m.group(0)}')" for m in _NOT_YEAR.finditer(low) if item.year and m.group(1) ==
+            str(item.year)]

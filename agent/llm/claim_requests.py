@@ -117,8 +117,10 @@ class RequestCheck:
                     # for"), not what was asked for
                     ahead = [c for c in self._claims(before, evidence) if c != ("title", PICK_MARK)]
                     near = ahead[-1:] or self._claims(after, evidence)[:1]
+                    said_before = " ".join([*clauses[:n], before])
                     if near:
                         problems += self._judge(near[0], item, evidence, asked, others, negated)
+                        problems += _years_of_other(near[0], said_before, evidence, others)
                         continue
                     # no claim in its own clause: a reference that opens its clause ("…, as you asked") is about
                     # the clause before; any other ("it fits the genres you asked for", "of the genres you asked
@@ -136,6 +138,7 @@ class RequestCheck:
                     if attached is not None:
                         problems += self._judge(attached[0], item, evidence, asked, others,
                                                 negated or bool(_NEGATION.search(attached[1])))
+                        problems += _years_of_other(attached[0], said_before, evidence, others)
                     elif not _request_held(evidence):
                         problems.append("refers to your request, but the evidence shows nothing of it that the pick "
                                         "meets")
@@ -172,7 +175,9 @@ class RequestCheck:
         if kind == "genre":
             said = {canonical_genre(words)} if words.lower() not in self.words.genre_words else \
                 {canonical_genre(g) for g in self.words.genre_words[words.lower()]}
-            wanted = {canonical_genre(g) for g in [*asked, *s.genres, *s.mood_genres, *s.audience_genres]}
+            # a mood's genres are the system's reading of the mood: "the romance you asked for" when a light mood was
+            # asked claims a genre wish the viewer never made ("it fits the light mood you asked for" is the mood's)
+            wanted = {canonical_genre(g) for g in [*asked, *s.genres, *s.audience_genres]}
             if negated:
                 wanted |= {canonical_genre(g) for g in s.avoided_genres}
             extra = said - wanted
@@ -197,6 +202,24 @@ def _self_claim(item: Item, evidence: Evidence) -> list[str]:
     if any(c.item_id == item.item_id and c.relation == "anchor" for c in evidence.connections):
         return []
     return [f"says you asked for {item.label} itself, which you did not name"]
+
+
+_SUBJECT = re.compile(r"\b(?:it|its|it's|this|" + PICK_MARK + "|" + OTHER_MARK + r"(\d+))\b")
+
+
+def _years_of_other(claim: tuple[str, str], said_before: str, evidence: Evidence, others: Sequence[Item]) -> list[str]:
+    """Asked years said right after another title, with no word for the pick between ("You rated Chinatown (1974)
+    highly, within the years you asked for"), are that title's, and must hold for it."""
+    if claim[0] != "years":
+        return []
+    subjects = list(_SUBJECT.finditer(said_before))
+    if not subjects or subjects[-1].group(1) is None:
+        return []
+    other = others[int(subjects[-1].group(1))]
+    s = evidence.satisfies
+    if other.year and s.years and (s.year_min or 0) <= other.year <= (s.year_max or 9999):
+        return []
+    return [f"ties the years you asked for to {other.label}, which is not from them"]
 
 
 def _request_held(evidence: Evidence) -> bool:

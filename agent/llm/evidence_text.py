@@ -71,13 +71,20 @@ class ExplanationWriter:
         self.title_name = title_name
 
     # ------------------------------------------------------------------ the reply
-    def write(self, picks: Sequence[tuple[Item, Evidence]]) -> list[str]:
+    def write(self, picks: Sequence[tuple[Item, Evidence]], offset: int = 0) -> list[str]:
         """One explanation per pick, in order."""
-        return [text for text, _ in self.explain(picks)]
+        return [text for text, _ in self.explain(picks, offset)]
 
-    def explain(self, picks: Sequence[tuple[Item, Evidence]]) -> list[tuple[str, tuple[str, ...]]]:
-        """(explanation, the kinds of evidence it states, leading kind first) per pick."""
-        used: Counter[str] = Counter()  # frames handed out per kind in this reply
+    def variants(self, picks: Sequence[tuple[Item, Evidence]], count: int = 3) -> list[list[str]]:
+        """Per pick, up to `count - 1` other wordings of its explanation (the frames handed out from a later turn),
+        for where `write`'s text would repeat a phrase an explanation shown before it used."""
+        rounds = [self.write(picks, offset) for offset in range(1, count)]
+        return [list(dict.fromkeys(r[n] for r in rounds if r[n] != first)) for n, first in enumerate(self.write(picks))]
+
+    def explain(self, picks: Sequence[tuple[Item, Evidence]], offset: int = 0) -> list[tuple[str, tuple[str, ...]]]:
+        """(explanation, the kinds of evidence it states, leading kind first) per pick; `offset`: how many frames of
+        each kind to pass over first (`variants`)."""
+        used: Counter[str] = Counter({kind: offset for kind in self.frames})  # frames handed out per kind
         led: Counter[str] = Counter()  # kinds that led an explanation so far
         out = []
         for _item, evidence in picks:

@@ -6,7 +6,8 @@ base model, `agent.llm.loading.attach_adapter`) writes the first pick's sentence
 batch; the rows may not repeat each other's phrases or those of the first (`Sampling.distinct_ngram`, `avoid`).
 A sentence is shown only when the claim checker (agent/llm/claims.py) passes it and it shares no 5-word sequence
 with an explanation shown before it in the reply (a title counts as one word: "You liked Heat (1995)" may open
-two); otherwise the pick gets its evidence template (agent/llm/evidence_text.py), marked `fallback`.
+two); otherwise the pick gets its evidence template (agent/llm/evidence_text.py), marked `fallback` (another
+wording of it, `ExplanationWriter.variants`, where the first would repeat a phrase shown before it).
 `Explainer.stream` hands explanations over in pick order, each as soon as it and the ones before it are ready.
 """
 from __future__ import annotations
@@ -169,9 +170,12 @@ class Explainer(SentenceWriter):
 
         return render_chat(self.backend.tokenizer, "explain", **explain_fields(context))
 
-    def stream(self, picks: Sequence[PickContext], fallbacks: Sequence[str]) -> Iterator[Explanation]:
+    def stream(self, picks: Sequence[PickContext], fallbacks: Sequence[str],
+               alternatives: Sequence[Sequence[str]] = ()) -> Iterator[Explanation]:
         """One explanation per pick, in pick order, each as soon as it and every earlier one are ready.
-        `fallbacks`: the template explanation of each pick (shown where the model's sentence is rejected).
+        `fallbacks`: the template explanation of each pick (shown where the model's sentence is rejected);
+        `alternatives`: per pick, other wordings of it, shown instead where the template would repeat a 5-word
+        sequence of an explanation shown before it.
         A local model writes the first pick alone, then the others in one batch: a batch's rows take as many
         forward passes as its longest row, so the first explanation is shown after one short row's passes instead
         of the whole batch's (the later rows then avoid the phrases of what was shown)."""
@@ -188,16 +192,20 @@ class Explainer(SentenceWriter):
                                     constraints=None if limits is None else [limits[i] for i in group]):
                 ready[group.start + draft.index] = draft
                 while following in ready:
-                    note = self._judge(picks[following], ready.pop(following), fallbacks[following], shown, titles)
+                    wordings = [fallbacks[following], *(alternatives[following] if alternatives else ())]
+                    note = self._judge(picks[following], ready.pop(following), wordings, shown, titles)
                     shown.append(note.text)
                     yield note
                     following += 1
 
-    def explain(self, picks: Sequence[PickContext], fallbacks: Sequence[str]) -> list[Explanation]:
-        return list(self.stream(picks, fallbacks))
+    def explain(self, picks: Sequence[PickContext], fallbacks: Sequence[str],
+                alternatives: Sequence[Sequence[str]] = ()) -> list[Explanation]:
+        return list(self.stream(picks, fallbacks, alternatives))
 
-    def _judge(self, pick: PickContext, draft: Draft, fallback: str, shown: Sequence[str],
+    def _judge(self, pick: PickContext, draft: Draft, wordings: Sequence[str], shown: Sequence[str],
                titles: Sequence[str] = ()) -> Explanation:
+        """The draft if it passes; else the first template wording that repeats no phrase shown before it."""
+        fallback = next((w for w in wordings if not shared_ngram(w, shown, titles=titles)), wordings[0])
         item_id, text = pick.item.item_id, draft.text
         if text is None:
             return Explanation(item_id, fallback, "fallback", (NO_SENTENCE,))

@@ -13,6 +13,9 @@ GOOD = [
     "It keeps the Crime and Thriller you liked in Heat (1995), and it is in the top 4% of the catalog by rating.",
     "Of the 118 viewers who loved Heat (1995), 79 also loved this crime film, in the top 1% by audience.",
     "It is the crime film you asked for, watched by 508 viewers and rated 4.2 out of 5 on average.",
+    "Its rating is in the top 4% of the catalog, and it is the crime film you asked for, watched by 508 viewers.",
+    "It is the crime film you asked for, number 3 of 1,682 by audience, and rated 4.2 out of 5 on average.",
+    "You liked Heat (1995), and 67% of its 118 fans also loved this crime film, rated 4.2 out of 5.",
 ]
 BAD = [  # (sentence, a part of the problem it must raise)
     ("You liked Heat (1995), and it is a film you loved, a crime film rated 4.2 out of 5 on average.",
@@ -37,6 +40,24 @@ BAD = [  # (sentence, a part of the problem it must raise)
      "reads a place in the catalog as a count of people"),
     ("It is the crime film you asked for, and the family rating is 4.2 out of 5 from 508 ratings.",
      "presents the average of all viewers as 'family rating'"),
+    ("You liked Heat (1995) so much that this crime film is for you: 79 of its 118 fans loved it too.",
+     "invents a cause"),
+    ("It is a crime film and a new favorite, watched by 508 viewers and rated 4.2 out of 5 on average.",
+     "invents a cause"),
+    ("It is the crime film you asked for, though it is not from 1996, rated 4.2 out of 5 on average.",
+     "denies its year"),
+    ("You liked Heat (1995), and this crime film's rating is in the top 1% of the catalog, at 4.2 out of 5.",
+     "that is not its percentile by rating"),
+    ("You liked Heat (1995); 79 of its fans loved this crime film, and 45% of the 118 fans who loved it too.",
+     "no such share of that group"),
+    ("You liked Heat (1995), and 79 of its 118 fans also loved this crime film (Heat (1995)), rated 4.2 out of 5.",
+     "names the pick as another title"),
+    ("You liked Heat (1995), and 79 of its 118 fans loved this crime film, and 20% of the catalog is Crime.",
+     "no share of the catalog"),
+    ("You liked Heat (1995), and 508 viewers watched it too, a crime film rated 4.2 out of 5 on average.",
+     "viewers watched it too"),
+    ("It is the crime film you asked for, 3 of 1,682 in the catalog, and rated 4.2 out of 5 on average.",
+     "is its place by audience"),
 ]
 
 
@@ -72,3 +93,11 @@ def test_the_decoder_cannot_give_a_whole_group_what_part_of_it_did(fargo_constra
     assert not c.allows("You liked Heat (1995), and its 118 fans loved it", " too")
     assert c.allows("You liked Heat (1995), and 79 of its 118 fans loved it", " too")
     assert not c.may_end("You liked Heat (1995), and its 118 fans loved it too, a crime film rated 4.2 out of 5.")
+
+
+def test_the_decoder_cannot_write_a_share_of_the_catalog_or_a_bare_rank(fargo_constraint):
+    c = fargo_constraint
+    assert not c.allows("It is the crime film you asked for, and 20% of the", " catalog")
+    assert c.allows("It is the crime film you asked for, in the top 1% of the", " catalog")
+    assert not c.allows("It is the crime film you asked for, 3 of 1,682", " in")
+    assert c.allows("It is the crime film you asked for, number 3 of 1,682", " by")

@@ -196,6 +196,28 @@ def test_what_the_viewer_did_is_what_the_evidence_says(checker, fargo_case, text
     assert not verdict.ok and any(problem in p for p in verdict.problems), verdict.problems
 
 
+@pytest.mark.parametrize("text, problem", [
+    # a light mood was asked: its genres are the system's reading, no genre wish of the viewer's
+    ("It is the romance you asked for, and it fits the light mood you wanted, rated 4.2 out of 5 by 508 viewers.",
+     "says you asked for romance"),
+    ("Crime and Romance, as you've mentioned, and 79 of the 118 fans of Heat (1995) loved this one too.",
+     "says you asked for"),
+    # the asked years said of the viewer's own title, not the pick's
+    ("You rated Heat (1995) highly, within the years you asked for, and 79 of its 118 fans loved this one too.",
+     "ties the years you asked for to Heat (1995)"),
+])
+def test_a_request_reference_holds_only_what_was_asked(checker, fargo_case, text, problem):
+    fargo, base = fargo_case
+    evidence = base.model_copy(update={"satisfies": Satisfied(genres=["Crime"], asked_genres=1, year_min=1996,
+                                                              year_max=1999, moods=["light"],
+                                                              mood_genres=["Romance"])})
+    verdict = checker.check_claims(text, fargo, evidence, asked_genres=["Crime"])
+    assert not verdict.ok and any(problem in p for p in verdict.problems), verdict.problems
+    fine = "It fits the light mood you wanted, and it is from 1996, within the years you asked for; 508 viewers."
+    assert checker.check_claims(fine, fargo, evidence, asked_genres=["Crime"]).ok, \
+        checker.check_claims(fine, fargo, evidence, asked_genres=["Crime"]).problems
+
+
 def test_fans_who_also_loved_the_pick_share_no_genre_with_their_title(checker, fargo_case):
     fargo, evidence = fargo_case  # Heat is no drama: its fans loving this drama says nothing of Heat's genres
     verdict = checker.check_claims("You liked Heat (1995), and 79 of its 118 fans also loved this drama, a crime film "

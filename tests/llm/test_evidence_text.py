@@ -125,6 +125,19 @@ def test_equal_statistics_take_turns_leading(catalog, log, writers):
     assert set(leads) == {"rating", "popular"} and leads[:2] != [leads[0]] * 2
 
 
+def test_variants_reword_each_pick_from_the_same_evidence(catalog, log, checker, writers):
+    heat = next(it for it in catalog if it.label == "Heat (1995)")
+    state = SessionState(session_id="s", genres=["Sci-Fi", "Action"], genre_mode="blend", liked=[heat.item_id])
+    picks = [catalog[i] for i in ("50", "172", "181")]
+    pairs = list(zip(picks, _evidence(catalog, log, state, [heat.item_id], picks)))
+    firsts = writers["en"].write(pairs)
+    for (item, ev), first, others in zip(pairs, firsts, writers["en"].variants(pairs)):
+        assert others and first not in others and len(set(others)) == len(others)
+        for text in others:  # another wording, the same facts: each passes the grounding check
+            verdict = checker.check(text, item, evidence=ev)
+            assert verdict.ok, (text, verdict.problems)
+
+
 def test_a_weak_lift_is_never_stated(catalog):
     item = catalog["50"]
     weak = Connection(item_id="1", title=catalog["1"].label, relation="liked", measure="loved", fans=400, also=300,

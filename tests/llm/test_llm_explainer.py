@@ -8,7 +8,7 @@ import prompts
 from agent.llm.claims import ClaimChecker
 from agent.llm.describe import DescriptionWriter, item_evidence_of
 from agent.llm.evidence_text import ExplanationWriter, item_evidence
-from agent.llm.explainer import NO_SENTENCE, Explainer
+from agent.llm.explainer import NO_SENTENCE, Draft, Explainer
 from agent.llm.pick_facts import PickContext, describe_fields, explain_fields
 from agent.llm.streaming import first_token_latency, stream_prompt, stream_text
 from retrieval.catalog.descriptions import read_descriptions
@@ -56,6 +56,18 @@ def test_the_first_pick_is_written_alone_and_the_rest_avoid_its_phrases(backend,
     rest = list(stream)
     assert [n.item_id for n in rest] == ["1", "183", "96"]
     assert len(calls) == 2 and len(calls[1][0]) == 3 and calls[1][1] == [first.text]
+
+
+def test_a_fallback_that_would_repeat_a_shown_phrase_is_reworded(catalog):
+    explainer = Explainer(backend=None, catalog=catalog)  # judging needs no model
+    pick = _picks(catalog, ("1",), "a comedy", ["Comedy"])[0]
+    shown = ["Of the 118 viewers who loved Heat, 79 also gave this film a top score."]
+    wordings = ["Many viewers also gave this film a top score, and it is a comedy.",
+                "A comedy, rated 3.9 out of 5 on average by 452 viewers."]
+    note = explainer._judge(pick, Draft(0, None), wordings, shown)
+    assert note.source == "fallback" and note.text == wordings[1]
+    note = explainer._judge(pick, Draft(0, None), wordings[:1], shown)  # no other wording: the template stays
+    assert note.text == wordings[0]
 
 
 def test_over_budget_generation_uses_the_template(backend, catalog):
