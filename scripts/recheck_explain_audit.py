@@ -2,9 +2,9 @@
 
     .venv/bin/python scripts/recheck_explain_audit.py [--cache /tmp/explain-cases.json] [--verbose]
 
-The audit (benchmarks/results/eval-explain-audit.md) read 50 shown LoRA sentences of `marquee bench explain` against
-their evidence (benchmarks/results/explain-samples.md, section "Audit sample") and gave each a verdict: supported,
-awkward (no false fact) or unsupported. This rebuilds the same held-out cases as the benchmark (finetune's
+Each audit (benchmarks/results/eval-explain-audit.md, one table per bench run) read 50 shown LoRA sentences of
+`marquee bench explain` against their evidence (benchmarks/results/explain-samples.md, section "Audit sample", of
+that run) and gave each a verdict: supported, awkward (no false fact) or unsupported. This rebuilds the same held-out cases as the benchmark (finetune's
 `build_cases`, about 5 CPU-minutes; `--cache` keeps them for the next run), checks every audited sentence with its
 real evidence, and reports how many of each verdict the checker passes; then the pass rate of the template
 explanations (agent/llm/evidence_text.py) on every held-out pick, at the checker's 12–40 words and without a length
@@ -31,17 +31,19 @@ RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
 HELDOUT_REPLIES = 64  # as `marquee bench explain` (benchmarks/explain.py)
 
 
-def audited() -> list[tuple[int, str, str, str]]:
-    """(row, case id, verdict: supported / awkward / unsupported, sentence) of the audit table."""
-    samples = (RESULTS / "explain-samples.md").read_text(encoding="utf-8").split("## Audit sample", 1)[1]
-    sentences = dict(re.findall(r"`(heldout-\d+:\d+)`.*?\n\s+- sentence: (.*)", samples))
-    rows = []
+def audited() -> list[tuple[str, int, str, str, str]]:
+    """(audit, row, case id, verdict: supported / awkward / unsupported, sentence) of every audit table; each audit
+    keeps its sentences in its own table (explain-samples.md holds only the latest run's sample)."""
+    rows, audit = [], "2026-12-01 10:30"
     for line in (RESULTS / "eval-explain-audit.md").read_text(encoding="utf-8").splitlines():
-        m = re.match(r"\| (\d+) \| `([^`]+)` \|.*\| ([^|]*) \|$", line)
+        heading = re.match(r"## Audit of the (.+?) bench", line)
+        if heading:
+            audit = heading.group(1)
+        m = re.match(r"\| (\d+) \| `([^`]+)` \| [^|]* \| ([^|]*) \| ([^|]*) \|$", line)
         if m:
-            verdict = m.group(3).strip().strip("*")
+            verdict = m.group(4).strip().strip("*")
             kind = next(k for k in ("unsupported", "awkward", "supported") if verdict.startswith(k))
-            rows.append((int(m.group(1)), m.group(2), kind, sentences[m.group(2)]))
+            rows.append((audit, int(m.group(1)), m.group(2), kind, m.group(3).strip()))
     return rows
 
 
@@ -69,18 +71,20 @@ def main(argv: list[str] | None = None) -> int:
     by_id = {c.case_id: c for c in cases}
     checker = ClaimChecker(catalog)
 
-    tally: Counter[tuple[str, bool]] = Counter()
-    for row, case_id, verdict, text in audited():
+    tally: Counter[tuple[str, str, bool]] = Counter()
+    for audit, row, case_id, verdict, text in audited():
         ctx = by_id[case_id].context(catalog)
         got = checker.check_claims(text, ctx.item, ctx.evidence, ctx.asked_genres, min_words=0, max_words=10_000)
-        tally[(verdict, got.ok)] += 1
+        tally[(audit, verdict, got.ok)] += 1
         if args.verbose or got.ok == (verdict == "unsupported"):
-            print(f"{row:2d} {verdict:11s} {'passes' if got.ok else 'rejected'}: {text}")
+            print(f"[{audit}] {row:2d} {verdict:11s} {'passes' if got.ok else 'rejected'}: {text}")
             for problem in got.problems:
                 print(f"      - {problem}")
-    for verdict in ("unsupported", "supported", "awkward"):
-        total = tally[(verdict, True)] + tally[(verdict, False)]
-        print(f"audited {verdict}: {tally[(verdict, False)]} of {total} rejected, {tally[(verdict, True)]} pass")
+    for audit in dict.fromkeys(a for a, _, _ in tally):
+        for verdict in ("unsupported", "supported", "awkward"):
+            total = tally[(audit, verdict, True)] + tally[(audit, verdict, False)]
+            print(f"audit of {audit}, {verdict}: {tally[(audit, verdict, False)]} of {total} rejected, "
+                  f"{tally[(audit, verdict, True)]} pass")
 
     passed = unlimited = total = 0
     for members in replies(cases).values():

@@ -19,7 +19,9 @@ its role (agent/llm/claim_roles.py), yet tied to the wrong subject. Found in the
   of 1,682");
 - the pick's audience did not also watch the viewer's title ("111 viewers watched it too"), and nothing invents a
   cause or a future ("you liked Heat so much that …", "a new favorite") or denies a fact ("it is not from 1997"
-  of a 1997 film).
+  of a 1997 film), nor calls it new ("a new action movie" of a 1977 film);
+- (descriptions, `marquee enrich`) another title is not described with the pick's facts ("My Man Godfrey (1936) is a
+  comedy film from 1940" of His Girl Friday), and nothing is "a favorite among viewers" or "of many".
 
 `meaning_problems(marked, item, evidence)` reads the sentence with its titles marked (`claim_roles.mark_titles`).
 While the claim-constrained decoder (agent/llm/constrained.py) writes, `final=False` leaves undecided what the next
@@ -54,7 +56,7 @@ _FAVORITE = re.compile(rf"\bfavou?rites?\s+(?:of|among|with|for)\s+(?:its\s+|the
 _YEAR_AS_FILM = re.compile(r"(?<![\d,])(?:1[89]\d\d|20\d\d)\s+(?:is|was|'s)\s+(?:a|an|the|one)\b")
 _PICK_AS_OTHER = re.compile(rf"\b(?:it|its|this)\b[^.;,]{{0,30}}?\s(?:is|was)\s+(?:also\s+)?{OTHER_MARK}\d+")
 _PAIR_SHARE = re.compile(rf"{_NUM}\s+(?:of|out of)\s+(?:its\s+|the\s+|their\s+)?{_NUM}\b[^()%.;]{{0,60}}?"
-                         r"\(\s*(\d+)\s*%\s*\)")
+                         r"\(\s*(\d+)\s*%")
 _TOP_BY = re.compile(r"\btop\s+(\d+)\s*%[^.;,]{0,40}?\bby\s+(rating|ratings|average|score|audience|viewers|"
                      r"popularity|views|viewership)\b")
 _PAIR_AS_PEOPLE = re.compile(rf"{_NUM}\s+(?:of|out of)\s+(?:the\s+|its\s+)?{_NUM}\s+(?:[a-z]+\s+)?{_PEOPLE}")
@@ -63,18 +65,29 @@ _AUDIENCE_RATING = re.compile(r"\b(?:family|families'?|kids'?|children'?s?|audie
 _RATING_WORDS = ("rating", "ratings", "average", "score")
 # "this sci-fi film (The Maltese Falcon)": another title in brackets names the pick
 _PICK_BRACKETED = re.compile(rf"\bthis\s+(?:[a-z'-]+\s+){{0,2}}?(?:film|movie|one|title|pick)\s*\(\s*{OTHER_MARK}\d+")
-_INVENTED = re.compile(r"\bso much(?:,)?\s+(?:that|so)\b|\b(?:a|an|your|the)\s+new\s+favou?rites?\b")
+_INVENTED = re.compile(r"\bso much(?:,)?\s+(?:that|so)\b")
+# "a new favorite", "a new action movie", "it is a new one" (of a 1977 film): only its year says when it was made
+_CALLED_NEW = re.compile(r"\b(?:a|an|your|the)\s+new\s+(?!to\b)[a-z'-]+")
+# "My Man Godfrey (1936) is a comedy film from 1940": another title described with the pick's facts, unless the
+# clause goes on to say what it is to the viewer ("Heat (1995) is a film you rated highly")
+_OTHER_DESCRIBED = re.compile(rf"{OTHER_MARK}\d+\s+(?:is|was)\s+(?:also\s+)?(?:a|an)\b(?![^.;,]*?\byou)[^.;,]*")
+# "a favorite among viewers", "a favorite of many": a following no statistic states
+_VAGUE_FAVORITE = re.compile(r"\bfavou?rites?\s+(?:of|among|with|for|to)\s+(?:many|most|viewers|audiences|fans|people|"
+                             r"critics|moviegoers|everyone|all)\b")
 _IDENTITY_RULES = ((_YEAR_AS_FILM, "treats a year as a film ({!r})"),
                    (_PICK_AS_OTHER, "says the pick is another title ({!r})"),
                    (_PICK_BRACKETED, "names the pick as another title ({!r})"),
                    (_AUDIENCE_RATING, "presents the average of all viewers as {!r}"),
-                   (_INVENTED, "invents a cause, a degree or a future the evidence does not hold ({!r})"))
+                   (_INVENTED, "invents a cause, a degree or a future the evidence does not hold ({!r})"),
+                   (_CALLED_NEW, "calls it new ({!r}): only its year says when it was made"),
+                   (_VAGUE_FAVORITE, "claims a following the evidence does not state ({!r})"))
 # the statistic a "top N%" belongs to, named before it in its clause: "its rating is in the top 7%"
 _TOP_OWNER = re.compile(r"\b(rating|ratings|average|score|scores|audience|viewers|viewership|popularity|views)\b"
                         r"[^.;,%]{0,25}?\btop\s+(\d+)\s*%(?![^.;,]{0,40}?\bby\s)")
 _PERCENT_OF_GROUP = re.compile(rf"(\d+)\s*%\s+(?:of|among)\s+(?:its\s+|the\s+|their\s+|those\s+|all\s+)?{_NUM}\s+"
                                rf"(?:[a-z]+\s+)?{_PEOPLE}")
-_CATALOG_SHARE = re.compile(r"(?<!top )(?<!top)\b(\d+)\s*%\s+of\s+(?:the\s+|its\s+|our\s+)?catalog")
+_CATALOG_SHARE = re.compile(r"(?<!top )(?<!top)\b(\d+)\s*%\s+of\s+(?:the\s+|its\s+|our\s+)?"
+                            r"(?:[\d,]+\s+(?:[a-z]+\s+)?(?:in\s+the\s+)?)?catalog")
 _RANK_WORDS = re.compile(r"(?:number|no\.|#|rank|ranks|ranked|ranking|place|placed|placing|position|spot|"
                          r"(?:puts|putting|places|placing)\s+it\s+at)\s*$")
 _ALSO_WATCHED = re.compile(r"\s*(?:it\s+|this\s+(?:film|movie|one)\s+|{}\s+)?(?:too|as well)\b".format(PICK_MARK))
@@ -84,7 +97,7 @@ _NOT_YEAR = re.compile(r"\bnot\s+(?:from|in|released in|made in|of)\s+(?:the\s+y
 def meaning_problems(marked: str, item: Item, evidence: Evidence, final: bool = True) -> list[str]:
     """The rules of this module on `marked` (the sentence as `claim_roles.mark_titles` writes it)."""
     low = " ".join(marked.lower().split())
-    return (_viewer_likings(low, final) + _group_subjects(low, evidence, final) + _identities(low)
+    return (_viewer_likings(low, final) + _group_subjects(low, evidence, final) + _identities(low, final)
             + _shares(low, evidence) + _percentiles(low, evidence) + _denials(low, item))
 
 
@@ -140,9 +153,13 @@ def _group_subjects(low: str, evidence: Evidence, final: bool) -> list[str]:
     return problems
 
 
-def _identities(low: str) -> list[str]:
+def _identities(low: str, final: bool) -> list[str]:
     found = ((rule.search(low), problem) for rule, problem in _IDENTITY_RULES)
-    return [problem.format(m.group(0)) for m, problem in found if m]
+    problems = [problem.format(m.group(0)) for m, problem in found if m]
+    for m in _OTHER_DESCRIBED.finditer(low):
+        if final or low[m.end():m.end() + 1] in (".", ";", ","):  # while writing, "you" may yet end the clause
+            problems.append(f"describes another title as if it were the pick ({m.group(0)!r})")
+    return problems
 
 
 def _shares(low: str, evidence: Evidence) -> list[str]:

@@ -16,6 +16,7 @@ GOOD = [
     "Its rating is in the top 4% of the catalog, and it is the crime film you asked for, watched by 508 viewers.",
     "It is the crime film you asked for, number 3 of 1,682 by audience, and rated 4.2 out of 5 on average.",
     "You liked Heat (1995), and 67% of its 118 fans also loved this crime film, rated 4.2 out of 5.",
+    "Heat (1995) is a film you rated highly, and 79 of its 118 fans also loved this crime film (67%).",
 ]
 BAD = [  # (sentence, a part of the problem it must raise)
     ("You liked Heat (1995), and it is a film you loved, a crime film rated 4.2 out of 5 on average.",
@@ -43,7 +44,7 @@ BAD = [  # (sentence, a part of the problem it must raise)
     ("You liked Heat (1995) so much that this crime film is for you: 79 of its 118 fans loved it too.",
      "invents a cause"),
     ("It is a crime film and a new favorite, watched by 508 viewers and rated 4.2 out of 5 on average.",
-     "invents a cause"),
+     "calls it new"),
     ("It is the crime film you asked for, though it is not from 1996, rated 4.2 out of 5 on average.",
      "denies its year"),
     ("You liked Heat (1995), and this crime film's rating is in the top 1% of the catalog, at 4.2 out of 5.",
@@ -58,6 +59,14 @@ BAD = [  # (sentence, a part of the problem it must raise)
      "viewers watched it too"),
     ("It is the crime film you asked for, 3 of 1,682 in the catalog, and rated 4.2 out of 5 on average.",
      "is its place by audience"),
+    ("You liked Heat (1995); Heat (1995) is a 1996 crime film, and 79 of its 118 fans also loved this one.",
+     "describes another title as if it were the pick"),
+    ("It is the crime film you asked for, a favorite among viewers, rated 4.2 out of 5 from 508 ratings.",
+     "claims a following the evidence does not state"),
+    ("It is the crime film you asked for, and it is a new crime movie rated 4.2 out of 5 from 508 ratings.",
+     "calls it new ('a new crime')"),
+    ("You liked Heat (1995); 79 of its 118 fans also loved this crime film (1% of its 1,682 in the catalog).",
+     "gives 79 of 118 as 1%"),
 ]
 
 
@@ -101,3 +110,10 @@ def test_the_decoder_cannot_write_a_share_of_the_catalog_or_a_bare_rank(fargo_co
     assert c.allows("It is the crime film you asked for, in the top 1% of the", " catalog")
     assert not c.allows("It is the crime film you asked for, 3 of 1,682", " in")
     assert c.allows("It is the crime film you asked for, number 3 of 1,682", " by")
+
+
+def test_the_decoder_may_say_what_another_title_is_to_the_viewer(fargo_constraint):
+    c = fargo_constraint
+    assert c.allows("Heat (1995) is a", " film")
+    assert c.allows("Heat (1995) is a film", " you")
+    assert not c.may_end("You liked Heat (1995); Heat (1995) is a 1996 crime film.")

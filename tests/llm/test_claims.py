@@ -202,6 +202,10 @@ def test_what_the_viewer_did_is_what_the_evidence_says(checker, fargo_case, text
      "says you asked for romance"),
     ("Crime and Romance, as you've mentioned, and 79 of the 118 fans of Heat (1995) loved this one too.",
      "says you asked for"),
+    ("It is the romance you've been asking for, and it fits the light mood, rated 4.2 out of 5 by 508 viewers.",
+     "says you asked for romance"),
+    ("It is the romance you ask for, and it fits the light mood you wanted, rated 4.2 out of 5 by 508 viewers.",
+     "says you asked for romance"),
     # the asked years said of the viewer's own title, not the pick's
     ("You rated Heat (1995) highly, within the years you asked for, and 79 of its 118 fans loved this one too.",
      "ties the years you asked for to Heat (1995)"),
