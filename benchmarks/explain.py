@@ -12,6 +12,10 @@ explainer adapter with constrained decoding, as served (`lora_constrained`). For
 - `personal_share`: of the picks that have evidence personal to the user or the request, the share whose shown
   explanation cites it;
 - latency per reply from the picks to the first explanation and to all of them (p50 / p95), and peak RSS.
+Where the served explainer generates on llama.cpp (agent/llm/llamacpp.py), the same system is also run on torch
+(`lora_constrained_torch`, the same weights and loop) and `runtime` compares the two reply by reply: the mean per-reply
+difference torch − llama.cpp of the first and of all explanations' seconds, with a paired bootstrap 95% CI, and the
+share of drafts the two write word for word alike.
 It also writes `benchmarks/results/explain-samples.md`: five example replies side by side and the 50 LoRA sentences
 of the manual audit (a seeded sample, each with its evidence; verdicts in benchmarks/results/eval-explain-audit.md).
 
@@ -29,6 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 SERVED = "lora_constrained"  # the explainer as `agent.explain = "llm"` serves it
+TORCH = f"{SERVED}_torch"  # the served explainer generating on torch (when it is served on llama.cpp)
 REJECTION_CLASSES = 8  # the most frequent reasons drafts were rejected, per system
 TARGETS = {
     f"{SERVED}.pass_rate_before_fallback": "≥ 0.98",
@@ -132,6 +137,25 @@ def figures(measured: Measured, checker, contexts: dict) -> dict:
     return out
 
 
+def runtime_figures(served: Measured, torch_run: Measured) -> dict:
+    """llama.cpp (served) against torch on the same replies: paired per-reply seconds, and drafts alike."""
+    import numpy as np
+
+    from finetune.evaluation.metrics import paired_bootstrap
+
+    out: dict = {"replies": len(served.all)}
+    for name, fast, slow in (("first_explanation_s", served.first, torch_run.first),
+                             ("all_explanations_s", served.all, torch_run.all)):
+        gap = paired_bootstrap(np.array(slow), np.array(fast))
+        out[name] = {"llama_cpp_p50": round(statistics.median(fast), 3), "torch_p50": round(statistics.median(slow), 3),
+                     "torch_minus_llama_cpp_mean": round(gap["diff"], 3),
+                     "ci95": [round(gap["ci_low"], 3), round(gap["ci_high"], 3)],
+                     "speedup_of_sums": round(sum(slow) / sum(fast), 2)}
+    drafts = [(a[3], b[3]) for ra, rb in zip(served.replies, torch_run.replies) for a, b in zip(ra, rb)]
+    out["drafts_alike"] = round(sum(a == b for a, b in drafts) / len(drafts), 4) if drafts else 0.0
+    return out
+
+
 def _problem_class(problem: str) -> str:
     """A checker problem without its particulars ("says you asked for war, …" -> "says you asked for"): the
     words before the first quote, bracket, colon, comma or digit, at most five."""
@@ -181,6 +205,7 @@ def run(quick: bool = False) -> dict:
     from agent.llm.describe import DescriptionWriter
     from agent.llm.evidence_text import ExplanationWriter
     from agent.llm.explainer import Explainer
+    from agent.llm.llamacpp import engine_for
     from agent.llm.loading import NO_ADAPTER, attach_adapter, load_model, resolve_adapter
     from benchmarks.harness import in_checkout, peak_rss_mb
     from finetune.data.explain_cases import build_cases, build_describe_cases, replies
@@ -216,17 +241,26 @@ def run(quick: bool = False) -> dict:
         attach_adapter(llm, "explain", adapter)
         backends[SERVED] = "explain"
         systems[SERVED] = Explainer(LocalBackend(llm, adapter="explain"), catalog, checker=checker, constrained=True)
+    served_runtime = llm.runtime
+    if adapter is not None and engine_for(llm) is not None:  # served on llama.cpp: the same explainer on torch too
+        systems[TORCH] = systems[SERVED]
     first = next(iter(grouped.values()))
     warm = systems.get(SERVED, systems["base"])
-    warm.explain([contexts[c.case_id] for c in first], [templates[c.case_id] for c in first])  # warm-up
-    measured = {name: run_system(name, explainer, grouped, contexts, templates, alternatives)
-                for name, explainer in systems.items()}
+    measured = {}
+    for name, explainer in systems.items():
+        llm.runtime = "torch" if name == TORCH else served_runtime
+        if explainer is not None:  # warm-up: the runtime's first call converts and loads what it needs
+            explainer.explain([contexts[c.case_id] for c in first], [templates[c.case_id] for c in first])
+        measured[name] = run_system(name, explainer, grouped, contexts, templates, alternatives)
+    llm.runtime = served_runtime
     out: dict = {"heldout_replies": len(grouped), "heldout_triples": len(cases),
                  "adapter": f"[llm] explain_adapter = {settings.llm.explain_adapter!r}" if adapter is not None
                  else "none (no trained explainer adapter)",
                  "load_avg_1m_at_start": round(os.getloadavg()[0], 2)}
     for name, m in measured.items():
         out[name] = figures(m, checker, contexts)
+    if TORCH in measured:
+        out["runtime"] = runtime_figures(measured[SERVED], measured[TORCH])
     items = [c for c in build_describe_cases(dataset, ecfg.train_items, ecfg.heldout_items,
                                              seed=settings.finetune.seed) if c.split == "heldout"][:n_items]
     described = {}

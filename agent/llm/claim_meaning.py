@@ -68,9 +68,10 @@ _PICK_BRACKETED = re.compile(rf"\bthis\s+(?:[a-z'-]+\s+){{0,2}}?(?:film|movie|on
 _INVENTED = re.compile(r"\bso much(?:,)?\s+(?:that|so)\b")
 # "a new favorite", "a new action movie", "it is a new one" (of a 1977 film): only its year says when it was made
 _CALLED_NEW = re.compile(r"\b(?:a|an|your|the)\s+new\s+(?!to\b)[a-z'-]+")
-# "My Man Godfrey (1936) is a comedy film from 1940": another title described with the pick's facts, unless the
+# "My Man Godfrey (1936) is a comedy film from 1940", "You liked The Right Stuff (1983) is Action and Thriller":
+# another title described with the pick's facts, unless the
 # clause goes on to say what it is to the viewer ("Heat (1995) is a film you rated highly")
-_OTHER_DESCRIBED = re.compile(rf"{OTHER_MARK}\d+\s+(?:is|was)\s+(?:also\s+)?(?:a|an)\b(?![^.;,]*?\byou)[^.;,]*")
+_OTHER_DESCRIBED = re.compile(rf"{OTHER_MARK}\d+\s+(?:is|was)\s+(?![^.;,]*?\byou)[^.;,]*")
 # "a favorite among viewers", "a favorite of many": a following no statistic states
 _VAGUE_FAVORITE = re.compile(r"\bfavou?rites?\s+(?:of|among|with|for|to)\s+(?:many|most|viewers|audiences|fans|people|"
                              r"critics|moviegoers|everyone|all)\b")

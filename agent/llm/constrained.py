@@ -351,10 +351,15 @@ class RowConstraints:
     """The constraints of one generation call, one per prompt row (None: that row is free), applied to the logits
     of each step by `restrict`."""
 
-    def __init__(self, tokenizer, constraints: Sequence[ClaimConstraint | None], eos: int):
+    def __init__(self, tokenizer, constraints: Sequence[ClaimConstraint | None], eos: int,
+                 floor: float | None = None):
         self.texts = token_texts(tokenizer)
         self.constraints = list(constraints)
         self.eos = eos
+        # greedy rows: a token the model itself gives a log-probability below `floor` is not searched for; a row
+        # left with none ends. Its draft falls below the explainer's fluency floor either way (rejected as
+        # garbled), and the search down a forced word's long tail is most of the decoder's time.
+        self.floor = floor
         self._index = token_index(tokenizer)
         self._masks: dict[int, object] = {}
 
@@ -386,13 +391,16 @@ class RowConstraints:
         constraint = self.constraints[prompt_row]
         if constraint is None:
             return logits_row
+        cutoff = None
+        if greedy and self.floor is not None:
+            cutoff = float(torch.logsumexp(unbanned if unbanned is not None else logits_row, -1)) + self.floor
         never = ~self.candidate_mask(prompt_row, logits_row.shape[-1])
         logits_row.masked_fill_(never, float("-inf"))
-        keep = self._allowed(constraint, logits_row, written, greedy)
+        keep = self._allowed(constraint, logits_row, written, greedy, cutoff)
         source = logits_row
         if not keep and unbanned is not None:
             unbanned.masked_fill_(never, float("-inf"))
-            keep, source = self._allowed(constraint, unbanned, written, greedy), unbanned
+            keep, source = self._allowed(constraint, unbanned, written, greedy, cutoff), unbanned
         if not keep:
             keep = [self.eos]  # nothing writable: the row ends and the checker judges what it wrote
         index = torch.tensor(keep)
@@ -401,26 +409,28 @@ class RowConstraints:
         logits_row[index] = kept
         return logits_row
 
-    def _allowed(self, constraint: ClaimConstraint, logits_row, written: str, greedy: bool) -> list[int]:
-        """The best allowed token (greedy) or the allowed ones among the best candidates (sampling)."""
+    def _allowed(self, constraint: ClaimConstraint, logits_row, written: str, greedy: bool,
+                 cutoff: float | None = None) -> list[int]:
+        """The best allowed token (greedy) or the allowed ones among the best candidates (sampling); none below
+        the logit `cutoff`."""
         import torch
 
         wanted = 1 if greedy else SAMPLED_CANDIDATES
         # the best few first; the whole order only when none of them is allowed
         best = torch.topk(logits_row, min(len(logits_row), 4 * SAMPLED_CANDIDATES)).indices.tolist()
-        keep = self._walk(constraint, logits_row, written, best, wanted, greedy)
-        if keep or len(best) == len(logits_row):
+        keep = self._walk(constraint, logits_row, written, best, wanted, greedy, cutoff=cutoff)
+        if keep or len(best) == len(logits_row) or (cutoff is not None and logits_row[best[-1]] < cutoff):
             return keep
         rest = torch.argsort(logits_row, descending=True).tolist()[len(best):]
-        return self._walk(constraint, logits_row, written, rest, wanted, greedy, start=len(best))
+        return self._walk(constraint, logits_row, written, rest, wanted, greedy, start=len(best), cutoff=cutoff)
 
     def _walk(self, constraint: ClaimConstraint, logits_row, written: str, order: list[int], wanted: int,
-              greedy: bool, start: int = 0) -> list[int]:
+              greedy: bool, start: int = 0, cutoff: float | None = None) -> list[int]:
         keep: list[int] = []
         for rank, token in enumerate(order, start):
             if rank >= wanted and keep:
                 break
-            if logits_row[token] == float("-inf"):
+            if logits_row[token] == float("-inf") or (cutoff is not None and logits_row[token] < cutoff):
                 break
             ok = constraint.may_end(written) if token == self.eos else constraint.allows(written, self.texts[token])
             if ok:

@@ -144,7 +144,7 @@ class SentenceWriter:
             return
         from agent.llm.generation import Sampling, generate_rows
 
-        sampling = Sampling(distinct_ngram=DISTINCT_NGRAM if distinct else 0,
+        sampling = Sampling(distinct_ngram=DISTINCT_NGRAM if distinct else 0, floor=MIN_TOKEN_LOGPROB,
                             avoid=tuple(tuple(encode(tokenizer, text)) for text in avoid) if distinct else ())
         for g in generate_rows(llm, texts, self.max_new_tokens, prefix=constant_prefix(tokenizer, task),
                                sampling=sampling, adapter=self.backend.adapter, constraints=constraints):

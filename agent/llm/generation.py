@@ -56,6 +56,9 @@ class Sampling:
     distinct_ngram: int = 0  # > 0: rows may not repeat each other's token n-grams of this length
     avoid: tuple[tuple[int, ...], ...] = ()  # with distinct_ngram: earlier texts' tokens, n-grams banned too
     lookahead: int = 3  # greedy only: prompt tokens proposed per pass (0: one token per forward pass)
+    # greedy, with constraints: no token the model gives a log-probability below this is searched for (the row ends
+    # instead; agent/llm/constrained.py RowConstraints.floor); None searches them all
+    floor: float | None = None
 
 
 GREEDY = Sampling()
@@ -143,7 +146,16 @@ def _generate(llm: LoadedModel, texts: list[str], max_new_tokens: int, prefix: s
 
     tok = llm.tokenizer
     device = llm.device
-    if prefix and all(t.startswith(prefix) for t in texts) and _splits_cleanly(tok, prefix, texts[0]):
+    split = bool(prefix) and all(t.startswith(prefix) for t in texts) and _splits_cleanly(tok, prefix, texts[0])
+    if sampling.temperature <= 0 and sampling.samples <= 1 and sampling.lookahead > 0:
+        from agent.llm.llamacpp import engine_for
+
+        engine = engine_for(llm)
+        if engine is not None:
+            yield from _on_llama_cpp(engine, llm, texts, prefix if split else "", max_new_tokens, sampling, adapter,
+                                     stop, constraints)
+            return
+    if split:
         head, states = cache.get(llm, adapter, prefix)
         tails = [encode(tok, t[len(prefix):]) for t in texts]
     else:
@@ -175,11 +187,8 @@ def _generate(llm: LoadedModel, texts: list[str], max_new_tokens: int, prefix: s
         written: list[list[int]] = [[] for _ in rows]
         active = list(range(len(rows)))
         restrict = copying = None
-        limits = None
-        if constraints is not None and any(c is not None for c in constraints):
-            from agent.llm.constrained import RowConstraints
-
-            limits = RowConstraints(tok, constraints, eos)
+        limits = _row_constraints(tok, constraints, sampling)
+        if limits is not None:
             spelled = ["" for _ in rows]
 
             def restrict(j: int, logits_row, unbanned=None):
@@ -189,7 +198,8 @@ def _generate(llm: LoadedModel, texts: list[str], max_new_tokens: int, prefix: s
             def copying(row: int, token: int) -> bool:  # the distinct-n-gram ban spares a title being copied
                 return limits.copying_title(rows[row][0], spelled[row], token)
         if sampling.temperature <= 0 and k == 1 and sampling.lookahead > 0:
-            yield from _look_ahead(llm, tails, logits, past, mask, next_pos, max_new_tokens, sampling, limits, stop)
+            yield from _look_ahead(tok, _TorchRows(llm, past, mask, next_pos), tails, logits, max_new_tokens,
+                                   sampling, limits, stop)
             return
         worst = [0.0 for _ in rows]
         for step in range(max_new_tokens):
@@ -243,20 +253,90 @@ def _proposal(source: list[int], written: list[int], size: int, longest: int = 3
     return []
 
 
-def _look_ahead(llm: LoadedModel, tails: list[list[int]], logits, past, mask, next_pos, max_new_tokens: int,
-                sampling: Sampling, limits, stop: threading.Event) -> Iterator[Generated]:
-    """Greedy generation with prompt-lookup proposals (see the module docstring). `logits`, `past`, `mask` and
-    `next_pos` are the prefill's: its last logits, its cache, the cache's attention mask, each row's next position."""
+def _row_constraints(tok, constraints: Sequence | None, sampling: Sampling):
+    if constraints is None or all(c is None for c in constraints):
+        return None
+    from agent.llm.constrained import RowConstraints
+
+    return RowConstraints(tok, constraints, tok.eos_token_id, floor=sampling.floor)
+
+
+def _on_llama_cpp(engine, llm: LoadedModel, texts: list[str], prefix: str, max_new_tokens: int, sampling: Sampling,
+                  adapter: str | None, stop: threading.Event, constraints: Sequence | None) -> Iterator[Generated]:
+    """Greedy generation on llama.cpp (agent/llm/llamacpp.py): the same loop, the rows in its cache."""
     import torch
 
-    tok, device, eos = llm.tokenizer, llm.device, llm.tokenizer.eos_token_id
+    from agent.llm.llamacpp import LlamaRows
+
+    tok = llm.tokenizer
+    engine.use(llm.adapter_folder(adapter))
+    head = encode(tok, prefix) if prefix else []
+    tails = [encode(tok, t[len(prefix):]) for t in texts]
+    logits = torch.from_numpy(engine.start_rows(engine.head(head), len(head), tails))
+    rows = LlamaRows(engine, [len(head) + len(t) for t in tails])
+    try:
+        limits = _row_constraints(tok, constraints, sampling)
+        yield from _look_ahead(tok, rows, tails, logits, max_new_tokens, sampling, limits, stop)
+    finally:
+        rows.close()
+
+
+class _TorchRows:
+    """The rows of a greedy generation in a transformers cache, as `_look_ahead` drives them. Proposals a row did
+    not take stay in the cache, masked out."""
+
+    def __init__(self, llm: LoadedModel, past, mask, next_pos):
+        self.llm, self.past, self.mask, self.next_pos = llm, past, mask, next_pos
+        self.width = 0
+
+    def feed(self, tokens: list[list[int]]):
+        import torch
+
+        n, device = len(tokens), self.llm.device
+        self.width = width = max(len(t) for t in tokens)
+        ids = torch.full((n, width), self.llm.tokenizer.pad_token_id, dtype=torch.long)
+        for j, toks in enumerate(tokens):
+            ids[j, :len(toks)] = torch.tensor(toks, dtype=torch.long)
+        out = self.llm.model(input_ids=ids.to(device),
+                             attention_mask=torch.cat([self.mask, torch.ones((n, width), dtype=torch.long)],
+                                                      dim=1).to(device),
+                             position_ids=(self.next_pos[:, None] + torch.arange(width)[None, :]).to(device),
+                             cache=self.past, use_cache=True)
+        self.past = out.past_key_values
+        return out.logits.float()
+
+    def accept(self, kept: list[int]) -> None:
+        import torch
+
+        seen = torch.zeros((len(kept), self.width), dtype=torch.long)
+        for j, count in enumerate(kept):
+            seen[j, :count] = 1
+        self.mask = torch.cat([self.mask, seen], dim=1)
+        self.next_pos = self.next_pos + torch.tensor(kept)
+
+    def select(self, going: list[int]) -> None:
+        import torch
+
+        index = torch.tensor(going)
+        self.past.batch_select_indices(index.to(self.llm.device))
+        self.mask, self.next_pos = self.mask[index], self.next_pos[index]
+
+
+def _look_ahead(tok, rows, tails: list[list[int]], logits, max_new_tokens: int, sampling: Sampling, limits,
+                stop: threading.Event) -> Iterator[Generated]:
+    """Greedy generation with prompt-lookup proposals (see the module docstring). `logits`: the prefill's last
+    logits per row; `rows` (`_TorchRows`, `llamacpp.LlamaRows`) holds the rows' cache: it is fed each active row's
+    last token and proposals, told how many each kept, and which rows go on."""
+    import torch
+
+    eos = tok.eos_token_id
     written: list[list[int]] = [[] for _ in tails]
     spelled = ["" for _ in tails]
     worst = [0.0 for _ in tails]
     active = list(range(len(tails)))
     fed: list[list[int]] = [[] for _ in tails]  # per active row: the proposals of the last pass
     logits = logits[:, None]  # (rows, positions, vocabulary)
-    first = True  # the prefill's logits: its positions are in `mask` already
+    first = True  # the prefill's logits: its positions are in the cache already
     while True:
         if stop.is_set():
             return
@@ -273,31 +353,16 @@ def _look_ahead(llm: LoadedModel, tails: list[list[int]], logits, past, mask, ne
             else:
                 going.append(j)
         if not first:
-            seen = torch.zeros((len(active), logits.shape[1]), dtype=torch.long)
-            for j, count in enumerate(kept):
-                seen[j, :count] = 1  # proposals a row did not take stay in the cache, masked out
-            mask = torch.cat([mask, seen], dim=1)
-            next_pos = next_pos + torch.tensor(kept)
+            rows.accept(kept)
         first = False
         if not going:
             return
         if len(going) < len(active):
-            index = torch.tensor(going)
-            past.batch_select_indices(index.to(device))
-            mask, next_pos = mask[index], next_pos[index]
+            rows.select(going)
             active = [active[j] for j in going]
         fed = [_proposal(tails[row], written[row], min(sampling.lookahead, max_new_tokens - len(written[row]) - 1))
                for row in active]
-        width = 1 + max(len(f) for f in fed)
-        ids = torch.full((len(active), width), tok.pad_token_id, dtype=torch.long)
-        for j, row in enumerate(active):
-            ids[j, :1 + len(fed[j])] = torch.tensor([written[row][-1], *fed[j]], dtype=torch.long)
-        out = llm.model(input_ids=ids.to(device),
-                        attention_mask=torch.cat([mask, torch.ones((len(active), width), dtype=torch.long)],
-                                                 dim=1).to(device),
-                        position_ids=(next_pos[:, None] + torch.arange(width)[None, :]).to(device),
-                        cache=past, use_cache=True)
-        past, logits = out.past_key_values, out.logits.float()
+        logits = rows.feed([[written[row][-1], *fed[j]] for j, row in enumerate(active)])
 
 
 def _verify(logits, proposals: list[int], row: int, draft: list[list[int]], written: list[list[int]],

@@ -295,6 +295,18 @@ class LoadedModel:
     extras: dict = field(default_factory=lambda: {"cache": {}})
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     adapters: dict[str, Path] = field(default_factory=dict)  # peft adapter name -> folder
+    # how greedy generation runs (agent/llm/llamacpp.py `engine_for`): "torch" for models built in training, where
+    # the adapters' weights move; `load_model` sets the configured one ([llm] runtime, "auto")
+    runtime: str = "torch"
+    home: Path | None = None  # where derived model files go (the llama.cpp weights)
+
+    def adapter_folder(self, name: str | None) -> Path | None:
+        """The folder of the adapter `using(name)` selects; None for the base model."""
+        if not self.adapters:
+            return None
+        if name is None:
+            name = PRIMARY if PRIMARY in self.adapters else NO_ADAPTER
+        return None if name == NO_ADAPTER else self.adapters[name]
 
     @property
     def model_id(self) -> str:
@@ -350,7 +362,7 @@ def attach_adapter(llm: LoadedModel, name: str, path: Path) -> None:
 
 
 def load_model_uncached(model: str = EMBEDDED_MODEL, home: Path | None = None, adapter: str | Path | None = None,
-                        device: str = "auto", dtype: str = "auto") -> LoadedModel:
+                        device: str = "auto", dtype: str = "auto", runtime: str = "torch") -> LoadedModel:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     home = _home(home)
@@ -384,7 +396,8 @@ def load_model_uncached(model: str = EMBEDDED_MODEL, home: Path | None = None, a
              f" with adapter {adapter_path}" if adapter_path else " without an adapter")
     return LoadedModel(model=net, tokenizer=tokenizer, name=model, device=device, dtype=torch_dtype,
                        adapter=adapter_path, adapter_meta=meta,
-                       adapters={PRIMARY: adapter_path} if adapter_path is not None else {})
+                       adapters={PRIMARY: adapter_path} if adapter_path is not None else {}, runtime=runtime,
+                       home=home)
 
 
 _CACHE: dict[tuple, LoadedModel] = {}
@@ -393,16 +406,16 @@ _CACHE_LOCK = threading.Lock()
 
 def load_model(cfg=None, home: Path | None = None, **overrides) -> LoadedModel:
     """The process-wide shared model for an `LLMConfig` (or keyword overrides); loaded on first use."""
-    fields = {"model": EMBEDDED_MODEL, "adapter": "default", "device": "auto", "dtype": "auto"}
+    fields = {"model": EMBEDDED_MODEL, "adapter": "default", "device": "auto", "dtype": "auto", "runtime": "auto"}
     if cfg is not None:
         fields.update({k: getattr(cfg, k) for k in fields})
     fields.update({k: v for k, v in overrides.items() if k in fields and v is not None})
     home = _home(home)
     adapter = resolve_adapter(fields["adapter"], home)  # resolved first so 'default' and its path share one entry
     key = (fields["model"], str(home.resolve()) if fields["model"] == EMBEDDED_MODEL else "", str(adapter),
-           fields["device"], fields["dtype"])
+           fields["device"], fields["dtype"], fields["runtime"])
     with _CACHE_LOCK:
         if key not in _CACHE:
             _CACHE[key] = load_model_uncached(fields["model"], home, adapter or "none", fields["device"],
-                                              fields["dtype"])
+                                              fields["dtype"], fields["runtime"])
         return _CACHE[key]

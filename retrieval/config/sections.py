@@ -96,6 +96,10 @@ class LLMConfig(Section):
     adapter: str | None = Field("default", description="'default' (shipped LoRA), 'none', or a path")
     device: str = "auto"
     dtype: str = Field("auto", description="auto | float32 | bfloat16 | float16")
+    runtime: Literal["auto", "torch", "llama.cpp"] = Field(
+        "auto", description="greedy generation (explanations, descriptions): 'llama.cpp' (the embedded model on "
+        "llama-cpp-python, ~3x faster decoding on a CPU), 'torch', or 'auto' (llama.cpp for the embedded model in "
+        "bf16 on the CPU when installed)")
     endpoint: str | None = Field(None, description="OpenAI-compatible base URL (e.g. vLLM); local model when unset")
     endpoint_model: str | None = None
     # reranker (agent.llm.reranker)

@@ -61,6 +61,8 @@ BAD = [  # (sentence, a part of the problem it must raise)
      "is its place by audience"),
     ("You liked Heat (1995); Heat (1995) is a 1996 crime film, and 79 of its 118 fans also loved this one.",
      "describes another title as if it were the pick"),
+    ("You liked Heat (1995) is Crime and Thriller, and 79 of its 118 fans also loved this film (67%).",
+     "describes another title as if it were the pick"),
     ("It is the crime film you asked for, a favorite among viewers, rated 4.2 out of 5 from 508 ratings.",
      "claims a following the evidence does not state"),
     ("It is the crime film you asked for, and it is a new crime movie rated 4.2 out of 5 from 508 ratings.",

@@ -1,0 +1,99 @@
+"""Greedy generation on llama.cpp (agent/llm/llamacpp.py) against the torch model it stands in for: the same weights
+(BF16 from the embedded GGUF, the explainer's LoRA converted), the same loop (generation._look_ahead), rows that
+leave the cache when they end or are abandoned, and the runtime setting's errors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from agent.llm.generation import Sampling, generate_rows
+from agent.llm.llamacpp import ROW_SEQUENCES, engine_for
+from agent.llm.loading import attach_adapter, default_adapter_dir, load_model_uncached
+from agent.llm.prompting import constant_prefix, encode, render_chat
+
+FIELDS = [dict(label='"Fargo (1996)"', title="Fargo", genres="Crime, Drama, Thriller", description="",
+               request='"crime films"', wishes="genres: Crime", liked="",
+               facts="1. It is Crime, as you asked.\n2. Average rating 4.2 out of 5 from 508 ratings."),
+          dict(label='"Toy Story (1995)"', title="Toy Story", genres="Animation, Children's, Comedy", description="",
+               request='"More like Fargo, please."', wishes="none", liked='\nViewer liked: "Fargo (1996)"',
+               facts="1. You asked for more like Fargo (1996); 176 of its 399 fans also loved this film (44%).")]
+
+
+@pytest.fixture(scope="module")
+def pair(shared_home):
+    """The embedded model twice, bf16 on torch and on llama.cpp, each with the shipped explainer adapter."""
+    models = {}
+    for runtime in ("torch", "llama.cpp"):
+        llm = load_model_uncached(home=shared_home, adapter="none", dtype="bfloat16", runtime=runtime)
+        attach_adapter(llm, "explain", default_adapter_dir("explain"))
+        models[runtime] = llm
+    return models
+
+
+def _agreement(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a.argmax(-1) == b.argmax(-1)).mean())
+
+
+def test_llama_cpp_computes_the_torch_models_next_tokens_with_and_without_the_adapter(pair):
+    llm = pair["torch"]
+    engine = engine_for(pair["llama.cpp"])
+    ids = encode(llm.tokenizer, render_chat(llm.tokenizer, "explain", **FIELDS[0]))
+    logits = {}
+    for adapter in ("", "explain"):
+        with llm.using(adapter) as model, torch.inference_mode():
+            expected = model(input_ids=torch.tensor([ids])).logits[0].float().numpy()
+        engine.use(pair["llama.cpp"].adapter_folder(adapter))
+        engine.forget(0)
+        got = engine.decode([(t, p, 0, True) for p, t in enumerate(ids)])
+        engine.forget(0)
+        assert _agreement(got, expected) >= 0.9, adapter  # bf16 on both sides, different kernels
+        logits[adapter] = got
+    assert _agreement(logits[""], logits["explain"]) < 0.97  # the adapter is applied, not dropped
+
+
+def test_greedy_rows_on_llama_cpp_follow_torch_and_leave_the_cache(pair):
+    tok = pair["torch"].tokenizer
+    texts = [render_chat(tok, "explain", **f) for f in FIELDS]
+    prefix = constant_prefix(tok, "explain")
+    runs = {rt: {g.row: g for g in generate_rows(llm, texts, 24, prefix=prefix, adapter="explain")}
+            for rt, llm in pair.items()}
+    for row in range(len(texts)):
+        a, b = runs["torch"][row].text.split(), runs["llama.cpp"][row].text.split()
+        assert a[:4] == b[:4], (a, b)  # a near tie may part them later
+    engine = engine_for(pair["llama.cpp"])
+    assert all(engine.positions(seq) == 0 for seq in range(ROW_SEQUENCES))
+
+
+def test_an_abandoned_generation_frees_its_rows(pair):
+    llm = pair["llama.cpp"]
+    tok = llm.tokenizer
+    texts = [render_chat(tok, "explain", **f) for f in FIELDS] * 3
+    rows = generate_rows(llm, texts, 48, prefix=constant_prefix(tok, "explain"), adapter="explain")
+    next(rows)
+    rows.close()
+    engine = engine_for(llm)
+    assert all(engine.positions(seq) == 0 for seq in range(ROW_SEQUENCES))
+
+
+def test_constrained_rows_on_llama_cpp_keep_to_their_evidence(pair, checker, fargo_case):
+    from agent.llm.constrained import ClaimConstraint
+
+    llm = pair["llama.cpp"]
+    tok = llm.tokenizer
+    constraint = ClaimConstraint.for_pick(checker, *fargo_case)
+    texts = [render_chat(tok, "explain", **FIELDS[0])]
+    [row] = generate_rows(llm, texts, 48, prefix=constant_prefix(tok, "explain"), adapter="explain",
+                          constraints=[constraint], sampling=Sampling(floor=-6.0))
+    assert row.text and (not row.finished or constraint.may_end(row.text) or row.worst_logprob < -6.0), row
+
+
+def test_the_runtime_setting_says_what_to_change(shared_home):
+    llm = load_model_uncached(home=shared_home, adapter="none", dtype="float32", runtime="auto")
+    assert engine_for(llm) is None  # auto: llama.cpp serves the bf16 weights only
+    llm.runtime, llm.name = "llama.cpp", "some/other-model"
+    with pytest.raises(ValueError, match="runtime = 'torch'"):
+        engine_for(llm)
+    llm.runtime = "fast"
+    with pytest.raises(ValueError, match="known: auto, torch, llama.cpp"):
+        engine_for(llm)
