@@ -195,7 +195,8 @@ def _percentiles(low: str, evidence: Evidence) -> list[str]:
             by_rating = m.group(1) in (*_RATING_WORDS, "scores") or bool(re.search(r"\b(?:rat|scor)", m.group(0)[1:]))
             own = k.rating_top_percent if by_rating else k.top_percent
             if own is None or m.group(2) != str(own):
-                problems.append(f"'{m.group(0)}': that is not its percentile by {'rating' if by_rating else 'audience'}")
+                owner = "rating" if by_rating else "audience"
+                problems.append(f"'{m.group(0)}': that is not its percentile by {owner}")
         rank = f"{k.popularity_rank} of {k.catalog_size:,}"
         for at in (i for i in range(len(low)) if low.startswith(rank, i)):
             if (at == 0 or not low[at - 1].isdigit()) and not _RANK_WORDS.search(low[:at]):

@@ -17,6 +17,10 @@
   or fact. The text is what one token per pass would write; rejected proposals stay in the key/value cache as
   masked-out positions.
 
+Greedy single-sample rows of the embedded model run on llama.cpp where `[llm] runtime` allows it
+(agent/llm/llamacpp.py): `_look_ahead` drives either runtime's cache through a rows object
+(`torch_rows.TorchRows`, `llamacpp.LlamaRows`); a call with more rows or tokens than its cache holds runs on torch.
+
 The loop runs in a worker thread that holds the model's lock and selects the adapter for the whole generation
 (`LoadedModel.using`), so concurrent callers queue, each with its own adapter; the caller's thread only reads
 a queue (Gradio may resume a generator on any thread, and a lock cannot be released by another thread).
@@ -30,6 +34,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from agent.llm.loading import LoadedModel
+from agent.llm.torch_rows import TorchRows
 from agent.llm.prompting import encode
 
 _DONE = object()
@@ -151,9 +156,10 @@ def _generate(llm: LoadedModel, texts: list[str], max_new_tokens: int, prefix: s
         from agent.llm.llamacpp import engine_for
 
         engine = engine_for(llm)
-        if engine is not None:
-            yield from _on_llama_cpp(engine, llm, texts, prefix if split else "", max_new_tokens, sampling, adapter,
-                                     stop, constraints)
+        head = encode(tok, prefix) if split else []
+        tails = [encode(tok, t[len(prefix):] if split else t) for t in texts]
+        if engine is not None and engine.fits(len(head), [len(t) + max_new_tokens + sampling.lookahead for t in tails]):
+            yield from _on_llama_cpp(engine, llm, head, tails, max_new_tokens, sampling, adapter, stop, constraints)
             return
     if split:
         head, states = cache.get(llm, adapter, prefix)
@@ -198,7 +204,7 @@ def _generate(llm: LoadedModel, texts: list[str], max_new_tokens: int, prefix: s
             def copying(row: int, token: int) -> bool:  # the distinct-n-gram ban spares a title being copied
                 return limits.copying_title(rows[row][0], spelled[row], token)
         if sampling.temperature <= 0 and k == 1 and sampling.lookahead > 0:
-            yield from _look_ahead(tok, _TorchRows(llm, past, mask, next_pos), tails, logits, max_new_tokens,
+            yield from _look_ahead(tok, TorchRows(llm, past, mask, next_pos), tails, logits, max_new_tokens,
                                    sampling, limits, stop)
             return
         worst = [0.0 for _ in rows]
@@ -261,8 +267,9 @@ def _row_constraints(tok, constraints: Sequence | None, sampling: Sampling):
     return RowConstraints(tok, constraints, tok.eos_token_id, floor=sampling.floor)
 
 
-def _on_llama_cpp(engine, llm: LoadedModel, texts: list[str], prefix: str, max_new_tokens: int, sampling: Sampling,
-                  adapter: str | None, stop: threading.Event, constraints: Sequence | None) -> Iterator[Generated]:
+def _on_llama_cpp(engine, llm: LoadedModel, head: list[int], tails: list[list[int]], max_new_tokens: int,
+                  sampling: Sampling, adapter: str | None, stop: threading.Event,
+                  constraints: Sequence | None) -> Iterator[Generated]:
     """Greedy generation on llama.cpp (agent/llm/llamacpp.py): the same loop, the rows in its cache."""
     import torch
 
@@ -270,8 +277,6 @@ def _on_llama_cpp(engine, llm: LoadedModel, texts: list[str], prefix: str, max_n
 
     tok = llm.tokenizer
     engine.use(llm.adapter_folder(adapter))
-    head = encode(tok, prefix) if prefix else []
-    tails = [encode(tok, t[len(prefix):]) for t in texts]
     logits = torch.from_numpy(engine.start_rows(engine.head(head), len(head), tails))
     rows = LlamaRows(engine, [len(head) + len(t) for t in tails])
     try:
@@ -281,52 +286,11 @@ def _on_llama_cpp(engine, llm: LoadedModel, texts: list[str], prefix: str, max_n
         rows.close()
 
 
-class _TorchRows:
-    """The rows of a greedy generation in a transformers cache, as `_look_ahead` drives them. Proposals a row did
-    not take stay in the cache, masked out."""
-
-    def __init__(self, llm: LoadedModel, past, mask, next_pos):
-        self.llm, self.past, self.mask, self.next_pos = llm, past, mask, next_pos
-        self.width = 0
-
-    def feed(self, tokens: list[list[int]]):
-        import torch
-
-        n, device = len(tokens), self.llm.device
-        self.width = width = max(len(t) for t in tokens)
-        ids = torch.full((n, width), self.llm.tokenizer.pad_token_id, dtype=torch.long)
-        for j, toks in enumerate(tokens):
-            ids[j, :len(toks)] = torch.tensor(toks, dtype=torch.long)
-        out = self.llm.model(input_ids=ids.to(device),
-                             attention_mask=torch.cat([self.mask, torch.ones((n, width), dtype=torch.long)],
-                                                      dim=1).to(device),
-                             position_ids=(self.next_pos[:, None] + torch.arange(width)[None, :]).to(device),
-                             cache=self.past, use_cache=True)
-        self.past = out.past_key_values
-        return out.logits.float()
-
-    def accept(self, kept: list[int]) -> None:
-        import torch
-
-        seen = torch.zeros((len(kept), self.width), dtype=torch.long)
-        for j, count in enumerate(kept):
-            seen[j, :count] = 1
-        self.mask = torch.cat([self.mask, seen], dim=1)
-        self.next_pos = self.next_pos + torch.tensor(kept)
-
-    def select(self, going: list[int]) -> None:
-        import torch
-
-        index = torch.tensor(going)
-        self.past.batch_select_indices(index.to(self.llm.device))
-        self.mask, self.next_pos = self.mask[index], self.next_pos[index]
-
-
 def _look_ahead(tok, rows, tails: list[list[int]], logits, max_new_tokens: int, sampling: Sampling, limits,
                 stop: threading.Event) -> Iterator[Generated]:
     """Greedy generation with prompt-lookup proposals (see the module docstring). `logits`: the prefill's last
-    logits per row; `rows` (`_TorchRows`, `llamacpp.LlamaRows`) holds the rows' cache: it is fed each active row's
-    last token and proposals, told how many each kept, and which rows go on."""
+    logits per row; `rows` (`torch_rows.TorchRows`, `llamacpp.LlamaRows`) holds the rows' cache: it is fed each
+    active row's last token and proposals, told how many each kept, and which rows go on."""
     import torch
 
     eos = tok.eos_token_id

@@ -127,6 +127,9 @@ class LlamaEngine:
         import llama_cpp as L
 
         self._L = L
+        llama_log = logging.getLogger("llama-cpp-python")  # llama.cpp's own log: every tensor it loads, at INFO
+        if llama_log.level == logging.NOTSET:
+            llama_log.setLevel(logging.ERROR)
         L.llama_backend_init()
         self.home, self.heads, self.kv_heads = Path(home), heads, kv_heads
         self.model = L.llama_model_load_from_file(str(gguf_path).encode(), L.llama_model_default_params())
@@ -190,6 +193,11 @@ class LlamaEngine:
 
     def forget_from(self, seq: int, position: int) -> None:
         self._L.llama_memory_seq_rm(self.memory, seq, position, -1)
+
+    def fits(self, head: int, rows: list[int]) -> bool:
+        """Whether rows of these most tokens each, after a head of `head` tokens, fit the cache beside the heads
+        it keeps (a call that does not runs on torch)."""
+        return len(rows) <= ROW_SEQUENCES and head * (HEAD_SEQUENCES + 1) + sum(rows) <= CONTEXT_TOKENS
 
     def head(self, head: list[int]) -> int | None:
         """The sequence holding `head` under the active adapter, decoded on first use; None for no head."""

@@ -90,3 +90,15 @@ def fargo_verdict(checker, fargo_case):
         return checker.check_claims(text, fargo, evidence, asked_genres=["Crime"])
 
     return verdict
+
+
+@pytest.fixture(scope="session")
+def fields():
+    """The explain prompt's fields for two picks (prompts/explain.txt): Fargo for a crime request, Toy Story for
+    "more like Fargo"."""
+    return [dict(label='"Fargo (1996)"', title="Fargo", genres="Crime, Drama, Thriller", description="",
+                 request='"crime films"', wishes="genres: Crime", liked="",
+                 facts="1. It is Crime, as you asked.\n2. Average rating 4.2 out of 5 from 508 ratings."),
+            dict(label='"Toy Story (1995)"', title="Toy Story", genres="Animation, Children's, Comedy", description="",
+                 request='"More like Fargo, please."', wishes="none", liked='\nViewer liked: "Fargo (1996)"',
+                 facts="1. You asked for more like Fargo (1996); 176 of its 399 fans also loved this film (44%).")]

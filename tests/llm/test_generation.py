@@ -13,12 +13,6 @@ from agent.llm.prompting import constant_prefix, encode, render_chat
 
 pytestmark = pytest.mark.slow
 
-FIELDS = [dict(label='"Fargo (1996)"', title="Fargo", genres="Crime, Drama, Thriller", description="",
-               request='"crime films"', wishes="genres: Crime", liked="",
-               facts="1. It is Crime, as you asked.\n2. Average rating 4.2 out of 5 from 508 ratings."),
-          dict(label='"Toy Story (1995)"', title="Toy Story", genres="Animation, Children's, Comedy", description="",
-               request='"More like Fargo, please."', wishes="none", liked='\nViewer liked: "Fargo (1996)"',
-               facts="1. You asked for more like Fargo (1996); 176 of its 399 fans also loved this film (44%).")]
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +31,9 @@ def _reference(llm, text: str, new: int) -> str:
     return llm.tokenizer.decode(row[:row.index(eos)] if eos in row else row, skip_special_tokens=True).strip()
 
 
-def test_greedy_rows_equal_transformers_generate_with_and_without_the_shared_prefix(fp32):
+def test_greedy_rows_equal_transformers_generate_with_and_without_the_shared_prefix(fields, fp32):
     tok = fp32.tokenizer
-    texts = [render_chat(tok, "explain", **f) for f in FIELDS]
+    texts = [render_chat(tok, "explain", **f) for f in fields]
     prefix = constant_prefix(tok, "explain")
     assert all(t.startswith(prefix) for t in texts) and prefix.endswith("\n")
     assert encode(tok, prefix) + encode(tok, texts[0][len(prefix):]) == encode(tok, texts[0])
@@ -49,10 +43,10 @@ def test_greedy_rows_equal_transformers_generate_with_and_without_the_shared_pre
         assert [got[0], got[1]] == expected
 
 
-def test_two_models_never_share_prefix_states(fp32, llm):
+def test_two_models_never_share_prefix_states(fields, fp32, llm):
     """A float32 and a bfloat16 copy of the model, the same prompt head: each gets its own cached states."""
     shared = PrefixCache()
-    texts = [render_chat(llm.tokenizer, "explain", **f) for f in FIELDS]
+    texts = [render_chat(llm.tokenizer, "explain", **f) for f in fields]
     prefix = constant_prefix(llm.tokenizer, "explain")
     list(generate_rows(fp32, texts, 8, prefix=prefix, cache=shared))
     after_fp32 = {g.row: g.text for g in generate_rows(llm, texts, 8, prefix=prefix, cache=shared)}
@@ -60,18 +54,18 @@ def test_two_models_never_share_prefix_states(fp32, llm):
     assert after_fp32 == alone
 
 
-def test_rows_come_back_as_they_finish(fp32):
+def test_rows_come_back_as_they_finish(fields, fp32):
     tok = fp32.tokenizer
-    texts = [render_chat(tok, "explain", **f) for f in FIELDS] * 2
+    texts = [render_chat(tok, "explain", **f) for f in fields] * 2
     rows = list(generate_rows(fp32, texts, 48, prefix=constant_prefix(tok, "explain")))
     assert sorted(g.row for g in rows) == [0, 1, 2, 3]
     ended = [g.tokens for g in rows if g.finished]
     assert ended == sorted(ended)  # a row that ends earlier is handed back earlier
 
 
-def test_samples_share_one_prefill_and_are_reproducible(fp32):
+def test_samples_share_one_prefill_and_are_reproducible(fields, fp32):
     tok = fp32.tokenizer
-    texts = [render_chat(tok, "explain", **f) for f in FIELDS]
+    texts = [render_chat(tok, "explain", **f) for f in fields]
     sampling = Sampling(temperature=1.0, top_p=0.95, samples=3, seed=7)
     first = sorted((g.row, g.sample, g.text) for g in generate_rows(fp32, texts, 12, sampling=sampling))
     again = sorted((g.row, g.sample, g.text) for g in generate_rows(fp32, texts, 12, sampling=sampling))
@@ -79,9 +73,9 @@ def test_samples_share_one_prefill_and_are_reproducible(fp32):
     assert len({text for row, _, text in first if row == 0}) > 1  # three draws, not one repeated
 
 
-def test_rows_of_one_call_do_not_repeat_each_other(fp32):
+def test_rows_of_one_call_do_not_repeat_each_other(fields, fp32):
     tok = fp32.tokenizer
-    text = render_chat(tok, "explain", **FIELDS[0])
+    text = render_chat(tok, "explain", **fields[0])
     plain = [g.text for g in generate_rows(fp32, [text, text], 24)]
     assert plain[0] == plain[1]  # the same prompt twice: the same greedy sentence
     rows = {}
@@ -91,9 +85,9 @@ def test_rows_of_one_call_do_not_repeat_each_other(fp32):
     assert not grams[0] & grams[1]
 
 
-def test_rows_do_not_repeat_a_text_written_before_the_call(fp32):
+def test_rows_do_not_repeat_a_text_written_before_the_call(fields, fp32):
     tok = fp32.tokenizer
-    text = render_chat(tok, "explain", **FIELDS[0])
+    text = render_chat(tok, "explain", **fields[0])
     before = next(generate_rows(fp32, [text], 24)).text  # what the same prompt writes greedily
     again = next(generate_rows(fp32, [text], 24, sampling=Sampling(distinct_ngram=4,
                                                                    avoid=(tuple(encode(tok, before)),)))).text
@@ -119,9 +113,9 @@ def test_the_distinct_phrase_ban_spares_a_token_that_goes_on_copying_a_title():
     assert logits[5] == float("-inf")
 
 
-def test_an_abandoned_generation_stops_and_frees_the_model(fp32):
+def test_an_abandoned_generation_stops_and_frees_the_model(fields, fp32):
     tok = fp32.tokenizer
-    texts = [render_chat(tok, "explain", **f) for f in FIELDS]
+    texts = [render_chat(tok, "explain", **f) for f in fields]
     stream = generate_rows(fp32, texts, 200)
     next(stream)
     stream.close()
@@ -153,11 +147,11 @@ def _greedy(llm, adapter, text):
     return next(iter(generate_rows(llm, [text], 16, adapter=adapter, cache=PrefixCache()))).text
 
 
-def test_each_adapter_answers_as_if_it_were_alone(two_adapters, shared_home):
+def test_each_adapter_answers_as_if_it_were_alone(fields, two_adapters, shared_home):
     from peft import PeftModel
 
     llm, folders = two_adapters
-    text = render_chat(llm.tokenizer, "explain", **FIELDS[0])
+    text = render_chat(llm.tokenizer, "explain", **fields[0])
     got = {name: _greedy(llm, name, text) for name in (PRIMARY, "explain", NO_ADAPTER)}
     assert len(set(got.values())) == 3  # three different models
     for name, folder in ((PRIMARY, folders[0]), ("explain", folders[1]), (NO_ADAPTER, None)):
@@ -167,9 +161,9 @@ def test_each_adapter_answers_as_if_it_were_alone(two_adapters, shared_home):
     assert sum(p.data_ptr() == base_weight.data_ptr() for p in llm.model.parameters()) == 1  # one base copy
 
 
-def test_two_threads_with_different_adapters_get_their_own_answers(two_adapters):
+def test_two_threads_with_different_adapters_get_their_own_answers(fields, two_adapters):
     llm, _ = two_adapters
-    text = render_chat(llm.tokenizer, "explain", **FIELDS[1])
+    text = render_chat(llm.tokenizer, "explain", **fields[1])
     expected = {name: _greedy(llm, name, text) for name in (PRIMARY, "explain")}
     results: dict[str, list[str]] = {PRIMARY: [], "explain": []}
     errors: list[BaseException] = []
@@ -190,13 +184,13 @@ def test_two_threads_with_different_adapters_get_their_own_answers(two_adapters)
     assert results == {name: [expected[name]] * 3 for name in results}
 
 
-def test_looking_ahead_writes_what_one_token_per_pass_writes(fp32, checker, fargo_case, plain_case):
+def test_looking_ahead_writes_what_one_token_per_pass_writes(fields, fp32, checker, fargo_case, plain_case):
     """Prompt-lookup proposals change how many passes a greedy row takes, never its text: with and without claim
     constraints, rows of different lengths in one batch."""
     from agent.llm.constrained import ClaimConstraint
 
     tok = fp32.tokenizer
-    texts = [render_chat(tok, "explain", **f) for f in FIELDS]
+    texts = [render_chat(tok, "explain", **f) for f in fields]
     limits = [ClaimConstraint.for_pick(checker, *case) for case in (fargo_case, plain_case)]
     for constraints in (None, limits):
         one = {g.row: (g.text, g.finished) for g in generate_rows(
@@ -208,13 +202,13 @@ def test_looking_ahead_writes_what_one_token_per_pass_writes(fp32, checker, farg
         assert ahead == one and all(text for text, _ in one.values())
 
 
-def test_worst_logprob_is_the_models_own_least_likely_token_of_the_row(fp32, checker, fargo_case, plain_case):
+def test_worst_logprob_is_the_models_own_least_likely_token_of_the_row(fields, fp32, checker, fargo_case, plain_case):
     """`Generated.worst_logprob` is read off the model's own distribution before any mask: unconstrained greedy rows
     give what transformers' greedy scores give, with and without lookahead; constrained rows report it too."""
     from agent.llm.constrained import ClaimConstraint
 
     tok = fp32.tokenizer
-    texts = [render_chat(tok, "explain", **f) for f in FIELDS]
+    texts = [render_chat(tok, "explain", **f) for f in fields]
     expected = []
     for text in texts:
         ids = torch.tensor([encode(tok, text)])

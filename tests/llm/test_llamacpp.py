@@ -12,12 +12,6 @@ from agent.llm.llamacpp import ROW_SEQUENCES, engine_for
 from agent.llm.loading import attach_adapter, default_adapter_dir, load_model_uncached
 from agent.llm.prompting import constant_prefix, encode, render_chat
 
-FIELDS = [dict(label='"Fargo (1996)"', title="Fargo", genres="Crime, Drama, Thriller", description="",
-               request='"crime films"', wishes="genres: Crime", liked="",
-               facts="1. It is Crime, as you asked.\n2. Average rating 4.2 out of 5 from 508 ratings."),
-          dict(label='"Toy Story (1995)"', title="Toy Story", genres="Animation, Children's, Comedy", description="",
-               request='"More like Fargo, please."', wishes="none", liked='\nViewer liked: "Fargo (1996)"',
-               facts="1. You asked for more like Fargo (1996); 176 of its 399 fans also loved this film (44%).")]
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +29,10 @@ def _agreement(a: np.ndarray, b: np.ndarray) -> float:
     return float((a.argmax(-1) == b.argmax(-1)).mean())
 
 
-def test_llama_cpp_computes_the_torch_models_next_tokens_with_and_without_the_adapter(pair):
+def test_llama_cpp_computes_the_torch_models_next_tokens_with_and_without_the_adapter(fields, pair):
     llm = pair["torch"]
     engine = engine_for(pair["llama.cpp"])
-    ids = encode(llm.tokenizer, render_chat(llm.tokenizer, "explain", **FIELDS[0]))
+    ids = encode(llm.tokenizer, render_chat(llm.tokenizer, "explain", **fields[0]))
     logits = {}
     for adapter in ("", "explain"):
         with llm.using(adapter) as model, torch.inference_mode():
@@ -52,9 +46,9 @@ def test_llama_cpp_computes_the_torch_models_next_tokens_with_and_without_the_ad
     assert _agreement(logits[""], logits["explain"]) < 0.97  # the adapter is applied, not dropped
 
 
-def test_greedy_rows_on_llama_cpp_follow_torch_and_leave_the_cache(pair):
+def test_greedy_rows_on_llama_cpp_follow_torch_and_leave_the_cache(fields, pair):
     tok = pair["torch"].tokenizer
-    texts = [render_chat(tok, "explain", **f) for f in FIELDS]
+    texts = [render_chat(tok, "explain", **f) for f in fields]
     prefix = constant_prefix(tok, "explain")
     runs = {rt: {g.row: g for g in generate_rows(llm, texts, 24, prefix=prefix, adapter="explain")}
             for rt, llm in pair.items()}
@@ -65,10 +59,10 @@ def test_greedy_rows_on_llama_cpp_follow_torch_and_leave_the_cache(pair):
     assert all(engine.positions(seq) == 0 for seq in range(ROW_SEQUENCES))
 
 
-def test_an_abandoned_generation_frees_its_rows(pair):
+def test_an_abandoned_generation_frees_its_rows(fields, pair):
     llm = pair["llama.cpp"]
     tok = llm.tokenizer
-    texts = [render_chat(tok, "explain", **f) for f in FIELDS] * 3
+    texts = [render_chat(tok, "explain", **f) for f in fields] * 3
     rows = generate_rows(llm, texts, 48, prefix=constant_prefix(tok, "explain"), adapter="explain")
     next(rows)
     rows.close()
@@ -76,13 +70,13 @@ def test_an_abandoned_generation_frees_its_rows(pair):
     assert all(engine.positions(seq) == 0 for seq in range(ROW_SEQUENCES))
 
 
-def test_constrained_rows_on_llama_cpp_keep_to_their_evidence(pair, checker, fargo_case):
+def test_constrained_rows_on_llama_cpp_keep_to_their_evidence(fields, pair, checker, fargo_case):
     from agent.llm.constrained import ClaimConstraint
 
     llm = pair["llama.cpp"]
     tok = llm.tokenizer
     constraint = ClaimConstraint.for_pick(checker, *fargo_case)
-    texts = [render_chat(tok, "explain", **FIELDS[0])]
+    texts = [render_chat(tok, "explain", **fields[0])]
     [row] = generate_rows(llm, texts, 48, prefix=constant_prefix(tok, "explain"), adapter="explain",
                           constraints=[constraint], sampling=Sampling(floor=-6.0))
     assert row.text and (not row.finished or constraint.may_end(row.text) or row.worst_logprob < -6.0), row
@@ -97,3 +91,12 @@ def test_the_runtime_setting_says_what_to_change(shared_home):
     llm.runtime = "fast"
     with pytest.raises(ValueError, match="known: auto, torch, llama.cpp"):
         engine_for(llm)
+
+
+def test_more_rows_than_the_cache_holds_run_on_torch(fields, pair):
+    llm = pair["llama.cpp"]
+    engine = engine_for(llm)
+    texts = [render_chat(llm.tokenizer, "explain", **fields[0])] * (ROW_SEQUENCES + 1)
+    assert not engine.fits(10, [100] * len(texts)) and engine.fits(10, [100] * ROW_SEQUENCES)
+    rows = list(generate_rows(llm, texts, 2, prefix=constant_prefix(llm.tokenizer, "explain"), adapter="explain"))
+    assert sorted(g.row for g in rows) == list(range(len(texts)))
