@@ -75,12 +75,16 @@ _OTHER_DESCRIBED = re.compile(rf"{OTHER_MARK}\d+\s+(?:is|was)\s+(?![^.;,]*?\byou
 # "a favorite among viewers", "a favorite of many": a following no statistic states
 _VAGUE_FAVORITE = re.compile(r"\bfavou?rites?\s+(?:of|among|with|for|to)\s+(?:many|most|viewers|audiences|fans|people|"
                              r"critics|moviegoers|everyone|all)\b")
+# "with a 507 viewers' request": the request is the viewer's, no audience's
+_GROUP_REQUEST = re.compile(rf"{_NUM}\s+(?:[a-z]+\s+)?{_PEOPLE}'s?\s+(?:request|requests|wish|wishes|choice|pick|mood|"
+                            r"taste|search)\b")
 _IDENTITY_RULES = ((_YEAR_AS_FILM, "treats a year as a film ({!r})"),
                    (_PICK_AS_OTHER, "says the pick is another title ({!r})"),
                    (_PICK_BRACKETED, "names the pick as another title ({!r})"),
                    (_AUDIENCE_RATING, "presents the average of all viewers as {!r}"),
                    (_INVENTED, "invents a cause, a degree or a future the evidence does not hold ({!r})"),
                    (_CALLED_NEW, "calls it new ({!r}): only its year says when it was made"),
+                   (_GROUP_REQUEST, "gives the request to a group of viewers ({!r}): it is yours"),
                    (_VAGUE_FAVORITE, "claims a following the evidence does not state ({!r})"))
 # the statistic a "top N%" belongs to, named before it in its clause: "its rating is in the top 7%"
 _TOP_OWNER = re.compile(r"\b(rating|ratings|average|score|scores|audience|viewers|viewership|popularity|views)\b"

@@ -63,6 +63,8 @@ BAD = [  # (sentence, a part of the problem it must raise)
      "describes another title as if it were the pick"),
     ("You liked Heat (1995) is Crime and Thriller, and 79 of its 118 fans also loved this film (67%).",
      "describes another title as if it were the pick"),
+    ("It is a crime film from 1996, with a 508 viewers' request, rated 4.2 out of 5 on average by its raters.",
+     "gives the request to a group of viewers"),
     ("It is the crime film you asked for, a favorite among viewers, rated 4.2 out of 5 from 508 ratings.",
      "claims a following the evidence does not state"),
     ("It is the crime film you asked for, and it is a new crime movie rated 4.2 out of 5 from 508 ratings.",
