@@ -152,20 +152,16 @@ def _generate(llm: LoadedModel, texts: list[str], max_new_tokens: int, prefix: s
     tok = llm.tokenizer
     device = llm.device
     split = bool(prefix) and all(t.startswith(prefix) for t in texts) and _splits_cleanly(tok, prefix, texts[0])
+    tails = [encode(tok, t[len(prefix):] if split else t) for t in texts]
     if sampling.temperature <= 0 and sampling.samples <= 1 and sampling.lookahead > 0:
         from agent.llm.llamacpp import engine_for
 
         engine = engine_for(llm)
-        head = encode(tok, prefix) if split else []
-        tails = [encode(tok, t[len(prefix):] if split else t) for t in texts]
+        head = encode(tok, prefix) if engine is not None and split else []
         if engine is not None and engine.fits(len(head), [len(t) + max_new_tokens + sampling.lookahead for t in tails]):
             yield from _on_llama_cpp(engine, llm, head, tails, max_new_tokens, sampling, adapter, stop, constraints)
             return
-    if split:
-        head, states = cache.get(llm, adapter, prefix)
-        tails = [encode(tok, t[len(prefix):]) for t in texts]
-    else:
-        head, states, tails = [], (), [encode(tok, t) for t in texts]
+    head, states = cache.get(llm, adapter, prefix) if split else ([], ())
     n, width, start = len(texts), max(len(t) for t in tails), len(head)
     pad = tok.pad_token_id
     ids = torch.full((n, width), pad, dtype=torch.long)
