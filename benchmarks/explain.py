@@ -15,7 +15,9 @@ explainer adapter with constrained decoding, as served (`lora_constrained`). For
 Where the served explainer generates on llama.cpp (agent/llm/llamacpp.py), the same system is also run on torch
 (`lora_constrained_torch`, the same weights and loop) and `runtime` compares the two reply by reply: the mean per-reply
 difference torch − llama.cpp of the first and of all explanations' seconds, with a paired bootstrap 95% CI, and the
-share of drafts the two write word for word alike.
+share of drafts the two write word for word alike. The served explainer is also run without stepping back from dead
+ends (`lora_constrained_no_steps_back`, agent/llm/lookahead.py) and `steps_back` gives the paired pick-by-pick gain
+in pass rate and the seconds it adds per reply, with bootstrap CIs.
 It also writes `benchmarks/results/explain-samples.md`: five example replies side by side and the 50 LoRA sentences
 of the manual audit (a seeded sample, each with its evidence; verdicts in benchmarks/results/eval-explain-audit.md).
 
@@ -34,6 +36,7 @@ from pathlib import Path
 
 SERVED = "lora_constrained"  # the explainer as `agent.explain = "llm"` serves it
 TORCH = f"{SERVED}_torch"  # the served explainer generating on torch (when it is served on llama.cpp)
+NO_STEPS_BACK = f"{SERVED}_no_steps_back"  # the served explainer ending rows at dead ends (agent/llm/lookahead.py)
 REJECTION_CLASSES = 8  # the most frequent reasons drafts were rejected, per system
 TARGETS = {
     f"{SERVED}.pass_rate_before_fallback": "≥ 0.98",
@@ -93,7 +96,8 @@ def figures(measured: Measured, checker, contexts: dict) -> dict:
     from agent.llm.claims import generic_phrases, shared_ngram
     from agent.llm.explainer import reply_titles
 
-    drafts = passed = generic = generic_shown = unsupported = personal_cases = personal_cited = 0
+    passed = sum(_draft_passes(measured, checker, contexts))
+    drafts = generic = generic_shown = unsupported = personal_cases = personal_cited = 0
     rejections: Counter[str] = Counter()  # why drafts failed: each kind of problem once per draft
     llm_shown = overlap_drafts = overlap_shown = 0
     for rows in measured.replies:
@@ -103,7 +107,6 @@ def figures(measured: Measured, checker, contexts: dict) -> dict:
             drafts += 1
             if draft:
                 verdict = checker.check_claims(draft, ctx.item, ctx.evidence, ctx.asked_genres)
-                passed += verdict.ok and not garbled  # the gate is the checker and the fluency floor
                 generic += bool(generic_phrases(draft))
                 draft_texts.append(draft)
                 rejections.update({_problem_class(p) for p in verdict.problems} | ({"garbled"} if garbled else set()))
@@ -154,6 +157,34 @@ def runtime_figures(served: Measured, torch_run: Measured) -> dict:
     drafts = [(a[3], b[3]) for ra, rb in zip(served.replies, torch_run.replies) for a, b in zip(ra, rb)]
     out["drafts_alike"] = round(sum(a == b for a, b in drafts) / len(drafts), 4) if drafts else 0.0
     return out
+
+
+def steps_back_figures(served: Measured, ablation: Measured, checker, contexts: dict) -> dict:
+    """The served explainer against itself without steps back from dead ends, on the same picks: the paired mean
+    difference in drafts that pass the gate (claim checker and fluency floor), and in seconds to all explanations of
+    a reply, each with a paired bootstrap 95% CI."""
+    import numpy as np
+
+    from finetune.evaluation.metrics import paired_bootstrap
+
+    out: dict = {"picks": sum(len(rows) for rows in served.replies)}
+    with_steps, without = (np.array(_draft_passes(m, checker, contexts), dtype=float) for m in (served, ablation))
+    for name, a, b in (("pass_rate_gain", with_steps, without),
+                       ("all_explanations_s_added", np.array(served.all), np.array(ablation.all))):
+        gap = paired_bootstrap(a, b)
+        out[name] = {"mean": round(gap["diff"], 4), "ci95": [round(gap["ci_low"], 4), round(gap["ci_high"], 4)]}
+    return out
+
+
+def _draft_passes(measured: Measured, checker, contexts: dict) -> list[bool]:
+    """Per pick, in reply order: whether the model's draft passes the gate (the checker and the fluency floor)."""
+    passes = []
+    for rows in measured.replies:
+        for case, _, _, draft, garbled in rows:
+            ctx = contexts[case.case_id]
+            passes.append(bool(draft) and not garbled
+                          and checker.check_claims(draft, ctx.item, ctx.evidence, ctx.asked_genres).ok)
+    return passes
 
 
 def _problem_class(problem: str) -> str:
@@ -244,6 +275,10 @@ def run(quick: bool = False) -> dict:
     served_runtime = llm.runtime
     if adapter is not None and engine_for(llm) is not None:  # served on llama.cpp: the same explainer on torch too
         systems[TORCH] = systems[SERVED]
+    if adapter is not None:
+        systems[NO_STEPS_BACK] = Explainer(LocalBackend(llm, adapter="explain"), catalog, checker=checker,
+                                           constrained=True)
+        systems[NO_STEPS_BACK].backtracks = 0
     first = next(iter(grouped.values()))
     warm = systems.get(SERVED, systems["base"])
     measured = {}
@@ -261,6 +296,8 @@ def run(quick: bool = False) -> dict:
         out[name] = figures(m, checker, contexts)
     if TORCH in measured:
         out["runtime"] = runtime_figures(measured[SERVED], measured[TORCH])
+    if NO_STEPS_BACK in measured:
+        out["steps_back"] = steps_back_figures(measured[SERVED], measured[NO_STEPS_BACK], checker, contexts)
     items = [c for c in build_describe_cases(dataset, ecfg.train_items, ecfg.heldout_items,
                                              seed=settings.finetune.seed) if c.split == "heldout"][:n_items]
     described = {}

@@ -362,6 +362,7 @@ class RowConstraints:
         self.floor = floor
         self._index = token_index(tokenizer)
         self._masks: dict[int, object] = {}
+        self.dead_end = False  # the last `restrict` found nothing the row may write (its end forced on it)
 
     def candidate_mask(self, prompt_row: int, width: int):
         """A bool vector over `width` logits: the tokens the row's constraint could ever allow (`token_index`)."""
@@ -382,18 +383,24 @@ class RowConstraints:
         constraint = self.constraints[prompt_row]
         return constraint is not None and constraint.copying_title(written + self.texts[token])
 
-    def restrict(self, logits_row, prompt_row: int, written: str, greedy: bool, unbanned=None):
+    def restrict(self, logits_row, prompt_row: int, written: str, greedy: bool, unbanned=None,
+                 total: float | None = None):
         """`logits_row` (1-D) with every token the row's constraint forbids set to -inf (in place: returned).
         `unbanned`: the row's logits before other bans (the distinct n-grams of a reply), searched when those
-        bans leave nothing the constraint allows (rows that share " (199" must each still write their year)."""
+        bans leave nothing the constraint allows (rows that share " (199" must each still write their year).
+        `total`: the log-sum-exp of the model's own logits, the floor's reference (default: of `unbanned`, else of
+        `logits_row`), for a caller whose `unbanned` has tokens taken out already (lookahead.py's steps back)."""
         import torch
 
         constraint = self.constraints[prompt_row]
+        self.dead_end = False
         if constraint is None:
             return logits_row
         cutoff = None
         if greedy and self.floor is not None:
-            cutoff = float(torch.logsumexp(unbanned if unbanned is not None else logits_row, -1)) + self.floor
+            if total is None:
+                total = float(torch.logsumexp(unbanned if unbanned is not None else logits_row, -1))
+            cutoff = total + self.floor
         never = ~self.candidate_mask(prompt_row, logits_row.shape[-1])
         logits_row.masked_fill_(never, float("-inf"))
         keep = self._allowed(constraint, logits_row, written, greedy, cutoff)
@@ -401,8 +408,9 @@ class RowConstraints:
         if not keep and unbanned is not None:
             unbanned.masked_fill_(never, float("-inf"))
             keep, source = self._allowed(constraint, unbanned, written, greedy, cutoff), unbanned
+        self.dead_end = not keep
         if not keep:
-            keep = [self.eos]  # nothing writable: the row ends and the checker judges what it wrote
+            keep = [self.eos]  # nothing writable: the row ends (or steps back, lookahead.py) and the checker judges it
         index = torch.tensor(keep)
         kept = source[index].clone()
         logits_row.fill_(float("-inf"))

@@ -92,6 +92,7 @@ class SentenceWriter:
     default_max_new_tokens = 64
     default_max_chars = 320
     max_sentences = 2
+    backtracks = 8  # steps back a constrained row may take from a dead end (agent/llm/lookahead.py)
 
     def __init__(self, backend, catalog: Catalog, max_new_tokens: int | None = None, max_chars: int | None = None,
                  checker: ClaimChecker | None = None, constrained: bool = True):
@@ -145,6 +146,7 @@ class SentenceWriter:
         from agent.llm.generation import Sampling, generate_rows
 
         sampling = Sampling(distinct_ngram=DISTINCT_NGRAM if distinct else 0, floor=MIN_TOKEN_LOGPROB,
+                            backtracks=self.backtracks,
                             avoid=tuple(tuple(encode(tokenizer, text)) for text in avoid) if distinct else ())
         for g in generate_rows(llm, texts, self.max_new_tokens, prefix=constant_prefix(tokenizer, task),
                                sampling=sampling, adapter=self.backend.adapter, constraints=constraints):

@@ -11,15 +11,11 @@
   has written (or one of `avoid`, texts written before the call), so the picks of one reply do not share phrases.
 - `constraints` (one `agent.llm.constrained.ClaimConstraint` or None per prompt) mask, at every step, the tokens
   that would write a claim the pick's evidence does not support (claim-constrained decoding).
-- Greedy rows look ahead (`Sampling.lookahead`, prompt-lookup decoding): the tokens that followed the row's last
-  words in its own prompt are proposed and checked in one forward pass, and every proposed token the row would
-  have chosen anyway (the same masks and bans apply) is kept, so one pass writes several tokens of a copied title
-  or fact. The text is what one token per pass would write; rejected proposals stay in the key/value cache as
-  masked-out positions.
-
-Greedy single-sample rows of the embedded model run on llama.cpp where `[llm] runtime` allows it
-(agent/llm/llamacpp.py): `_look_ahead` drives either runtime's cache through a rows object
-(`torch_rows.TorchRows`, `llamacpp.LlamaRows`); a call with more rows or tokens than its cache holds runs on torch.
+- Greedy rows look ahead (`Sampling.lookahead`, prompt-lookup decoding) and, constrained, step back from a dead end
+  (`Sampling.backtracks`): agent/llm/lookahead.py. That loop drives the rows' cache through a rows object
+  (`torch_rows.TorchRows`; `llamacpp.LlamaRows`, where the greedy single-sample rows of the embedded model run on
+  llama.cpp as `[llm] runtime` allows, agent/llm/llamacpp.py); a call with more rows or tokens than llama.cpp's
+  cache holds runs on torch.
 
 The loop runs in a worker thread that holds the model's lock and selects the adapter for the whole generation
 (`LoadedModel.using`), so concurrent callers queue, each with its own adapter; the caller's thread only reads
@@ -34,22 +30,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from agent.llm.loading import LoadedModel
+from agent.llm.lookahead import Generated, ban_repeats, look_ahead
 from agent.llm.torch_rows import TorchRows
 from agent.llm.prompting import encode
 
 _DONE = object()
-
-
-@dataclass(frozen=True)
-class Generated:
-    row: int  # index of the prompt
-    sample: int  # 0..samples-1
-    text: str
-    finished: bool  # ended by the model (False: cut by max_new_tokens)
-    tokens: int
-    # the lowest log-probability the model itself (before any mask or ban) gave a token the row wrote: very low when
-    # a constraint forced a word the model did not mean, which is where constrained sentences come out garbled
-    worst_logprob: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -61,9 +46,10 @@ class Sampling:
     distinct_ngram: int = 0  # > 0: rows may not repeat each other's token n-grams of this length
     avoid: tuple[tuple[int, ...], ...] = ()  # with distinct_ngram: earlier texts' tokens, n-grams banned too
     lookahead: int = 3  # greedy only: prompt tokens proposed per pass (0: one token per forward pass)
-    # greedy, with constraints: no token the model gives a log-probability below this is searched for (the row ends
-    # instead; agent/llm/constrained.py RowConstraints.floor); None searches them all
+    # greedy, with constraints: no token the model gives a log-probability below this is searched for (the row steps
+    # back instead, else ends; agent/llm/constrained.py RowConstraints.floor); None searches them all
     floor: float | None = None
+    backtracks: int = 0  # greedy, with constraints: steps back from dead ends a row may take (agent/llm/lookahead.py)
 
 
 GREEDY = Sampling()
@@ -200,7 +186,7 @@ def _generate(llm: LoadedModel, texts: list[str], max_new_tokens: int, prefix: s
             def copying(row: int, token: int) -> bool:  # the distinct-n-gram ban spares a title being copied
                 return limits.copying_title(rows[row][0], spelled[row], token)
         if sampling.temperature <= 0 and k == 1 and sampling.lookahead > 0:
-            yield from _look_ahead(tok, TorchRows(llm, past, mask, next_pos), tails, logits, max_new_tokens,
+            yield from look_ahead(tok, TorchRows(llm, past, mask, next_pos), tails, logits, max_new_tokens,
                                    sampling, limits, stop)
             return
         worst = [0.0 for _ in rows]
@@ -245,16 +231,6 @@ def _generate(llm: LoadedModel, texts: list[str], max_new_tokens: int, prefix: s
             next_pos = next_pos + 1
 
 
-def _proposal(source: list[int], written: list[int], size: int, longest: int = 3) -> list[int]:
-    """The `size` tokens that followed the last occurrence in `source` of the row's last 3 (else 2) tokens."""
-    for n in range(min(longest, len(written)), 1, -1):
-        tail = written[-n:]
-        for at in range(len(source) - n - 1, -1, -1):
-            if source[at:at + n] == tail:
-                return source[at + n:at + n + size]
-    return []
-
-
 def _row_constraints(tok, constraints: Sequence | None, sampling: Sampling):
     if constraints is None or all(c is None for c in constraints):
         return None
@@ -277,94 +253,9 @@ def _on_llama_cpp(engine, llm: LoadedModel, head: list[int], tails: list[list[in
     rows = LlamaRows(engine, [len(head) + len(t) for t in tails])
     try:
         limits = _row_constraints(tok, constraints, sampling)
-        yield from _look_ahead(tok, rows, tails, logits, max_new_tokens, sampling, limits, stop)
+        yield from look_ahead(tok, rows, tails, logits, max_new_tokens, sampling, limits, stop)
     finally:
         rows.close()
-
-
-def _look_ahead(tok, rows, tails: list[list[int]], logits, max_new_tokens: int, sampling: Sampling, limits,
-                stop: threading.Event) -> Iterator[Generated]:
-    """Greedy generation with prompt-lookup proposals (see the module docstring). `logits`: the prefill's last
-    logits per row; `rows` (`torch_rows.TorchRows`, `llamacpp.LlamaRows`) holds the rows' cache: it is fed each
-    active row's last token and proposals, told how many each kept, and which rows go on."""
-    import torch
-
-    eos = tok.eos_token_id
-    written: list[list[int]] = [[] for _ in tails]
-    spelled = ["" for _ in tails]
-    worst = [0.0 for _ in tails]
-    active = list(range(len(tails)))
-    fed: list[list[int]] = [[] for _ in tails]  # per active row: the proposals of the last pass
-    logits = logits[:, None]  # (rows, positions, vocabulary)
-    first = True  # the prefill's logits: its positions are in the cache already
-    while True:
-        if stop.is_set():
-            return
-        draft = [list(w) for w in written]  # a reply's bans see what earlier rows took in this pass
-        kept, going = [], []
-        for j, row in enumerate(active):
-            taken = _verify(logits[j], fed[j], row, draft, written, spelled, limits, sampling, max_new_tokens, eos)
-            own = torch.log_softmax(logits[j, :len(taken)], dim=-1)
-            worst[row] = min(worst[row], *(float(own[i, t]) for i, t in enumerate(taken)))
-            kept.append(len(taken))  # the pass's input token and the proposals the row took
-            if taken[-1] == eos or len(written[row]) >= max_new_tokens:
-                yield Generated(row, 0, tok.decode(written[row], skip_special_tokens=True).strip(),
-                                finished=taken[-1] == eos, tokens=len(written[row]), worst_logprob=worst[row])
-            else:
-                going.append(j)
-        if not first:
-            rows.accept(kept)
-        first = False
-        if not going:
-            return
-        if len(going) < len(active):
-            rows.select(going)
-            active = [active[j] for j in going]
-        fed = [_proposal(tails[row], written[row], min(sampling.lookahead, max_new_tokens - len(written[row]) - 1))
-               for row in active]
-        logits = rows.feed([[written[row][-1], *fed[j]] for j, row in enumerate(active)])
-
-
-def _verify(logits, proposals: list[int], row: int, draft: list[list[int]], written: list[list[int]],
-            spelled: list[str], limits, sampling: Sampling, max_new_tokens: int, eos: int) -> list[int]:
-    """The tokens row `row` takes from one pass: at each position its best token under the reply's bans and its
-    claim constraint, going on while that is the proposal fed at the next position."""
-    taken: list[int] = []
-    for i in range(len(proposals) + 1):
-        scores = logits[i].clone()
-        unbanned = scores.clone() if limits is not None else None
-        if sampling.distinct_ngram:
-            exempt = None if limits is None else (lambda t: limits.copying_title(row, spelled[row], t))
-            _ban_repeats(scores, row, draft, sampling.distinct_ngram, sampling.avoid, exempt)
-        if limits is not None:
-            limits.restrict(scores, row, spelled[row], True, unbanned)
-        token = int(scores.argmax())
-        taken.append(token)
-        if token == eos:
-            break
-        written[row].append(token)
-        draft[row].append(token)
-        if limits is not None:
-            spelled[row] += limits.texts[token]
-        if len(written[row]) >= max_new_tokens or i == len(proposals) or token != proposals[i]:
-            break
-    return taken
-
-
-def _ban_repeats(logits_row, row: int, draft: list[list[int]], n: int, avoid: Sequence[Sequence[int]] = (),
-                 exempt=None) -> None:
-    """Ban, for `row`, the token that would complete an n-gram another row (or a text of `avoid`) has written;
-    `exempt(token)`: True for a token that goes on copying a title (a name repeated is no phrase repeated)."""
-    toks = draft[row]
-    if len(toks) < n - 1:
-        return
-    context = tuple(toks[-(n - 1):])
-    for other, others in enumerate([*draft, *avoid]):
-        if other == row:
-            continue
-        for i in range(len(others) - n + 1):
-            if tuple(others[i:i + n - 1]) == context and not (exempt and exempt(others[i + n - 1])):
-                logits_row[others[i + n - 1]] = float("-inf")
 
 
 def _splits_cleanly(tokenizer, prefix: str, text: str) -> bool:
@@ -399,7 +290,7 @@ def _choose_distinct(logits, active: list[int], written: list[list[int]], sampli
     chosen = []
     for j, row in enumerate(active):
         unbanned = logits[j].clone() if restrict is not None else None
-        _ban_repeats(logits[j], row, draft, n, sampling.avoid, exempt and (lambda t, row=row: exempt(row, t)))
+        ban_repeats(logits[j], row, draft, n, sampling.avoid, exempt and (lambda t, row=row: exempt(row, t)))
         if restrict is not None:
             restrict(j, logits[j], unbanned)
         token = int(_choose(logits[j:j + 1], sampling, generator)[0])

@@ -228,8 +228,9 @@ class LlamaEngine:
 
 
 class LlamaRows:
-    """The rows of one greedy generation in the engine's cache, as generation._look_ahead drives them: `feed` each
-    active row its tokens, `accept` how many of them it kept, `select` the rows that go on."""
+    """The rows of one greedy generation in the engine's cache, as lookahead.look_ahead drives them: `feed` each
+    active row its tokens, `accept` how many of them it kept, `rewind` a row's last positions, `select` the rows that
+    go on."""
 
     def __init__(self, engine: LlamaEngine, next_pos: list[int]):
         self.engine = engine
@@ -258,6 +259,11 @@ class LlamaRows:
             if count < self.fed[j]:
                 self.engine.forget_from(self.seqs[j], self.next_pos[j] + count)
             self.next_pos[j] += count
+
+    def rewind(self, j: int, count: int) -> None:
+        """Row j gives back its last `count` positions."""
+        self.next_pos[j] -= count
+        self.engine.forget_from(self.seqs[j], self.next_pos[j])
 
     def select(self, going: list[int]) -> None:
         for j, seq in enumerate(self.seqs):

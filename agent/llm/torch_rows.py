@@ -1,4 +1,4 @@
-"""The rows of a greedy generation in a transformers cache, as agent/llm/generation.py `_look_ahead` drives them
+"""The rows of a greedy generation in a transformers cache, as agent/llm/lookahead.py `look_ahead` drives them
 (its llama.cpp counterpart: agent/llm/llamacpp.py `LlamaRows`)."""
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from agent.llm.loading import LoadedModel
 
 
 class TorchRows:
-    """The rows of a greedy generation in a transformers cache, as `_look_ahead` drives them. Proposals a row did
-    not take stay in the cache, masked out."""
+    """The rows of a greedy generation in a transformers cache, as `look_ahead` drives them. Proposals a row did
+    not take, and positions it stepped back from, stay in the cache, masked out."""
 
     def __init__(self, llm: LoadedModel, past, mask, next_pos):
         self.llm, self.past, self.mask, self.next_pos = llm, past, mask, next_pos
@@ -37,6 +37,13 @@ class TorchRows:
             seen[j, :count] = 1
         self.mask = torch.cat([self.mask, seen], dim=1)
         self.next_pos = self.next_pos + torch.tensor(kept)
+
+    def rewind(self, j: int, count: int) -> None:
+        """Row j gives back its last `count` cache positions (masked out; the next tokens take their positions)."""
+        held = self.mask[j].nonzero().flatten()
+        self.mask[j, held[len(held) - count:]] = 0
+        self.next_pos = self.next_pos.clone()
+        self.next_pos[j] -= count
 
     def select(self, going: list[int]) -> None:
         import torch

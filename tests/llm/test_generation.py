@@ -99,17 +99,17 @@ def test_rows_do_not_repeat_a_text_written_before_the_call(fields, fp32):
 def test_the_distinct_phrase_ban_spares_a_token_that_goes_on_copying_a_title():
     import torch
 
-    from agent.llm.generation import _ban_repeats
+    from agent.llm.lookahead import ban_repeats
 
     draft = [[1, 2, 3, 4], [1, 2, 3]]  # row 1 would repeat row 0's 4-gram with token 4
     logits = torch.zeros(8)
-    _ban_repeats(logits, 1, draft, 4)
+    ban_repeats(logits, 1, draft, 4)
     assert logits[4] == float("-inf")
     logits = torch.zeros(8)
-    _ban_repeats(logits, 1, draft, 4, exempt=lambda token: token == 4)  # 4 goes on copying a title
+    ban_repeats(logits, 1, draft, 4, exempt=lambda token: token == 4)  # 4 goes on copying a title
     assert logits[4] == 0
     logits = torch.zeros(8)
-    _ban_repeats(logits, 1, [[], [1, 2, 3]], 4, avoid=[(1, 2, 3, 5)])  # a text written before the call
+    ban_repeats(logits, 1, [[], [1, 2, 3]], 4, avoid=[(1, 2, 3, 5)])  # a text written before the call
     assert logits[5] == float("-inf")
 
 

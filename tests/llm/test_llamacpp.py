@@ -1,5 +1,5 @@
 """Greedy generation on llama.cpp (agent/llm/llamacpp.py) against the torch model it stands in for: the same weights
-(BF16 from the embedded GGUF, the explainer's LoRA converted), the same loop (generation._look_ahead), rows that
+(BF16 from the embedded GGUF, the explainer's LoRA converted), the same loop (lookahead.look_ahead), rows that
 leave the cache when they end or are abandoned, and the runtime setting's errors."""
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from agent.llm.generation import Sampling, generate_rows
-from agent.llm.llamacpp import ROW_SEQUENCES, engine_for
+from agent.llm.llamacpp import ROW_SEQUENCES, LlamaRows, engine_for
 from agent.llm.loading import attach_adapter, default_adapter_dir, load_model_uncached
 from agent.llm.prompting import constant_prefix, encode, render_chat
+from agent.llm.torch_rows import TorchRows
 
 
 
@@ -57,6 +58,41 @@ def test_greedy_rows_on_llama_cpp_follow_torch_and_leave_the_cache(fields, pair)
         assert a[:4] == b[:4], (a, b)  # a near tie may part them later
     engine = engine_for(pair["llama.cpp"])
     assert all(engine.positions(seq) == 0 for seq in range(ROW_SEQUENCES))
+
+
+def _one_row(llm, runtime: str, prompt: list[int]):
+    if runtime == "llama.cpp":
+        engine = engine_for(llm)
+        engine.use(llm.adapter_folder(""))
+        engine.start_rows(None, 0, [prompt])
+        return LlamaRows(engine, [len(prompt)])
+    out = llm.model(input_ids=torch.tensor([prompt]), use_cache=True)
+    return TorchRows(llm, out.past_key_values, torch.ones((1, len(prompt)), dtype=torch.long),
+                     torch.tensor([len(prompt)]))
+
+
+@pytest.mark.parametrize("runtime", ["torch", "llama.cpp"])
+def test_a_row_that_steps_back_sees_again_what_it_saw_there(fields, pair, runtime):
+    """`rewind` (lookahead.py's step back from a dead end) leaves the row's cache as it was before the dropped
+    tokens: the token fed again at its old position gets the logits it got the first time."""
+    llm = pair[runtime]
+    ids = encode(llm.tokenizer, render_chat(llm.tokenizer, "explain", **fields[0]))
+    prompt, (t1, t2, t3) = ids[:-3], ids[-3:]
+    with llm.using(""), torch.inference_mode():
+        rows = _one_row(llm, runtime, prompt)
+        before = rows.feed([[t1, t2]])
+        rows.accept([2])
+        rows.feed([[t3]])
+        rows.accept([1])
+        rows.rewind(0, 2)  # back to the prompt and t1
+        again = rows.feed([[t2]])
+        rows.accept([0])  # kept none of it
+        elsewhere = rows.feed([[t3]])  # t3 at t2's position: different logits, so the check can fail
+    if runtime == "llama.cpp":
+        rows.close()
+    assert torch.equal(again[0, 0].topk(5).indices, before[0, 1].topk(5).indices)
+    assert float((again[0, 0] - before[0, 1]).abs().max()) < 0.5
+    assert float((elsewhere[0, 0] - before[0, 1]).abs().max()) > 1.0
 
 
 def test_an_abandoned_generation_frees_its_rows(fields, pair):
