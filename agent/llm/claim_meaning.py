@@ -65,19 +65,29 @@ _AUDIENCE_RATING = re.compile(r"\b(?:family|families'?|kids'?|children'?s?|audie
 _RATING_WORDS = ("rating", "ratings", "average", "score")
 # "this sci-fi film (The Maltese Falcon)": another title in brackets names the pick
 _PICK_BRACKETED = re.compile(rf"\bthis\s+(?:[a-z'-]+\s+){{0,2}}?(?:film|movie|one|title|pick)\s*\(\s*{OTHER_MARK}\d+")
-_INVENTED = re.compile(r"\bso much(?:,)?\s+(?:that|so)\b")
+_INVENTED = re.compile(r"\bso much(?:,)?\s+(?:that|so|it|this|which)\b")
 # "a new favorite", "a new action movie", "it is a new one" (of a 1977 film): only its year says when it was made
 _CALLED_NEW = re.compile(r"\b(?:a|an|your|the)\s+new\s+(?!to\b)[a-z'-]+")
+# what the viewer did with a title: "Heat (1995) is a film you rated highly", "… was your thing" say what it is to them
+_YOUR_DOING = r"(?:rated|liked|loved|enjoyed|watched|saw|named|mentioned|asked|picked|chose|gave|praised)\b"
 # "My Man Godfrey (1936) is a comedy film from 1940", "You liked The Right Stuff (1983) is Action and Thriller":
 # another title described with the pick's facts, unless the
-# clause goes on to say what it is to the viewer ("Heat (1995) is a film you rated highly")
-_OTHER_DESCRIBED = re.compile(rf"{OTHER_MARK}\d+\s+(?:is|was)\s+(?![^.;,]*?\byou)[^.;,]*")
+# clause goes on to say what the viewer did with it ("Heat (1995) is a film you rated highly"; not "… is a thriller
+# you want to watch", which is said of the pick)
+_OTHER_DESCRIBED = re.compile(rf"{OTHER_MARK}\d+\s+(?:is|was)\s+(?![^.;,]*?\b(?:you\s+{_YOUR_DOING}|your\b))[^.;,]*")
 # "a favorite among viewers", "a favorite of many": a following no statistic states
 _VAGUE_FAVORITE = re.compile(r"\bfavou?rites?\s+(?:of|among|with|for|to)\s+(?:many|most|viewers|audiences|fans|people|"
                              r"critics|moviegoers|everyone|all)\b")
 # "with a 507 viewers' request": the request is the viewer's, no audience's
 _GROUP_REQUEST = re.compile(rf"{_NUM}\s+(?:[a-z]+\s+)?{_PEOPLE}'s?\s+(?:request|requests|wish|wishes|choice|pick|mood|"
                             r"taste|search)\b")
+# "you didn't mention that …", "a film you don't want to watch": the evidence holds what the viewer asked for and
+# liked, never what they did not say or do not want ("you don't want to miss" is praise, judged as such)
+_UNWANTED = re.compile(r"\byou\s+(?:don't|do not|didn't|did not|never)\s+(?:want|wanted|like|love|enjoy|ask|asked|"
+                       r"mention|mentioned|name|named|need)\b(?!\s+to\s+miss)")
+# "it is within the years you wanted to avoid": a pick never is
+_IN_AVOIDED = re.compile(r"\b(?:within|in|inside|from|among|of)\s+(?:the\s+)?(?:years|era|decades?|period|genres?|kind)\s+"
+                         r"you\s+(?:want|wanted|would rather|'d rather)\s+(?:to\s+)?(?:avoid|skip|exclude)")
 _IDENTITY_RULES = ((_YEAR_AS_FILM, "treats a year as a film ({!r})"),
                    (_PICK_AS_OTHER, "says the pick is another title ({!r})"),
                    (_PICK_BRACKETED, "names the pick as another title ({!r})"),
@@ -85,7 +95,10 @@ _IDENTITY_RULES = ((_YEAR_AS_FILM, "treats a year as a film ({!r})"),
                    (_INVENTED, "invents a cause, a degree or a future the evidence does not hold ({!r})"),
                    (_CALLED_NEW, "calls it new ({!r}): only its year says when it was made"),
                    (_GROUP_REQUEST, "gives the request to a group of viewers ({!r}): it is yours"),
-                   (_VAGUE_FAVORITE, "claims a following the evidence does not state ({!r})"))
+                   (_VAGUE_FAVORITE, "claims a following the evidence does not state ({!r})"),
+                   (_UNWANTED, "says what you do not want or did not say ({!r}): the evidence holds what you asked "
+                               "for and liked"),
+                   (_IN_AVOIDED, "puts it among what you wanted to avoid ({!r})"))
 # the statistic a "top N%" belongs to, named before it in its clause: "its rating is in the top 7%"
 _TOP_OWNER = re.compile(r"\b(rating|ratings|average|score|scores|audience|viewers|viewership|popularity|views)\b"
                         r"[^.;,%]{0,25}?\btop\s+(\d+)\s*%(?![^.;,]{0,40}?\bby\s)")

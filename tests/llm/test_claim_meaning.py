@@ -71,6 +71,17 @@ BAD = [  # (sentence, a part of the problem it must raise)
      "calls it new ('a new crime')"),
     ("You liked Heat (1995); 79 of its 118 fans also loved this crime film (1% of its 1,682 in the catalog).",
      "gives 79 of 118 as 1%"),
+    # seen passing once rows stepped back from dead ends (agent/llm/lookahead.py), 2026-12-02
+    ("You liked Heat (1995); Heat (1995) is a crime film you want to watch, and 79 of its 118 fans loved this one.",
+     "describes another title as if it were the pick"),
+    ("You asked for more like Heat (1995), but you didn't mention that this crime film is rated 4.2 out of 5.",
+     "says what you do not want or did not say"),
+    ("You liked Heat (1995), and this crime film is one you don't want to watch, rated 4.2 out of 5 on average.",
+     "says what you do not want or did not say"),
+    ("It is the crime film you asked for, and it is from 1996, within the years you wanted to avoid.",
+     "puts it among what you wanted to avoid"),
+    ("You liked Heat (1995) so much, it is a crime film, and 79 of its 118 fans also loved this one (67%).",
+     "invents a cause"),
 ]
 
 
