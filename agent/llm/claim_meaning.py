@@ -88,6 +88,9 @@ _UNWANTED = re.compile(r"\byou\s+(?:don't|do not|didn't|did not|never)\s+(?:want
 # "it is within the years you wanted to avoid": a pick never is
 _IN_AVOIDED = re.compile(r"\b(?:within|in|inside|from|among|of)\s+(?:the\s+)?(?:years|era|decades?|period|genres?|kind)\s+"
                          r"you\s+(?:want|wanted|would rather|'d rather)\s+(?:to\s+)?(?:avoid|skip|exclude)")
+# "You can't say that, but you can say that it is a comedy": talk about the sentence, not the film
+_META_TALK = re.compile(r"\byou\s+(?:can|can't|cannot|could|may|might|should|must)\s+(?:not\s+)?(?:say|add|write|"
+                        r"mention|note|tell|call)\b")
 _IDENTITY_RULES = ((_YEAR_AS_FILM, "treats a year as a film ({!r})"),
                    (_PICK_AS_OTHER, "says the pick is another title ({!r})"),
                    (_PICK_BRACKETED, "names the pick as another title ({!r})"),
@@ -98,7 +101,8 @@ _IDENTITY_RULES = ((_YEAR_AS_FILM, "treats a year as a film ({!r})"),
                    (_VAGUE_FAVORITE, "claims a following the evidence does not state ({!r})"),
                    (_UNWANTED, "says what you do not want or did not say ({!r}): the evidence holds what you asked "
                                "for and liked"),
-                   (_IN_AVOIDED, "puts it among what you wanted to avoid ({!r})"))
+                   (_IN_AVOIDED, "puts it among what you wanted to avoid ({!r})"),
+                   (_META_TALK, "talks about the sentence instead of the film ({!r})"))
 # the statistic a "top N%" belongs to, named before it in its clause: "its rating is in the top 7%"
 _TOP_OWNER = re.compile(r"\b(rating|ratings|average|score|scores|audience|viewers|viewership|popularity|views)\b"
                         r"[^.;,%]{0,25}?\btop\s+(\d+)\s*%(?![^.;,]{0,40}?\bby\s)")

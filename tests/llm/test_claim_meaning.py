@@ -82,6 +82,8 @@ BAD = [  # (sentence, a part of the problem it must raise)
      "puts it among what you wanted to avoid"),
     ("You liked Heat (1995) so much, it is a crime film, and 79 of its 118 fans also loved this one (67%).",
      "invents a cause"),
+    ("You liked Heat (1995), and you can say that it is a crime film; 79 of its 118 fans also loved it (67%).",
+     "talks about the sentence instead of the film"),
 ]
 
 
