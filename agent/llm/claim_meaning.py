@@ -68,7 +68,7 @@ _PICK_BRACKETED = re.compile(rf"\bthis\s+(?:[a-z'-]+\s+){{0,2}}?(?:film|movie|on
 _INVENTED = re.compile(r"\bso much(?:,)?\s+(?:that|so|it|this|which)\b")
 # "a new favorite", "a new action movie", "it is a new one" (of a 1977 film): only its year says when it was made
 _CALLED_NEW = re.compile(r"\b(?:a|an|your|the)\s+new\s+(?!to\b)[a-z'-]+")
-# what the viewer did with a title: "Heat (1995) is a film you rated highly", "… was your thing" say what it is to them
+# what the viewer did with a title ("Heat (1995) is a film you rated highly", "… was your thing"): what it is to them
 _YOUR_DOING = r"(?:rated|liked|loved|enjoyed|watched|saw|named|mentioned|asked|picked|chose|gave|praised)\b"
 # "My Man Godfrey (1936) is a comedy film from 1940", "You liked The Right Stuff (1983) is Action and Thriller":
 # another title described with the pick's facts, unless the
@@ -86,8 +86,9 @@ _GROUP_REQUEST = re.compile(rf"{_NUM}\s+(?:[a-z]+\s+)?{_PEOPLE}'s?\s+(?:request|
 _UNWANTED = re.compile(r"\byou\s+(?:don't|do not|didn't|did not|never)\s+(?:want|wanted|like|love|enjoy|ask|asked|"
                        r"mention|mentioned|name|named|need)\b(?!\s+to\s+miss)")
 # "it is within the years you wanted to avoid": a pick never is
-_IN_AVOIDED = re.compile(r"\b(?:within|in|inside|from|among|of)\s+(?:the\s+)?(?:years|era|decades?|period|genres?|kind)\s+"
-                         r"you\s+(?:want|wanted|would rather|'d rather)\s+(?:to\s+)?(?:avoid|skip|exclude)")
+_IN_AVOIDED = re.compile(r"\b(?:within|in|inside|from|among|of)\s+(?:the\s+)?"
+                         r"(?:years|era|decades?|period|genres?|kind)\s+you\s+(?:want|wanted|would rather|'d rather)\s+"
+                         r"(?:to\s+)?(?:avoid|skip|exclude)")
 # "You can't say that, but you can say that it is a comedy": talk about the sentence, not the film
 _META_TALK = re.compile(r"\byou\s+(?:can|can't|cannot|could|may|might|should|must)\s+(?:not\s+)?(?:say|add|write|"
                         r"mention|note|tell|call)\b")
