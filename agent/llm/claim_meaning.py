@@ -48,7 +48,8 @@ RELATIVE_CLAUSE = (r"\s*,?\s*(?:(?:which|that|one|(?:(?:is|was)\s+)?(?:a|one of 
 _TITLE_BEFORE = re.compile(_ANY_MARK + RELATIVE_CLAUSE)
 _NUM = r"(\d[\d,]*\d|\d)"
 _PEOPLE = r"(?:fans|viewers|people|users|admirers|watchers|raters|moviegoers|others)"
-_GROUP_DID = re.compile(rf"(?<![\d,.]){_NUM}\s+(?:[a-z]+\s+)?{_PEOPLE}\s+(?:have\s+|has\s+|had\s+|all\s+)?"
+_GROUP_DID = re.compile(rf"(?<![\d,.]){_NUM}\s+(?:[a-z]+\s+)?{_PEOPLE}\s+(?:who\s+|that\s+)?"
+                        r"(?:have\s+|has\s+|had\s+|all\s+)?"
                         r"(?:also\s+|too\s+)?(loved|liked|enjoyed|adored|love|like|enjoy|watched|saw|seen)\b")
 _PART_OF = re.compile(r"\b(?:of|among|out of)\s+(?:its\s+|the\s+|their\s+|all\s+|those\s+)?$")
 _THE_PICK = re.compile(rf"\s*(?:it\b|this\b|{PICK_MARK}|too\b|as well\b|[.,;!?])")

@@ -82,6 +82,8 @@ BAD = [  # (sentence, a part of the problem it must raise)
      "puts it among what you wanted to avoid"),
     ("You liked Heat (1995) so much, it is a crime film, and 79 of its 118 fans also loved this one (67%).",
      "invents a cause"),
+    ("You rated Heat (1995) highly, and its 118 fans who loved this crime film too, rated 4.2 out of 5 on average.",
+     "says all 118 (the fans of Heat (1995)) loved the pick"),
     ("You liked Heat (1995), and you can say that it is a crime film; 79 of its 118 fans also loved it (67%).",
      "talks about the sentence instead of the film"),
 ]
