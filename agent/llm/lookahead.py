@@ -11,8 +11,8 @@ runtime's cache through a rows object (`torch_rows.TorchRows`, `llamacpp.LlamaRo
   checker: agent/llm/explainer.py). Instead the row steps back: it forgets its last token and takes its next best
   one there, stepping back again when none is left there either (a dead end
   again). The longer a row stays stuck the further back it steps (its n-th step back drops 1 + n // 2 tokens: one
-  wrong word is often a few tokens before the dead end), at most `Sampling.backtracks` times; then it ends as
-  before. A step back costs the row one pass, run in the batch beside the other rows' passes. benchmarks/explain.py
+  wrong word is often a few tokens before the dead end), at most `Sampling.backtracks` times; then it is cut there
+  (`finished` False, as at the token budget): a whole first sentence before the dead end can still be shown. A step back costs the row one pass, run in the batch beside the other rows' passes. benchmarks/explain.py
   measures the served explainer against itself without steps back (benchmarks/RESULTS.md).
 
 A rows object holds the rows' cache: it is fed each active row's last token and proposals (`feed`: logits per fed
@@ -31,7 +31,7 @@ class Generated:
     row: int  # index of the prompt
     sample: int  # 0..samples-1
     text: str
-    finished: bool  # ended by the model (False: cut by max_new_tokens)
+    finished: bool  # ended by the model (False: cut by max_new_tokens, or at a dead end with no step back left)
     tokens: int
     # the lowest log-probability the model itself (before any mask or ban) gave a token the row wrote: very low when
     # a constraint forced a word the model did not mean, which is where constrained sentences come out garbled
@@ -73,8 +73,11 @@ def look_ahead(tok, rows, tails: list[list[int]], logits, max_new_tokens: int, s
                 steps_back[row] += 1
                 going.append(j)
             elif ended or len(written[row]) >= max_new_tokens:
-                worst = min(own[row] + ([scores[-1]] if ended else []), default=0.0)  # the end counts as a word
-                yield Generated(row, 0, tok.decode(written[row], skip_special_tokens=True).strip(), finished=ended,
+                # a dead end with no step back left is a cut, not an end: the sentences before it stand on their own
+                # (agent/llm/explainer.py `finish_text` drops the unfinished one)
+                finished = ended and not stuck
+                worst = min(own[row] + ([scores[-1]] if finished else []), default=0.0)  # the end counts as a word
+                yield Generated(row, 0, tok.decode(written[row], skip_special_tokens=True).strip(), finished=finished,
                                 tokens=len(written[row]), worst_logprob=worst)
             else:
                 going.append(j)

@@ -106,7 +106,8 @@ def test_a_row_at_a_dead_end_steps_back_to_its_next_best_word():
     assert rows.rewinds == 3
 
 
-def test_without_steps_back_the_row_ends_garbled_at_the_dead_end():
+def test_without_steps_back_the_row_is_cut_at_the_dead_end():
     done, rows = _run(backtracks=0)
-    assert done[0].text == "ca" and done[0].worst_logprob < -6.0
-    assert done[1].text == "a." and done[2].text == "cad" and rows.rewinds == 0
+    assert done[0].text == "ca" and not done[0].finished  # a cut, as at the token budget: no sentence came of it
+    assert done[0].worst_logprob > -6.0  # the end forced on it is no word of the row
+    assert done[1].text == "a." and done[1].finished and done[2].text == "cad" and rows.rewinds == 0
