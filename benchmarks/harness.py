@@ -93,8 +93,7 @@ def record(name: str, figures: dict, targets: dict | None = None, out: Path | No
         "name": name,
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
-        "command": "marquee bench " + " ".join(sys.argv[sys.argv.index("bench") + 1:]) if "bench" in sys.argv
-        else " ".join(sys.argv),
+        "command": _command(),
         "figures": figures,
         "targets": targets or {},
     }
@@ -112,6 +111,16 @@ def _flatten(prefix: str, value, out: list[tuple[str, object]]) -> None:
             _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
     else:
         out.append((prefix, value))
+
+
+def _command() -> str:
+    """How this run was started: `marquee bench …`, or `python -m benchmarks.NAME …` (any checkout's path left out)."""
+    if "bench" in sys.argv:
+        return "marquee bench " + " ".join(sys.argv[sys.argv.index("bench") + 1:])
+    script = Path(sys.argv[0])
+    if script.parent.name == "benchmarks":
+        return " ".join([f"python -m benchmarks.{script.stem}", *sys.argv[1:]])
+    return " ".join(sys.argv)
 
 
 def write_results_md(results_dir: Path = CHECKOUT_RESULTS) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pkgutil
+import sys
 import types
 from pathlib import Path
 
@@ -62,3 +63,12 @@ def test_minutes_reach_the_soak_benchmark_and_only_it(tmp_path, monkeypatch):
     assert json.loads(result.stdout) == {"minutes": 0.5, "quick": False}
     wrong = CliRunner().invoke(build(), ["bench", "index", "--minutes", "2", "--out", str(tmp_path)])
     assert wrong.exit_code == 2 and "--minutes applies to soak only" in wrong.stderr
+
+
+def test_a_run_records_the_command_that_started_it(monkeypatch):
+    from benchmarks.harness import _command
+
+    monkeypatch.setattr(sys, "argv", ["/usr/bin/marquee", "bench", "explain", "--quick"])
+    assert _command() == "marquee bench explain --quick"
+    monkeypatch.setattr(sys, "argv", ["/tmp/some-checkout/benchmarks/explain.py", "--quick"])
+    assert _command() == "python -m benchmarks.explain --quick"  # the module, not the checkout's path
