@@ -48,7 +48,8 @@ RELATIVE_CLAUSE = (r"\s*,?\s*(?:(?:which|that|one|(?:(?:is|was)\s+)?(?:a|one of 
 _TITLE_BEFORE = re.compile(_ANY_MARK + RELATIVE_CLAUSE)
 _NUM = r"(\d[\d,]*\d|\d)"
 _PEOPLE = r"(?:fans|viewers|people|users|admirers|watchers|raters|moviegoers|others)"
-_GROUP_DID = re.compile(rf"(?<![\d,.]){_NUM}\s+(?:[a-z]+\s+)?{_PEOPLE}\s+(?:who\s+|that\s+)?"
+_GROUP_DID = re.compile(rf"(?<![\d,.]){_NUM}\s+(?:[a-z]+\s+)?{_PEOPLE}\s+"
+                        r"(?:of\s+(?:this|that|the)\s+(?:film|movie|one|title|pick)\s+)?(?:who\s+|that\s+)?"
                         r"(?:have\s+|has\s+|had\s+|all\s+)?"
                         r"(?:also\s+|too\s+)?(loved|liked|enjoyed|adored|love|like|enjoy|watched|saw|seen)\b")
 _PART_OF = re.compile(r"\b(?:of|among|out of)\s+(?:its\s+|the\s+|their\s+|all\s+|those\s+)?$")
@@ -76,9 +77,8 @@ _YOUR_DOING = r"(?:rated|liked|loved|enjoyed|watched|saw|named|mentioned|asked|p
 # clause goes on to say what the viewer did with it ("Heat (1995) is a film you rated highly"; not "… is a thriller
 # you want to watch", which is said of the pick)
 _OTHER_DESCRIBED = re.compile(rf"{OTHER_MARK}\d+\s+(?:is|was)\s+(?![^.;,]*?\b(?:you\s+{_YOUR_DOING}|your\b))[^.;,]*")
-# "a favorite among viewers", "a favorite of many": a following no statistic states
-_VAGUE_FAVORITE = re.compile(r"\bfavou?rites?\s+(?:of|among|with|for|to)\s+(?:many|most|viewers|audiences|fans|people|"
-                             r"critics|moviegoers|everyone|all)\b")
+# "a favorite among viewers", "a favorite of the epic mood": a following no statistic states
+_VAGUE_FAVORITE = re.compile(r"\bfavou?rites?\s+(?:of|among|with|for|to)\s+(?!(?:its\s+|the\s+|all\s+)?\d)")
 # "with a 507 viewers' request": the request is the viewer's, no audience's
 _GROUP_REQUEST = re.compile(rf"{_NUM}\s+(?:[a-z]+\s+)?{_PEOPLE}'s?\s+(?:request|requests|wish|wishes|choice|pick|mood|"
                             r"taste|search)\b")
@@ -90,6 +90,15 @@ _UNWANTED = re.compile(r"\byou\s+(?:don't|do not|didn't|did not|never)\s+(?:want
 _IN_AVOIDED = re.compile(r"\b(?:within|in|inside|from|among|of)\s+(?:the\s+)?"
                          r"(?:years|era|decades?|period|genres?|kind)\s+you\s+(?:want|wanted|would rather|'d rather)\s+"
                          r"(?:to\s+)?(?:avoid|skip|exclude)")
+# "32% of the audience also loved this film": the evidence's shares are of a title's fans, never of everyone
+_SHARE_OF_ALL = re.compile(r"(?<!top )(?<!top)\b\d+\s*%\s+of\s+(?:the\s+|its\s+|all\s+)?(?:audience|viewers|people|"
+                           r"moviegoers|raters|watchers|everyone|viewership)\b(?!\s+(?:who|that|of)\b)")
+# "as a 1994 documentary you loved Taxi Driver (1976)": the pick's year and genre given to another title
+_FACTS_TO_OTHER = re.compile(rf"\bas\s+an?\s+(?:(?:1[89]|20)\d\d\s+)?[a-z'-]+(?:\s+(?:film|movie))?,?\s+you\s+"
+                             rf"(?:loved|liked|rated|enjoyed)\s+{OTHER_MARK}\d+")
+# "You rated Rebecca (1940) highly, and its rating is in the top 2%": "its" reads as the title just named
+_STAT_TO_OTHER = re.compile(rf"{OTHER_MARK}\d+\s+(?:highly\s*)?(?:,\s*|;\s*|\s)(?:and\s+|with\s+)?its\s+"
+                            r"(?:average\s+)?(?:rating|ratings|average|score|audience|viewership|popularity|rank)\b")
 # "You can't say that, but you can say that it is a comedy": talk about the sentence, not the film
 _META_TALK = re.compile(r"\byou\s+(?:can|can't|cannot|could|may|might|should|must)\s+(?:not\s+)?(?:say|add|write|"
                         r"mention|note|tell|call)\b")
@@ -104,7 +113,11 @@ _IDENTITY_RULES = ((_YEAR_AS_FILM, "treats a year as a film ({!r})"),
                    (_UNWANTED, "says what you do not want or did not say ({!r}): the evidence holds what you asked "
                                "for and liked"),
                    (_IN_AVOIDED, "puts it among what you wanted to avoid ({!r})"),
-                   (_META_TALK, "talks about the sentence instead of the film ({!r})"))
+                   (_META_TALK, "talks about the sentence instead of the film ({!r})"),
+                   (_SHARE_OF_ALL, "gives a share to a whole audience ({!r}): the evidence's shares are of a "
+                                   "title's fans"),
+                   (_FACTS_TO_OTHER, "gives the pick's facts to another title ({!r})"),
+                   (_STAT_TO_OTHER, "gives the pick's statistic to the title before it ({!r}): say 'this film's'"))
 # the statistic a "top N%" belongs to, named before it in its clause: "its rating is in the top 7%"
 _TOP_OWNER = re.compile(r"\b(rating|ratings|average|score|scores|audience|viewers|viewership|popularity|views)\b"
                         r"[^.;,%]{0,25}?\btop\s+(\d+)\s*%(?![^.;,]{0,40}?\bby\s)")
@@ -114,8 +127,13 @@ _CATALOG_SHARE = re.compile(r"(?<!top )(?<!top)\b(\d+)\s*%\s+of\s+(?:the\s+|its\
                             r"(?:[\d,]+\s+(?:[a-z]+\s+)?(?:in\s+the\s+)?)?catalog")
 _RANK_WORDS = re.compile(r"(?:number|no\.|#|rank|ranks|ranked|ranking|place|placed|placing|position|spot|"
                          r"(?:puts|putting|places|placing)\s+it\s+at)\s*$")
-_ALSO_WATCHED = re.compile(r"\s*(?:it\s+|this\s+(?:film|movie|one)\s+|{}\s+)?(?:too|as well)\b".format(PICK_MARK))
+_ALSO_WATCHED = re.compile(r"\s*(?:it\s+|this\s+(?:[a-z'-]+\s+){{0,2}}?(?:film|movie|one)\s+|{}\s+)?(?:too|as well)\b"
+                           .format(PICK_MARK))
 _NOT_YEAR = re.compile(r"\bnot\s+(?:from|in|released in|made in|of)\s+(?:the\s+year\s+)?((?:1[89]|20)\d\d)\b")
+_NOT_DECADE = re.compile(r"\bnot\s+(?:from|in|released in|made in|of)\s+(?:the\s+)?(1[89]|20)?(\d)0'?s\b")
+# "(1,682 in the catalog by audience)": the catalog's size where its place belongs ("number 3 of 1,682 …")
+_SIZE_AS_PLACE = re.compile(r"(?<![\d,])(\d{1,3}(?:,\d{3})+|\d+)\s+in\s+the\s+catalog\s+by\s+(?:audience|rating|"
+                            r"ratings|popularity|viewers)\b")
 
 
 def meaning_problems(marked: str, item: Item, evidence: Evidence, final: bool = True) -> list[str]:
@@ -204,6 +222,10 @@ def _shares(low: str, evidence: Evidence) -> list[str]:
         for m in _PAIR_AS_PEOPLE.finditer(low):
             if number_value(m.group(2)) == str(k.catalog_size):
                 problems.append(f"'{m.group(0)}' reads a place in the catalog as a count of people")
+        for m in _SIZE_AS_PLACE.finditer(low):
+            if number_value(m.group(1)) == str(k.catalog_size) and not re.search(r"\bof\s*$", low[:m.start()]):
+                problems.append(f"gives the catalog's size as its place ('{m.group(0)}'): it is number "
+                                f"{k.popularity_rank} of {m.group(1)} by audience")
     return problems
 
 
@@ -234,6 +256,12 @@ def _percentiles(low: str, evidence: Evidence) -> list[str]:
 
 
 def _denials(low: str, item: Item) -> list[str]:
-    """A negation of the pick's own year ("it is not from 1997" of a 1997 film)."""
-    return [f"denies its year ('{m.group(0)}')" for m in _NOT_YEAR.finditer(low) if item.year and m.group(1) ==
-            str(item.year)]
+    """A negation of the pick's own year or decade ("it is not from 1997", "not from the 1990s" of a 1997 film)."""
+    if not item.year:
+        return []
+    problems = [f"denies its year ('{m.group(0)}')" for m in _NOT_YEAR.finditer(low) if m.group(1) == str(item.year)]
+    for m in _NOT_DECADE.finditer(low):
+        century, decade = m.group(1), int(m.group(2))
+        if (item.year // 10) % 10 == decade and (century is None or item.year // 100 == int(century)):
+            problems.append(f"denies its decade ('{m.group(0)}')")
+    return problems
