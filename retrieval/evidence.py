@@ -284,13 +284,21 @@ class LogEvidence:
             also = both[:, j]
             ok = np.flatnonzero((also >= MIN_OVERLAP) & (src != pick))
             strength = wilson_lower_bound(also[ok], fans[ok])
-            ranked = ok[np.lexsort((-strength, order[ok]))][:limit]
+            ranked = ok[np.lexsort((-strength, order[ok]))]
             base = self.fans[pick] / self.n_users
             found = []
+            # a catalog may list one film twice (MovieLens-100k: 18 titles under two ids); a second entry of a
+            # title already named, or of the pick itself, would read as the same film with other figures
+            labels = {self.catalog.at(pick).label}
             for i in ranked:
                 source, relation = sources[i]
-                share = also[i] / fans[i]
                 item = self.catalog.at(source)
+                if item.label in labels:
+                    continue
+                if len(found) == limit:
+                    break
+                labels.add(item.label)
+                share = also[i] / fans[i]
                 found.append(Connection(item_id=item.item_id, title=item.label, relation=relation,
                                         measure=self.measure, fans=int(fans[i]), also=int(also[i]),
                                         percent=round(100 * share), lift=round(share / base, 1) if base else 0.0,

@@ -55,6 +55,25 @@ def test_small_counts_never_make_a_connection(ml100k, log):
     assert log.connections([star_wars], [(star_wars, "anchor")]) == [[]]  # never connected to itself
 
 
+def test_a_film_the_catalog_lists_twice_is_named_once(ml100k, log):
+    """MovieLens-100k lists some films under two ids; both entries as sources read as one film with two sets of
+    figures ("Chasing Amy (1997): 43 of its 171 fans … / Chasing Amy (1997): 36 of its 91 fans …"), and the pick's
+    own second entry as a film the viewer liked."""
+    cat = ml100k.catalog
+    twice = {}
+    for i in range(len(cat)):
+        twice.setdefault(cat.at(i).label, []).append(i)
+    pairs = [ids for ids in twice.values() if len(ids) == 2 and all(log.fans[i] >= MIN_FANS for i in ids)]
+    assert pairs, "the catalog lists no popular film twice: pick another duplicate"
+    first, second = pairs[0]
+    pick = _index(cat, "Fargo (1996)")
+    found = log.connections([pick], [(first, "liked"), (second, "liked"), (_index(cat, "Heat (1995)"), "liked")])[0]
+    labels = [c.title for c in found]
+    assert len(labels) == len(set(labels)) and cat.at(first).label in labels
+    (own,) = log.connections([first], [(second, "liked"), (pick, "liked")])
+    assert [c.title for c in own] == ["Fargo (1996)"]  # never the pick's own other entry
+
+
 def test_anchors_lead_then_liked_then_history(ml100k, log):
     cat = ml100k.catalog
     pick = _index(cat, "Return of the Jedi (1983)")
