@@ -99,6 +99,8 @@ _FACTS_TO_OTHER = re.compile(rf"\bas\s+an?\s+(?:(?:1[89]|20)\d\d\s+)?[a-z'-]+(?:
 # "You rated Rebecca (1940) highly, and its rating is in the top 2%": "its" reads as the title just named
 _STAT_TO_OTHER = re.compile(rf"{OTHER_MARK}\d+\s+(?:highly\s*)?(?:,\s*|;\s*|\s)(?:and\s+|with\s+)?its\s+"
                             r"(?:average\s+)?(?:rating|ratings|average|score|audience|viewership|popularity|rank)\b")
+# "the 1997 film that has been giving the most views" of the 52nd most watched: a superlative only rank 1 earns
+_MOST = re.compile(r"\b(?:the\s+)?most\s+(?:views|viewers|viewed|watched|ratings|rated|popular|fans|loved|liked)\b")
 # "You can't say that, but you can say that it is a comedy": talk about the sentence, not the film
 _META_TALK = re.compile(r"\byou\s+(?:can|can't|cannot|could|may|might|should|must)\s+(?:not\s+)?(?:say|add|write|"
                         r"mention|note|tell|call)\b")
@@ -140,7 +142,8 @@ def meaning_problems(marked: str, item: Item, evidence: Evidence, final: bool = 
     """The rules of this module on `marked` (the sentence as `claim_roles.mark_titles` writes it)."""
     low = " ".join(marked.lower().split())
     return (_viewer_likings(low, final) + _group_subjects(low, evidence, final) + _identities(low, final)
-            + _shares(low, evidence) + _percentiles(low, evidence) + _denials(low, item))
+            + _shares(low, evidence) + _percentiles(low, evidence) + _denials(low, item)
+            + _superlatives(low, evidence))
 
 
 def _viewer_likings(low: str, final: bool) -> list[str]:
@@ -253,6 +256,14 @@ def _percentiles(low: str, evidence: Evidence) -> list[str]:
             problems.append(f"'{m.group(0)}': the evidence holds no such share of that group")
     problems += [f"'{m.group(0)}': the evidence holds no share of the catalog" for m in _CATALOG_SHARE.finditer(low)]
     return problems
+
+
+def _superlatives(low: str, evidence: Evidence) -> list[str]:
+    k = evidence.catalog
+    first = k is not None and k.popularity_rank == 1
+    return [] if first else [f"claims a superlative ('{m.group(0)}'): the evidence ranks it "
+                             + (f"number {k.popularity_rank} by audience" if k is not None else "nowhere")
+                             for m in _MOST.finditer(low)]
 
 
 def _denials(low: str, item: Item) -> list[str]:

@@ -101,6 +101,8 @@ BAD = [  # (sentence, a part of the problem it must raise)
      "claims a following the evidence does not state"),
     ("You liked Heat (1995), and 79 of its 118 fans also loved this crime film (1,682 in the catalog by audience).",
      "gives the catalog's size as its place"),
+    ("It is the crime film you asked for, the 1996 film that has been giving the most views, rated 4.2 out of 5.",
+     "claims a superlative ('the most views'): the evidence ranks it number 3 by audience"),
     ("You liked Heat (1995), and you can say that it is a crime film; 79 of its 118 fans also loved it (67%).",
      "talks about the sentence instead of the film"),
 ]
