@@ -259,11 +259,17 @@ def _percentiles(low: str, evidence: Evidence) -> list[str]:
 
 
 def _superlatives(low: str, evidence: Evidence) -> list[str]:
+    """"the most views" only of the most watched title; "one of the most watched" of the most-watched tenth (the
+    praise words' own licence, agent/llm/claims.toml [praise])."""
     k = evidence.catalog
-    first = k is not None and k.popularity_rank == 1
-    return [] if first else [f"claims a superlative ('{m.group(0)}'): the evidence ranks it "
-                             + (f"number {k.popularity_rank} by audience" if k is not None else "nowhere")
-                             for m in _MOST.finditer(low)]
+    problems = []
+    for m in _MOST.finditer(low):
+        among = re.search(r"\b(?:one\s+of|among)\s+(?:the\s+)?$", low[:m.start()])
+        if k is not None and (k.popularity_rank == 1 or (among and k.most_watched)):
+            continue
+        where = f"number {k.popularity_rank} by audience" if k is not None else "nowhere"
+        problems.append(f"claims a superlative ('{m.group(0)}'): the evidence ranks it {where}")
+    return problems
 
 
 def _denials(low: str, item: Item) -> list[str]:

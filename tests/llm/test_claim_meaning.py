@@ -17,6 +17,7 @@ GOOD = [
     "It is the crime film you asked for, number 3 of 1,682 by audience, and rated 4.2 out of 5 on average.",
     "You liked Heat (1995), and 67% of its 118 fans also loved this crime film, rated 4.2 out of 5.",
     "Heat (1995) is a film you rated highly, and 79 of its 118 fans also loved this crime film (67%).",
+    "It is the crime film you asked for, one of the most watched in the catalog (number 3 of 1,682 by audience).",
 ]
 BAD = [  # (sentence, a part of the problem it must raise)
     ("You liked Heat (1995), and it is a film you loved, a crime film rated 4.2 out of 5 on average.",
