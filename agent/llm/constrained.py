@@ -357,8 +357,9 @@ class RowConstraints:
         self.constraints = list(constraints)
         self.eos = eos
         # greedy rows: a token the model itself gives a log-probability below `floor` is not searched for; a row
-        # left with none ends. Its draft falls below the explainer's fluency floor either way (rejected as
-        # garbled), and the search down a forced word's long tail is most of the decoder's time.
+        # left with none is at a dead end (`dead_end`: agent/llm/lookahead.py steps back). Such a token would fall
+        # below the explainer's fluency floor (rejected as garbled), and the search down a forced word's long tail
+        # is most of the decoder's time.
         self.floor = floor
         self._index = token_index(tokenizer)
         self._masks: dict[int, object] = {}

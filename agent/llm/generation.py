@@ -46,8 +46,8 @@ class Sampling:
     distinct_ngram: int = 0  # > 0: rows may not repeat each other's token n-grams of this length
     avoid: tuple[tuple[int, ...], ...] = ()  # with distinct_ngram: earlier texts' tokens, n-grams banned too
     lookahead: int = 3  # greedy only: prompt tokens proposed per pass (0: one token per forward pass)
-    # greedy, with constraints: no token the model gives a log-probability below this is searched for (the row steps
-    # back instead, else ends; agent/llm/constrained.py RowConstraints.floor); None searches them all
+    # greedy, with constraints: no token the model gives a log-probability below this is searched for (a row left with
+    # none steps back, else is cut there; agent/llm/constrained.py RowConstraints.floor); None searches them all
     floor: float | None = None
     backtracks: int = 0  # greedy, with constraints: steps back from dead ends a row may take (agent/llm/lookahead.py)
 
