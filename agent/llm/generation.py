@@ -175,13 +175,16 @@ def _generate(llm: LoadedModel, texts: list[str], max_new_tokens: int, prefix: s
         written: list[list[int]] = [[] for _ in rows]
         active = list(range(len(rows)))
         restrict = copying = None
+        stuck = [False for _ in rows]  # the row's constraint left it nothing to write this step: a cut, no end
         limits = _row_constraints(tok, constraints, sampling)
         if limits is not None:
             spelled = ["" for _ in rows]
 
             def restrict(j: int, logits_row, unbanned=None):
                 row = active[j]
-                return limits.restrict(logits_row, rows[row][0], spelled[row], sampling.temperature <= 0, unbanned)
+                out = limits.restrict(logits_row, rows[row][0], spelled[row], sampling.temperature <= 0, unbanned)
+                stuck[row] = limits.dead_end
+                return out
 
             def copying(row: int, token: int) -> bool:  # the distinct-n-gram ban spares a title being copied
                 return limits.copying_title(rows[row][0], spelled[row], token)
@@ -204,7 +207,8 @@ def _generate(llm: LoadedModel, texts: list[str], max_new_tokens: int, prefix: s
             keep, finished = [], []
             for j, row in enumerate(active):
                 token = int(chosen[j])
-                worst[row] = min(worst[row], float(own[j, token]))
+                if not (token == eos and stuck[row]):  # an end forced on the row is no word of it (lookahead.py)
+                    worst[row] = min(worst[row], float(own[j, token]))
                 if token == eos:
                     finished.append(row)
                 else:
@@ -216,7 +220,8 @@ def _generate(llm: LoadedModel, texts: list[str], max_new_tokens: int, prefix: s
             for row in finished + ([active[j] for j in keep] if last else []):
                 r, s = rows[row]
                 yield Generated(r, s, tok.decode(written[row], skip_special_tokens=True).strip(),
-                                finished=row in finished, tokens=len(written[row]), worst_logprob=worst[row])
+                                finished=row in finished and not stuck[row], tokens=len(written[row]),
+                                worst_logprob=worst[row])
             if last or not keep:
                 return
             if len(keep) < len(active):
