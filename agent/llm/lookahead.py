@@ -9,11 +9,12 @@ runtime's cache through a rows object (`torch_rows.TorchRows`, `llamacpp.LlamaRo
   evidence does not support and the sentence may not end there either (`constrained.RowConstraints.restrict` finds
   nothing above the fluency floor and forces the end: `dead_end`); that draft is rejected (garbled, or by the
   checker: agent/llm/explainer.py). Instead the row steps back: it forgets its last token and takes its next best
-  one there, stepping back again when none is left there either (a dead end
-  again). The longer a row stays stuck the further back it steps (its n-th step back drops 1 + n // 2 tokens: one
-  wrong word is often a few tokens before the dead end), at most `Sampling.backtracks` times; then it is cut there
-  (`finished` False, as at the token budget): a whole first sentence before the dead end can still be shown. A step back costs the row one pass, run in the batch beside the other rows' passes. benchmarks/explain.py
-  measures the served explainer against itself without steps back (benchmarks/RESULTS.md).
+  one there, stepping back again when none is left there either (a dead end again). The longer a row stays stuck
+  the further back it steps (its n-th step back drops 1 + n // 2 tokens: one wrong word is often a few tokens
+  before the dead end), at most `Sampling.backtracks` times; then it is cut there (`finished` False, as at the token
+  budget): a whole first sentence before the dead end can still be shown. A step back costs the row one pass, run
+  in the batch beside the other rows' passes. benchmarks/explain.py measures the served explainer against itself
+  without steps back (benchmarks/RESULTS.md).
 
 A rows object holds the rows' cache: it is fed each active row's last token and proposals (`feed`: logits per fed
 position), told how many each kept (`accept`), how many positions a row steps back (`rewind`), and which rows go on
@@ -43,8 +44,6 @@ def look_ahead(tok, rows, tails: list[list[int]], logits, max_new_tokens: int, s
     """Greedy generation of every row (see the module docstring); yields `generation.Generated` rows as they finish.
     `logits`: the prefill's last logits per row (their positions are in the cache already); `sampling`: a
     `generation.Sampling`; `limits`: the rows' `constrained.RowConstraints` or None."""
-    import torch
-
     eos = tok.eos_token_id
     written: list[list[int]] = [[] for _ in tails]
     spelled = ["" for _ in tails]
@@ -61,10 +60,8 @@ def look_ahead(tok, rows, tails: list[list[int]], logits, max_new_tokens: int, s
         draft = [list(w) for w in written]  # a reply's bans see what earlier rows took in this pass
         kept, going, rewinds = [], [], []
         for j, row in enumerate(active):
-            taken, stuck = _verify(logits[j], fed[j], row, draft, written, spelled, ruled_out[row], limits,
-                                   sampling, max_new_tokens, eos)
-            logprobs = torch.log_softmax(logits[j, :len(taken)], dim=-1)
-            scores = [float(logprobs[i, t]) for i, t in enumerate(taken)]
+            taken, scores, stuck = _verify(logits[j], fed[j], row, draft, written, spelled, ruled_out[row], limits,
+                                           sampling, max_new_tokens, eos)
             ended = taken[-1] == eos
             own[row].extend(scores[:-1] if ended else scores)
             kept.append(len(taken))  # the pass's input token and the proposals the row took
@@ -123,15 +120,18 @@ def _proposal(source: list[int], written: list[int], size: int, longest: int = 3
 
 def _verify(logits, proposals: list[int], row: int, draft: list[list[int]], written: list[list[int]],
             spelled: list[str], ruled_out: dict[int, set[int]], limits, sampling, max_new_tokens: int,
-            eos: int) -> tuple[list[int], bool]:
+            eos: int) -> tuple[list[int], list[float], bool]:
     """The tokens row `row` takes from one pass: at each position its best token under the reply's bans, the tokens
     ruled out there by a step back and its claim constraint, going on while that is the proposal fed at the next
-    position; and whether it ends at a dead end (its constraint left it nothing to write)."""
+    position; the model's own log-probability of each (before any ban or mask); and whether it ends at a dead end
+    (its constraint left it nothing to write)."""
     import torch
 
     taken: list[int] = []
+    own: list[float] = []
     stuck = False
     for i in range(len(proposals) + 1):
+        total = float(torch.logsumexp(logits[i], -1))  # the model's own normaliser: its log-probabilities, the floor
         scores = logits[i].clone()
         unbanned = scores.clone() if limits is not None else None
         for token in ruled_out.get(len(written[row]), ()):
@@ -142,10 +142,11 @@ def _verify(logits, proposals: list[int], row: int, draft: list[list[int]], writ
             exempt = None if limits is None else (lambda t: limits.copying_title(row, spelled[row], t))
             ban_repeats(scores, row, draft, sampling.distinct_ngram, sampling.avoid, exempt)
         if limits is not None:
-            limits.restrict(scores, row, spelled[row], True, unbanned, total=float(torch.logsumexp(logits[i], -1)))
+            limits.restrict(scores, row, spelled[row], True, unbanned, total=total)
             stuck = limits.dead_end
         token = int(scores.argmax())
         taken.append(token)
+        own.append(float(logits[i, token]) - total)
         if token == eos:
             break
         written[row].append(token)
@@ -154,7 +155,7 @@ def _verify(logits, proposals: list[int], row: int, draft: list[list[int]], writ
             spelled[row] += limits.texts[token]
         if len(written[row]) >= max_new_tokens or i == len(proposals) or token != proposals[i]:
             break
-    return taken, stuck and taken[-1] == eos
+    return taken, own, stuck and taken[-1] == eos
 
 
 def ban_repeats(logits_row, row: int, draft: list[list[int]], n: int, avoid: Sequence[Sequence[int]] = (),
