@@ -20,6 +20,10 @@ its role (agent/llm/claim_roles.py), yet tied to the wrong subject. Found in the
 - the pick's audience did not also watch the viewer's title ("111 viewers watched it too"), and nothing invents a
   cause or a future ("you liked Heat so much that …", "a new favorite") or denies a fact ("it is not from 1997"
   of a 1997 film), nor calls it new ("a new action movie" of a 1977 film);
+- the viewer asks and got no rating: "the film you are asked to watch", "296 viewers have given you 4.5 out of 5",
+  and wants to watch no title they named ("you want to watch Forrest Gump (1994) too"); the fans counted loved the
+  film, not a genre ("64 of its 336 fans have also loved Sci-Fi"); the catalog's size is only what a place is out
+  of ("2.5 out of 5 from 1,682 in the catalog");
 - (descriptions, `marquee enrich`) another title is not described with the pick's facts ("My Man Godfrey (1936) is a
   comedy film from 1940" of His Girl Friday), and nothing is "a favorite among viewers" or "of many".
 
@@ -32,7 +36,7 @@ from __future__ import annotations
 import re
 
 from agent.llm.claim_roles import OTHER_MARK, PICK_MARK
-from agent.llm.claim_words import number_value
+from agent.llm.claim_words import genres_named, number_value
 from retrieval.catalog.schema import Item
 from retrieval.evidence import Evidence
 
@@ -53,7 +57,8 @@ _GROUP_DID = re.compile(rf"(?<![\d,.]){_NUM}\s+(?:[a-z]+\s+)?{_PEOPLE}\s+"
                         r"(?:have\s+|has\s+|had\s+|all\s+)?"
                         r"(?:also\s+|too\s+)?(loved|liked|enjoyed|adored|love|like|enjoy|watched|saw|seen)\b")
 _PART_OF = re.compile(r"\b(?:of|among|out of)\s+(?:its\s+|the\s+|their\s+|all\s+|those\s+)?$")
-_THE_PICK = re.compile(rf"\s*(?:it\b|this\b|{PICK_MARK}|too\b|as well\b|[.,;!?])")
+_THE_PICK = re.compile(rf"\s*(?:it\b|this\b|{PICK_MARK}|too\b|as well\b|[.,;!?]|"
+                       r"the\s+(?:[a-z'-]+\s+)?(?:film|movie|one|pick)\b)")
 _FAVORITE = re.compile(rf"\bfavou?rites?\s+(?:of|among|with|for)\s+(?:its\s+|the\s+|their\s+|all\s+)?{_NUM}")
 _YEAR_AS_FILM = re.compile(r"(?<![\d,])(?:1[89]\d\d|20\d\d)\s+(?:is|was|'s)\s+(?:a|an|the|one)\b")
 _PICK_AS_OTHER = re.compile(rf"\b(?:it|its|this)\b[^.;,]{{0,30}}?\s(?:is|was)\s+(?:also\s+)?{OTHER_MARK}\d+")
@@ -92,18 +97,29 @@ _IN_AVOIDED = re.compile(r"\b(?:within|in|inside|from|among|of)\s+(?:the\s+)?"
                          r"(?:to\s+)?(?:avoid|skip|exclude)")
 # "32% of the audience also loved this film": the evidence's shares are of a title's fans, never of everyone
 _SHARE_OF_ALL = re.compile(r"(?<!top )(?<!top)\b\d+\s*%\s+of\s+(?:the\s+|its\s+|all\s+)?(?:audience|viewers|people|"
-                           r"moviegoers|raters|watchers|everyone|viewership)\b(?!\s+(?:who|that|of)\b)")
+                           r"moviegoers|raters|watchers|everyone|viewership|ratings|votes|reviews|scores)\b"
+                           r"(?!\s+(?:who|that|of)\b)")
 # "as a 1994 documentary you loved Taxi Driver (1976)": the pick's year and genre given to another title
 _FACTS_TO_OTHER = re.compile(rf"\bas\s+an?\s+(?:(?:1[89]|20)\d\d\s+)?[a-z'-]+(?:\s+(?:film|movie))?,?\s+you\s+"
                              rf"(?:loved|liked|rated|enjoyed)\s+{OTHER_MARK}\d+")
 # "You rated Rebecca (1940) highly, and its rating is in the top 2%": "its" reads as the title just named
 _STAT_TO_OTHER = re.compile(rf"{OTHER_MARK}\d+\s+(?:highly\s*)?(?:,\s*|;\s*|\s)(?:and\s+|with\s+)?its\s+"
-                            r"(?:average\s+)?(?:rating|ratings|average|score|audience|viewership|popularity|rank)\b")
+                            r"(?:[\d,]+\s+)?(?:average\s+)?(?:rating|ratings|average|score|audience|viewership|popularity|rank)\b")
 # "the 1997 film that has been giving the most views" of the 52nd most watched: a superlative only rank 1 earns
 _MOST = re.compile(r"\b(?:the\s+)?most\s+(?:views|viewers|viewed|watched|ratings|rated|popular|fans|loved|liked)\b")
 # "You can't say that, but you can say that it is a comedy": talk about the sentence, not the film
 _META_TALK = re.compile(r"\byou\s+(?:can|can't|cannot|could|may|might|should|must)\s+(?:not\s+)?(?:say|add|write|"
                         r"mention|note|tell|call)\b")
+# "296 viewers have given you 4.5 out of 5": the ratings are the pick's, from its viewers; the viewer got none
+_GIVEN_YOU = re.compile(r"\b(?:given|gave|give|gives|giving)\s+you\b")
+# "the sci-fi film you are asked to watch": the viewer asks, nobody asks the viewer
+_ASKED_OF_YOU = re.compile(r"\byou\s+(?:are|were|'re|have been|'ve been|had been)\s+(?:being\s+)?asked\b")
+# "you want to watch Forrest Gump (1994) too": the evidence holds what the viewer liked or asked more like
+_WANT_OTHER = re.compile(rf"\byou\s+(?:want|wanted|would like|'d like|wish|wished|hope)\s+to\s+(?:watch|see|rewatch)\s+"
+                         rf"{OTHER_MARK}\d+")
+# "64 of its 336 fans have also loved Sci-Fi": the fans counted loved this film, not a genre (checked word by word)
+_FANS_LOVED = re.compile(rf"{_PEOPLE}\s+(?:who\s+|that\s+)?(?:have\s+|has\s+|had\s+)?(?:also\s+)?(?:loved|liked|"
+                         r"enjoyed|adored)\s+([a-z][\w'-]*)(?=[\s.,;!?])")
 _IDENTITY_RULES = ((_YEAR_AS_FILM, "treats a year as a film ({!r})"),
                    (_PICK_AS_OTHER, "says the pick is another title ({!r})"),
                    (_PICK_BRACKETED, "names the pick as another title ({!r})"),
@@ -119,7 +135,11 @@ _IDENTITY_RULES = ((_YEAR_AS_FILM, "treats a year as a film ({!r})"),
                    (_SHARE_OF_ALL, "gives a share to a whole audience ({!r}): the evidence's shares are of a "
                                    "title's fans"),
                    (_FACTS_TO_OTHER, "gives the pick's facts to another title ({!r})"),
-                   (_STAT_TO_OTHER, "gives the pick's statistic to the title before it ({!r}): say 'this film's'"))
+                   (_STAT_TO_OTHER, "gives the pick's statistic to the title before it ({!r}): say 'this film's'"),
+                   (_GIVEN_YOU, "says viewers gave you something ({!r}): its ratings are from its viewers"),
+                   (_ASKED_OF_YOU, "says you were asked ({!r}): the request is yours"),
+                   (_WANT_OTHER, "says you want to watch a title you named ({!r}): the evidence holds what you "
+                                 "liked or asked more like"))
 # the statistic a "top N%" belongs to, named before it in its clause: "its rating is in the top 7%"
 _TOP_OWNER = re.compile(r"\b(rating|ratings|average|score|scores|audience|viewers|viewership|popularity|views)\b"
                         r"[^.;,%]{0,25}?\btop\s+(\d+)\s*%(?![^.;,]{0,40}?\bby\s)")
@@ -133,9 +153,10 @@ _ALSO_WATCHED = re.compile(r"\s*(?:it\s+|this\s+(?:[a-z'-]+\s+){{0,2}}?(?:film|m
                            .format(PICK_MARK))
 _NOT_YEAR = re.compile(r"\bnot\s+(?:from|in|released in|made in|of)\s+(?:the\s+year\s+)?((?:1[89]|20)\d\d)\b")
 _NOT_DECADE = re.compile(r"\bnot\s+(?:from|in|released in|made in|of)\s+(?:the\s+)?(1[89]|20)?(\d)0'?s\b")
-# "(1,682 in the catalog by audience)": the catalog's size where its place belongs ("number 3 of 1,682 …")
-_SIZE_AS_PLACE = re.compile(r"(?<![\d,])(\d{1,3}(?:,\d{3})+|\d+)\s+in\s+the\s+catalog\s+by\s+(?:audience|rating|"
-                            r"ratings|popularity|viewers)\b")
+# "(1,682 in the catalog by audience)", "2.5 out of 5 from 1,682 in the catalog": the catalog's size is only ever
+# the whole a place is out of ("number 3 of 1,682 …", "among the 1,682 titles")
+_WHOLE_NUMBER = re.compile(r"(?<![\d,.])(\d{1,3}(?:,\d{3})+|\d+)(?![\d]|[,.]\d)")
+_OUT_OF = re.compile(r"\b(?:of|among|out of)\s+(?:the\s+|all\s+|its\s+)?$")
 
 
 def meaning_problems(marked: str, item: Item, evidence: Evidence, final: bool = True) -> list[str]:
@@ -190,6 +211,9 @@ def _group_subjects(low: str, evidence: Evidence, final: bool) -> list[str]:
             problems.append(f"says the pick's {m.group(1)} viewers {verb} it too, as if they also watched your title")
         elif to_other and value in audience and value not in fans:
             problems.append(f"says the pick's {m.group(1)} viewers {verb} another title")
+    for m in _FANS_LOVED.finditer(low):
+        if genres_named(m.group(1)):
+            problems.append(f"says {m.group(0)!r}: the fans it counts loved this film, not a genre")
     for m in _FAVORITE.finditer(low):
         value = number_value(m.group(1))
         if value in totals:
@@ -225,10 +249,13 @@ def _shares(low: str, evidence: Evidence) -> list[str]:
         for m in _PAIR_AS_PEOPLE.finditer(low):
             if number_value(m.group(2)) == str(k.catalog_size):
                 problems.append(f"'{m.group(0)}' reads a place in the catalog as a count of people")
-        for m in _SIZE_AS_PLACE.finditer(low):
-            if number_value(m.group(1)) == str(k.catalog_size) and not re.search(r"\bof\s*$", low[:m.start()]):
-                problems.append(f"gives the catalog's size as its place ('{m.group(0)}'): it is number "
-                                f"{k.popularity_rank} of {m.group(1)} by audience")
+        other_figures = {str(k.viewers), str(k.rating_count), *(str(c.fans) for c in evidence.connections)}
+        for m in _WHOLE_NUMBER.finditer(low):
+            value = number_value(m.group(1))
+            if value == str(k.catalog_size) and value not in other_figures and not _OUT_OF.search(low[:m.start()]):
+                around = low[max(0, m.start() - 20):m.end() + 20].strip()
+                problems.append(f"gives the catalog's size as another figure ('{around}'): it is only what a place "
+                                f"is out of, as in number {k.popularity_rank} of {k.catalog_size:,} by audience")
     return problems
 
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
+from agent.llm.grounding import GENRE_WORDS, canonical_genre
+
 NGRAM = 5  # two explanations of one reply may not share a sequence of this many words
 _COUNTED = re.compile(r"[\w'’\-.,/%]+")
 # a number as a sentence states it: "1,682", "4.2", "67%", "3rd" (group 1: the digits, group 2: an ordinal suffix)
@@ -92,3 +94,24 @@ def generic_phrases(text: str, words: ClaimWords | None = None) -> tuple[str, ..
     words = words or ClaimWords.load()
     low = " ".join(text.lower().replace("’", "'").split())
     return tuple(p for p in words.generic if re.search(r"(?<![\w-])" + re.escape(p) + r"(?![\w-])", low))
+
+
+def genres_named(low: str) -> list[str]:
+    """The canonical genre each genre word of lower-case `low` names, in order ("rom-com" names two)."""
+    words = _genre_words()
+    return [genre for m in _genre_pattern().finditer(low) for genre in words[m.group(0)]]
+
+
+@lru_cache(maxsize=1)
+def _genre_words() -> dict[str, tuple[str, ...]]:
+    """Every genre word (agent/llm/grounding.py's names and variants, claims.toml's slang) -> the canonical genres it
+    names."""
+    slang = {w: tuple(canonical_genre(g) for g in genres) for w, genres in ClaimWords.load().genre_words.items()}
+    return {**slang, **{w: (canon,) for canon, variants in GENRE_WORDS.items() for w in (canon, *variants)}}
+
+
+@lru_cache(maxsize=1)
+def _genre_pattern() -> re.Pattern:
+    keys = sorted(_genre_words(), key=len, reverse=True)
+    return re.compile(r"(?<![\w'])(?:" + "|".join(re.escape(k) for k in keys) + r")(?![\w'])")
+

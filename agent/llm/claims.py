@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from agent.llm.claim_form import WordForms, number_problems
 from agent.llm.claim_meaning import meaning_problems
+from agent.llm.claim_style import style_problems
 from agent.llm.claim_requests import RequestCheck
 from agent.llm.claim_roles import RoleCheck, mark_titles
 from agent.llm.claim_words import (NGRAM, NUMBER, ClaimWords, bare_title, generic_phrases, ngrams, number_value,
@@ -129,6 +130,7 @@ class ClaimChecker(GroundingChecker):
         problems += self._unattributed(text, masked, evidence)
         problems += self._user_claims(text, marked, item, evidence)
         problems += meaning_problems(marked, item, evidence)
+        problems += style_problems(marked, evidence)
         problems += self._repeats(text)
         cited = self.cited(text, masked, evidence, titled)
         if not cited:

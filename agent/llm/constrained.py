@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from agent.llm.claim_form import WordForms, ends_in_copy, number_problems, pair_open
 from agent.llm.claim_meaning import OBJECT_LEADS, RELATIVE_CLAUSE, meaning_problems
+from agent.llm.claim_style import style_problems
 from agent.llm.claim_roles import mark_titles, number_roles, role_still_open, statement_limits, unearned_praise
 from agent.llm.claim_words import NUMBER, number_value
 from agent.llm.claims import MAX_WORDS, MIN_WORDS, VIEWER_STATE, ClaimChecker, bare_title, generic_phrases
@@ -303,7 +304,8 @@ class ClaimConstraint:
         ok = self._meant.get(done)
         if ok is None:
             marked = mark_titles(done, self.item, self.titled[1:])
-            ok = self._meant[done] = not meaning_problems(marked, self.item, self.evidence, final=False)
+            ok = self._meant[done] = not (meaning_problems(marked, self.item, self.evidence, final=False)
+                                          or style_problems(marked, self.evidence, final=False))
         return ok
 
     def _numbers_in_role(self, low: str) -> bool:
@@ -339,7 +341,8 @@ class ClaimConstraint:
             return False
         if number_problems(_mask_titles(text, self.titled), self.item, self.evidence):
             return False
-        if meaning_problems(mark_titles(text, self.item, self.titled[1:]), self.item, self.evidence):
+        marked = mark_titles(text, self.item, self.titled[1:])
+        if meaning_problems(marked, self.item, self.evidence) or style_problems(marked, self.evidence):
             return False
         if not self._numbers_whole(text):
             return False

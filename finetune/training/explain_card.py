@@ -45,11 +45,35 @@ def plot_curve(curve: list[dict], path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def _earlier_runs(meta: dict[str, Any]) -> list[dict]:
+    """The runs this adapter continued from, oldest first (`started_from`, each with its own rounds)."""
+    runs, at = [], meta.get("started_from")
+    while at:
+        runs.insert(0, at)
+        at = at.get("started_from")
+    return runs
+
+
+def _round_row(r: dict, run: str) -> str:
+    return (f"| {run}{r['round']} | {r['sampled_with']} | {r['temperature']:g} | {r['selection']['samples']} | "
+            f"{r['selection']['pass_rate']:.1%} | {r['selection']['kept']} | {r['training_examples']} | "
+            f"{r['validation']['pass_rate']:.1%} ({r['validation']['cases']}) |")
+
+
 def model_card(meta: dict[str, Any], command: str) -> str:
-    rows = "\n".join(
-        f"| {r['round']} | {r['sampled_with']} | {r['temperature']:g} | {r['selection']['samples']} | "
-        f"{r['selection']['pass_rate']:.1%} | {r['selection']['kept']} | {r['training_examples']} | "
-        f"{r['validation']['pass_rate']:.1%} ({r['validation']['cases']}) |" for r in meta["rounds"])
+    earlier = _earlier_runs(meta)
+    rows = "\n".join([*(_round_row(r, f"run of {run.get('trained_at') or '?'}, round ")
+                        for run in earlier for r in run.get("rounds", [])),
+                       *(_round_row(r, "") for r in meta["rounds"])])
+    constrained = ", constrained decoding" if meta["config"].get("constrained") else ""
+    if earlier:
+        start = (f"This run continued from the adapter trained {earlier[-1].get('trained_at') or '?'} (its rounds "
+                 "are the first rows below) by expert iteration: each case also got the draft served decoding writes "
+                 f"by stepping back from dead ends (up to {meta['config'].get('steps_back', 0)} times, "
+                 "agent/llm/lookahead.py), so what the search finds becomes what the adapter writes without it.\n\n"
+                 f"The adapter started from, with the serving prompt{constrained}: ")
+    else:
+        start = f"Base model with the serving prompt (before any training{constrained}): "
     config = "\n".join(f"{k} = {json.dumps(v)}" for k, v in meta["config"].items())
     return f"""# Marquee explainer LoRA adapter
 
@@ -77,9 +101,9 @@ has some, are not near-duplicates of the template or of each other, and whose se
 over-represented. The adapter is trained on the kept sentences with the serving prompt (loss on the sentence
 tokens; LoRA on the top layers).
 
-Base model with the serving prompt (before any training{", constrained decoding" if meta["config"].get("constrained") else ""}): {meta['base_validation']['pass_rate']:.1%} of
-{meta['base_validation']['cases']} validation sentences pass the claim checker (validation sentences are greedy,
-decoded as served).
+{start}{meta['base_validation']['pass_rate']:.1%} of
+{meta['base_validation']['cases']} validation sentences pass the claim checker of this run (validation sentences are
+greedy, decoded as served without steps back; each run draws its own validation cases).
 
 | round | sampled with | temperature | samples | claim check | kept | training set | validation pass rate (cases) |
 |---|---|---|---|---|---|---|---|

@@ -1,6 +1,7 @@
 """Candidate sentences for the explainer's self-training: several samples per case from a model (the base model in
-round 1, the trained adapter in round 2), appended to a JSONL file batch by batch, so a stopped run resumes
-where it was.
+round 1, the trained adapter in round 2, or the adapter a run starts from), and optionally the draft served
+decoding writes with its steps back (expert iteration), appended to a JSONL file batch by batch, so a stopped run
+resumes where it was.
 
 The base model samples with two worked examples in front of the prompt (`teacher` prompt,
 finetune/data/explain_shots.py): zero-shot, a 135M model rarely writes a usable sentence. The adapter samples with
@@ -14,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.llm.explainer import finish_text
+from agent.llm.explainer import MIN_TOKEN_LOGPROB, finish_text
 from agent.llm.generation import PrefixCache, Sampling, generate_rows
 from agent.llm.pick_facts import describe_fields, explain_fields
 from agent.llm.prompting import constant_prefix, render_chat
@@ -82,11 +83,15 @@ def sample_cases(llm, cases: Sequence[ExplainCase | DescribeCase], catalog: Cata
                  temperature: float, top_p: float, teacher: bool, adapter: str | None, round_no: int,
                  batch_cases: int = 8, max_new_tokens: int = 64, seed: int = 0,
                  progress: Callable[[int, int, float], None] | None = None,
-                 deadline: float | None = None, checker=None) -> int:
+                 deadline: float | None = None, checker=None, steps_back: int = 0) -> int:
     """Append `samples` candidates for every case not yet in `out`; returns how many cases were sampled now.
     Cases are grouped by their constant prompt head, so each batch computes that head once (then drops it).
     With a claim `checker`, decoding is claim-constrained (agent/llm/constrained.py): each case's sample may only
-    spell what its evidence supports."""
+    spell what its evidence supports; `steps_back` > 0 (with a checker) adds one more row per case, the draft of
+    served decoding (greedy, stepping back from dead ends, agent/llm/lookahead.py; `"search": true`)."""
+    if steps_back and checker is None:
+        raise ValueError("steps_back needs claim-constrained decoding: a row steps back only from a constrained "
+                         "dead end ([finetune.explain] constrained = true)")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     done = done_cases(out)
@@ -109,15 +114,21 @@ def sample_cases(llm, cases: Sequence[ExplainCase | DescribeCase], catalog: Cata
             rows = []
             constrained = [by_id[p.case_id] for p in batch]
             limits = case_constraints(checker, catalog, constrained) if checker is not None else None
-            for g in generate_rows(llm, [p.text for p in batch], max_new_tokens, prefix=prefix, sampling=sampling,
-                                   adapter=adapter, cache=cache, constraints=limits):
-                p = batch[g.row]
-                text = finish_text(g.text, g.finished, MAX_CHARS, MAX_SENTENCES)
-                rows.append({"case_id": p.case_id, "task": p.task, "round": round_no, "sample": g.sample,
-                             "text": text, "raw": g.text, "finished": g.finished, "model": model_id,
-                             "teacher": teacher, "temperature": temperature, "constrained": limits is not None,
-                             "worst_logprob": round(g.worst_logprob, 3)})
-            rows.sort(key=lambda r: (r["case_id"], r["sample"]))
+            runs = [(sampling, limits, 0)]
+            if steps_back:  # fresh constraints: a row's state is its own
+                runs.append((Sampling(floor=MIN_TOKEN_LOGPROB, backtracks=steps_back),
+                             case_constraints(checker, catalog, constrained), samples))
+            for how, row_limits, first in runs:
+                for g in generate_rows(llm, [p.text for p in batch], max_new_tokens, prefix=prefix, sampling=how,
+                                       adapter=adapter, cache=cache, constraints=row_limits):
+                    p = batch[g.row]
+                    text = finish_text(g.text, g.finished, MAX_CHARS, MAX_SENTENCES)
+                    rows.append({"case_id": p.case_id, "task": p.task, "round": round_no, "sample": first + g.sample,
+                                 "text": text, "raw": g.text, "finished": g.finished, "model": model_id,
+                                 "teacher": teacher, "temperature": how.temperature,
+                                 "constrained": row_limits is not None, "search": bool(first),
+                                 "worst_logprob": round(g.worst_logprob, 3)})
+            rows.sort(key=lambda r: (r["case_id"], not r["search"], r["sample"]))  # selection keeps the first
             with out.open("a", encoding="utf-8") as f:  # whole cases per append: a crash loses one batch at most
                 f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
             finished_cases += len(batch)

@@ -44,6 +44,13 @@ class ExplainTrainConfig(Section):
     batch_cases: int = 8
     keep_per_case: int = 2
     constrained: bool = True  # claim-constrained decoding while sampling (agent/llm/constrained.py)
+    # expert iteration: an explainer adapter to continue from ("explain" = the shipped one, or a folder / run name,
+    # agent.llm.loading.resolve_adapter); round 1 then samples from it with the serving prompt, not from the base
+    # model with worked examples
+    start_from: str = ""
+    # > 0: each case also gets the draft served decoding writes (greedy, claim-constrained, stepping back from dead
+    # ends up to this many times, agent/llm/lookahead.py), so the adapter learns to write what that search finds
+    steps_back: int = 0
     validation_cases: int = 120  # train-split cases never sampled for training: loss and claim-check pass rate
     # --- LoRA ---
     lora_rank: int = 16
@@ -63,6 +70,8 @@ class ExplainTrainConfig(Section):
         rounds = len(self.cases_per_round)
         if rounds < 1 or len(self.items_per_round) != rounds or len(self.temperature) != rounds:
             problems.append("cases_per_round, items_per_round and temperature need one entry per round")
+        if self.steps_back < 0:
+            problems.append("steps_back must be ≥ 0")
         if self.samples < 1 or self.keep_per_case < 1 or self.batch_cases < 1 or self.batch_size < 1:
             problems.append("samples, keep_per_case, batch_cases and batch_size must be ≥ 1")
         if any(t < 0 for t in self.temperature) or not 0 < self.top_p <= 1:

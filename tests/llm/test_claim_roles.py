@@ -287,7 +287,7 @@ def test_an_avoided_genre_may_be_named_with_the_request(checker, fargo_case):
 
 def test_praise_and_no_other_genre_need_the_evidence(checker, plain_case):
     four, evidence = plain_case  # Four Rooms: Thriller only, rated 3.0 (not top-10%)
-    only = "It is a thriller with no other genre, the thriller you asked for, rated 3.0 out of 5 by 90 viewers."
+    only = "It is the thriller you asked for, with no other genre, rated 3.0 out of 5 by 90 viewers."
     assert checker.check_claims(only, four, evidence, ["Thriller"]).ok
     praised = "A highly rated thriller you asked for, rated 3.0 out of 5 by its 90 viewers in the catalog."
     verdict = checker.check_claims(praised, four, evidence, ["Thriller"])

@@ -8,6 +8,11 @@ trained adapter samples new cases with the serving prompt, the kept ones join th
 continues from the adapter. After each round the adapter writes one greedy sentence for each validation case
 (train-split cases never sampled for training) and the claim checker's pass rate is recorded.
 
+Expert iteration (`start_from`, `steps_back`): a run may start from a trained adapter (round 1 then samples from it
+with the serving prompt) and give each case, besides its samples, the draft served decoding writes by stepping back
+from dead ends (agent/llm/lookahead.py); trained on the drafts that pass, the adapter learns to write without the
+search what the search finds.
+
 Everything is resumable: cases, samples (appended per batch), kept sets and each round's adapter are files in the
 run folder, and the LoRA training keeps checkpoints. Outputs (`--ship` copies them to <home>/adapters/explain/):
 adapter_model.safetensors + adapter_config.json, marquee.json (prompts, rounds, figures), README.md (model card),
@@ -106,6 +111,13 @@ class SelfTraining:
         from finetune.training.selection import SelectionRules, select, template_texts
 
         self.out.mkdir(parents=True, exist_ok=True)
+        start = self._start_adapter()
+        if start is not None:  # continuing an adapter: its LoRA shape, whatever the config (or --quick) says
+            theirs = json.loads((start / "adapter_config.json").read_text(encoding="utf-8"))
+            layers = theirs.get("layers_to_transform") or []
+            self.cfg = self.cfg.model_copy(update={
+                "lora_rank": theirs["r"], "lora_alpha": theirs["lora_alpha"],
+                "target_modules": sorted(theirs["target_modules"]), "lora_layers": len(layers)})
         cases, described = self.cases()
         validation, rounds = self.plan(cases, described)
         by_id = {c.case_id: c for c in [*cases, *described]}
@@ -115,33 +127,35 @@ class SelfTraining:
         base = load_base(self.settings, self.home, self.settings.finetune)
         tokenizer = base.tokenizer
         peft_model = self._attach_lora(base.model)
+        started_from = self._start_from(peft_model, start)
         llm = LoadedModel(model=peft_model, tokenizer=tokenizer, name=base.name, device=base.device, dtype=base.dtype)
         kept_all: list = []
         reports: list[dict[str, Any]] = []
         # a fresh LoRA starts at zero, so the model is still the base model: its pass rate with the serving prompt
-        base_rate = self._validate(llm, validation, checker, self.out / "round0")
+        base_rate = self._validate(llm, validation, checker, self.out / "round0")  # or the adapter started from
         curve: list[dict] = [{"round": 0, "step": 0, "validation_pass_rate": base_rate["pass_rate"]}]
         step_offset = 0
         for r, members in enumerate(rounds, start=1):
             folder = self.out / f"round{r}"
             samples_path = folder / "samples.jsonl"
-            teacher = r == 1
-            todo = list(members) + (list(validation) if teacher else [])
-            self.log(f"round {r}: sampling {self.cfg.samples} sentences for {len(todo)} cases with "
-                     f"{'the base model + worked examples' if teacher else 'the adapter'}")
+            teacher = r == 1 and started_from is None
+            todo = list(members) + (list(validation) if r == 1 else [])  # validation loss: its kept samples
+            self.log(f"round {r}: sampling {self.cfg.samples} sentences"
+                     f"{' and the served draft (steps back)' if self.cfg.steps_back else ''} for {len(todo)} cases "
+                     f"with {'the base model + worked examples' if teacher else 'the adapter'}")
             with peft_model.disable_adapter() if teacher else _nothing():
                 sample_cases(llm, todo, self.catalog, samples_path, samples=self.cfg.samples,
                              temperature=self.cfg.temperature[r - 1], top_p=self.cfg.top_p, teacher=teacher,
                              adapter=None, round_no=r, batch_cases=self.cfg.batch_cases,
                              max_new_tokens=self.cfg.max_new_tokens, seed=self.seed, progress=self._progress(r),
-                             checker=checker if self.cfg.constrained else None)
+                             checker=checker if self.cfg.constrained else None, steps_back=self.cfg.steps_back)
             samples = read_samples(samples_path)
             training = {c.case_id for c in members}
             kept, report = select([s for s in samples if s["case_id"] in training], by_id, self.catalog, checker,
                                   rules, templates)
             held, held_report = select([s for s in samples if s["case_id"] not in training], by_id, self.catalog,
-                                       checker, rules, templates) if teacher else ([], None)
-            if teacher:
+                                       checker, rules, templates) if r == 1 else ([], None)
+            if r == 1:
                 self.validation_kept = held
             kept_all += kept
             _write_jsonl(folder / "kept.jsonl", [asdict(k) for k in kept])
@@ -156,19 +170,59 @@ class SelfTraining:
             curve += round_curve
             passed = self._validate(llm, validation, checker, folder)
             curve.append({"round": r, "step": step_offset, "validation_pass_rate": passed["pass_rate"]})
-            reports.append({"round": r, "sampled_with": "base model + 2 worked examples" if teacher else
-                            "round adapter, serving prompt", "temperature": self.cfg.temperature[r - 1],
+            sampled_with = "base model + 2 worked examples" if teacher else (
+                f"{'adapter started from' if r == 1 else 'round adapter'}, serving prompt"
+                f"{', + served draft (steps back)' if self.cfg.steps_back else ''}")
+            reports.append({"round": r, "sampled_with": sampled_with, "temperature": self.cfg.temperature[r - 1],
                             "selection": report.as_dict(), "training_examples": len(kept_all),
                             "validation": passed,
                             **({"validation_selection": held_report.as_dict()} if held_report else {})})
             (folder / "report.json").write_text(json.dumps(reports[-1], indent=1) + "\n", encoding="utf-8")
-        return self._finish(peft_model, reports, curve, base_model_id(self.settings.llm.model), base_rate)
+        return self._finish(peft_model, reports, curve, base_model_id(self.settings.llm.model), base_rate,
+                            started_from)
 
     def _progress(self, r: int):
         def show(n: int, total: int, seconds: float) -> None:
             if n == total or n % (self.cfg.batch_cases * 10) == 0:
                 self.log(f"round {r}: sampled {n}/{total} cases in {seconds / 60:.1f} min")
         return show
+
+    def _start_adapter(self) -> Path | None:
+        if not self.cfg.start_from:
+            return None
+        from agent.llm.loading import resolve_adapter
+
+        path = resolve_adapter(self.cfg.start_from, self.home)
+        if path is None:
+            raise ValueError(f"[finetune.explain] start_from = {self.cfg.start_from!r}: no such adapter")
+        return path
+
+    def _start_from(self, peft_model, path: Path | None) -> dict | None:
+        """Load the weights of the adapter the run continues into its fresh LoRA (shaped like it); that adapter's
+        marquee.json (how it was trained) for the model card, or None when the run starts from the base model."""
+        if path is None:
+            return None
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        theirs = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
+        ours = peft_model.peft_config["default"]
+        if theirs.get("r") != ours.r or set(theirs.get("target_modules") or ()) != set(ours.target_modules) or \
+                theirs.get("layers_to_transform") != ours.layers_to_transform:
+            raise ValueError(f"[finetune.explain] start_from = {self.cfg.start_from!r} ({path}) has rank "
+                             f"{theirs.get('r')} on {theirs.get('target_modules')} of layers "
+                             f"{theirs.get('layers_to_transform')}; this run's LoRA is rank {ours.r} on "
+                             f"{sorted(ours.target_modules)} of layers {ours.layers_to_transform}: set lora_rank, "
+                             "target_modules and lora_layers to match")
+        loaded = set_peft_model_state_dict(peft_model, load_file(str(path / "adapter_model.safetensors")))
+        if loaded.unexpected_keys:
+            raise ValueError(f"{path}: {len(loaded.unexpected_keys)} weights fit no LoRA module of this run, e.g. "
+                             f"{loaded.unexpected_keys[0]}")
+        self.log(f"starting from the adapter at {path}")
+        meta_path = path / "marquee.json"
+        meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+        return {"path": str(path), "trained_at": meta.get("trained_at"), "rounds": meta.get("rounds", []),
+                "started_from": meta.get("started_from")}
 
     def _attach_lora(self, model):
         from finetune.training.model import attach_lora
@@ -261,19 +315,21 @@ class SelfTraining:
 
     # ------------------------------------------------------------------ outputs
     def _finish(self, peft_model, reports: list[dict], curve: list[dict], base_model: str,
-                base_rate: dict) -> list[str]:
+                base_rate: dict, started_from: dict | None = None) -> list[str]:
         import prompts
         from finetune.training.card import machine
         from finetune.training.explain_card import write_explain_outputs
 
         meta = {"task": "explain", "prompts": {name: prompts.load(name).version for name in ("explain", "describe")},
                 "base_model": base_model, "base_validation": base_rate, "rounds": reports,
+                "started_from": started_from,
                 "config": self.cfg.model_dump(),
                 "trained_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "machine": machine(),
                 "minutes": round((time.perf_counter() - self.started) / 60, 1)}
         write_explain_outputs(self.out, peft_model, meta, curve, self.settings.catalog.source, self.command)
         last = reports[-1]
-        return [f"adapter: {self.out}", f"base model (serving prompt): validation pass rate {base_rate['pass_rate']:.1%}",
+        start = "the adapter started from" if started_from else "base model"
+        return [f"adapter: {self.out}", f"{start} (serving prompt): validation pass rate {base_rate['pass_rate']:.1%}",
                 *(f"round {r['round']}: kept {r['selection']['kept']} of {r['selection']['samples']} samples "
                   f"(claim check {r['selection']['pass_rate']:.1%}); validation pass rate "
                   f"{r['validation']['pass_rate']:.1%}" for r in reports),
