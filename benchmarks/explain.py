@@ -17,7 +17,9 @@ Where the served explainer generates on llama.cpp (agent/llm/llamacpp.py), the s
 difference torch − llama.cpp of the first and of all explanations' seconds, with a paired bootstrap 95% CI, and the
 share of drafts the two write word for word alike. The served explainer is also run without stepping back from dead
 ends (`lora_constrained_no_steps_back`, agent/llm/lookahead.py) and `steps_back` gives the paired pick-by-pick gain
-in pass rate and the seconds it adds per reply, with bootstrap CIs.
+in pass rate and the seconds it adds per reply, with bootstrap CIs. With `MARQUEE_BENCH_EXPLAIN_BASELINE` set to another
+explainer adapter (e.g. the one a retraining replaced), that adapter is served the same way
+(`lora_constrained_baseline`) and `against_baseline` gives the same paired figures, served − baseline.
 It also writes `benchmarks/results/explain-samples.md`: five example replies side by side and the 50 LoRA sentences
 of the manual audit (a seeded sample, each with its evidence; verdicts in benchmarks/results/eval-explain-audit.md).
 
@@ -37,6 +39,7 @@ from pathlib import Path
 SERVED = "lora_constrained"  # the explainer as `agent.explain = "llm"` serves it
 TORCH = f"{SERVED}_torch"  # the served explainer generating on torch (when it is served on llama.cpp)
 NO_STEPS_BACK = f"{SERVED}_no_steps_back"  # the served explainer ending rows at dead ends (agent/llm/lookahead.py)
+BASELINE = f"{SERVED}_baseline"  # another explainer adapter served the same way (MARQUEE_BENCH_EXPLAIN_BASELINE)
 REJECTION_CLASSES = 8  # the most frequent reasons drafts were rejected, per system
 TARGETS = {
     f"{SERVED}.pass_rate_before_fallback": "≥ 0.98",
@@ -159,18 +162,20 @@ def runtime_figures(served: Measured, torch_run: Measured) -> dict:
     return out
 
 
-def steps_back_figures(served: Measured, ablation: Measured, checker, contexts: dict) -> dict:
-    """The served explainer against itself without steps back from dead ends, on the same picks: the paired mean
-    difference in drafts that pass the gate (claim checker and fluency floor), and in seconds to all explanations of
-    a reply, each with a paired bootstrap 95% CI."""
+def paired_figures(served: Measured, other: Measured, checker, contexts: dict) -> dict:
+    """The served explainer against another system on the same picks (itself without steps back from dead ends,
+    or another adapter): the paired mean difference served − other in drafts that pass the gate (claim checker and
+    fluency floor), and in seconds to the first and to all explanations of a reply, each with a paired bootstrap
+    95% CI."""
     import numpy as np
 
     from finetune.evaluation.metrics import paired_bootstrap
 
     out: dict = {"picks": sum(len(rows) for rows in served.replies)}
-    with_steps, without = (np.array(_draft_passes(m, checker, contexts), dtype=float) for m in (served, ablation))
-    for name, a, b in (("pass_rate_gain", with_steps, without),
-                       ("all_explanations_s_added", np.array(served.all), np.array(ablation.all))):
+    mine, theirs = (np.array(_draft_passes(m, checker, contexts), dtype=float) for m in (served, other))
+    for name, a, b in (("pass_rate_gain", mine, theirs),
+                       ("first_explanation_s_added", np.array(served.first), np.array(other.first)),
+                       ("all_explanations_s_added", np.array(served.all), np.array(other.all))):
         gap = paired_bootstrap(a, b)
         out[name] = {"mean": round(gap["diff"], 4), "ci95": [round(gap["ci_low"], 4), round(gap["ci_high"], 4)]}
     return out
@@ -279,6 +284,12 @@ def run(quick: bool = False) -> dict:
         systems[NO_STEPS_BACK] = Explainer(LocalBackend(llm, adapter="explain"), catalog, checker=checker,
                                            constrained=True)
         systems[NO_STEPS_BACK].backtracks = 0
+    baseline = os.environ.get("MARQUEE_BENCH_EXPLAIN_BASELINE")
+    if adapter is not None and baseline:
+        attach_adapter(llm, "explain_baseline", resolve_adapter(baseline, home))
+        backends[BASELINE] = "explain_baseline"
+        systems[BASELINE] = Explainer(LocalBackend(llm, adapter="explain_baseline"), catalog, checker=checker,
+                                      constrained=True)
     first = next(iter(grouped.values()))
     warm = systems.get(SERVED, systems["base"])
     measured = {}
@@ -291,20 +302,23 @@ def run(quick: bool = False) -> dict:
     out: dict = {"heldout_replies": len(grouped), "heldout_triples": len(cases),
                  "adapter": f"[llm] explain_adapter = {settings.llm.explain_adapter!r}" if adapter is not None
                  else "none (no trained explainer adapter)",
+                 **({"baseline_adapter": baseline} if BASELINE in systems else {}),
                  "load_avg_1m_at_start": round(os.getloadavg()[0], 2)}
     for name, m in measured.items():
         out[name] = figures(m, checker, contexts)
     if TORCH in measured:
         out["runtime"] = runtime_figures(measured[SERVED], measured[TORCH])
     if NO_STEPS_BACK in measured:
-        out["steps_back"] = steps_back_figures(measured[SERVED], measured[NO_STEPS_BACK], checker, contexts)
+        out["steps_back"] = paired_figures(measured[SERVED], measured[NO_STEPS_BACK], checker, contexts)
+    if BASELINE in measured:
+        out["against_baseline"] = paired_figures(measured[SERVED], measured[BASELINE], checker, contexts)
     items = [c for c in build_describe_cases(dataset, ecfg.train_items, ecfg.heldout_items,
                                              seed=settings.finetune.seed) if c.split == "heldout"][:n_items]
     described = {}
     out["descriptions"] = {}
     for name, backend_adapter in backends.items():  # the base model free, the adapter as served
         writer = DescriptionWriter(LocalBackend(llm, adapter=backend_adapter), catalog, checker=checker,
-                                   constrained=name == SERVED)
+                                   constrained=name in (SERVED, BASELINE))
         out["descriptions"][name], described[name] = describe_figures(writer, items, catalog)
     out["peak_rss_mb"] = peak_rss_mb()
     out["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from benchmarks.explain import Measured, runtime_figures, steps_back_figures
+from benchmarks.explain import Measured, paired_figures, runtime_figures
 
 
 def _run(name: str, seconds: list[float], drafts: list[str]) -> Measured:
@@ -42,9 +42,11 @@ def test_steps_back_are_measured_pick_by_pick_against_the_same_explainer_without
     ablation.replies = [[(cases[0], "", "llm", "fine", False), (cases[1], "", "fallback", "fine b", True)],
                         [(cases[2], "", "fallback", None, False), (cases[3], "", "fallback", "bad", False)]]
     served.all, ablation.all = [2.0, 3.0], [1.5, 3.0]
-    got = steps_back_figures(served, ablation, _Checker(), contexts)
+    served.first, ablation.first = [1.0, 1.0], [1.0, 0.5]
+    got = paired_figures(served, ablation, _Checker(), contexts)
     assert got["picks"] == 4
     assert got["pass_rate_gain"]["mean"] == 0.5  # a garbled draft and a missing one now pass
     low, high = got["pass_rate_gain"]["ci95"]
     assert 0.0 <= low <= 0.5 <= high <= 1.0
     assert got["all_explanations_s_added"]["mean"] == 0.25
+    assert got["first_explanation_s_added"]["mean"] == 0.25
