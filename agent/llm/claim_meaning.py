@@ -104,7 +104,8 @@ _FACTS_TO_OTHER = re.compile(rf"\bas\s+an?\s+(?:(?:1[89]|20)\d\d\s+)?[a-z'-]+(?:
                              rf"(?:loved|liked|rated|enjoyed)\s+{OTHER_MARK}\d+")
 # "You rated Rebecca (1940) highly, and its rating is in the top 2%": "its" reads as the title just named
 _STAT_TO_OTHER = re.compile(rf"{OTHER_MARK}\d+\s+(?:highly\s*)?(?:,\s*|;\s*|\s)(?:and\s+|with\s+)?its\s+"
-                            r"(?:[\d,]+\s+)?(?:average\s+)?(?:rating|ratings|average|score|audience|viewership|popularity|rank)\b")
+                            r"(?:[\d,]+\s+)?(?:average\s+)?(?:rating|ratings|average|score|audience|viewership|"
+                            r"popularity|rank)\b")
 # "the 1997 film that has been giving the most views" of the 52nd most watched: a superlative only rank 1 earns
 _MOST = re.compile(r"\b(?:the\s+)?most\s+(?:views|viewers|viewed|watched|ratings|rated|popular|fans|loved|liked)\b")
 # "You can't say that, but you can say that it is a comedy": talk about the sentence, not the film

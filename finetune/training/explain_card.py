@@ -54,6 +54,13 @@ def _earlier_runs(meta: dict[str, Any]) -> list[dict]:
     return runs
 
 
+def _rounds(meta: dict[str, Any], earlier: list[dict]) -> str:
+    mine = len(meta["rounds"])
+    before = sum(len(run.get("rounds", [])) for run in earlier)
+    total = mine + before
+    return f"{total} round{'s' if total != 1 else ''}" + (f" ({before} earlier, {mine} in this run)" if before else "")
+
+
 def _round_row(r: dict, run: str) -> str:
     return (f"| {run}{r['round']} | {r['sampled_with']} | {r['temperature']:g} | {r['selection']['samples']} | "
             f"{r['selection']['pass_rate']:.1%} | {r['selection']['kept']} | {r['training_examples']} | "
@@ -90,7 +97,7 @@ It is loaded beside the reranker's adapter on the same base model (peft multi-ad
 - Trained: {meta['trained_at']} on {meta['machine']} ({meta['minutes']} min)
 - Command: `{command}`
 
-## How: rejection sampling (self-training), {len(meta['rounds'])} rounds
+## How: rejection sampling (self-training), {_rounds(meta, earlier)}
 Cases are replies of the chat itself on the **train split** of MovieLens-100k (per-user chronological
 leave-one-out, docs/ARCHITECTURE.md §6), for users outside the held-out ones, to generated requests (the
 request-conditioned benchmark's known-user requests plus anonymous sessions with liked titles, genre pairs, moods,

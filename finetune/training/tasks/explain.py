@@ -221,8 +221,8 @@ class SelfTraining:
         self.log(f"starting from the adapter at {path}")
         meta_path = path / "marquee.json"
         meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
-        return {"path": str(path), "trained_at": meta.get("trained_at"), "rounds": meta.get("rounds", []),
-                "started_from": meta.get("started_from")}
+        return {"adapter": self.cfg.start_from, "trained_at": meta.get("trained_at"),
+                "rounds": meta.get("rounds", []), "started_from": meta.get("started_from")}
 
     def _attach_lora(self, model):
         from finetune.training.model import attach_lora
