@@ -42,7 +42,7 @@ from retrieval.evidence import Evidence
 
 _ANY_MARK = rf"(?:{PICK_MARK}|{OTHER_MARK}\d+)"
 _VIEWER_DID = re.compile(r"\byou(?:'ve|'d| have| had)?\s+(?:also\s+|really\s+|once\s+|already\s+)?"
-                         r"(loved|liked|enjoyed|adored|rated|watched|saw|seen|love|like|enjoy|adore)\b")
+                         r"(loved|liked|enjoyed|adored|rated|watched|saw|seen|love|like|enjoy|adore|rate|watch)\b")
 OBJECT_LEADS = ("both ", "in ", "about ")  # "the Crime and Thriller you liked in Heat"
 _TITLE_NEXT = re.compile(r"\s*(?:" + "|".join(OBJECT_LEADS) + rf")?{_ANY_MARK}")
 # what may stand between a title and a verb of the viewer's about it: "Heat, which you rated highly", "Heat is one
@@ -55,7 +55,7 @@ _PEOPLE = r"(?:fans|viewers|people|users|admirers|watchers|raters|moviegoers|oth
 _GROUP_DID = re.compile(rf"(?<![\d,.]){_NUM}\s+(?:[a-z]+\s+)?{_PEOPLE}\s+"
                         r"(?:of\s+(?:this|that|the)\s+(?:film|movie|one|title|pick)\s+)?(?:who\s+|that\s+)?"
                         r"(?:have\s+|has\s+|had\s+|all\s+)?"
-                        r"(?:also\s+|too\s+)?(loved|liked|enjoyed|adored|love|like|enjoy|watched|saw|seen)\b")
+                        r"(?:also\s+|too\s+)?(loved|liked|enjoyed|adored|love|like|enjoy|watched|saw|seen|watch|see)\b")
 _PART_OF = re.compile(r"\b(?:of|among|out of)\s+(?:its\s+|the\s+|their\s+|all\s+|those\s+)?$")
 _THE_PICK = re.compile(rf"\s*(?:it\b|this\b|{PICK_MARK}|too\b|as well\b|[.,;!?]|"
                        r"the\s+(?:[a-z'-]+\s+)?(?:film|movie|one|pick)\b)")
@@ -89,8 +89,9 @@ _GROUP_REQUEST = re.compile(rf"{_NUM}\s+(?:[a-z]+\s+)?{_PEOPLE}'s?\s+(?:request|
                             r"taste|search)\b")
 # "you didn't mention that …", "a film you don't want to watch": the evidence holds what the viewer asked for and
 # liked, never what they did not say or do not want ("you don't want to miss" is praise, judged as such)
-_UNWANTED = re.compile(r"\byou\s+(?:don't|do not|didn't|did not|never)\s+(?:want|wanted|like|love|enjoy|ask|asked|"
-                       r"mention|mentioned|name|named|need)\b(?!\s+to\s+miss)")
+_UNWANTED = re.compile(r"\byou\s+(?:don't|do not|didn't|did not|never|haven't|have not|hadn't|had not)\s+"
+                       r"(?:want|wanted|like|love|enjoy|ask|asked|mention|mentioned|name|named|need|seen|watched|"
+                       r"rated|see|watch)\b(?!\s+to\s+miss)")
 # "it is within the years you wanted to avoid": a pick never is
 _IN_AVOIDED = re.compile(r"\b(?:within|in|inside|from|among|of)\s+(?:the\s+)?"
                          r"(?:years|era|decades?|period|genres?|kind)\s+you\s+(?:want|wanted|would rather|'d rather)\s+"
@@ -121,6 +122,14 @@ _WANT_OTHER = re.compile(rf"\byou\s+(?:want|wanted|would like|'d like|wish|wishe
 # "64 of its 336 fans have also loved Sci-Fi": the fans counted loved this film, not a genre (checked word by word)
 _FANS_LOVED = re.compile(rf"{_PEOPLE}\s+(?:who\s+|that\s+)?(?:have\s+|has\s+|had\s+)?(?:also\s+)?(?:loved|liked|"
                          r"enjoyed|adored)\s+([a-z][\w'-]*)(?=[\s.,;!?])")
+# "83 of its 162 fans also loved this film (top 5%)": a pair's bracket holds its share, never a percentile
+_PAIR_TOP = re.compile(rf"{_NUM}\s+(?:of|out of)\s+(?:its\s+|the\s+|their\s+)?{_NUM}\b[^()%.;]{{0,60}}?"
+                       r"\(\s*top\s+\d+\s*%")
+# "as an audience it suits 218 viewers": the evidence counts who watched it, not whom it suits
+_SUITS_GROUP = re.compile(rf"\bsuits?\s+(?:the\s+|its\s+|all\s+|those\s+)?{_NUM}\s+(?:[a-z]+\s+)?{_PEOPLE}")
+# "it is in the genre you asked for" when the request named no genre
+_ASKED_GENRE_NOUN = re.compile(r"\bgenres?\s+(?:that\s+|which\s+)?you(?:'ve|'re| have| are| were)?\s+(?:asked|"
+                               r"requested|wanted|want|named|mentioned|chose|looking|seek|said)\b")
 _IDENTITY_RULES = ((_YEAR_AS_FILM, "treats a year as a film ({!r})"),
                    (_PICK_AS_OTHER, "says the pick is another title ({!r})"),
                    (_PICK_BRACKETED, "names the pick as another title ({!r})"),
@@ -140,7 +149,9 @@ _IDENTITY_RULES = ((_YEAR_AS_FILM, "treats a year as a film ({!r})"),
                    (_GIVEN_YOU, "says viewers gave you something ({!r}): its ratings are from its viewers"),
                    (_ASKED_OF_YOU, "says you were asked ({!r}): the request is yours"),
                    (_WANT_OTHER, "says you want to watch a title you named ({!r}): the evidence holds what you "
-                                 "liked or asked more like"))
+                                 "liked or asked more like"),
+                   (_PAIR_TOP, "puts a percentile where the pair's share goes ({!r})"),
+                   (_SUITS_GROUP, "says it suits a counted audience ({!r}): the evidence counts who watched it"))
 # the statistic a "top N%" belongs to, named before it in its clause: "its rating is in the top 7%"
 _TOP_OWNER = re.compile(r"\b(rating|ratings|average|score|scores|audience|viewers|viewership|popularity|views)\b"
                         r"[^.;,%]{0,25}?\btop\s+(\d+)\s*%(?![^.;,]{0,40}?\bby\s)")
@@ -163,7 +174,7 @@ _OUT_OF = re.compile(r"\b(?:of|among|out of)\s+(?:the\s+|all\s+|its\s+)?$")
 def meaning_problems(marked: str, item: Item, evidence: Evidence, final: bool = True) -> list[str]:
     """The rules of this module on `marked` (the sentence as `claim_roles.mark_titles` writes it)."""
     low = " ".join(marked.lower().split())
-    return (_viewer_likings(low, final) + _group_subjects(low, evidence, final) + _identities(low, final)
+    return (_viewer_likings(low, final) + _group_subjects(low, evidence, final) + _identities(low, evidence, final)
             + _shares(low, evidence) + _percentiles(low, evidence) + _denials(low, item)
             + _superlatives(low, evidence))
 
@@ -204,7 +215,7 @@ def _group_subjects(low: str, evidence: Evidence, final: bool) -> list[str]:
         after = low[m.end():]
         to_pick = _THE_PICK.match(after) or (final and not after.strip())
         to_other = re.match(rf"\s*{OTHER_MARK}\d+", after)
-        watched = verb in ("watched", "saw", "seen")
+        watched = verb in ("watched", "saw", "seen", "watch", "see")
         if to_pick and (value in fans or not watched):
             problems.append(f"says all {m.group(1)} ({totals[value]}) {verb} the pick; the evidence counts only "
                             "part of a group that did")
@@ -223,9 +234,12 @@ def _group_subjects(low: str, evidence: Evidence, final: bool) -> list[str]:
     return problems
 
 
-def _identities(low: str, final: bool) -> list[str]:
+def _identities(low: str, evidence: Evidence, final: bool) -> list[str]:
     found = ((rule.search(low), problem) for rule, problem in _IDENTITY_RULES)
     problems = [problem.format(m.group(0)) for m, problem in found if m]
+    asked_genre = _ASKED_GENRE_NOUN.search(low)
+    if asked_genre and not evidence.satisfies.genres:
+        problems.append(f"refers to a genre you asked for ({asked_genre.group(0)!r}): the request named none it has")
     for m in _OTHER_DESCRIBED.finditer(low):
         if final or low[m.end():m.end() + 1] in (".", ";", ","):  # while writing, "you" may yet end the clause
             problems.append(f"describes another title as if it were the pick ({m.group(0)!r})")

@@ -24,7 +24,11 @@ from retrieval.evidence import Evidence
 _PEOPLE = r"(?:fans|viewers|people|users|admirers|watchers|raters)"
 _SHARES_FIGURE = re.compile(r"\bshares?\s+(?:its|their|the)\s+(?:[a-z'-]+\s+)?\d")
 _TOO_OPENING = re.compile(rf"(?:^|[.;!?]\s+)you\s+(?:also\s+)?(?:liked|loved|rated|enjoyed|watched|adored)\s+"
-                          rf"{OTHER_MARK}\d+\s+(?:highly\s+)?(?:too|as well)\b")
+                          rf"{OTHER_MARK}\d+(?:\s*,?\s*(?:and|or)\s+{OTHER_MARK}\d+)*\s*,?\s*(?:highly\s*,?\s*)?"
+                          r"(?:too|as well)\b")
+# "63 of its 97 fans also loved this film too": one clause says "also" and "too" of the same thing
+_ALSO_TOO = re.compile(r"\balso\s+(?:loved|liked|enjoyed|adored|watched|rated)\s+(?:this|the|it)\b[^.;,]{0,25}?"
+                       r"\s(?:too|as well)\b")
 _LIKED_HIGHLY = re.compile(rf"\byou\s+(?:also\s+)?(?:liked|loved|enjoyed|watched|adored)\s+{OTHER_MARK}\d+\s+highly\b")
 _WITH_VERB = re.compile(rf"\bwith\s+[\d,]+\s+(?:of|out of)\s+(?:its|the|their)\s+[\d,]+\s+(?:[a-z]+\s+)?{_PEOPLE}\s+"
                         r"(?:also\s+|too\s+)?(?:loved|liked|enjoyed|watched|adored|saw)\b")
@@ -35,6 +39,7 @@ _AUDIENCE_WORDS = ("family", "families", "kids", "children")
 _RULES = ((_SHARES_FIGURE, "garbles what it shares ({!r}): a figure is nothing two films share"),
           (_TOO_OPENING, "opens with 'too' that refers to nothing ({!r})"),
           (_LIKED_HIGHLY, "says you liked a title 'highly' ({!r}): you rated it highly"),
+          (_ALSO_TOO, "says 'also' and 'too' of one thing ({!r})"),
           (_WITH_VERB, "gives a 'with' phrase a verb ({!r}): write 'and … loved'"),
           (_STUTTER, "writes words twice in a row ({!r})"))
 

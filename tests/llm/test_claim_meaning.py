@@ -124,6 +124,18 @@ BAD = [  # (sentence, a part of the problem it must raise)
      "gives a share to a whole audience"),
     ("You liked Heat (1995), and it is a crime film you should watch, rated 4.2 out of 5 on average.",
      "generic phrase"),
+    ("You liked Heat (1995); 79 of its 118 fans also loved this crime film, and 508 viewers watch Heat (1995).",
+     "says the pick's 508 viewers watch another title"),
+    ("It is the crime film you asked for, and it is a film you haven't seen before, rated 4.2 out of 5.",
+     "says what you do not want or did not say"),
+    ("You rated Heat (1995) highly, and it is one of the films you rate highly, a crime film rated 4.2 out of 5.",
+     "says you rate something other than a title of yours"),
+    ("You liked Heat (1995), and 79 of its 118 fans also loved this crime film (top 1%), rated 4.2 out of 5.",
+     "puts a percentile where the pair's share goes"),
+    ("It is the crime film you asked for, and as an audience it suits 508 viewers, rated 4.2 out of 5 on average.",
+     "says it suits a counted audience"),
+    ("You liked Heat (1995), and it is one of the films highly recommended by many, rated 4.2 out of 5.",
+     "generic phrase"),
 ]
 
 
@@ -174,3 +186,18 @@ def test_the_decoder_may_say_what_another_title_is_to_the_viewer(fargo_constrain
     assert c.allows("Heat (1995) is a", " film")
     assert c.allows("Heat (1995) is a film", " you")
     assert not c.may_end("You liked Heat (1995); Heat (1995) is a 1996 crime film.")
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("You liked Heat (1995), and it is in the genre you asked for, rated 4.2 out of 5 on average.",
+     "refers to a genre you asked for"),
+    ("It is Drama, and as you said, it is Thriller, rated 4.2 out of 5 on average by 508 viewers.", ""),
+    ("It is the thriller you seek, and 79 of the 118 fans of Heat (1995) also loved it (67%).", ""),
+])
+def test_a_request_that_named_no_genre_is_not_said_to_have_asked_for_one(checker, fargo_case, text, problem):
+    from retrieval.evidence import Satisfied
+
+    fargo, evidence = fargo_case
+    moody = evidence.model_copy(update={"satisfies": Satisfied(moods=["dark"], mood_genres=["Crime"])})
+    verdict = checker.check_claims(text, fargo, moody, [])
+    assert not verdict.ok and any(problem in p for p in verdict.problems), verdict.problems

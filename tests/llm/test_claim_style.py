@@ -29,6 +29,10 @@ BAD = [  # (sentence, a part of the problem it must raise)
      "gives a 'with' phrase a verb"),
     ("It is the crime film you asked for, and it is it is rated 4.2 out of 5 on average by 508 viewers.",
      "writes words twice in a row"),
+    ("You liked Heat (1995), and 79 of its 118 fans also loved this crime film too, rated 4.2 out of 5.",
+     "says 'also' and 'too' of one thing"),
+    ("You liked Heat (1995), too. It is the crime film you asked for, rated 4.2 out of 5 by 508 viewers.",
+     "opens with 'too' that refers to nothing"),
 ]
 
 
