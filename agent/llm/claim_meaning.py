@@ -51,8 +51,8 @@ RELATIVE_CLAUSE = (r"\s*,?\s*(?:(?:which|that|one|(?:(?:is|was)\s+)?(?:a|one of 
                    r"(?:film|movie|title|films|movies|titles))\s+(?:that\s+|which\s+)?(?:[a-z]+\s+){0,2}?)?$")
 _TITLE_BEFORE = re.compile(_ANY_MARK + RELATIVE_CLAUSE)
 _NUM = r"(\d[\d,]*\d|\d)"
-_PEOPLE = r"(?:fans|viewers|people|users|admirers|watchers|raters|moviegoers|others)"
-_GROUP_DID = re.compile(rf"(?<![\d,.]){_NUM}\s+(?:[a-z]+\s+)?{_PEOPLE}\s+"
+PEOPLE = r"(?:fans|viewers|people|users|admirers|watchers|raters|moviegoers|others)"
+_GROUP_DID = re.compile(rf"(?<![\d,.]){_NUM}\s+(?:[a-z]+\s+)?{PEOPLE}\s+"
                         r"(?:of\s+(?:this|that|the)\s+(?:film|movie|one|title|pick)\s+)?(?:who\s+|that\s+)?"
                         r"(?:have\s+|has\s+|had\s+|all\s+)?"
                         r"(?:also\s+|too\s+)?(loved|liked|enjoyed|adored|love|like|enjoy|watched|saw|seen|watch|see)\b")
@@ -66,7 +66,7 @@ _PAIR_SHARE = re.compile(rf"{_NUM}\s+(?:of|out of)\s+(?:its\s+|the\s+|their\s+)?
                          r"\(\s*(\d+)\s*%")
 _TOP_BY = re.compile(r"\btop\s+(\d+)\s*%[^.;,]{0,40}?\bby\s+(rating|ratings|average|score|audience|viewers|"
                      r"popularity|views|viewership)\b")
-_PAIR_AS_PEOPLE = re.compile(rf"{_NUM}\s+(?:of|out of)\s+(?:the\s+|its\s+)?{_NUM}\s+(?:[a-z]+\s+)?{_PEOPLE}")
+_PAIR_AS_PEOPLE = re.compile(rf"{_NUM}\s+(?:of|out of)\s+(?:the\s+|its\s+)?{_NUM}\s+(?:[a-z]+\s+)?{PEOPLE}")
 _AUDIENCE_RATING = re.compile(r"\b(?:family|families'?|kids'?|children'?s?|audience'?s?)\s+(?:rating|score|average|"
                               r"verdict)\b")
 _RATING_WORDS = ("rating", "ratings", "average", "score")
@@ -85,7 +85,7 @@ _OTHER_DESCRIBED = re.compile(rf"{OTHER_MARK}\d+\s+(?:is|was)\s+(?![^.;,]*?\b(?:
 # "a favorite among viewers", "a favorite of the epic mood": a following no statistic states
 _VAGUE_FAVORITE = re.compile(r"\bfavou?rites?\s+(?:of|among|with|for|to)\s+(?!(?:its\s+|the\s+|all\s+)?\d)")
 # "with a 507 viewers' request": the request is the viewer's, no audience's
-_GROUP_REQUEST = re.compile(rf"{_NUM}\s+(?:[a-z]+\s+)?{_PEOPLE}'s?\s+(?:request|requests|wish|wishes|choice|pick|mood|"
+_GROUP_REQUEST = re.compile(rf"{_NUM}\s+(?:[a-z]+\s+)?{PEOPLE}'s?\s+(?:request|requests|wish|wishes|choice|pick|mood|"
                             r"taste|search)\b")
 # "you didn't mention that …", "a film you don't want to watch": the evidence holds what the viewer asked for and
 # liked, never what they did not say or do not want ("you don't want to miss" is praise, judged as such)
@@ -120,13 +120,13 @@ _ASKED_OF_YOU = re.compile(r"\byou\s+(?:are|were|'re|have been|'ve been|had been
 _WANT_OTHER = re.compile(rf"\byou\s+(?:want|wanted|would like|'d like|wish|wished|hope)\s+to\s+(?:watch|see|rewatch)\s+"
                          rf"{OTHER_MARK}\d+")
 # "64 of its 336 fans have also loved Sci-Fi": the fans counted loved this film, not a genre (checked word by word)
-_FANS_LOVED = re.compile(rf"{_PEOPLE}\s+(?:who\s+|that\s+)?(?:have\s+|has\s+|had\s+)?(?:also\s+)?(?:loved|liked|"
+_FANS_LOVED = re.compile(rf"{PEOPLE}\s+(?:who\s+|that\s+)?(?:have\s+|has\s+|had\s+)?(?:also\s+)?(?:loved|liked|"
                          r"enjoyed|adored)\s+([a-z][\w'-]*)(?=[\s.,;!?])")
 # "83 of its 162 fans also loved this film (top 5%)": a pair's bracket holds its share, never a percentile
 _PAIR_TOP = re.compile(rf"{_NUM}\s+(?:of|out of)\s+(?:its\s+|the\s+|their\s+)?{_NUM}\b[^()%.;]{{0,60}}?"
                        r"\(\s*top\s+\d+\s*%")
 # "as an audience it suits 218 viewers": the evidence counts who watched it, not whom it suits
-_SUITS_GROUP = re.compile(rf"\bsuits?\s+(?:the\s+|its\s+|all\s+|those\s+)?{_NUM}\s+(?:[a-z]+\s+)?{_PEOPLE}")
+_SUITS_GROUP = re.compile(rf"\bsuits?\s+(?:the\s+|its\s+|all\s+|those\s+)?{_NUM}\s+(?:[a-z]+\s+)?{PEOPLE}")
 # "it is in the genre you asked for" when the request named no genre
 _ASKED_GENRE_NOUN = re.compile(r"\bgenres?\s+(?:that\s+|which\s+)?you(?:'ve|'re| have| are| were)?\s+(?:asked|"
                                r"requested|wanted|want|named|mentioned|chose|looking|seek|said)\b")
@@ -156,7 +156,7 @@ _IDENTITY_RULES = ((_YEAR_AS_FILM, "treats a year as a film ({!r})"),
 _TOP_OWNER = re.compile(r"\b(rating|ratings|average|score|scores|audience|viewers|viewership|popularity|views)\b"
                         r"[^.;,%]{0,25}?\btop\s+(\d+)\s*%(?![^.;,]{0,40}?\bby\s)")
 _PERCENT_OF_GROUP = re.compile(rf"(\d+)\s*%\s+(?:of|among)\s+(?:its\s+|the\s+|their\s+|those\s+|all\s+)?{_NUM}\s+"
-                               rf"(?:[a-z]+\s+)?{_PEOPLE}")
+                               rf"(?:[a-z]+\s+)?{PEOPLE}")
 _CATALOG_SHARE = re.compile(r"(?<!top )(?<!top)\b(\d+)\s*%\s+of\s+(?:the\s+|its\s+|our\s+)?"
                             r"(?:[\d,]+\s+(?:[a-z]+\s+)?(?:in\s+the\s+)?)?catalog")
 _RANK_WORDS = re.compile(r"(?:number|no\.|#|rank|ranks|ranked|ranking|place|placed|placing|position|spot|"

@@ -7,6 +7,7 @@ is a class of the "awkward" rows of the manual audits (benchmarks/results/eval-e
 - "this film shares its 1996 with 18% of its 33 fans": a figure is no thing two films share;
 - "You liked Twelve Monkeys (1995) too, …": the "too" of an opening clause refers to nothing; "You liked Twelve
   Monkeys (1995) highly": a rating is high, a liking is not;
+- "63 of its 97 fans also loved this film too": "also" and "too" of one thing;
 - "with 33 of its 52 fans also loved this film": a "with" phrase has no verb;
 - "it is it is": words written twice in a row.
 
@@ -17,11 +18,11 @@ from __future__ import annotations
 
 import re
 
+from agent.llm.claim_meaning import PEOPLE
 from agent.llm.claim_roles import OTHER_MARK
 from agent.llm.claim_words import genres_named
 from retrieval.evidence import Evidence
 
-_PEOPLE = r"(?:fans|viewers|people|users|admirers|watchers|raters)"
 _SHARES_FIGURE = re.compile(r"\bshares?\s+(?:its|their|the)\s+(?:[a-z'-]+\s+)?\d")
 _TOO_OPENING = re.compile(rf"(?:^|[.;!?]\s+)you\s+(?:also\s+)?(?:liked|loved|rated|enjoyed|watched|adored)\s+"
                           rf"{OTHER_MARK}\d+(?:\s*,?\s*(?:and|or)\s+{OTHER_MARK}\d+)*\s*,?\s*(?:highly\s*,?\s*)?"
@@ -30,7 +31,7 @@ _TOO_OPENING = re.compile(rf"(?:^|[.;!?]\s+)you\s+(?:also\s+)?(?:liked|loved|rat
 _ALSO_TOO = re.compile(r"\balso\s+(?:loved|liked|enjoyed|adored|watched|rated)\s+(?:this|the|it)\b[^.;,]{0,25}?"
                        r"\s(?:too|as well)\b")
 _LIKED_HIGHLY = re.compile(rf"\byou\s+(?:also\s+)?(?:liked|loved|enjoyed|watched|adored)\s+{OTHER_MARK}\d+\s+highly\b")
-_WITH_VERB = re.compile(rf"\bwith\s+[\d,]+\s+(?:of|out of)\s+(?:its|the|their)\s+[\d,]+\s+(?:[a-z]+\s+)?{_PEOPLE}\s+"
+_WITH_VERB = re.compile(rf"\bwith\s+[\d,]+\s+(?:of|out of)\s+(?:its|the|their)\s+[\d,]+\s+(?:[a-z]+\s+)?{PEOPLE}\s+"
                         r"(?:also\s+|too\s+)?(?:loved|liked|enjoyed|watched|adored|saw)\b")
 _STUTTER = re.compile(r"\b([a-z']+(?:\s+[a-z']+)?)\s+\1\b")
 # a percentage, or a year outside a title: said once
