@@ -127,9 +127,6 @@ _PAIR_TOP = re.compile(rf"{_NUM}\s+(?:of|out of)\s+(?:its\s+|the\s+|their\s+)?{_
                        r"\(\s*top\s+\d+\s*%")
 # "as an audience it suits 218 viewers": the evidence counts who watched it, not whom it suits
 _SUITS_GROUP = re.compile(rf"\bsuits?\s+(?:the\s+|its\s+|all\s+|those\s+)?{_NUM}\s+(?:[a-z]+\s+)?{PEOPLE}")
-# "it is in the genre you asked for" when the request named no genre
-_ASKED_GENRE_NOUN = re.compile(r"\bgenres?\s+(?:that\s+|which\s+)?you(?:'ve|'re| have| are| were)?\s+(?:asked|"
-                               r"requested|wanted|want|named|mentioned|chose|looking|seek|said)\b")
 _IDENTITY_RULES = ((_YEAR_AS_FILM, "treats a year as a film ({!r})"),
                    (_PICK_AS_OTHER, "says the pick is another title ({!r})"),
                    (_PICK_BRACKETED, "names the pick as another title ({!r})"),
@@ -174,7 +171,7 @@ _OUT_OF = re.compile(r"\b(?:of|among|out of)\s+(?:the\s+|all\s+|its\s+)?$")
 def meaning_problems(marked: str, item: Item, evidence: Evidence, final: bool = True) -> list[str]:
     """The rules of this module on `marked` (the sentence as `claim_roles.mark_titles` writes it)."""
     low = " ".join(marked.lower().split())
-    return (_viewer_likings(low, final) + _group_subjects(low, evidence, final) + _identities(low, evidence, final)
+    return (_viewer_likings(low, final) + _group_subjects(low, evidence, final) + _identities(low, final)
             + _shares(low, evidence) + _percentiles(low, evidence) + _denials(low, item)
             + _superlatives(low, evidence))
 
@@ -234,12 +231,9 @@ def _group_subjects(low: str, evidence: Evidence, final: bool) -> list[str]:
     return problems
 
 
-def _identities(low: str, evidence: Evidence, final: bool) -> list[str]:
+def _identities(low: str, final: bool) -> list[str]:
     found = ((rule.search(low), problem) for rule, problem in _IDENTITY_RULES)
     problems = [problem.format(m.group(0)) for m, problem in found if m]
-    asked_genre = _ASKED_GENRE_NOUN.search(low)
-    if asked_genre and not evidence.satisfies.genres:
-        problems.append(f"refers to a genre you asked for ({asked_genre.group(0)!r}): the request named none it has")
     for m in _OTHER_DESCRIBED.finditer(low):
         if final or low[m.end():m.end() + 1] in (".", ";", ","):  # while writing, "you" may yet end the clause
             problems.append(f"describes another title as if it were the pick ({m.group(0)!r})")

@@ -24,6 +24,9 @@ _TASTE = ("you like", "your taste")  # they refer to the viewer's taste, not the
 _SUBCLAUSE = re.compile(r",(?!\d)|[;:()]|\b(?:and|which|but|while|though|although|whereas)\b")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _NEGATION = re.compile(r"\b(no|not|none|without|avoid\w*|skip\w*|exclud\w*|rule\w* out)\b")
+# "it is in the genre you asked for": the genre noun as what was asked, when the request named none the pick has
+_GENRE_NOUN = re.compile(r"\bgenres?\s+(?:that\s+|which\s+)?you(?:'ve|'re| have| are| were)?\s+(?:asked|"
+                         r"requested|wanted|want|named|mentioned|chose|looking|seek|said)\b")
 _YEAR_WORDS = re.compile(r"\b(years?|decades?|eras?|period|time range|window|dates?|(?:1[89]|20)\d0s|'?\d0s)\b",
                          re.IGNORECASE)
 # "the film you asked for", "a film you asked to watch": the reference is about the pick itself
@@ -75,7 +78,8 @@ class RequestCheck:
 
     def request_genres(self, masked: str, evidence: Evidence, asked: Sequence[str]) -> list[str]:
         """In a clause that refers to the request, every genre named was asked for (or, in a negation, avoided) and
-        years are named only when the request set some."""
+        years are named only when the request set some, the genre noun ("the genre you asked for") only when it named
+        one the pick has."""
         s = evidence.satisfies
         wanted = {canonical_genre(g) for g in [*asked, *s.genres, *s.mood_genres, *s.audience_genres]}
         avoided = {canonical_genre(g) for g in s.avoided_genres}
@@ -91,6 +95,10 @@ class RequestCheck:
                 problems.append(f"says you asked for {', '.join(sorted(extra))}, which the request did not name")
             if not s.years and _YEAR_WORDS.search(clause):
                 problems.append("says you asked for years or an era, which the request did not set")
+            genre_noun = _GENRE_NOUN.search(low)
+            if not s.genres and genre_noun:
+                problems.append(f"refers to a genre you asked for ({genre_noun.group(0)!r}): the request named none "
+                                "it has")
         return problems
 
     def _implied_genres(self, text: str) -> set[str]:
